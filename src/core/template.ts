@@ -1,0 +1,74 @@
+/**
+ * The validated stack template: what the rest of teamstack works from.
+ * Produced by `loadTemplate` (parse + validate); every field is checked and normalised.
+ */
+
+export const PROVIDERS = ["aws", "local", "sim"] as const;
+export type ProviderName = (typeof PROVIDERS)[number];
+/** Names a template may use for a provider, mapped to the provider itself. */
+export const PROVIDER_ALIASES: Readonly<Record<string, ProviderName>> = { localhost: "local" };
+
+export const HOOK_TYPES = ["add_github_user", "run_script", "slack_msg", "send_tweet", "webhook"] as const;
+export type HookType = (typeof HOOK_TYPES)[number];
+
+/** Artifacts every server has once it is ready. */
+export const SERVER_ARTIFACTS = [
+  "IP",
+  "PrivateIP",
+  "PublicIP",
+  "Id",
+  "Hostname",
+  "Provider",
+  "Type",
+  "Region",
+] as const;
+export type ServerArtifactName = (typeof SERVER_ARTIFACTS)[number];
+
+/** Artifacts of the stack as a whole (`$koding.artifact.K`). */
+export const STACK_ARTIFACTS = ["domainName", "stackId", "memberName", "teamName"] as const;
+export type StackArtifactName = (typeof STACK_ARTIFACTS)[number];
+
+export type VarValue = string | number | boolean;
+
+export interface Settings {
+  /** What to do with the servers of a failed run. */
+  readonly onFailure: "keep" | "rollback";
+  /** How many servers are created at once. */
+  readonly maxParallel: number;
+  /** How long a server may take from create to ready, in seconds. */
+  readonly serverTimeoutSeconds: number;
+}
+
+export const DEFAULT_SETTINGS: Settings = { onFailure: "keep", maxParallel: 40, serverTimeoutSeconds: 600 };
+
+export interface ServerSpec {
+  readonly name: string;
+  /** The canonical provider (aliases resolved). */
+  readonly provider: ProviderName;
+  /** As written: provider-native (`t2.micro`) or portable (`4gb-ram/40gb-disk`). */
+  readonly type: string;
+  /** The script run at first boot, before interpolation ("" when absent). */
+  readonly userData: string;
+  /** Servers named in `depends_on`, in the order written. */
+  readonly dependsOn: readonly string[];
+  /** Provider-specific options, checked against the provider's capabilities. */
+  readonly options: Readonly<Record<string, unknown>>;
+}
+
+export interface HookSpec {
+  readonly type: HookType;
+  readonly phase: "pre" | "post";
+  /** 0-based position within its phase. */
+  readonly index: number;
+  /** The hook's parameters, before interpolation (strings may hold references). */
+  readonly params: Readonly<Record<string, unknown>>;
+  readonly continueOnError: boolean;
+}
+
+export interface Template {
+  readonly vars: Readonly<Record<string, VarValue>>;
+  readonly settings: Settings;
+  readonly preHooks: readonly HookSpec[];
+  readonly servers: readonly ServerSpec[];
+  readonly postHooks: readonly HookSpec[];
+}
