@@ -1,5 +1,24 @@
 #!/usr/bin/env node
-// The teamstack command. Node >= 24 runs the TypeScript sources directly (type stripping).
-import { main } from "../src/cli/main.ts";
+// The teamstack command. Node >= 24 runs the TypeScript sources directly (type stripping); an older
+// Node hands over to the Node the project pins (node_modules/.bin/node), as `npm` and `npx` would.
+import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 
+const major = Number(process.versions.node.split(".")[0]);
+if (major < 24) {
+  const pinned = fileURLToPath(new URL("../node_modules/.bin/node", import.meta.url));
+  if (!existsSync(pinned) || process.env.TEAMSTACK_REEXEC) {
+    process.stderr.write(
+      `teamstack needs Node.js 24 or newer; this is ${process.version}. Run \`npm ci\` in the project (it pins Node 24) or install Node 24.\n`,
+    );
+    process.exit(2);
+  }
+  const run = spawnSync(pinned, [fileURLToPath(import.meta.url), ...process.argv.slice(2)], {
+    stdio: "inherit",
+    env: { ...process.env, TEAMSTACK_REEXEC: "1" },
+  });
+  process.exit(run.status ?? 1);
+}
+const { main } = await import("../src/cli/main.ts");
 process.exitCode = await main(process.argv.slice(2));

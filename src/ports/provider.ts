@@ -57,7 +57,11 @@ export interface Provider {
   runScript(
     ref: ServerRef,
     script: string,
-    options: { readonly timeoutMs: number; readonly maxOutputBytes: number; readonly env?: Readonly<Record<string, string>> },
+    options: {
+      readonly timeoutMs: number;
+      readonly maxOutputBytes: number;
+      readonly env?: Readonly<Record<string, string>>;
+    },
   ): Promise<ScriptResult>;
   /** Destroys the server and everything it made; a server already gone is not an error. */
   destroy(ref: ServerRef): Promise<void>;

@@ -1,0 +1,29 @@
+import type { ParseArgsConfig } from "node:util";
+import { TeamstackError } from "../core/errors.ts";
+
+/** Where a command writes; tests pass their own. */
+export interface Io {
+  readonly out: (text: string) => void;
+  readonly err: (text: string) => void;
+}
+
+/** A mistake in how the command was called: exit code 2 with the command's usage. */
+export class UsageError extends TeamstackError {
+  constructor(message: string) {
+    super(message);
+    this.name = "UsageError";
+  }
+}
+
+export type Options = ParseArgsConfig["options"] & {};
+export type Values = Record<string, string | boolean | string[] | boolean[] | undefined>;
+
+export interface Command {
+  readonly name: string;
+  readonly summary: string;
+  readonly usage: string;
+  readonly options: Options;
+  /** Help for each option, in the order shown. */
+  readonly help: readonly (readonly [string, string])[];
+  run(values: Values, positionals: string[], io: Io): Promise<number>;
+}

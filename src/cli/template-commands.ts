@@ -1,0 +1,177 @@
+import { formatProblem, type Problem } from "../core/errors.ts";
+import { planTemplate, type TemplatePlan } from "../core/plan.ts";
+import { type RenderData, renderText, renderValue } from "../core/render.ts";
+import type { Template } from "../core/template.ts";
+import { loadTemplate, MAX_TEMPLATE_BYTES, tooLarge } from "../core/validate.ts";
+import { type Command, type Io, UsageError, type Values } from "./command.ts";
+import { readJsonFile, readTemplateBytes } from "./files.ts";
+import { formatPlan, PLAN_FORMATS, type PlanFormat } from "./format-plan.ts";
+
+/** Reads and validates one template file; problems are returned, unreadable files throw FileError. */
+export async function loadTemplateFile(
+  file: string,
+): Promise<{ template?: Template; problems: readonly Problem[] }> {
+  const read = await readTemplateBytes(file, MAX_TEMPLATE_BYTES);
+  if (read.tooLarge) return { problems: [{ file, line: 1, column: 1, message: tooLarge(read.size) }] };
+  const { template, problems } = loadTemplate(read.bytes, file);
+  return template ? { template, problems } : { problems };
+}
+
+function printProblems(problems: readonly Problem[], io: Io): void {
+  io.err(problems.map((p) => `${formatProblem(p)}\n`).join(""));
+}
+
+/** Loads one template or prints its problems; undefined means "exit 1". */
+async function templateOrProblems(file: string, io: Io): Promise<Template | undefined> {
+  const { template, problems } = await loadTemplateFile(file);
+  if (!template) {
+    printProblems(problems, io);
+    io.err(`${file}: ${problems.length} problem${problems.length === 1 ? "" : "s"}\n`);
+  }
+  return template;
+}
+
+export const validateCommand: Command = {
+  name: "validate",
+  summary: "Check stack templates and report every problem with its line and column.",
+  usage: "teamstack validate FILE... [--json]",
+  options: { json: { type: "boolean" } },
+  help: [["--json", 'Print {"valid","problems":[{"file","line","column","message"}]} on stdout.']],
+  async run(values: Values, files: string[], io: Io): Promise<number> {
+    if (files.length === 0) throw new UsageError("give at least one template FILE");
+    const problems: Problem[] = [];
+    for (const file of files) problems.push(...(await loadTemplateFile(file)).problems);
+    if (values.json) io.out(`${JSON.stringify({ valid: problems.length === 0, problems }, null, 2)}\n`);
+    else if (problems.length > 0) printProblems(problems, io);
+    else io.err(`${files.join(", ")}: valid\n`);
+    return problems.length === 0 ? 0 : 1;
+  },
+};
+
+export const planCommand: Command = {
+  name: "plan",
+  summary: "Show which servers wait for which, the order, the levels and the critical path.",
+  usage: `teamstack plan FILE [--format ${PLAN_FORMATS.join("|")}]`,
+  options: { format: { type: "string", short: "f" }, json: { type: "boolean" } },
+  help: [
+    ["-f, --format FORMAT", `${PLAN_FORMATS.join(", ")} (default text)`],
+    ["--json", "Same as --format json."],
+  ],
+  async run(values: Values, files: string[], io: Io): Promise<number> {
+    const file = single(files);
+    const format = (values.json ? "json" : (values.format ?? "text")) as string;
+    if (!(PLAN_FORMATS as readonly string[]).includes(format)) {
+      throw new UsageError(`unknown format \`${format}\`; expected one of ${PLAN_FORMATS.join(", ")}`);
+    }
+    const template = await templateOrProblems(file, io);
+    if (!template) return 1;
+    const plan: TemplatePlan = planTemplate(template);
+    io.out(formatPlan(plan, format as PlanFormat));
+    return 0;
+  },
+};
+
+export const renderCommand: Command = {
+  name: "render",
+  summary: "Print a server's user_data, or a hook's parameters, with every reference replaced.",
+  usage:
+    "teamstack render FILE (--server NAME | --hook pre:N|post:N) [--artifacts FILE.json] [--userdata FILE.json]",
+  options: {
+    server: { type: "string", short: "s" },
+    hook: { type: "string" },
+    artifacts: { type: "string" },
+    userdata: { type: "string" },
+  },
+  help: [
+    ["-s, --server NAME", "Render this server's user_data."],
+    ["--hook PHASE:N", "Render hook N (from 0, as `plan` lists them) of pre or post hooks, as JSON."],
+    [
+      "--artifacts FILE",
+      'Artifacts as {"mysql":{"IP":"10.0.0.5"},"domainName":"..."} (default: placeholders).',
+    ],
+    ["--userdata FILE", 'Member data as {"KEY":"value"} (default: placeholders).'],
+  ],
+  async run(values: Values, files: string[], io: Io): Promise<number> {
+    const file = single(files);
+    const server = values.server as string | undefined;
+    const hook = values.hook as string | undefined;
+    if ((server === undefined) === (hook === undefined))
+      throw new UsageError("give exactly one of --server or --hook");
+    const hookMatch = hook === undefined ? undefined : /^(pre|post):(\d+)$/.exec(hook);
+    if (hook !== undefined && !hookMatch)
+      throw new UsageError(`--hook \`${hook}\`: expected pre:N or post:N`);
+    const artifacts = values.artifacts ? await readArtifacts(values.artifacts as string) : undefined;
+    const userdata = values.userdata ? await readUserdata(values.userdata as string) : undefined;
+    const template = await templateOrProblems(file, io);
+    if (!template) return 1;
+    const data: RenderData = {
+      vars: template.vars,
+      ...(artifacts ? { artifacts } : {}),
+      ...(userdata ? { userdata } : {}),
+    };
+    if (server !== undefined) {
+      const spec = template.servers.find((s) => s.name === server);
+      if (!spec) {
+        throw new UsageError(
+          `no server \`${server}\` in ${file}; servers are: ${template.servers.map((s) => s.name).join(", ")}`,
+        );
+      }
+      io.out(renderText(spec.userData, data));
+      return 0;
+    }
+    const [, phase, n] = hookMatch as RegExpExecArray;
+    const hooks = phase === "pre" ? template.preHooks : template.postHooks;
+    const spec = hooks[Number(n)];
+    if (!spec) {
+      throw new UsageError(
+        `${file} has ${hooks.length} ${phase}_hooks; --hook ${phase}:N takes N from 0 to ${hooks.length - 1}`,
+      );
+    }
+    const params = renderValue(spec.params, data);
+    io.out(`${JSON.stringify({ type: spec.type, ...(params as Record<string, unknown>) }, null, 2)}\n`);
+    return 0;
+  },
+};
+
+function single(files: string[]): string {
+  if (files.length !== 1) {
+    throw new UsageError(
+      files.length === 0 ? "give a template FILE" : `give one template FILE, found ${files.length}`,
+    );
+  }
+  return files[0] as string;
+}
+
+async function readArtifacts(file: string): Promise<Record<string, string | Record<string, string>>> {
+  const json = await readJsonFile(file);
+  const problem = (what: string): never => {
+    throw new UsageError(
+      `${file}: ${what}; expected artifacts as {"SERVER":{"IP":"10.0.0.5",...},"domainName":"..."} with string values`,
+    );
+  };
+  if (json === null || typeof json !== "object" || Array.isArray(json)) return problem("not a JSON object");
+  for (const [k, v] of Object.entries(json)) {
+    if (typeof v === "string") continue;
+    if (v === null || typeof v !== "object" || Array.isArray(v))
+      problem(`\`${k}\` is neither a string nor an object`);
+    for (const [a, x] of Object.entries(v as object)) {
+      if (typeof x !== "string") problem(`\`${k}.${a}\` is not a string`);
+    }
+  }
+  return json as Record<string, string | Record<string, string>>;
+}
+
+async function readUserdata(file: string): Promise<Record<string, string>> {
+  const json = await readJsonFile(file);
+  if (json === null || typeof json !== "object" || Array.isArray(json)) {
+    throw new UsageError(`${file}: not a JSON object; expected userdata as {"KEY":"value"}`);
+  }
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(json)) {
+    if (typeof v !== "string" && typeof v !== "number" && typeof v !== "boolean") {
+      throw new UsageError(`${file}: \`${k}\` is not a string; expected userdata as {"KEY":"value"}`);
+    }
+    out[k] = String(v);
+  }
+  return out;
+}

@@ -1,0 +1,335 @@
+/**
+ * The dependency graph of a stack's servers: who depends on whom, cycles, and the plan
+ * (topological order, levels, critical path).
+ *
+ * Everything here is iterative and linear in nodes + edges, so that a stack of many thousands of
+ * servers (or a dependency chain 100,000 long) neither overflows the stack nor slows down.
+ */
+
+import { TeamstackError } from "./errors.ts";
+import { classify, findReferences } from "./interpolate.ts";
+import type { ServerSpec } from "./template.ts";
+
+/** A node of the graph: a name and the names of the nodes it depends on, in document order. */
+export interface GraphNode {
+  readonly name: string;
+  readonly dependsOn: readonly string[];
+}
+
+/** A dependency on a name that no node has. */
+export interface MissingDependency {
+  /** The node that declares the dependency. */
+  readonly node: string;
+  /** The name it depends on. */
+  readonly dependency: string;
+}
+
+/** What makes a graph impossible to plan; every field lists all occurrences found. */
+export interface GraphProblems {
+  /** Cycles as `findCycles` reports them. */
+  readonly cycles: readonly (readonly string[])[];
+  readonly missing: readonly MissingDependency[];
+  /** Names given to more than one node. */
+  readonly duplicates: readonly string[];
+}
+
+/**
+ * A graph that cannot be planned: it has a cycle, a dependency on no node, or a name used twice.
+ * The message has one line per problem; `problems` holds them as data.
+ */
+export class GraphError extends TeamstackError {
+  readonly problems: GraphProblems;
+  constructor(problems: GraphProblems, options?: ErrorOptions) {
+    super(describeProblems(problems).join("\n"), options);
+    this.name = "GraphError";
+    this.problems = problems;
+  }
+}
+
+function describeProblems(problems: GraphProblems): string[] {
+  const lines: string[] = [];
+  for (const name of problems.duplicates)
+    lines.push(`\`${name}\` is defined more than once; expected unique names`);
+  for (const { node, dependency } of problems.missing) {
+    lines.push(`\`${node}\` depends on \`${dependency}\`, but nothing is named \`${dependency}\``);
+  }
+  for (const cycle of problems.cycles) lines.push(describeCycle(cycle));
+  return lines;
+}
+
+/** One line naming every member of a cycle, e.g. "dependency cycle: `a` → `b` → `a`". */
+export function describeCycle(cycle: readonly string[]): string {
+  if (cycle.length === 1) return `\`${cycle[0]}\` depends on itself`;
+  return `dependency cycle: ${[...cycle, cycle[0]].map((name) => `\`${name}\``).join(" → ")}`;
+}
+
+/**
+ * The servers a server depends on: those its user_data references, then its `depends_on`.
+ * Referenced servers (`$servers.S.A`, `$koding.artifact.S.A`) come by first appearance, followed
+ * by `depends_on` entries not already named; a self-reference is kept so validation can report it.
+ */
+export function serverDependencies(server: ServerSpec): string[] {
+  const deps = new Set<string>();
+  for (const ref of findReferences(server.userData)) {
+    const meaning = classify(ref);
+    if (meaning.kind === "server") deps.add(meaning.server);
+  }
+  for (const dep of server.dependsOn) deps.add(dep);
+  return [...deps];
+}
+
+interface Indexed {
+  /** Name to the index of the first node with that name. */
+  readonly index: Map<string, number>;
+  /** Per node: the indices of its known dependencies, de-duplicated, self excluded. */
+  readonly adjacency: number[][];
+  readonly selfLoop: boolean[];
+}
+
+function indexGraph(nodes: readonly GraphNode[]): Indexed {
+  const index = new Map<string, number>();
+  nodes.forEach((node, i) => {
+    if (!index.has(node.name)) index.set(node.name, i);
+  });
+  const adjacency: number[][] = [];
+  const selfLoop: boolean[] = [];
+  nodes.forEach((node, i) => {
+    const seen = new Set<number>();
+    let self = false;
+    for (const dep of node.dependsOn) {
+      const j = index.get(dep);
+      if (j === undefined) continue;
+      if (j === i || dep === node.name) self = true;
+      else seen.add(j);
+    }
+    adjacency.push([...seen]);
+    selfLoop.push(self);
+  });
+  return { index, adjacency, selfLoop };
+}
+
+/** Strongly connected components (Tarjan), iteratively; each component's members in discovery order. */
+function stronglyConnected(adjacency: readonly (readonly number[])[]): number[][] {
+  const n = adjacency.length;
+  const order = new Int32Array(n).fill(-1);
+  const low = new Int32Array(n);
+  const onStack = new Uint8Array(n);
+  const stack: number[] = [];
+  const callNode: number[] = [];
+  const callEdge: number[] = [];
+  const components: number[][] = [];
+  let counter = 0;
+  const enter = (v: number): void => {
+    order[v] = counter;
+    low[v] = counter;
+    counter++;
+    stack.push(v);
+    onStack[v] = 1;
+    callNode.push(v);
+    callEdge.push(0);
+  };
+  for (let root = 0; root < n; root++) {
+    if (order[root] !== -1) continue;
+    enter(root);
+    while (callNode.length > 0) {
+      const top = callNode.length - 1;
+      const v = callNode[top] as number;
+      const edges = adjacency[v] as readonly number[];
+      const e = callEdge[top] as number;
+      if (e < edges.length) {
+        callEdge[top] = e + 1;
+        const w = edges[e] as number;
+        if (order[w] === -1) enter(w);
+        else if (onStack[w] === 1) low[v] = Math.min(low[v] as number, order[w] as number);
+        continue;
+      }
+      callNode.pop();
+      callEdge.pop();
+      const parent = callNode[callNode.length - 1];
+      if (parent !== undefined) low[parent] = Math.min(low[parent] as number, low[v] as number);
+      if (low[v] === order[v]) {
+        const component: number[] = [];
+        for (;;) {
+          const w = stack.pop() as number;
+          onStack[w] = 0;
+          component.push(w);
+          if (w === v) break;
+        }
+        components.push(component);
+      }
+    }
+  }
+  return components;
+}
+
+/**
+ * A cycle through `start` inside its component, following dependency edges.
+ * Depth-first from `start`; of the tree paths that end in an edge back to `start`, the longest
+ * wins, so a simple ring comes out whole.
+ */
+function cycleThrough(
+  start: number,
+  adjacency: readonly (readonly number[])[],
+  component: Int32Array,
+): number[] {
+  const n = adjacency.length;
+  const parent = new Int32Array(n).fill(-1);
+  const depth = new Int32Array(n).fill(-1);
+  const callNode: number[] = [start];
+  const callEdge: number[] = [0];
+  const home = component[start];
+  depth[start] = 0;
+  let best = start;
+  let bestDepth = -1;
+  while (callNode.length > 0) {
+    const top = callNode.length - 1;
+    const v = callNode[top] as number;
+    const edges = adjacency[v] as readonly number[];
+    const e = callEdge[top] as number;
+    if (e >= edges.length) {
+      callNode.pop();
+      callEdge.pop();
+      continue;
+    }
+    callEdge[top] = e + 1;
+    const w = edges[e] as number;
+    if (w === start) {
+      if ((depth[v] as number) > bestDepth) {
+        best = v;
+        bestDepth = depth[v] as number;
+      }
+    } else if (component[w] === home && depth[w] === -1) {
+      depth[w] = (depth[v] as number) + 1;
+      parent[w] = v;
+      callNode.push(w);
+      callEdge.push(0);
+    }
+  }
+  const path: number[] = [];
+  for (let v = best; v !== -1; v = parent[v] as number) path.push(v);
+  return path.reverse();
+}
+
+/**
+ * Every cycle of the graph, each as its members in path order from the member earliest in the document.
+ * One entry per strongly connected component of more than one node (a real cycle through its
+ * earliest member; a simple ring is listed whole), plus one `[name]` entry per self-loop.
+ * Entries are ordered by their first member's position. Dependencies on unknown names are ignored.
+ */
+export function findCycles(nodes: readonly GraphNode[]): string[][] {
+  const { adjacency, selfLoop } = indexGraph(nodes);
+  const components = stronglyConnected(adjacency);
+  const componentOf = new Int32Array(nodes.length);
+  components.forEach((members, c) => {
+    for (const v of members) componentOf[v] = c;
+  });
+  const found: { first: number; self: boolean; members: number[] }[] = [];
+  for (const members of components) {
+    if (members.length < 2) continue;
+    const first = minOf(members);
+    found.push({ first, self: false, members: cycleThrough(first, adjacency, componentOf) });
+  }
+  selfLoop.forEach((self, v) => {
+    if (self) found.push({ first: v, self: true, members: [v] });
+  });
+  found.sort((a, b) => a.first - b.first || Number(a.self) - Number(b.self));
+  return found.map((cycle) => cycle.members.map((v) => (nodes[v] as GraphNode).name));
+}
+
+function minOf(values: readonly number[]): number {
+  let min = Number.POSITIVE_INFINITY;
+  for (const v of values) if (v < min) min = v;
+  return min;
+}
+
+/** The order in which to create the nodes of a graph, and how they depend on each other. */
+export interface Plan {
+  /** A topological order: `levels` flattened. */
+  readonly order: string[];
+  /** `levels[k]`: the nodes at level k, in document order. A node's level is 0 without dependencies, else 1 + the highest level among them. */
+  readonly levels: string[][];
+  /** The chain with the largest total weight, from its root to its end. */
+  readonly criticalPath: string[];
+  /** Each node's dependencies, de-duplicated, in document order. */
+  readonly dependsOn: ReadonlyMap<string, readonly string[]>;
+}
+
+/**
+ * Plans a graph: levels, a topological order and the critical path.
+ * `weight` gives each node's cost on the critical path (1 by default); ties go to the node
+ * earliest in the document.
+ * @throws GraphError if there is a cycle, a dependency names no node, or two nodes share a name;
+ * every such problem is listed.
+ * @throws RangeError if `weight` returns a number that is not finite.
+ */
+export function plan(nodes: readonly GraphNode[], weight: (name: string) => number = () => 1): Plan {
+  const n = nodes.length;
+  const { index, adjacency } = indexGraph(nodes);
+  const duplicates: string[] = [];
+  const missing: MissingDependency[] = [];
+  const seenNames = new Set<string>();
+  const dependsOn = new Map<string, readonly string[]>();
+  for (const node of nodes) {
+    if (seenNames.has(node.name)) duplicates.push(node.name);
+    seenNames.add(node.name);
+    const deps = [...new Set(node.dependsOn)];
+    for (const dep of deps) if (!index.has(dep)) missing.push({ node: node.name, dependency: dep });
+    if (!dependsOn.has(node.name)) dependsOn.set(node.name, deps);
+  }
+  const cycles = findCycles(nodes);
+  if (duplicates.length > 0 || missing.length > 0 || cycles.length > 0) {
+    throw new GraphError({ cycles, missing, duplicates });
+  }
+
+  // Kahn's algorithm: with no cycle every node is reached, its dependencies before it.
+  const pending = new Int32Array(n);
+  const dependents: number[][] = Array.from({ length: n }, () => []);
+  adjacency.forEach((deps, v) => {
+    pending[v] = deps.length;
+    for (const d of deps) (dependents[d] as number[]).push(v);
+  });
+  const queue: number[] = [];
+  for (let v = 0; v < n; v++) if (pending[v] === 0) queue.push(v);
+  const level = new Int32Array(n);
+  const distance = new Float64Array(n);
+  const previous = new Int32Array(n).fill(-1);
+  for (let head = 0; head < queue.length; head++) {
+    const v = queue[head] as number;
+    const name = (nodes[v] as GraphNode).name;
+    const w = weight(name);
+    if (!Number.isFinite(w)) throw new RangeError(`weight of \`${name}\` is ${w}; expected a finite number`);
+    let lv = 0;
+    let best = -1;
+    let bestDistance = 0;
+    for (const d of adjacency[v] as number[]) {
+      lv = Math.max(lv, (level[d] as number) + 1);
+      const dd = distance[d] as number;
+      if (best === -1 || dd > bestDistance || (dd === bestDistance && d < best)) {
+        best = d;
+        bestDistance = dd;
+      }
+    }
+    level[v] = lv;
+    distance[v] = w + bestDistance;
+    previous[v] = best;
+    for (const k of dependents[v] as number[]) {
+      pending[k] = (pending[k] as number) - 1;
+      if (pending[k] === 0) queue.push(k);
+    }
+  }
+
+  const levels: string[][] = [];
+  nodes.forEach((node, v) => {
+    const lv = level[v] as number;
+    while (levels.length <= lv) levels.push([]);
+    (levels[lv] as string[]).push(node.name);
+  });
+
+  const criticalPath: string[] = [];
+  let end = -1;
+  for (let v = 0; v < n; v++) if (end === -1 || (distance[v] as number) > (distance[end] as number)) end = v;
+  for (let v = end; v !== -1; v = previous[v] as number) criticalPath.push((nodes[v] as GraphNode).name);
+  criticalPath.reverse();
+
+  return { order: levels.flat(), levels, criticalPath, dependsOn };
+}

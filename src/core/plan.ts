@@ -1,0 +1,51 @@
+import { plan, serverDependencies } from "./graph.ts";
+import type { HookSpec, ProviderName, Template } from "./template.ts";
+
+/** The plan of a template: what `teamstack plan --format json` prints. */
+export interface TemplatePlan {
+  readonly servers: ReadonlyArray<{
+    readonly name: string;
+    readonly provider: ProviderName;
+    readonly type: string;
+    readonly dependsOn: readonly string[];
+  }>;
+  /** A topological order: every server after the servers it waits for. */
+  readonly order: readonly string[];
+  /** Servers grouped by how many waits stand before them; each level can start together. */
+  readonly levels: readonly (readonly string[])[];
+  /** The longest chain of waits: the stack takes at least this long. */
+  readonly criticalPath: readonly string[];
+  readonly preHooks: readonly Record<string, unknown>[];
+  readonly postHooks: readonly Record<string, unknown>[];
+}
+
+/**
+ * Plans a validated template: dependencies (references and depends_on), order, levels and the
+ * critical path.
+ * @throws GraphError when the template has a cycle (validation reports it first).
+ */
+export function planTemplate(template: Template): TemplatePlan {
+  const nodes = template.servers.map((s) => ({ name: s.name, dependsOn: serverDependencies(s) }));
+  const p = plan(nodes);
+  return {
+    servers: template.servers.map((s, i) => ({
+      name: s.name,
+      provider: s.provider,
+      type: s.type,
+      dependsOn: (nodes[i] as { dependsOn: string[] }).dependsOn,
+    })),
+    order: p.order,
+    levels: p.levels,
+    criticalPath: p.criticalPath,
+    preHooks: template.preHooks.map(hookView),
+    postHooks: template.postHooks.map(hookView),
+  };
+}
+
+function hookView(hook: HookSpec): Record<string, unknown> {
+  return {
+    type: hook.type,
+    ...hook.params,
+    ...(hook.continueOnError ? { continue_on_error: true } : {}),
+  };
+}
