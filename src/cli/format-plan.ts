@@ -31,7 +31,9 @@ function text(plan: TemplatePlan): string {
   );
   if (plan.preHooks.length > 0) {
     lines.push("", "pre_hooks, in order, before any server:");
-    plan.preHooks.forEach((h, i) => lines.push(hookLine("pre", h, i)));
+    plan.preHooks.forEach((h, i) => {
+      lines.push(hookLine("pre", h, i));
+    });
   }
   const width = Math.max(...plan.servers.map((s) => s.name.length));
   plan.levels.forEach((level, i) => {
@@ -49,7 +51,9 @@ function text(plan: TemplatePlan): string {
   });
   if (plan.postHooks.length > 0) {
     lines.push("", "post_hooks, in order, after every server is ready:");
-    plan.postHooks.forEach((h, i) => lines.push(hookLine("post", h, i)));
+    plan.postHooks.forEach((h, i) => {
+      lines.push(hookLine("post", h, i));
+    });
   }
   return `${lines.join("\n")}\n`;
 }

@@ -81,44 +81,78 @@ export function serverDependencies(server: ServerSpec): string[] {
 interface Indexed {
   /** Name to the index of the first node with that name. */
   readonly index: Map<string, number>;
-  /** Per node: the indices of its known dependencies, de-duplicated, self excluded. */
+  /** Per node: the indices of its known dependencies, de-duplicated, in order, self excluded. */
   readonly adjacency: number[][];
-  readonly selfLoop: boolean[];
+  readonly selfLoop: Uint8Array;
+  /** Per node: its dependency names, de-duplicated, in order (unknown names included). */
+  readonly names: string[][];
+  /** Dependencies on names no node has, in document order. */
+  readonly missing: MissingDependency[];
+  /** Names given to more than one node, once per extra node. */
+  readonly duplicates: string[];
 }
 
 function indexGraph(nodes: readonly GraphNode[]): Indexed {
+  const n = nodes.length;
   const index = new Map<string, number>();
-  nodes.forEach((node, i) => {
-    if (!index.has(node.name)) index.set(node.name, i);
-  });
+  const duplicates: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const name = (nodes[i] as GraphNode).name;
+    if (index.has(name)) duplicates.push(name);
+    else index.set(name, i);
+  }
   const adjacency: number[][] = [];
-  const selfLoop: boolean[] = [];
-  nodes.forEach((node, i) => {
-    const seen = new Set<number>();
-    let self = false;
+  const names: string[][] = [];
+  const missing: MissingDependency[] = [];
+  const selfLoop = new Uint8Array(n);
+  // mark[j] === i + 1 when node i already lists node j: de-duplicates without a Set per node.
+  const mark = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    const node = nodes[i] as GraphNode;
+    const edges: number[] = [];
+    const depNames: string[] = [];
+    let unknown: Set<string> | undefined;
     for (const dep of node.dependsOn) {
       const j = index.get(dep);
-      if (j === undefined) continue;
-      if (j === i || dep === node.name) self = true;
-      else seen.add(j);
+      if (j === undefined) {
+        unknown ??= new Set();
+        if (unknown.has(dep)) continue;
+        unknown.add(dep);
+        missing.push({ node: node.name, dependency: dep });
+        depNames.push(dep);
+        continue;
+      }
+      if (mark[j] === i + 1) continue;
+      mark[j] = i + 1;
+      depNames.push(dep);
+      if (j === i || dep === node.name) selfLoop[i] = 1;
+      else edges.push(j);
     }
-    adjacency.push([...seen]);
-    selfLoop.push(self);
-  });
-  return { index, adjacency, selfLoop };
+    adjacency.push(edges);
+    names.push(depNames);
+  }
+  return { index, adjacency, selfLoop, names, missing, duplicates };
 }
 
-/** Strongly connected components (Tarjan), iteratively; each component's members in discovery order. */
-function stronglyConnected(adjacency: readonly (readonly number[])[]): number[][] {
+/**
+ * Strongly connected components (Tarjan), iteratively.
+ * Returns each node's component id and the components of more than one node.
+ */
+function stronglyConnected(adjacency: readonly (readonly number[])[]): {
+  componentOf: Int32Array;
+  multi: number[][];
+} {
   const n = adjacency.length;
   const order = new Int32Array(n).fill(-1);
   const low = new Int32Array(n);
   const onStack = new Uint8Array(n);
+  const componentOf = new Int32Array(n);
   const stack: number[] = [];
   const callNode: number[] = [];
   const callEdge: number[] = [];
-  const components: number[][] = [];
+  const multi: number[][] = [];
   let counter = 0;
+  let components = 0;
   const enter = (v: number): void => {
     order[v] = counter;
     low[v] = counter;
@@ -147,19 +181,26 @@ function stronglyConnected(adjacency: readonly (readonly number[])[]): number[][
       callEdge.pop();
       const parent = callNode[callNode.length - 1];
       if (parent !== undefined) low[parent] = Math.min(low[parent] as number, low[v] as number);
-      if (low[v] === order[v]) {
-        const component: number[] = [];
-        for (;;) {
-          const w = stack.pop() as number;
-          onStack[w] = 0;
-          component.push(w);
-          if (w === v) break;
-        }
-        components.push(component);
+      if (low[v] !== order[v]) continue;
+      const id = components++;
+      if (stack[stack.length - 1] === v) {
+        stack.pop();
+        onStack[v] = 0;
+        componentOf[v] = id;
+        continue;
       }
+      const members: number[] = [];
+      for (;;) {
+        const w = stack.pop() as number;
+        onStack[w] = 0;
+        componentOf[w] = id;
+        members.push(w);
+        if (w === v) break;
+      }
+      multi.push(members);
     }
   }
-  return components;
+  return { componentOf, multi };
 }
 
 /**
@@ -170,15 +211,15 @@ function stronglyConnected(adjacency: readonly (readonly number[])[]): number[][
 function cycleThrough(
   start: number,
   adjacency: readonly (readonly number[])[],
-  component: Int32Array,
+  componentOf: Int32Array,
+  members: readonly number[],
 ): number[] {
-  const n = adjacency.length;
-  const parent = new Int32Array(n).fill(-1);
-  const depth = new Int32Array(n).fill(-1);
+  // Only the component's members are touched, so the work is linear in the component.
+  const depth = new Map<number, number>([[start, 0]]);
+  const parent = new Map<number, number>();
   const callNode: number[] = [start];
   const callEdge: number[] = [0];
-  const home = component[start];
-  depth[start] = 0;
+  const home = componentOf[start];
   let best = start;
   let bestDepth = -1;
   while (callNode.length > 0) {
@@ -193,21 +234,37 @@ function cycleThrough(
     }
     callEdge[top] = e + 1;
     const w = edges[e] as number;
+    const dv = depth.get(v) as number;
     if (w === start) {
-      if ((depth[v] as number) > bestDepth) {
+      if (dv > bestDepth) {
         best = v;
-        bestDepth = depth[v] as number;
+        bestDepth = dv;
+        if (dv === members.length - 1) break; // every member is on the path: cannot do better
       }
-    } else if (component[w] === home && depth[w] === -1) {
-      depth[w] = (depth[v] as number) + 1;
-      parent[w] = v;
+    } else if (componentOf[w] === home && !depth.has(w)) {
+      depth.set(w, dv + 1);
+      parent.set(w, v);
       callNode.push(w);
       callEdge.push(0);
     }
   }
   const path: number[] = [];
-  for (let v = best; v !== -1; v = parent[v] as number) path.push(v);
+  for (let v: number | undefined = best; v !== undefined; v = parent.get(v)) path.push(v);
   return path.reverse();
+}
+
+function cyclesOf(nodes: readonly GraphNode[], { adjacency, selfLoop }: Indexed): string[][] {
+  const { componentOf, multi } = stronglyConnected(adjacency);
+  const found: { first: number; self: boolean; members: number[] }[] = [];
+  for (const members of multi) {
+    const first = minOf(members);
+    found.push({ first, self: false, members: cycleThrough(first, adjacency, componentOf, members) });
+  }
+  selfLoop.forEach((self, v) => {
+    if (self === 1) found.push({ first: v, self: true, members: [v] });
+  });
+  found.sort((a, b) => a.first - b.first || Number(a.self) - Number(b.self));
+  return found.map((cycle) => cycle.members.map((v) => (nodes[v] as GraphNode).name));
 }
 
 /**
@@ -217,23 +274,7 @@ function cycleThrough(
  * Entries are ordered by their first member's position. Dependencies on unknown names are ignored.
  */
 export function findCycles(nodes: readonly GraphNode[]): string[][] {
-  const { adjacency, selfLoop } = indexGraph(nodes);
-  const components = stronglyConnected(adjacency);
-  const componentOf = new Int32Array(nodes.length);
-  components.forEach((members, c) => {
-    for (const v of members) componentOf[v] = c;
-  });
-  const found: { first: number; self: boolean; members: number[] }[] = [];
-  for (const members of components) {
-    if (members.length < 2) continue;
-    const first = minOf(members);
-    found.push({ first, self: false, members: cycleThrough(first, adjacency, componentOf) });
-  }
-  selfLoop.forEach((self, v) => {
-    if (self) found.push({ first: v, self: true, members: [v] });
-  });
-  found.sort((a, b) => a.first - b.first || Number(a.self) - Number(b.self));
-  return found.map((cycle) => cycle.members.map((v) => (nodes[v] as GraphNode).name));
+  return cyclesOf(nodes, indexGraph(nodes));
 }
 
 function minOf(values: readonly number[]): number {
@@ -264,22 +305,16 @@ export interface Plan {
  */
 export function plan(nodes: readonly GraphNode[], weight: (name: string) => number = () => 1): Plan {
   const n = nodes.length;
-  const { index, adjacency } = indexGraph(nodes);
-  const duplicates: string[] = [];
-  const missing: MissingDependency[] = [];
-  const seenNames = new Set<string>();
-  const dependsOn = new Map<string, readonly string[]>();
-  for (const node of nodes) {
-    if (seenNames.has(node.name)) duplicates.push(node.name);
-    seenNames.add(node.name);
-    const deps = [...new Set(node.dependsOn)];
-    for (const dep of deps) if (!index.has(dep)) missing.push({ node: node.name, dependency: dep });
-    if (!dependsOn.has(node.name)) dependsOn.set(node.name, deps);
-  }
-  const cycles = findCycles(nodes);
+  const indexed = indexGraph(nodes);
+  const { adjacency, names, missing, duplicates } = indexed;
+  const cycles = cyclesOf(nodes, indexed);
   if (duplicates.length > 0 || missing.length > 0 || cycles.length > 0) {
     throw new GraphError({ cycles, missing, duplicates });
   }
+  const dependsOn = new Map<string, readonly string[]>();
+  nodes.forEach((node, v) => {
+    dependsOn.set(node.name, names[v] as string[]);
+  });
 
   // Kahn's algorithm: with no cycle every node is reached, its dependencies before it.
   const pending = new Int32Array(n);

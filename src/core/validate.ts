@@ -86,15 +86,23 @@ function decode(source: string | Uint8Array): string | { line: number; column: n
   }
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   // Control characters other than tab, newline and carriage return mean binary data.
-  const bad = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/.exec(text);
-  if (bad) {
-    const pos = new LineIndex(text).position(bad.index);
+  const bad = firstControlCharacter(text);
+  if (bad !== -1) {
+    const pos = new LineIndex(text).position(bad);
     return {
       ...pos,
-      message: `binary data: control character 0x${bad[0].charCodeAt(0).toString(16).padStart(2, "0")} found; a template is YAML text`,
+      message: `binary data: control character 0x${text.charCodeAt(bad).toString(16).padStart(2, "0")} found; a template is YAML text`,
     };
   }
   return text;
+}
+
+function firstControlCharacter(text: string): number {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if ((c < 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d) || c === 0x7f) return i;
+  }
+  return -1;
 }
 
 /** The problem of a template of `size` bytes, over the limit. */

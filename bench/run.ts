@@ -1,0 +1,14 @@
+// npm run bench: every benchmark, printed as a table for the README.
+import { cpus } from "node:os";
+import { benchTemplate } from "./template.ts";
+
+const sections: Array<[string, () => Record<string, string> | Promise<Record<string, string>>]> = [
+  ["Template language", benchTemplate],
+];
+
+console.log(`node ${process.version}, ${cpus().length} cores (${cpus()[0]?.model ?? "unknown cpu"})`);
+for (const [title, run] of sections) {
+  console.log(`\n## ${title}\n`);
+  console.log("| measure | result |\n|---|---|");
+  for (const [k, v] of Object.entries(await run())) console.log(`| ${k} | ${v} |`);
+}

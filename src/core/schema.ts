@@ -1,0 +1,157 @@
+import {
+  COMMON_HOOK_PARAMS,
+  type FieldSpec,
+  HOOK_PARAMS,
+  PROVIDER_CAPABILITIES,
+  type ValueKind,
+} from "./capabilities.ts";
+import { HOOK_TYPES, PROVIDER_ALIASES, PROVIDERS } from "./template.ts";
+
+/**
+ * The JSON Schema (draft-07, what yaml-language-server reads best) of the template format, built
+ * from the same tables validation uses. `schema/stack-template.schema.json` is this, written out;
+ * a test keeps the two equal. The schema helps editors; `teamstack validate` is the authority.
+ */
+
+type Json = Record<string, unknown>;
+
+const NAME = "^[A-Za-z_][A-Za-z0-9_-]*$";
+const DURATION = { anyOf: [{ type: "integer", minimum: 1 }, { type: "string", pattern: "^(\\d+h)?(\\d+m)?(\\d+s)?$" }] };
+
+function valueSchema(v: ValueKind): Json {
+  switch (v.kind) {
+    case "string":
+      return v.pattern ? { type: "string", pattern: v.pattern.source } : { type: "string" };
+    case "integer":
+      return { type: "integer", minimum: v.min, maximum: v.max };
+    case "number":
+      return { type: "number", minimum: v.min, maximum: v.max };
+    case "boolean":
+      return { type: "boolean" };
+    case "enum":
+      return { enum: [...v.values] };
+    case "fail":
+      return { anyOf: [{ type: "boolean" }, { const: "once" }, { type: "number", minimum: 0, maximum: 1 }] };
+    case "stringList":
+      return { type: "array", items: v.pattern ? { type: "string", pattern: v.pattern.source } : { type: "string" } };
+    case "firewall":
+      return {
+        type: "array",
+        items: {
+          type: "object",
+          additionalProperties: false,
+          required: ["port"],
+          properties: {
+            port: {
+              anyOf: [
+                { type: "integer", minimum: 0, maximum: 65535 },
+                { type: "string", pattern: "^\\d{1,5}-\\d{1,5}$" },
+              ],
+            },
+            protocol: { enum: ["tcp", "udp", "icmp", "all"] },
+            from: { type: "string", pattern: "^\\d{1,3}(\\.\\d{1,3}){3}/\\d{1,2}$" },
+          },
+        },
+      };
+    case "object":
+      return { type: "object" };
+    case "stringMap":
+      return { type: "object", additionalProperties: { type: "string" } };
+    case "duration":
+      return DURATION;
+  }
+}
+
+function fieldsSchema(fields: Readonly<Record<string, FieldSpec>>): Json {
+  const properties: Json = {};
+  const required: string[] = [];
+  for (const [name, spec] of Object.entries(fields)) {
+    properties[name] = { description: spec.doc, ...valueSchema(spec.value) };
+    if (spec.required) required.push(name);
+  }
+  return {
+    type: "object",
+    additionalProperties: false,
+    properties,
+    ...(required.length > 0 ? { required } : {}),
+  };
+}
+
+/** Builds the template's JSON Schema. */
+export function templateSchema(): Json {
+  const definitions: Json = {};
+  for (const type of HOOK_TYPES) {
+    definitions[`hook_${type}`] = fieldsSchema({ ...HOOK_PARAMS[type], ...COMMON_HOOK_PARAMS });
+  }
+  const hookProps = Object.fromEntries(HOOK_TYPES.map((t) => [t, { $ref: `#/definitions/hook_${t}` }]));
+  definitions.hook = {
+    description: "One hook: `- HOOK_TYPE: { params }`.",
+    type: "object",
+    minProperties: 1,
+    maxProperties: 1,
+    additionalProperties: false,
+    properties: hookProps,
+  };
+  definitions.hooks = {
+    description: "Hooks in order: a list, or a mapping whose entries run in document order.",
+    anyOf: [
+      { type: "array", items: { $ref: "#/definitions/hook" } },
+      { type: "object", additionalProperties: false, properties: hookProps },
+    ],
+  };
+  const aliases = Object.keys(PROVIDER_ALIASES);
+  const providerCases = PROVIDERS.map((p) => ({
+    if: {
+      properties: { provider: { enum: [p, ...aliases.filter((a) => PROVIDER_ALIASES[a] === p)] } },
+      required: ["provider"],
+    },
+    then: { properties: { options: fieldsSchema(PROVIDER_CAPABILITIES[p].options) } },
+  }));
+  definitions.server = {
+    type: "object",
+    additionalProperties: false,
+    required: ["name", "provider", "type"],
+    properties: {
+      name: { description: "Unique name; others refer to it as $servers.NAME.IP.", type: "string", pattern: "^[A-Za-z_][A-Za-z0-9_-]{0,62}$" },
+      provider: { description: "Where the server is created.", enum: [...PROVIDERS, ...aliases] },
+      type: {
+        description: "A provider-native type (t3.micro) or a portable size (4gb-ram/40gb-disk, 2cpu/4gb-ram).",
+        type: "string",
+        minLength: 1,
+      },
+      user_data: { description: "Script run at first boot; may reference $vars, $servers.OTHER.IP, $koding.userdata.", type: "string" },
+      depends_on: { description: "Servers to wait for besides those referenced.", type: "array", items: { type: "string", pattern: NAME } },
+      options: { description: "Provider-specific options.", type: "object" },
+    },
+    allOf: providerCases,
+  };
+  return {
+    $schema: "http://json-schema.org/draft-07/schema#",
+    title: "teamstack stack template",
+    description: "A team's environment: vars, settings, pre_hooks, servers and post_hooks.",
+    type: "object",
+    additionalProperties: false,
+    required: ["servers"],
+    properties: {
+      vars: {
+        description: "Values for $vars.NAME.",
+        type: "object",
+        propertyNames: { pattern: NAME },
+        additionalProperties: { type: ["string", "number", "boolean"] },
+      },
+      settings: {
+        type: "object",
+        additionalProperties: false,
+        properties: {
+          on_failure: { description: "What a failed run leaves: keep (default) or rollback.", enum: ["keep", "rollback"] },
+          max_parallel: { description: "Servers created at once.", type: "integer", minimum: 1, maximum: 1000 },
+          server_timeout: { description: "Create-to-ready limit per server (default 10m).", ...DURATION },
+        },
+      },
+      pre_hooks: { description: "Run in order before any server; see $vars and $koding.userdata.", $ref: "#/definitions/hooks" },
+      servers: { type: "array", minItems: 1, items: { $ref: "#/definitions/server" } },
+      post_hooks: { description: "Run in order once every server is ready; see everything.", $ref: "#/definitions/hooks" },
+    },
+    definitions,
+  };
+}

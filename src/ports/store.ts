@@ -1,0 +1,152 @@
+/**
+ * The Store port: stacks, their servers, hooks, artifacts and events, in one DynamoDB table
+ * (`pk`/`sk`, see docs/ARCHITECTURE.md "The store"). Every write is a single-item operation; the
+ * ones the orchestration races on are atomic updates that return the item as it is afterwards.
+ */
+
+export const STACK_STATUSES = ["RUNNING", "SUCCEEDED", "FAILED", "DESTROYING", "DESTROYED"] as const;
+export type StackStatus = (typeof STACK_STATUSES)[number];
+
+export const SERVER_STATUSES = [
+  "PENDING",
+  "WAITING",
+  "CREATING",
+  "SUCCEEDED",
+  "FAILED",
+  "SKIPPED",
+  "DESTROYED",
+] as const;
+export type ServerStatus = (typeof SERVER_STATUSES)[number];
+
+export type HookStatus = "PENDING" | "RUNNING" | "SUCCEEDED" | "FAILED";
+
+export interface StackKey {
+  readonly team: string;
+  readonly stackId: string;
+}
+
+/** Who holds a stack's lock: a run number and the execution running it. */
+export interface LockHolder {
+  readonly run: number;
+  readonly execution: string;
+  /** ISO time the lock was taken. */
+  readonly since: string;
+}
+
+export interface StackRecord extends StackKey {
+  readonly member: string;
+  readonly status: StackStatus;
+  /** Runs so far (1 for the first `up`); each rerun adds one. */
+  readonly run: number;
+  /** The template text (the store compresses it). */
+  readonly templateYaml: string;
+  readonly templateFile: string;
+  readonly templateHash: string;
+  /** The member's non-secret data for `$koding.userdata.*`. */
+  readonly userdata: Readonly<Record<string, string>>;
+  /** Every server runs on `sim`. */
+  readonly simulate: boolean;
+  readonly lock?: LockHolder;
+  readonly createdAt: string;
+  readonly startedAt: string;
+  readonly finishedAt?: string;
+  readonly error?: string;
+}
+
+export interface ServerRecord extends StackKey {
+  readonly name: string;
+  readonly provider: string;
+  readonly type: string;
+  readonly status: ServerStatus;
+  /** Every server this one waits for. */
+  readonly deps: readonly string[];
+  /** Dependencies not ready yet in the current run. */
+  readonly pending: readonly string[];
+  /** Task token of the current run's WaitForDependencies, once it started waiting. */
+  readonly waitToken?: string;
+  /** Set when a dependency failed: this server is skipped. */
+  readonly failedDep?: string;
+  /** Task token of WaitUntilReady. */
+  readonly readyToken?: string;
+  /** The run this record was last prepared for. */
+  readonly run: number;
+  /** Creation attempts so far; the idempotency token is derived from it. */
+  readonly attempt: number;
+  /** Recorded before the provider is asked to create, so a lost response is recovered. */
+  readonly idempotencyToken?: string;
+  /** The run that created the current server (for rollback). */
+  readonly createdRun?: number;
+  readonly artifacts?: Readonly<Record<string, string>>;
+  readonly startedAt?: string;
+  readonly readyAt?: string;
+  readonly error?: string;
+}
+
+export interface HookRecord extends StackKey {
+  readonly phase: "pre" | "post";
+  readonly index: number;
+  readonly type: string;
+  readonly status: HookStatus;
+  readonly run: number;
+  readonly output?: string;
+  readonly exitCode?: number;
+  readonly startedAt?: string;
+  readonly finishedAt?: string;
+  readonly error?: string;
+}
+
+export interface StackEvent {
+  /** Increasing per stack. */
+  readonly seq: number;
+  readonly at: string;
+  readonly type: string;
+  readonly server?: string;
+  readonly message: string;
+}
+
+/** Fields of a record that a patch may change (undefined removes the attribute). */
+export type Patch<T> = { -readonly [K in keyof T]?: T[K] | undefined };
+
+export interface Store {
+  /** Creates a stack; false when one with this id exists already. */
+  createStack(stack: StackRecord): Promise<boolean>;
+  getStack(key: StackKey): Promise<StackRecord | undefined>;
+  /** Stacks of a team, or of every team, newest first. */
+  listStacks(team?: string): Promise<StackRecord[]>;
+  updateStack(key: StackKey, patch: Patch<Omit<StackRecord, "team" | "stackId">>): Promise<StackRecord>;
+  /**
+   * Takes the stack's lock for `holder.run`, unless another run holds it. Taking it again for the
+   * same run and execution succeeds (a retried Prepare). `steal` takes it from `steal.execution`
+   * (a holder known to be dead).
+   */
+  acquireLock(
+    key: StackKey,
+    holder: LockHolder,
+    steal?: { readonly execution: string },
+  ): Promise<{ readonly acquired: true } | { readonly acquired: false; readonly holder: LockHolder }>;
+  /** Releases the lock if `execution` holds it; returns whether it did. */
+  releaseLock(key: StackKey, execution: string): Promise<boolean>;
+
+  putServer(server: ServerRecord): Promise<void>;
+  getServer(key: StackKey, name: string): Promise<ServerRecord | undefined>;
+  listServers(key: StackKey): Promise<ServerRecord[]>;
+  updateServer(key: StackKey, name: string, patch: Patch<Omit<ServerRecord, "team" | "stackId" | "name">>): Promise<ServerRecord>;
+  /** Atomically records the wait token; returns the record afterwards. */
+  setWaitToken(key: StackKey, name: string, run: number, token: string): Promise<ServerRecord>;
+  /** Atomically removes `dep` from `pending` (idempotent); returns the record afterwards. */
+  removePending(key: StackKey, name: string, run: number, dep: string): Promise<ServerRecord>;
+  /** Atomically records that `dep` failed (first one wins); returns the record afterwards. */
+  setFailedDep(key: StackKey, name: string, run: number, dep: string): Promise<ServerRecord>;
+
+  putHook(hook: HookRecord): Promise<void>;
+  listHooks(key: StackKey): Promise<HookRecord[]>;
+
+  putArtifacts(key: StackKey, artifacts: Readonly<Record<string, string>>): Promise<void>;
+  getArtifacts(key: StackKey): Promise<Readonly<Record<string, string>>>;
+
+  appendEvent(key: StackKey, event: Omit<StackEvent, "seq" | "at">): Promise<StackEvent>;
+  listEvents(key: StackKey, afterSeq?: number): Promise<StackEvent[]>;
+
+  /** Removes every item of a stack (after `down`, when asked to forget it). */
+  deleteStack(key: StackKey): Promise<void>;
+}
