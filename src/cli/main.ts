@@ -2,6 +2,7 @@ import { parseArgs } from "node:util";
 import { TeamstackError } from "../core/errors.ts";
 import { type Command, type Io, UsageError, type Values } from "./command.ts";
 import { FileError } from "./files.ts";
+import { downCommand, listCommand, rerunCommand, statusCommand, upCommand } from "./stack-commands.ts";
 import { planCommand, renderCommand, validateCommand } from "./template-commands.ts";
 
 const processIo: Io = {
@@ -9,7 +10,16 @@ const processIo: Io = {
   err: (text) => process.stderr.write(text),
 };
 
-const COMMANDS: readonly Command[] = [validateCommand, planCommand, renderCommand];
+const COMMANDS: readonly Command[] = [
+  validateCommand,
+  planCommand,
+  renderCommand,
+  upCommand,
+  statusCommand,
+  listCommand,
+  rerunCommand,
+  downCommand,
+];
 
 function mainHelp(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

@@ -18,7 +18,7 @@ export const SERVER_STATUSES = [
 ] as const;
 export type ServerStatus = (typeof SERVER_STATUSES)[number];
 
-export type HookStatus = "PENDING" | "RUNNING" | "SUCCEEDED" | "FAILED";
+export type HookStatus = "PENDING" | "RUNNING" | "SUCCEEDED" | "FAILED" | "SKIPPED";
 
 export interface StackKey {
   readonly team: string;
@@ -60,6 +60,8 @@ export interface ServerRecord extends StackKey {
   readonly status: ServerStatus;
   /** Every server this one waits for. */
   readonly deps: readonly string[];
+  /** Servers of the current run that wait for this one. */
+  readonly dependents: readonly string[];
   /** Dependencies not ready yet in the current run. */
   readonly pending: readonly string[];
   /** Task token of the current run's WaitForDependencies, once it started waiting. */
@@ -130,7 +132,11 @@ export interface Store {
   putServer(server: ServerRecord): Promise<void>;
   getServer(key: StackKey, name: string): Promise<ServerRecord | undefined>;
   listServers(key: StackKey): Promise<ServerRecord[]>;
-  updateServer(key: StackKey, name: string, patch: Patch<Omit<ServerRecord, "team" | "stackId" | "name">>): Promise<ServerRecord>;
+  updateServer(
+    key: StackKey,
+    name: string,
+    patch: Patch<Omit<ServerRecord, "team" | "stackId" | "name">>,
+  ): Promise<ServerRecord>;
   /** Atomically records the wait token; returns the record afterwards. */
   setWaitToken(key: StackKey, name: string, run: number, token: string): Promise<ServerRecord>;
   /** Atomically removes `dep` from `pending` (idempotent); returns the record afterwards. */

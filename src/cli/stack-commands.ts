@@ -1,0 +1,249 @@
+import { createHash, randomBytes } from "node:crypto";
+import { userInfo } from "node:os";
+import { resolve } from "node:path";
+import { formatProblem } from "../core/errors.ts";
+import { loadTemplate, MAX_TEMPLATE_BYTES, tooLarge } from "../core/validate.ts";
+import { type LocalEngine, openLocalEngine } from "../local/engine.ts";
+import { type StackStatusView, stackStatus } from "../pipeline/status.ts";
+import type { StackEvent, StackKey, StackRecord } from "../ports/store.ts";
+import { type Command, type Io, UsageError, type Values } from "./command.ts";
+import { readJsonFile, readTemplateBytes } from "./files.ts";
+
+const STATE_DIR_HELP: readonly [string, string] = [
+  "--state-dir DIR",
+  "Where local stacks live (default ./.teamstack).",
+];
+const JSON_HELP: readonly [string, string] = ["--json", "Print the result as JSON on stdout."];
+const common = { "state-dir": { type: "string" }, json: { type: "boolean" } } as const;
+
+function stateDirOf(values: Values): string {
+  return resolve(typeof values["state-dir"] === "string" ? values["state-dir"] : ".teamstack");
+}
+
+/** Prints progress lines as events happen, unless the output is JSON. */
+function progress(values: Values, io: Io): ((key: StackKey, e: StackEvent) => void) | undefined {
+  if (values.json) return undefined;
+  const t0 = Date.now();
+  return (_key, e) => io.err(`  ${((Date.now() - t0) / 1000).toFixed(1).padStart(6)}s  ${e.message}\n`);
+}
+
+async function withEngine<T>(values: Values, io: Io, fn: (engine: LocalEngine) => Promise<T>): Promise<T> {
+  const onEvent = progress(values, io);
+  const engine = await openLocalEngine({ stateDir: stateDirOf(values), ...(onEvent ? { onEvent } : {}) });
+  try {
+    return await fn(engine);
+  } finally {
+    await engine.close();
+  }
+}
+
+async function findStack(engine: LocalEngine, id: string): Promise<StackRecord> {
+  const stacks = await engine.store.listStacks();
+  const found = stacks.find((s) => s.stackId === id);
+  if (!found) {
+    const ids = stacks.slice(0, 10).map((s) => s.stackId);
+    throw new UsageError(
+      `no stack \`${id}\` in ${engine.stateDir}${ids.length > 0 ? `; stacks: ${ids.join(", ")}` : "; it holds no stacks"}`,
+    );
+  }
+  return found;
+}
+
+function printStatus(view: StackStatusView, values: Values, io: Io): void {
+  if (values.json) {
+    io.out(`${JSON.stringify(view, null, 2)}\n`);
+    return;
+  }
+  const lines = [
+    `stack ${view.stackId} (team ${view.team}, member ${view.member}, run ${view.run}): ${view.status}`,
+  ];
+  if (view.error) lines.push(`  error: ${view.error}`);
+  const width = Math.max(4, ...view.servers.map((s) => s.name.length));
+  for (const s of view.servers) {
+    const where = s.artifacts.IP ? `${s.artifacts.IP}  ${s.artifacts.Id ?? ""}` : "";
+    lines.push(
+      `  ${s.name.padEnd(width)}  ${s.status.padEnd(9)}  ${s.provider.padEnd(5)}  ${where}${s.error ? `  ${s.error}` : ""}`,
+    );
+  }
+  for (const h of view.hooks) {
+    lines.push(
+      `  ${`${h.phase}:${h.index}`.padEnd(7)} ${h.type.padEnd(15)} ${h.status}${h.exitCode !== null ? ` (exit ${h.exitCode})` : ""}${h.error ? `: ${h.error}` : ""}`,
+    );
+    if (h.output) for (const l of h.output.trimEnd().split("\n").slice(-10)) lines.push(`      | ${l}`);
+  }
+  io.out(`${lines.join("\n")}\n`);
+}
+
+async function finish(engine: LocalEngine, key: StackKey, values: Values, io: Io): Promise<number> {
+  const view = await stackStatus(engine.store, key);
+  if (!view) throw new UsageError(`stack ${key.stackId} vanished`);
+  printStatus(view, values, io);
+  return view.status === "SUCCEEDED" || view.status === "DESTROYED" ? 0 : 1;
+}
+
+async function readUserdata(file: string | undefined): Promise<Record<string, string>> {
+  if (file === undefined) return {};
+  const json = await readJsonFile(file);
+  if (json === null || typeof json !== "object" || Array.isArray(json)) {
+    throw new UsageError(`${file}: expected member data as {"KEY":"value"}`);
+  }
+  return Object.fromEntries(Object.entries(json).map(([k, v]) => [k, String(v)]));
+}
+
+const NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}$/;
+
+export const upCommand: Command = {
+  name: "up",
+  summary: "Create a stack from a template and run it to the end, on this machine.",
+  usage:
+    "teamstack up FILE [--member NAME] [--team NAME] [--userdata FILE.json] [--simulate] [--json] [--state-dir DIR]",
+  options: {
+    ...common,
+    member: { type: "string" },
+    team: { type: "string" },
+    userdata: { type: "string" },
+    simulate: { type: "boolean" },
+  },
+  help: [
+    ["--member NAME", "Whose stack this is (default: the current user)."],
+    ["--team NAME", "The team (default: local)."],
+    ["--userdata FILE", 'The member\'s data for $koding.userdata.KEY, as {"KEY":"value"}.'],
+    ["--simulate", "Run every server on the sim provider."],
+    JSON_HELP,
+    STATE_DIR_HELP,
+  ],
+  async run(values, files, io) {
+    if (files.length !== 1) throw new UsageError("give one template FILE");
+    const file = files[0] as string;
+    const member = (values.member as string | undefined) ?? userInfo().username;
+    const team = (values.team as string | undefined) ?? "local";
+    for (const [what, v] of [
+      ["member", member],
+      ["team", team],
+    ] as const) {
+      if (!NAME.test(v))
+        throw new UsageError(`--${what} \`${v}\`: use letters, digits, _, . and - (at most 63)`);
+    }
+    const userdata = await readUserdata(values.userdata as string | undefined);
+    const read = await readTemplateBytes(file, MAX_TEMPLATE_BYTES);
+    const loaded = read.tooLarge
+      ? { template: undefined, problems: [{ file, line: 1, column: 1, message: tooLarge(read.size) }] }
+      : loadTemplate(read.bytes, file);
+    if (!loaded.template) {
+      io.err(loaded.problems.map((p) => `${formatProblem(p)}\n`).join(""));
+      return 1;
+    }
+    const yaml = new TextDecoder().decode(read.tooLarge ? new Uint8Array() : read.bytes);
+    return withEngine(values, io, async (engine) => {
+      const stackId = `${
+        member
+          .toLowerCase()
+          .replace(/[^a-z0-9]/g, "")
+          .slice(0, 12) || "stack"
+      }-${randomBytes(4).toString("hex")}`;
+      const now = new Date().toISOString();
+      await engine.store.createStack({
+        team,
+        stackId,
+        member,
+        status: "RUNNING",
+        run: 0,
+        templateYaml: yaml,
+        templateFile: file,
+        templateHash: createHash("sha256").update(yaml).digest("hex"),
+        userdata,
+        simulate: values.simulate === true,
+        createdAt: now,
+        startedAt: now,
+      });
+      if (!values.json) io.err(`stack ${stackId}: provisioning ${file} (${engine.stateDir})\n`);
+      const key = { team, stackId };
+      await engine.provision(key);
+      return finish(engine, key, values, io);
+    });
+  },
+};
+
+export const statusCommand: Command = {
+  name: "status",
+  summary: "Show a stack: its servers, artifacts and hooks.",
+  usage: "teamstack status ID [--json] [--state-dir DIR]",
+  options: common,
+  help: [JSON_HELP, STATE_DIR_HELP],
+  async run(values, ids, io) {
+    if (ids.length !== 1) throw new UsageError("give one stack ID");
+    return withEngine({ ...values, json: true }, io, async (engine) => {
+      const stack = await findStack(engine, ids[0] as string);
+      const view = await stackStatus(engine.store, stack);
+      printStatus(view as StackStatusView, values, io);
+      return 0;
+    });
+  },
+};
+
+export const listCommand: Command = {
+  name: "list",
+  summary: "List the stacks in the state directory.",
+  usage: "teamstack list [--json] [--state-dir DIR]",
+  options: common,
+  help: [JSON_HELP, STATE_DIR_HELP],
+  async run(values, args, io) {
+    if (args.length > 0) throw new UsageError("list takes no arguments");
+    return withEngine({ ...values, json: true }, io, async (engine) => {
+      const stacks = await engine.store.listStacks();
+      const rows = stacks.map((s) => ({
+        stackId: s.stackId,
+        status: s.status,
+        team: s.team,
+        member: s.member,
+        startedAt: s.startedAt,
+      }));
+      if (values.json) io.out(`${JSON.stringify(rows, null, 2)}\n`);
+      else if (rows.length === 0) io.err(`no stacks in ${engine.stateDir}\n`);
+      else
+        for (const r of rows)
+          io.out(`${r.stackId.padEnd(22)} ${r.status.padEnd(10)} ${r.team}/${r.member}  ${r.startedAt}\n`);
+      return 0;
+    });
+  },
+};
+
+export const rerunCommand: Command = {
+  name: "rerun",
+  summary: "Run a stack again: create what is missing, keep what is ready.",
+  usage: "teamstack rerun ID [--json] [--state-dir DIR]",
+  options: common,
+  help: [JSON_HELP, STATE_DIR_HELP],
+  async run(values, ids, io) {
+    if (ids.length !== 1) throw new UsageError("give one stack ID");
+    return withEngine(values, io, async (engine) => {
+      const stack = await findStack(engine, ids[0] as string);
+      const outcome = await engine.provision(stack);
+      if (outcome.status === "FAILED" && outcome.error === "StackLockedError") {
+        io.err(`teamstack rerun: ${outcome.cause}\n`);
+        return 1;
+      }
+      return finish(engine, stack, values, io);
+    });
+  },
+};
+
+export const downCommand: Command = {
+  name: "down",
+  summary: "Destroy a stack's servers: every sandbox, process and file.",
+  usage: "teamstack down ID [--json] [--state-dir DIR]",
+  options: common,
+  help: [JSON_HELP, STATE_DIR_HELP],
+  async run(values, ids, io) {
+    if (ids.length !== 1) throw new UsageError("give one stack ID");
+    return withEngine(values, io, async (engine) => {
+      const stack = await findStack(engine, ids[0] as string);
+      const outcome = await engine.destroy(stack);
+      if (outcome.status === "FAILED" && outcome.error === "StackLockedError") {
+        io.err(`teamstack down: ${outcome.cause}\n`);
+        return 1;
+      }
+      return finish(engine, stack, values, io);
+    });
+  },
+};

@@ -1,0 +1,68 @@
+import { parseDuration } from "../core/capabilities.ts";
+import type { ProviderName } from "../core/template.ts";
+import type { HookRequest, HookResult, HookRunner } from "../ports/hook.ts";
+import type { Provider } from "../ports/provider.ts";
+import type { Store } from "../ports/store.ts";
+
+/** Output kept from a script, per run. */
+export const MAX_SCRIPT_OUTPUT = 64 * 1024;
+
+export interface HookRunnerDeps {
+  readonly store: Store;
+  readonly provider: (name: ProviderName) => Provider;
+}
+
+/**
+ * The Hook port's adapter: `run_script` runs on the target server through its provider. Hooks that
+ * talk to third-party services (GitHub, Slack, X, webhooks) need the team's credentials; until the
+ * team has configured them they are skipped, saying so, rather than failing the stack.
+ */
+export function createHookRunner(deps: HookRunnerDeps): HookRunner {
+  return {
+    async run(request: HookRequest): Promise<HookResult> {
+      if (request.type === "run_script") return runScript(deps, request);
+      return {
+        status: "SKIPPED",
+        message: `no ${SERVICE[request.type]} credentials are configured for team \`${request.team}\``,
+      };
+    },
+  };
+}
+
+const SERVICE: Record<Exclude<HookRequest["type"], "run_script">, string> = {
+  add_github_user: "GitHub",
+  slack_msg: "Slack",
+  send_tweet: "X",
+  webhook: "webhook",
+};
+
+async function runScript(deps: HookRunnerDeps, request: HookRequest): Promise<HookResult> {
+  const target = String(request.params.target_server);
+  const server = await deps.store.getServer({ team: request.team, stackId: request.stackId }, target);
+  if (!server?.artifacts?.Id || server.status !== "SUCCEEDED") {
+    return {
+      status: "FAILED",
+      message: `target server \`${target}\` is not ready (${server?.status ?? "missing"})`,
+    };
+  }
+  const timeout = request.params.timeout as string | number | undefined;
+  const timeoutMs = ((timeout !== undefined ? parseDuration(timeout) : undefined) ?? 600) * 1000;
+  const result = await deps
+    .provider(server.provider as ProviderName)
+    .runScript(
+      { stackId: request.stackId, server: target, id: server.artifacts.Id },
+      String(request.params.script),
+      { timeoutMs, maxOutputBytes: MAX_SCRIPT_OUTPUT },
+    );
+  const output = result.truncated
+    ? `${result.output}\n[output truncated at ${MAX_SCRIPT_OUTPUT} bytes]`
+    : result.output;
+  return result.exitCode === 0
+    ? { status: "SUCCEEDED", output, exitCode: 0 }
+    : {
+        status: "FAILED",
+        output,
+        exitCode: result.exitCode,
+        message: `script exited ${result.exitCode} on ${target}`,
+      };
+}

@@ -1,0 +1,202 @@
+import { randomUUID } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { ExecutionError, StateMachine } from "aws-local-stepfunctions";
+import { TeamstackError } from "../core/errors.ts";
+
+/**
+ * Runs our ASL files on one machine with aws-local-stepfunctions, binding every Task to a local
+ * function by the Lambda it names (`${PrepareFunctionArn}` → `Prepare`). `.waitForTaskToken`
+ * tasks get a fresh token each time, handed to the function in place of `$$.Task.Token`; the
+ * state waits until someone settles that token through the registry, as in AWS.
+ */
+
+export type TaskFunction = (payload: Record<string, unknown>) => Promise<unknown>;
+
+const WAIT_FOR_TOKEN = "arn:aws:states:::lambda:invoke.waitForTaskToken";
+const PLACEHOLDER = /^\$\{([A-Za-z0-9]+)FunctionArn\}$/;
+const TOKEN_PLACEHOLDER = "local-task-token";
+
+/** A task failure as the state machine sees it: `name` is what Retry and Catch match. */
+export class TaskFailure extends Error {
+  constructor(name: string, message: string) {
+    super(message);
+    this.name = name;
+  }
+}
+
+/** Pending task tokens of this process; `sendSuccess`/`sendFailure` settle them. */
+export class TokenRegistry {
+  readonly #pending = new Map<string, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+
+  /** A fresh token and the promise its settlement resolves. */
+  create(): { token: string; settled: Promise<unknown> } {
+    const token = `local:${randomUUID()}`;
+    const settled = new Promise<unknown>((resolve, reject) => this.#pending.set(token, { resolve, reject }));
+    return { token, settled };
+  }
+
+  /** Settles a token with success; false when it is unknown or settled already (as SFN's TaskTimedOut). */
+  sendSuccess(token: string, output: unknown): boolean {
+    const p = this.#pending.get(token);
+    if (!p) return false;
+    this.#pending.delete(token);
+    p.resolve(output);
+    return true;
+  }
+
+  sendFailure(token: string, error: string, cause: string): boolean {
+    const p = this.#pending.get(token);
+    if (!p) return false;
+    this.#pending.delete(token);
+    p.reject(new TaskFailure(error, cause));
+    return true;
+  }
+
+  /** Forgets a token whose state gave up (timeout, abort). */
+  drop(token: string): void {
+    this.#pending.delete(token);
+  }
+
+  get size(): number {
+    return this.#pending.size;
+  }
+}
+
+type State = Record<string, unknown> & { Type: string };
+type Definition = { States: Record<string, State>; StartAt: string };
+
+/** Every Task state of a definition, with nested Map and Parallel states. */
+function* taskStates(def: Definition): Generator<[string, State]> {
+  for (const [name, state] of Object.entries(def.States)) {
+    if (state.Type === "Task") yield [name, state];
+    const inner = (state.ItemProcessor ?? state.Iterator) as Definition | undefined;
+    if (inner) yield* taskStates(inner);
+    for (const branch of (state.Branches as Definition[] | undefined) ?? []) yield* taskStates(branch);
+  }
+}
+
+/** Thrown when an ASL file names a function the local runtime has no handler for. */
+export class UnboundTaskError extends TeamstackError {
+  constructor(message: string) {
+    super(message);
+    this.name = "UnboundTaskError";
+  }
+}
+
+/** The function a Task state invokes: `Prepare` for `${PrepareFunctionArn}`. */
+export function functionOf(state: State): { fn: string; waitsForToken: boolean } | undefined {
+  if (state.Resource === WAIT_FOR_TOKEN) {
+    const params = state.Parameters as { FunctionName?: string } | undefined;
+    const m = PLACEHOLDER.exec(params?.FunctionName ?? "");
+    return m ? { fn: m[1] as string, waitsForToken: true } : undefined;
+  }
+  const m = PLACEHOLDER.exec(String(state.Resource));
+  return m ? { fn: m[1] as string, waitsForToken: false } : undefined;
+}
+
+export interface LoadedMachine {
+  readonly definition: Definition;
+  /** Function names the machine invokes. */
+  readonly functions: ReadonlySet<string>;
+}
+
+/**
+ * Reads an ASL file for local runs. aws-local-stepfunctions reads `TimeoutSecondsPath` from the
+ * state's input after `Parameters`, where AWS reads the state's input itself; for the Lambda
+ * invoke integration that input is `{FunctionName, Payload}`, so a `$.X` path is pointed at
+ * `$.Payload.X` (our ASL passes the timeouts in the payload too, so both read the same value).
+ */
+export function loadMachine(file: string | URL): LoadedMachine {
+  const definition = JSON.parse(readFileSync(file, "utf8")) as Definition;
+  const functions = new Set<string>();
+  for (const [name, state] of taskStates(definition)) {
+    const f = functionOf(state);
+    if (!f) throw new UnboundTaskError(`Task state \`${name}\` names no \${XFunctionArn} to run locally`);
+    functions.add(f.fn);
+    const path = state.TimeoutSecondsPath;
+    if (f.waitsForToken && typeof path === "string" && path.startsWith("$.")) {
+      const key = path.slice(2);
+      const payload = (state.Parameters as { Payload?: Record<string, unknown> }).Payload ?? {};
+      if (payload[`${key}.$`] !== path) {
+        throw new UnboundTaskError(`Task state \`${name}\`: pass ${path} in the Payload as \`${key}.$\` too`);
+      }
+      state.TimeoutSecondsPath = `$.Payload.${key}`;
+    }
+  }
+  return { definition, functions };
+}
+
+export interface RunOptions {
+  readonly executionId: string;
+  readonly functions: Readonly<Record<string, TaskFunction>>;
+  readonly tokens: TokenRegistry;
+  /** Called when a Task state starts and ends, for progress and transition counts. */
+  readonly onTransition?: (state: string) => void;
+}
+
+export type ExecutionOutcome =
+  | { readonly status: "SUCCEEDED"; readonly output: unknown }
+  | { readonly status: "FAILED"; readonly error: string; readonly cause: string };
+
+/** Runs a loaded machine to its end. */
+export async function runMachine(
+  machine: LoadedMachine,
+  input: Record<string, unknown>,
+  options: RunOptions,
+): Promise<{ outcome: ExecutionOutcome; abort: () => void }> {
+  const handlers: Record<string, (input: unknown) => Promise<unknown>> = {};
+  for (const [name, state] of taskStates(machine.definition)) {
+    const f = functionOf(state) as { fn: string; waitsForToken: boolean };
+    const fn = options.functions[f.fn];
+    if (!fn) throw new UnboundTaskError(`no local function for \`${f.fn}\` (state \`${name}\`)`);
+    handlers[name] = f.waitsForToken
+      ? async (raw) => {
+          options.onTransition?.(name);
+          const payload = (raw as { Payload: Record<string, unknown> }).Payload;
+          const { token, settled } = options.tokens.create();
+          try {
+            await fn({ ...payload, token });
+            return await settled;
+          } finally {
+            options.tokens.drop(token);
+          }
+        }
+      : async (raw) => {
+          options.onTransition?.(name);
+          return fn(raw as Record<string, unknown>);
+        };
+  }
+  const sm = new StateMachine(machine.definition as never, {
+    validationOptions: { checkPaths: true } as never,
+  });
+  const execution = sm.run(input as never, {
+    overrides: { taskResourceLocalHandlers: handlers as never },
+    context: {
+      Execution: {
+        Id: options.executionId,
+        Name: options.executionId,
+        Input: input,
+        StartTime: new Date().toISOString(),
+      },
+      Task: { Token: TOKEN_PLACEHOLDER },
+    } as never,
+  });
+  const abort = (): void => execution.abort();
+  try {
+    const output: unknown = await execution.result;
+    return { outcome: { status: "SUCCEEDED", output }, abort };
+  } catch (error) {
+    if (error instanceof ExecutionError) {
+      const cause = (error as { cause?: { name?: string; message?: string } }).cause;
+      return {
+        outcome: {
+          status: "FAILED",
+          error: cause?.name ?? "States.Runtime",
+          cause: cause?.message ?? String(error),
+        },
+        abort,
+      };
+    }
+    throw error;
+  }
+}

@@ -1,0 +1,202 @@
+import { randomUUID } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { TeamstackError } from "../core/errors.ts";
+import type { ProviderName } from "../core/template.ts";
+import { createHookRunner } from "../hooks/runner.ts";
+import type { PipelineDeps } from "../pipeline/context.ts";
+import * as steps from "../pipeline/steps.ts";
+import type { Executions, Readiness, TaskTokens } from "../ports/orchestration.ts";
+import type { Provider } from "../ports/provider.ts";
+import type { StackEvent, StackKey, Store } from "../ports/store.ts";
+import { createLocalProvider } from "../providers/local/local-provider.ts";
+import { createSimProvider } from "../providers/sim.ts";
+import { createDynamoStore } from "../store/dynamo-store.ts";
+import {
+  type ExecutionOutcome,
+  type LoadedMachine,
+  loadMachine,
+  runMachine,
+  type TaskFunction,
+  TokenRegistry,
+} from "./asl-runner.ts";
+import { ensureLocalStore } from "./dynamo.ts";
+
+/**
+ * The local runtime: the real ASL files run by aws-local-stepfunctions in this process, every
+ * Task bound to the same task functions the Lambdas call, the store in the state directory's
+ * dynalite, servers on the local and sim providers.
+ */
+
+export class ProviderUnavailableError extends TeamstackError {
+  constructor(message: string) {
+    super(message);
+    this.name = "ProviderUnavailableError";
+  }
+}
+
+export interface LocalEngine {
+  readonly store: Store;
+  readonly stateDir: string;
+  /** Runs the provision state machine for a stack to its end. */
+  provision(key: StackKey, options?: RunHooks): Promise<ExecutionOutcome & { execution: string }>;
+  /** Runs the destroy state machine. */
+  destroy(key: StackKey, options?: RunHooks): Promise<ExecutionOutcome & { execution: string }>;
+  /** Stops readiness watchers; running sandboxes keep running. */
+  close(): Promise<void>;
+}
+
+export interface RunHooks {
+  /** Called on every Task state entered (progress, transition counts). */
+  readonly onTransition?: (state: string) => void;
+}
+
+const machines = {
+  provision: new URL("../../statemachines/provision.asl.json", import.meta.url),
+  destroy: new URL("../../statemachines/destroy.asl.json", import.meta.url),
+};
+
+/** This process's start time in clock ticks, so a reused pid is not taken for us. */
+function startTicks(pid: number | "self"): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19];
+  } catch {
+    return undefined;
+  }
+}
+
+/** Execution ids name the process that runs them: `local:PID:START:UUID`. */
+function localExecutions(running: Set<string>): Executions {
+  return {
+    async isRunning(execution) {
+      if (running.has(execution)) return true;
+      const m = /^local:(\d+):(\d+):/.exec(execution);
+      if (!m) return false;
+      const pid = Number(m[1]);
+      if (pid === process.pid) return false;
+      return startTicks(pid) === m[2];
+    },
+  };
+}
+
+export async function openLocalEngine(options: {
+  readonly stateDir: string;
+  /** Sees every stack event as it is recorded (live progress). */
+  readonly onEvent?: (key: StackKey, event: StackEvent) => void;
+}): Promise<LocalEngine> {
+  const { stateDir, onEvent } = options;
+  const { client, tableName } = await ensureLocalStore(stateDir);
+  const base = createDynamoStore({ client, tableName });
+  const appendEvent: Store["appendEvent"] = async (key, event) => {
+    const e = await base.appendEvent(key, event);
+    onEvent?.(key, e);
+    return e;
+  };
+  const store: Store = new Proxy(base, {
+    get(target, prop, receiver) {
+      if (prop === "appendEvent") return appendEvent;
+      const value = Reflect.get(target, prop, receiver);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+  const registry = new TokenRegistry();
+  const tokens: TaskTokens = {
+    async sendSuccess(token, output) {
+      registry.sendSuccess(token, output);
+    },
+    async sendFailure(token, error, cause) {
+      registry.sendFailure(token, error, cause);
+    },
+  };
+  const providers = new Map<ProviderName, Provider>();
+  const provider = (name: ProviderName): Provider => {
+    let p = providers.get(name);
+    if (!p) {
+      if (name === "local") p = createLocalProvider({ stateDir });
+      else if (name === "sim") p = createSimProvider({ stateDir });
+      else {
+        throw new ProviderUnavailableError(
+          "the aws provider does not run locally yet; run with --simulate to put every server on sim",
+        );
+      }
+      providers.set(name, p);
+    }
+    return p;
+  };
+  const watchers = new AbortController();
+  let deps: PipelineDeps;
+  const readiness: Readiness = {
+    async watch({ provider: name, ref, token }) {
+      provider(name)
+        .waitUntilReady(ref, watchers.signal)
+        .then(
+          (result) => steps.settleReadiness(deps, token, result),
+          (error: unknown) => {
+            if (!watchers.signal.aborted) {
+              return steps.settleReadiness(deps, token, { ready: false, reason: (error as Error).message });
+            }
+            return undefined;
+          },
+        )
+        .catch(() => undefined);
+    },
+  };
+  const running = new Set<string>();
+  const ticks = startTicks("self") ?? "0";
+  deps = {
+    store,
+    provider,
+    tokens,
+    readiness,
+    executions: localExecutions(running),
+    hooks: createHookRunner({ store, provider }),
+    now: () => new Date(),
+  };
+  const functions: Record<string, TaskFunction> = {
+    Prepare: (p) => steps.prepare(deps, p as never),
+    WaitForDependencies: (p) => steps.waitForDependencies(deps, p as never),
+    CreateServer: (p) => steps.createServer(deps, p as never),
+    WaitUntilReady: (p) => steps.waitUntilReady(deps, p as never),
+    PublishArtifacts: (p) => steps.publishArtifacts(deps, p as never),
+    MarkServerFailed: (p) => steps.markServerFailed(deps, p as never),
+    CheckServers: (p) => steps.checkServers(deps, p as never),
+    RunHook: (p) => steps.runHook(deps, p as never),
+    Finalize: (p) => steps.finalize(deps, p as never),
+    OnFailure: (p) => steps.onFailure(deps, p as never),
+    DestroyServer: (p) => steps.destroyServer(deps, p as never),
+  };
+  const loaded = new Map<string, LoadedMachine>();
+  const run = async (which: keyof typeof machines, key: StackKey, hooks?: RunHooks) => {
+    let machine = loaded.get(which);
+    if (!machine) {
+      machine = loadMachine(machines[which]);
+      loaded.set(which, machine);
+    }
+    const execution = `local:${process.pid}:${ticks}:${randomUUID()}`;
+    running.add(execution);
+    try {
+      const { outcome } = await runMachine(
+        machine,
+        { team: key.team, stackId: key.stackId },
+        {
+          executionId: execution,
+          functions,
+          tokens: registry,
+          ...(hooks?.onTransition ? { onTransition: hooks.onTransition } : {}),
+        },
+      );
+      return { ...outcome, execution };
+    } finally {
+      running.delete(execution);
+    }
+  };
+  return {
+    store,
+    stateDir,
+    provision: (key, hooks) => run("provision", key, hooks),
+    destroy: (key, hooks) => run("destroy", key, hooks),
+    async close() {
+      watchers.abort();
+    },
+  };
+}

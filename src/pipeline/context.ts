@@ -1,0 +1,87 @@
+import { formatProblem } from "../core/errors.ts";
+import type { RenderData } from "../core/render.ts";
+import type { ProviderName, ServerSpec, Template } from "../core/template.ts";
+import { loadTemplate } from "../core/validate.ts";
+import type { HookRunner } from "../ports/hook.ts";
+import type { Executions, Readiness, TaskTokens } from "../ports/orchestration.ts";
+import type { Provider } from "../ports/provider.ts";
+import type { ServerRecord, StackKey, StackRecord, Store } from "../ports/store.ts";
+import { StackNotFoundError, TemplateInvalidError } from "./errors.ts";
+
+/** What the task functions work with; built once per cold start (or once per local process). */
+export interface PipelineDeps {
+  readonly store: Store;
+  /** The provider for a provider name. */
+  readonly provider: (name: ProviderName) => Provider;
+  readonly tokens: TaskTokens;
+  readonly readiness: Readiness;
+  readonly executions: Executions;
+  readonly hooks: HookRunner;
+  readonly now: () => Date;
+}
+
+/** Parsed templates by hash: a template is parsed once per process, not once per task. */
+const templates = new Map<string, Template>();
+
+/**
+ * The stack's template, parsed and validated.
+ * @throws TemplateInvalidError when it no longer validates.
+ */
+export function stackTemplate(stack: StackRecord): Template {
+  const cached = templates.get(stack.templateHash);
+  if (cached) return cached;
+  const { template, problems } = loadTemplate(stack.templateYaml, stack.templateFile);
+  if (!template) {
+    throw new TemplateInvalidError(
+      `the stack's template is invalid:\n${problems.slice(0, 20).map(formatProblem).join("\n")}`,
+    );
+  }
+  if (templates.size > 50) templates.clear();
+  templates.set(stack.templateHash, template);
+  return template;
+}
+
+export async function getStack(deps: PipelineDeps, key: StackKey): Promise<StackRecord> {
+  const stack = await deps.store.getStack(key);
+  if (!stack) throw new StackNotFoundError(`no stack \`${key.stackId}\` in team \`${key.team}\``);
+  return stack;
+}
+
+/** The provider a server runs on in this stack (`sim` for every server of a simulated stack). */
+export function providerOf(stack: StackRecord, spec: Pick<ServerSpec, "provider">): ProviderName {
+  return stack.simulate ? "sim" : spec.provider;
+}
+
+export function serverSpec(template: Template, name: string): ServerSpec {
+  const spec = template.servers.find((s) => s.name === name);
+  if (!spec) throw new TemplateInvalidError(`the template has no server \`${name}\``);
+  return spec;
+}
+
+/** Stack artifacts known once every server is ready. */
+export function stackArtifacts(stack: StackRecord): Record<string, string> {
+  return {
+    stackId: stack.stackId,
+    memberName: stack.member,
+    teamName: stack.team,
+    domainName: `${stack.member}.${stack.team}.teamstack.local`,
+  };
+}
+
+/** The data references resolve against: vars, the member's data and the given servers' artifacts. */
+export function renderData(
+  template: Template,
+  stack: StackRecord,
+  servers: readonly ServerRecord[],
+  withStackArtifacts: boolean,
+): RenderData {
+  const artifacts: Record<string, string | Record<string, string>> = withStackArtifacts
+    ? stackArtifacts(stack)
+    : {};
+  for (const s of servers) if (s.artifacts) artifacts[s.name] = { ...s.artifacts };
+  return { vars: template.vars, artifacts, userdata: stack.userdata };
+}
+
+export function iso(deps: PipelineDeps): string {
+  return deps.now().toISOString();
+}

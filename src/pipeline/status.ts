@@ -1,0 +1,97 @@
+import type { HookRecord, ServerRecord, StackKey, StackRecord, Store } from "../ports/store.ts";
+
+/** The status of a stack as `teamstack status --json` and the API show it. */
+export interface StackStatusView {
+  readonly stackId: string;
+  readonly team: string;
+  readonly member: string;
+  readonly status: StackRecord["status"];
+  readonly run: number;
+  readonly servers: ReadonlyArray<{
+    readonly name: string;
+    readonly status: string;
+    readonly provider: string;
+    readonly type: string;
+    readonly dependsOn: readonly string[];
+    readonly artifacts: Readonly<Record<string, string>>;
+    readonly startedAt: string | null;
+    readonly readyAt: string | null;
+    readonly error: string | null;
+  }>;
+  readonly hooks: ReadonlyArray<{
+    readonly phase: "pre" | "post";
+    readonly index: number;
+    readonly type: string;
+    readonly status: string;
+    readonly output: string | null;
+    readonly exitCode: number | null;
+    readonly error: string | null;
+  }>;
+  readonly artifacts: Readonly<Record<string, unknown>>;
+  readonly lock: StackRecord["lock"] | null;
+  readonly startedAt: string;
+  readonly finishedAt: string | null;
+  readonly error: string | null;
+}
+
+/** What a server is doing, for people: a PENDING server holding a wait token is WAITING. */
+export function serverStatus(s: ServerRecord): string {
+  if (s.status === "PENDING" && s.waitToken && s.pending.length > 0) return "WAITING";
+  return s.status;
+}
+
+/** Builds the status view from the store. */
+export async function stackStatus(store: Store, key: StackKey): Promise<StackStatusView | undefined> {
+  const stack = await store.getStack(key);
+  if (!stack) return undefined;
+  const [servers, hooks, stackArtifacts] = await Promise.all([
+    store.listServers(key),
+    store.listHooks(key),
+    store.getArtifacts(key),
+  ]);
+  return statusView(stack, servers, hooks, stackArtifacts);
+}
+
+export function statusView(
+  stack: StackRecord,
+  servers: readonly ServerRecord[],
+  hooks: readonly HookRecord[],
+  stackArtifacts: Readonly<Record<string, string>>,
+): StackStatusView {
+  const artifacts: Record<string, unknown> = { ...stackArtifacts };
+  for (const s of servers) if (s.artifacts) artifacts[s.name] = s.artifacts;
+  return {
+    stackId: stack.stackId,
+    team: stack.team,
+    member: stack.member,
+    status: stack.status,
+    run: stack.run,
+    servers: servers.map((s) => ({
+      name: s.name,
+      status: serverStatus(s),
+      provider: s.provider,
+      type: s.type,
+      dependsOn: s.deps,
+      artifacts: s.artifacts ?? {},
+      startedAt: s.startedAt ?? null,
+      readyAt: s.readyAt ?? null,
+      error: s.error ?? null,
+    })),
+    hooks: [...hooks]
+      .sort((a, b) => (a.phase === b.phase ? a.index - b.index : a.phase === "pre" ? -1 : 1))
+      .map((h) => ({
+        phase: h.phase,
+        index: h.index,
+        type: h.type,
+        status: h.status,
+        output: h.output ?? null,
+        exitCode: h.exitCode ?? null,
+        error: h.error ?? null,
+      })),
+    artifacts,
+    lock: stack.lock ?? null,
+    startedAt: stack.startedAt,
+    finishedAt: stack.finishedAt ?? null,
+    error: stack.error ?? null,
+  };
+}

@@ -1,0 +1,29 @@
+import type { ProviderName } from "../core/template.ts";
+import type { ServerRef } from "./provider.ts";
+
+/**
+ * Sends the result of a `.waitForTaskToken` state: `@aws-sdk/client-sfn` in AWS, the local
+ * runtime's token registry on one machine. Sending to a token that is settled already is not an
+ * error (as SFN's TaskTimedOut), so a duplicate release is harmless.
+ */
+export interface TaskTokens {
+  sendSuccess(token: string, output: Record<string, unknown>): Promise<void>;
+  sendFailure(token: string, error: string, cause: string): Promise<void>;
+}
+
+/** Tells whether an execution that holds a stack's lock is still running. */
+export interface Executions {
+  isRunning(execution: string): Promise<boolean>;
+}
+
+/**
+ * Arranges for a server's readiness (user_data finished) to settle a task token. In AWS the
+ * instance reports back itself; locally a watcher waits on the provider.
+ */
+export interface Readiness {
+  watch(request: {
+    readonly provider: ProviderName;
+    readonly ref: ServerRef;
+    readonly token: string;
+  }): Promise<void>;
+}
