@@ -40,7 +40,8 @@ export const validateCommand: Command = {
   async run(values: Values, files: string[], io: Io): Promise<number> {
     if (files.length === 0) throw new UsageError("give at least one template FILE");
     const problems: Problem[] = [];
-    for (const file of files) problems.push(...(await loadTemplateFile(file)).problems);
+    // One by one: a template can have more problems than a call can take arguments.
+    for (const file of files) for (const p of (await loadTemplateFile(file)).problems) problems.push(p);
     if (values.json) io.out(`${JSON.stringify({ valid: problems.length === 0, problems }, null, 2)}\n`);
     else if (problems.length > 0) printProblems(problems, io);
     else io.err(`${files.join(", ")}: valid\n`);

@@ -67,11 +67,9 @@ export function renderValue(value: unknown, data: RenderData): unknown {
       return out.text;
     }
     if (Array.isArray(v)) return v.map(walk);
-    if (v !== null && typeof v === "object") {
-      const out: Record<string, unknown> = {};
-      for (const [k, x] of Object.entries(v)) out[k] = walk(x);
-      return out;
-    }
+    // fromEntries defines keys, so a `__proto__` key stays data instead of setting the prototype.
+    if (v !== null && typeof v === "object")
+      return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, walk(x)]));
     return v;
   };
   const result = walk(value);

@@ -16,7 +16,12 @@ import { HOOK_TYPES, PROVIDER_ALIASES, PROVIDERS } from "./template.ts";
 type Json = Record<string, unknown>;
 
 const NAME = "^[A-Za-z_][A-Za-z0-9_-]*$";
-const DURATION = { anyOf: [{ type: "integer", minimum: 1 }, { type: "string", pattern: "^(\\d+h)?(\\d+m)?(\\d+s)?$" }] };
+const DURATION = {
+  anyOf: [
+    { type: "integer", minimum: 1 },
+    { type: "string", pattern: "^(\\d+h)?(\\d+m)?(\\d+s)?$" },
+  ],
+};
 
 function valueSchema(v: ValueKind): Json {
   switch (v.kind) {
@@ -33,7 +38,10 @@ function valueSchema(v: ValueKind): Json {
     case "fail":
       return { anyOf: [{ type: "boolean" }, { const: "once" }, { type: "number", minimum: 0, maximum: 1 }] };
     case "stringList":
-      return { type: "array", items: v.pattern ? { type: "string", pattern: v.pattern.source } : { type: "string" } };
+      return {
+        type: "array",
+        items: v.pattern ? { type: "string", pattern: v.pattern.source } : { type: "string" },
+      };
     case "firewall":
       return {
         type: "array",
@@ -112,15 +120,27 @@ export function templateSchema(): Json {
     additionalProperties: false,
     required: ["name", "provider", "type"],
     properties: {
-      name: { description: "Unique name; others refer to it as $servers.NAME.IP.", type: "string", pattern: "^[A-Za-z_][A-Za-z0-9_-]{0,62}$" },
+      name: {
+        description: "Unique name; others refer to it as $servers.NAME.IP.",
+        type: "string",
+        pattern: "^[A-Za-z_][A-Za-z0-9_-]{0,62}$",
+      },
       provider: { description: "Where the server is created.", enum: [...PROVIDERS, ...aliases] },
       type: {
-        description: "A provider-native type (t3.micro) or a portable size (4gb-ram/40gb-disk, 2cpu/4gb-ram).",
+        description:
+          "A provider-native type (t3.micro) or a portable size (4gb-ram/40gb-disk, 2cpu/4gb-ram).",
         type: "string",
         minLength: 1,
       },
-      user_data: { description: "Script run at first boot; may reference $vars, $servers.OTHER.IP, $koding.userdata.", type: "string" },
-      depends_on: { description: "Servers to wait for besides those referenced.", type: "array", items: { type: "string", pattern: NAME } },
+      user_data: {
+        description: "Script run at first boot; may reference $vars, $servers.OTHER.IP, $koding.userdata.",
+        type: "string",
+      },
+      depends_on: {
+        description: "Servers to wait for besides those referenced.",
+        type: "array",
+        items: { type: "string", pattern: NAME },
+      },
       options: { description: "Provider-specific options.", type: "object" },
     },
     allOf: providerCases,
@@ -143,14 +163,28 @@ export function templateSchema(): Json {
         type: "object",
         additionalProperties: false,
         properties: {
-          on_failure: { description: "What a failed run leaves: keep (default) or rollback.", enum: ["keep", "rollback"] },
-          max_parallel: { description: "Servers created at once.", type: "integer", minimum: 1, maximum: 1000 },
+          on_failure: {
+            description: "What a failed run leaves: keep (default) or rollback.",
+            enum: ["keep", "rollback"],
+          },
+          max_parallel: {
+            description: "Servers created at once.",
+            type: "integer",
+            minimum: 1,
+            maximum: 1000,
+          },
           server_timeout: { description: "Create-to-ready limit per server (default 10m).", ...DURATION },
         },
       },
-      pre_hooks: { description: "Run in order before any server; see $vars and $koding.userdata.", $ref: "#/definitions/hooks" },
+      pre_hooks: {
+        description: "Run in order before any server; see $vars and $koding.userdata.",
+        $ref: "#/definitions/hooks",
+      },
       servers: { type: "array", minItems: 1, items: { $ref: "#/definitions/server" } },
-      post_hooks: { description: "Run in order once every server is ready; see everything.", $ref: "#/definitions/hooks" },
+      post_hooks: {
+        description: "Run in order once every server is ready; see everything.",
+        $ref: "#/definitions/hooks",
+      },
     },
     definitions,
   };

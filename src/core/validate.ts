@@ -72,16 +72,35 @@ function decode(source: string | Uint8Array): string | { line: number; column: n
   let text: string;
   if (typeof source === "string") text = source;
   else {
+    if ((source[0] === 0xff && source[1] === 0xfe) || (source[0] === 0xfe && source[1] === 0xff)) {
+      return {
+        line: 1,
+        column: 1,
+        message: "not UTF-8 text: the file starts with a UTF-16 byte order mark; save the template as UTF-8",
+      };
+    }
+    if (looksUtf16(source)) {
+      return {
+        line: 1,
+        column: 1,
+        message:
+          "not UTF-8 text: the file looks like UTF-16 (a zero byte beside each letter); save the template as UTF-8",
+      };
+    }
     try {
       text = new TextDecoder("utf-8", { fatal: true }).decode(source);
     } catch {
       const at = firstInvalidUtf8(source);
       const before = new TextDecoder().decode(source.subarray(0, at));
-      const pos = new LineIndex(before).position(before.length);
-      return {
-        ...pos,
-        message: `not UTF-8 text: byte 0x${(source[at] ?? 0).toString(16).padStart(2, "0")} cannot start a character; a template is UTF-8 YAML`,
-      };
+      // Binary data often has control bytes before its first invalid UTF-8 byte: report the first.
+      if (firstControlCharacter(before) === -1) {
+        const pos = new LineIndex(before).position(before.length);
+        return {
+          ...pos,
+          message: `not UTF-8 text: byte 0x${(source[at] ?? 0).toString(16).padStart(2, "0")} cannot start a character; a template is UTF-8 YAML`,
+        };
+      }
+      text = before;
     }
   }
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
@@ -95,6 +114,13 @@ function decode(source: string | Uint8Array): string | { line: number; column: n
     };
   }
   return text;
+}
+
+/** UTF-16 without a byte order mark: ASCII text with a zero byte before or after each letter. */
+function looksUtf16(bytes: Uint8Array): boolean {
+  if (bytes.length < 4) return false;
+  const [a, b, c, d] = bytes as unknown as [number, number, number, number];
+  return (a !== 0 && b === 0 && c !== 0 && d === 0) || (a === 0 && b !== 0 && c === 0 && d !== 0);
 }
 
 function firstControlCharacter(text: string): number {
@@ -148,6 +174,8 @@ class Validator {
   /** First place each dependency edge appears, for cycle messages. */
   #edges = new Map<string, number>();
   #serverDeps = new Map<string, string[]>();
+  /** Names left to compare for "did you mean" hints. */
+  #comparisons = 1_000_000;
 
   constructor(text: string, file: string) {
     this.#text = text;
@@ -297,7 +325,8 @@ class Validator {
       }
       const f = this.#fields(item, `servers[${i}]`, SERVER_KEYS);
       const entry: (typeof maps)[number] = { map: item, f };
-      if (!f.name) this.#at(item.start, `servers[${i}]: missing \`name\``);
+      if (!f.name)
+        this.#at(item.start, `servers[${i}]: missing \`name\`; every server needs a name such as \`db\``);
       else if (f.name.kind !== "scalar" || typeof f.name.value !== "string")
         this.#at(f.name.start, `servers[${i}].name: expected a string, found ${describe(f.name)}`);
       else if (this.#checkName(f.name, f.name.value, "server", SERVER_NAME)) {
@@ -330,7 +359,7 @@ class Validator {
         } else if (!(f.user_data.kind === "scalar" && f.user_data.value === null)) {
           this.#at(
             f.user_data.start,
-            `${where}: user_data must be a script (a string; use \`|\` for several lines)`,
+            `${where}: user_data must be a script (a string; use \`|\` for several lines), found ${describe(f.user_data)}`,
           );
         }
       }
@@ -473,9 +502,23 @@ class Validator {
   }
 
   #serverChoices(name: string): string {
-    const names = [...this.#serverNames.keys()];
-    if (names.length === 0) return "; the template defines no servers";
-    return `; servers are: ${names.slice(0, 20).join(", ")}${names.length > 20 ? ", ..." : ""}${didYouMean(name, names)}`;
+    if (this.#serverNames.size === 0) return "; the template defines no servers";
+    return `; servers are: ${this.#someNames(name, this.#serverNames)}`;
+  }
+
+  /**
+   * The first 20 names, and the closest one to `found`. A template of thousands of servers with
+   * thousands of wrong names would take minutes to compare them all, so comparisons have a budget.
+   */
+  #someNames(found: string, names: ReadonlyMap<string, unknown>): string {
+    const listed: string[] = [];
+    for (const n of names.keys()) {
+      if (listed.length === 20) break;
+      listed.push(n);
+    }
+    this.#comparisons -= names.size;
+    const hint = this.#comparisons >= 0 ? didYouMean(found, [...names.keys()]) : "";
+    return `${listed.join(", ")}${names.size > 20 ? ", ..." : ""}${hint}`;
   }
 
   #hooksOf(node: YNode, phase: "pre" | "post"): HookSpec[] {
@@ -665,7 +708,7 @@ class Validator {
       }
       case "stringMap": {
         if (node.kind !== "map") return fail("a mapping of names to strings");
-        let ok = true;
+        let ok = this.#checkNoProtoKeys(node, where);
         for (const e of node.entries) {
           if (typeof scalarOf(e.value) !== "string") {
             this.#at(
@@ -679,10 +722,32 @@ class Validator {
       }
       case "object":
         if (node.kind !== "map") return fail("a mapping");
-        return true;
+        return this.#checkNoProtoKeys(node, where);
       case "firewall":
         return this.#checkFirewall(node, where);
     }
+  }
+
+  /** Free-form mappings become JavaScript objects, where a `__proto__` key would set the prototype. */
+  #checkNoProtoKeys(node: YNode, where: string): boolean {
+    let ok = true;
+    const stack: YNode[] = [node];
+    while (stack.length > 0) {
+      const n = stack.pop() as YNode;
+      if (n.kind === "seq") for (const item of n.items) stack.push(item);
+      if (n.kind !== "map") continue;
+      for (const e of n.entries) {
+        if (e.key.value === "__proto__") {
+          this.#at(
+            e.key.start,
+            `${where}: \`__proto__\` cannot be a key (it would replace the object's prototype); rename it`,
+          );
+          ok = false;
+        }
+        stack.push(e.value);
+      }
+    }
+    return ok;
   }
 
   #checkFirewall(node: YNode, where: string): boolean {
@@ -728,14 +793,19 @@ class Validator {
   /** Resolves every queued reference: known, allowed where it stands, not the server itself. */
   #checkReferences(): void {
     for (const { node, value, scope, owner, where } of this.#pending) {
+      const locate = this.#locator(node);
       for (const token of scan(value)) {
-        if (token.kind === "malformed") {
-          this.#at(this.#refOffset(node, value, token.start, token.raw), `${where}: ${token.message}`);
+        if (token.kind === "text") continue;
+        if (token.kind === "escape") {
+          locate(`$${token.literal}`);
           continue;
         }
-        if (token.kind !== "ref") continue;
+        if (token.kind === "malformed") {
+          this.#at(locate(token.raw), `${where}: ${token.message}`);
+          continue;
+        }
         const ref = token.ref;
-        const offset = this.#refOffset(node, value, ref.start, ref.raw);
+        const offset = locate(ref.raw);
         const message = this.#checkReference(ref, scope, owner, offset);
         if (message) this.#at(offset, `${where}: ${message}`);
       }
@@ -757,9 +827,9 @@ class Validator {
         if (this.#vars.has(meaning.name)) return undefined;
         return `${raw} names unknown var \`${meaning.name}\`; ${
           this.#vars.size > 0
-            ? `defined vars: ${[...this.#vars.keys()].join(", ")}`
+            ? `defined vars: ${this.#someNames(meaning.name, this.#vars)}`
             : "the template defines no vars"
-        }${didYouMean(meaning.name, [...this.#vars.keys()])}`;
+        }`;
       case "userdata":
         return undefined;
       case "stack":
@@ -783,18 +853,27 @@ class Validator {
   }
 
   /**
-   * Where a reference found at `start` of a scalar's value stands in the source: the n-th
-   * occurrence of its text in the value is the n-th in the source, whatever the scalar's style.
+   * Where each successive reference, escape or malformed reference of a scalar's value stands in
+   * the source. They keep their text and their order whatever the scalar's style (plain, quoted,
+   * block), so each is searched for after the previous one: linear in the scalar's length.
    */
-  #refOffset(node: YScalar, value: string, start: number, raw: string): number {
-    let n = 0;
-    for (let i = value.indexOf(raw); i !== -1 && i < start; i = value.indexOf(raw, i + 1)) n++;
-    const src = this.#text.slice(node.start, node.end);
+  #locator(node: YScalar): (raw: string) => number {
     // A block scalar's header line (`|`, `>-`, a comment) holds no content.
-    const from = node.style === "literal" || node.style === "folded" ? src.indexOf("\n") + 1 : 0;
-    let at = src.indexOf(raw, from);
-    for (let k = 0; k < n && at !== -1; k++) at = src.indexOf(raw, at + 1);
-    return at === -1 ? node.start : node.start + at;
+    const block = node.style === "literal" || node.style === "folded";
+    const from = block ? this.#text.indexOf("\n", node.start) + 1 || node.end : node.start;
+    const src = this.#text.slice(from, node.end);
+    let cursor = 0;
+    let lost = false;
+    return (raw) => {
+      const at = lost ? -1 : src.indexOf(raw, cursor);
+      // Only an escape sequence (`"\x24vars.x"`) hides a reference's text; then the scalar will do.
+      if (at === -1) {
+        lost = true;
+        return node.start;
+      }
+      cursor = at + raw.length;
+      return from + at;
+    };
   }
 
   #checkCycles(servers: readonly ServerSpec[]): void {
@@ -823,7 +902,7 @@ function* scalars(node: YNode): Generator<YScalar> {
   while (stack.length > 0) {
     const n = stack.pop() as YNode;
     if (n.kind === "scalar") yield n;
-    else if (n.kind === "seq") stack.push(...n.items);
+    else if (n.kind === "seq") for (const item of n.items) stack.push(item);
     else for (const e of n.entries) stack.push(e.value);
   }
 }

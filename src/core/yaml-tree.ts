@@ -1,15 +1,18 @@
 import {
   type Alias,
+  type CST,
   type Document,
   isAlias,
   isMap,
   isScalar,
   isSeq,
   type Node,
+  Parser,
   parseDocument,
   type Scalar,
   type YAMLError,
 } from "yaml";
+import { LineIndex } from "./source.ts";
 
 /**
  * A YAML document reduced to what templates use (mappings, sequences, scalars), with source
@@ -83,7 +86,9 @@ const STYLE: Record<string, ScalarStyle> = {
 export function parseYamlTree(text: string): { root: YNode | undefined; problems: RawProblem[] } {
   const doc = parseDocument(text, {
     schema: "core",
-    uniqueKeys: true,
+    // The library's own check compares every key with every other: minutes for a mapping of 100k
+    // keys. Duplicates are found while converting instead.
+    uniqueKeys: false,
     merge: false,
     prettyErrors: false,
     strict: true,
@@ -93,12 +98,12 @@ export function parseYamlTree(text: string): { root: YNode | undefined; problems
   if (found.length > 0) return { root: undefined, problems: syntaxProblems(found, text) };
   if (doc.contents === null) return { root: undefined, problems: [] };
   const problems: RawProblem[] = [];
-  const root = convert(doc, doc.contents as Node, problems);
+  const root = convert(doc, doc.contents as Node, problems, text);
   return { root: problems.length > 0 ? undefined : root, problems };
 }
 
-/** Turns the yaml library's error into our words; keeps its position. */
-function describeYamlError(error: YAMLError, text: string): RawProblem {
+/** Turns the yaml library's error into our words, at the offending text. */
+function describeYamlError(error: YAMLError, text: string, cst: CstIndex): RawProblem {
   const offset = error.pos[0];
   const message = error.message.replace(/ at line \d+, column \d+:[\s\S]*$/, "").trim();
   switch (error.code) {
@@ -107,24 +112,122 @@ function describeYamlError(error: YAMLError, text: string): RawProblem {
         offset,
         message: "tabs cannot indent YAML: found a tab in the indentation; indent with spaces",
       };
-    case "DUPLICATE_KEY": {
-      const key = /^[^:\n]*/.exec(text.slice(offset))?.[0]?.trim() ?? "";
-      return { offset, message: `duplicate key \`${key}\`: each key may appear only once in a mapping` };
-    }
     case "MULTIPLE_DOCS":
       return { offset, message: "found a second YAML document (`---`); a template is exactly one document" };
-    case "TAG_RESOLVE_FAILED":
-      return { offset, message: `${message}; templates use plain YAML values without tags` };
+    case "TAG_RESOLVE_FAILED": {
+      const tag = /^!\S*/.exec(text.slice(offset))?.[0] ?? message;
+      return { offset, message: unsupportedTag(tag) };
+    }
     case "RESOURCE_EXHAUSTION":
       return {
-        offset,
-        message: `nesting is too deep to read; templates may nest at most ${LIMITS.maxDepth} levels`,
+        offset: cst.tooDeep() ?? offset,
+        message: `nesting is deeper than ${LIMITS.maxDepth} levels; templates need only a few`,
       };
     case "BAD_ALIAS":
       return { offset, message: `${message}; an alias \`*name\` must follow its anchor \`&name\`` };
-    default:
-      return { offset, message: `YAML syntax: ${lowerFirst(message)}` };
+    case "BLOCK_AS_IMPLICIT_KEY": {
+      if (/^A block sequence may not be used as an implicit map key/.test(message)) {
+        const at = firstNonBlank(text, offset);
+        return { offset: at, message: listAmongKeys(lineFrom(text, at)) };
+      }
+      const value = lineFrom(text, offset);
+      return {
+        offset,
+        message: `YAML syntax: \`${value}\` holds a \`: \`, which would start a mapping inside a one-line value; quote the value, or put the mapping on its own indented lines`,
+      };
+    }
+    case "MULTILINE_IMPLICIT_KEY": {
+      const line = lineFrom(text, offset);
+      return {
+        offset,
+        message: line.startsWith("- ")
+          ? listAmongKeys(line)
+          : `YAML syntax: \`${line}\` is not a \`key: value\` pair (is a \`:\` missing?), so it runs into the next line`,
+      };
+    }
+    case "UNEXPECTED_TOKEN": {
+      const bracket = /^Unexpected flow-(?:seq|map)-end token/.test(message) ? text[offset] : undefined;
+      if (bracket !== undefined)
+        return {
+          offset,
+          message: `YAML syntax: this \`${bracket}\` closes nothing: no \`${bracket === "]" ? "[" : "{"}\` is open here`,
+        };
+      if (/^Unexpected scalar at node end/.test(message) && firstNonBlank(text, offset) === offset)
+        return {
+          offset,
+          message: `YAML syntax: \`${lineFrom(text, offset)}\` cannot follow the list above at the same indentation; a list and a mapping cannot share a level`,
+        };
+      if (/^Unexpected scalar at node end/.test(message))
+        return {
+          offset,
+          message: `YAML syntax: \`${lineFrom(text, offset)}\` follows a complete value; quote the whole value, or remove it`,
+        };
+      break;
+    }
+    case "BAD_SCALAR_START":
+      return { offset, message: `YAML syntax: ${lowerFirst(message)}; quote the value` };
+    case "BAD_DQ_ESCAPE":
+      return {
+        offset,
+        message: `YAML syntax: ${lowerFirst(message)} in a double-quoted string; write \\\\ for a backslash, or use single quotes`,
+      };
+    case "MISSING_CHAR": {
+      const quote = /^Missing closing (["'])quote/.exec(message)?.[1];
+      const opened = quote === undefined ? undefined : cst.unclosedQuote(quote, offset);
+      if (quote !== undefined && opened !== undefined)
+        return {
+          offset: opened,
+          message: `YAML syntax: this string has no closing \`${quote}\`; close the quote on the same value`,
+        };
+      if (/^Sequence item without - indicator/.test(message))
+        return {
+          offset: firstNonBlank(text, offset),
+          message:
+            "YAML syntax: bad indentation: this line is indented less than the keys of the list item above it; indent it like them, or start a new item with `- `",
+        };
+      break;
+    }
+    case "BAD_INDENT": {
+      const flow = /^Flow (map|sequence) in block collection/.exec(message)?.[1];
+      const opened = flow === undefined ? undefined : cst.unclosedFlow(flow === "map" ? "{" : "[", offset);
+      if (flow !== undefined && opened !== undefined) {
+        const [open, close] = flow === "map" ? ["{", "}"] : ["[", "]"];
+        return {
+          offset: opened,
+          message: `YAML syntax: this \`${open}\` is never closed; expected a \`${close}\` (lines inside it must also be indented more than its key)`,
+        };
+      }
+      if (/^All mapping items must start at the same column/.test(message))
+        return {
+          offset: firstNonBlank(text, offset),
+          message: "YAML syntax: bad indentation: this key does not line up with the keys of its mapping",
+        };
+      break;
+    }
   }
+  return { offset, message: `YAML syntax: ${lowerFirst(message)}` };
+}
+
+function listAmongKeys(line: string): string {
+  return `YAML syntax: a list item (\`${line}\`) cannot stand among the keys of a mapping; put the whole list on the lines under its key, indented`;
+}
+
+function unsupportedTag(tag: string): string {
+  return `tag \`${tag}\` is not supported; templates use plain YAML values without tags`;
+}
+
+/** The rest of the line from `offset`, trimmed and shortened for a message. */
+function lineFrom(text: string, offset: number): string {
+  const eol = text.indexOf("\n", offset);
+  const line = text.slice(offset, eol === -1 ? text.length : eol).trim();
+  return line.length > 40 ? `${line.slice(0, 40)}...` : line;
+}
+
+/** The first character of the line holding `offset` that is not a space. */
+function firstNonBlank(text: string, offset: number): number {
+  let i = text.lastIndexOf("\n", offset - 1) + 1;
+  while (text[i] === " ") i++;
+  return i;
 }
 
 function lowerFirst(s: string): string {
@@ -136,12 +239,30 @@ function lowerFirst(s: string): string {
  * others; what the parser says about the other tab-indented lines only follows from the tabs.
  */
 function syntaxProblems(errors: readonly YAMLError[], text: string): RawProblem[] {
+  const cst = new CstIndex(text);
+  // A line indented deeper than the `key: value` above it: the parser reports the value as a
+  // multi-line key; say it once, at the over-indented line.
+  const overIndented = new Map<number, number>();
+  for (const e of errors) {
+    if (e.code !== "MULTILINE_IMPLICIT_KEY") continue;
+    if (errors.some((b) => b.code === "BLOCK_AS_IMPLICIT_KEY" && b.pos[0] === e.pos[0]))
+      overIndented.set(e.pos[0], e.pos[1]);
+  }
+  const describeAll = (list: readonly YAMLError[]): RawProblem[] =>
+    list.flatMap((e) => {
+      const end = overIndented.get(e.pos[0]);
+      if (end === undefined) return [describeYamlError(e, text, cst)];
+      if (e.code !== "BLOCK_AS_IMPLICIT_KEY") return [];
+      const above = text.slice(text.lastIndexOf("\n", e.pos[0] - 1) + 1, e.pos[0]).trim();
+      return [
+        {
+          offset: firstNonBlank(text, end - 1),
+          message: `YAML syntax: bad indentation: this line is indented more than \`${above}\` above it, so it would continue that value; indent it like the keys above`,
+        },
+      ];
+    });
   const tabbed = errors.filter((e) => e.code === "TAB_AS_INDENT");
-  if (tabbed.length === 0)
-    return dedupeByLine(
-      errors.map((e) => describeYamlError(e, text)),
-      text,
-    );
+  if (tabbed.length === 0) return dedupeByLine(describeAll(errors), text);
   const tabLines = new Set<number>();
   const lineStarts = [...text.matchAll(/^\t/gm)].map((m) => m.index);
   for (const start of lineStarts) tabLines.add(start);
@@ -156,7 +277,107 @@ function syntaxProblems(errors: readonly YAMLError[], text: string): RawProblem[
     offset: first.pos[0],
     message: `tabs cannot indent YAML: this line is indented with a tab${count > 1 ? ` (and so are ${count - 1} more lines)` : ""}; indent with spaces`,
   };
-  return dedupeByLine([tab, ...others.map((e) => describeYamlError(e, text))], text);
+  return dedupeByLine([tab, ...describeAll(others)], text);
+}
+
+/**
+ * The yaml library's concrete syntax tree, read only when a problem needs a better position than
+ * the parser's (an unclosed quote or bracket is reported where the parser gave up, not where it
+ * was opened). Walked without recursion: it may be nested thousands deep.
+ */
+class CstIndex {
+  readonly #text: string;
+  #tokens: Array<{ token: CST.Token; depth: number }> | undefined;
+  #tags: Array<{ offset: number; source: string }> | undefined;
+
+  constructor(text: string) {
+    this.#text = text;
+  }
+
+  /** Every token in document order, with the depth of collections (the top one is 1). */
+  tokens(): Array<{ token: CST.Token; depth: number }> {
+    if (this.#tokens) return this.#tokens;
+    const out: Array<{ token: CST.Token; depth: number }> = [];
+    const stack: Array<{ token: CST.Token; depth: number }> = [];
+    const top = [...new Parser().parse(this.#text)];
+    for (let i = top.length - 1; i >= 0; i--) stack.push({ token: top[i] as CST.Token, depth: 0 });
+    while (stack.length > 0) {
+      const frame = stack.pop() as { token: CST.Token; depth: number };
+      const t = frame.token;
+      const collection = t.type === "block-map" || t.type === "block-seq" || t.type === "flow-collection";
+      const depth = frame.depth + (collection ? 1 : 0);
+      out.push({ token: t, depth });
+      const children: CST.Token[] = [];
+      if (t.type === "document") {
+        children.push(...t.start);
+        if (t.value) children.push(t.value);
+      } else if (t.type === "block-map" || t.type === "block-seq" || t.type === "flow-collection") {
+        if (t.type === "flow-collection") children.push(t.start);
+        for (const item of t.items as CST.CollectionItem[]) {
+          children.push(...item.start);
+          if (item.key) children.push(item.key);
+          if (item.sep) children.push(...item.sep);
+          if (item.value) children.push(item.value);
+        }
+        if (t.type === "flow-collection") children.push(...t.end);
+      } else if (t.type === "block-scalar") {
+        children.push(...t.props);
+      }
+      for (let i = children.length - 1; i >= 0; i--) stack.push({ token: children[i] as CST.Token, depth });
+    }
+    this.#tokens = out;
+    return out;
+  }
+
+  /** Offset of the last `open` bracket before `before` that has no closing bracket. */
+  unclosedFlow(open: "{" | "[", before: number): number | undefined {
+    const close = open === "{" ? "}" : "]";
+    let found: number | undefined;
+    for (const { token } of this.tokens()) {
+      if (token.type !== "flow-collection" || token.start.source !== open || token.start.offset >= before)
+        continue;
+      if (!token.end.some((e) => e.source === close)) found = token.start.offset;
+    }
+    return found;
+  }
+
+  /** Offset of the last string opened with `quote` before `before`. */
+  unclosedQuote(quote: string, before: number): number | undefined {
+    const type = quote === '"' ? "double-quoted-scalar" : "single-quoted-scalar";
+    let found: number | undefined;
+    for (const { token } of this.tokens()) {
+      if (token.type === type && token.offset < before) found = token.offset;
+    }
+    return found;
+  }
+
+  /** Offset of the first collection nested deeper than the limit. */
+  tooDeep(): number | undefined {
+    for (const { token, depth } of this.tokens()) {
+      if (
+        depth > LIMITS.maxDepth &&
+        (token.type === "block-map" || token.type === "block-seq" || token.type === "flow-collection")
+      )
+        return token.offset;
+    }
+    return undefined;
+  }
+
+  /** The last tag written before `before` (a node's tag precedes it). */
+  tagBefore(before: number): { offset: number; source: string } | undefined {
+    this.#tags ??= this.tokens().flatMap(({ token }) =>
+      token.type === "tag" ? [{ offset: token.offset, source: token.source }] : [],
+    );
+    const tags = this.#tags;
+    let lo = 0;
+    let hi = tags.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if ((tags[mid] as { offset: number }).offset < before) lo = mid + 1;
+      else hi = mid;
+    }
+    return tags[lo - 1];
+  }
 }
 
 /** One problem per line: a broken line makes the parser repeat itself. */
@@ -183,18 +404,29 @@ interface Frame {
  * expanded size of every anchored node is computed once, so an alias bomb is caught before
  * anything is expanded.
  */
-function convert(doc: Document, top: Node, problems: RawProblem[]): YNode | undefined {
-  checkExpansion(doc, top, problems);
+function convert(doc: Document, top: Node, problems: RawProblem[], text: string): YNode | undefined {
+  const anchors = resolveAliases(doc, top);
+  checkExpansion(anchors, top, problems);
   if (problems.length > 0) return undefined;
   const converted = new Map<Node, YNode>();
   let result: YNode | undefined;
   const stack: Frame[] = [{ node: top, depth: 1, assign: (v) => (result = v) }];
   const pending: Array<() => void> = [];
+  let cst: CstIndex | undefined;
+  let lines: LineIndex | undefined;
   while (stack.length > 0) {
     const { node, depth, assign } = stack.pop() as Frame;
     const [start, end] = node.range ?? [0, 0];
     if (isAlias(node)) {
-      const target = (node as Alias).resolve(doc);
+      const target = anchors.get(node as Alias);
+      if (!target) {
+        const name = (node as Alias).source;
+        problems.push({
+          offset: start,
+          message: `alias \`*${name}\` has no anchor: expected \`&${name}\` on a value before it`,
+        });
+        continue;
+      }
       // Anchored nodes come earlier in the document, so they are converted after this frame
       // only when nested inside it; resolve once everything is built.
       pending.push(() => {
@@ -211,7 +443,12 @@ function convert(doc: Document, top: Node, problems: RawProblem[]): YNode | unde
       continue;
     }
     if (node.tag !== undefined && !TAGS_ALLOWED.has(node.tag)) {
-      problems.push({ offset: start, message: `tag \`${node.tag}\` is not supported; remove it` });
+      cst ??= new CstIndex(text);
+      const written = cst.tagBefore(start);
+      problems.push({
+        offset: written?.offset ?? start,
+        message: unsupportedTag(written?.source ?? node.tag.replace(/^tag:yaml\.org,2002:/, "!!")),
+      });
       continue;
     }
     if (isScalar(node)) {
@@ -234,6 +471,7 @@ function convert(doc: Document, top: Node, problems: RawProblem[]): YNode | unde
     if (isMap(node)) {
       const entries: YEntry[] = [];
       const y: YMap = { kind: "map", entries, start, end };
+      const seen = new Map<string, number>();
       converted.set(node, y);
       assign(y);
       node.items.forEach((pair, i) => {
@@ -245,13 +483,26 @@ function convert(doc: Document, top: Node, problems: RawProblem[]): YNode | unde
         }
         const k = key as Scalar;
         const [ks, ke] = k.range ?? [start, start];
+        if (k.value === null && ks === ke) {
+          problems.push({ offset: ks, message: "a key is missing before `:`; expected `name: value`" });
+          return;
+        }
         const keyNode: YScalar = {
           kind: "scalar",
-          value: k.value === null ? "" : String(k.value),
+          // A key is a name: `null:`, `~:` and `true:` are the names as written.
+          value: typeof k.value === "string" ? k.value : text.slice(ks, ke),
           style: STYLE[k.type ?? "PLAIN"] ?? "plain",
           start: ks,
           end: ke,
         };
+        const first = seen.get(keyNode.value as string);
+        if (first !== undefined) {
+          lines ??= new LineIndex(text);
+          problems.push({
+            offset: ks,
+            message: `duplicate key \`${keyNode.value}\` (first at line ${lines.position(first).line}): each key may appear only once in a mapping`,
+          });
+        } else seen.set(keyNode.value as string, ks);
         const placeholder: YScalar = { kind: "scalar", value: null, style: "plain", start: ke, end: ke };
         entries.push({ key: keyNode, value: placeholder });
         const value = pair.value as Node | null;
@@ -288,13 +539,15 @@ function convert(doc: Document, top: Node, problems: RawProblem[]): YNode | unde
  * its children's, an alias's size is its target's. Reports the first alias that would make the
  * document larger than `LIMITS.maxNodes`.
  */
-function checkExpansion(doc: Document, top: Node, problems: RawProblem[]): void {
+function checkExpansion(anchors: Anchors, top: Node, problems: RawProblem[]): void {
   const size = new Map<Node, number>();
+  /** Size of each node as written, counting an alias as one value. */
+  const written = new Map<Node, number>();
   const open = new Set<Node>();
   // Depth-first, without recursion. An alias's child is its anchor's node, so an alias is sized
   // after what it points at.
   const stack: Array<{ node: Node; children: Node[]; next: number }> = [
-    { node: top, children: childrenOf(doc, top), next: 0 },
+    { node: top, children: childrenOf(anchors, top), next: 0 },
   ];
   open.add(top);
   while (stack.length > 0) {
@@ -303,14 +556,17 @@ function checkExpansion(doc: Document, top: Node, problems: RawProblem[]): void 
       const child = frame.children[frame.next++] as Node;
       if (size.has(child)) continue;
       if (open.has(child)) {
+        const alias = isAlias(frame.node) ? (frame.node as Alias) : undefined;
         problems.push({
-          offset: child.range?.[0] ?? 0,
-          message: "an alias refers to a node that contains it",
+          offset: (alias ?? child).range?.[0] ?? 0,
+          message: alias
+            ? `alias \`*${alias.source}\` refers to the value that contains it; a value cannot contain itself`
+            : "an alias refers to a value that contains it; a value cannot contain itself",
         });
         return;
       }
       open.add(child);
-      stack.push({ node: child, children: childrenOf(doc, child), next: 0 });
+      stack.push({ node: child, children: childrenOf(anchors, child), next: 0 });
       continue;
     }
     stack.pop();
@@ -319,22 +575,53 @@ function checkExpansion(doc: Document, top: Node, problems: RawProblem[]): void 
     let n = isAlias(node) ? 0 : 1;
     for (const c of children) n += size.get(c) ?? 1;
     size.set(node, n);
-    if (n > LIMITS.maxNodes) {
+    // Without aliases a node is no bigger than its text, which the size limit already bounds.
+    let own = 1;
+    if (!isAlias(node)) for (const c of children) own += written.get(c) ?? 1;
+    written.set(node, own);
+    if (n > LIMITS.maxNodes && n > own) {
       problems.push({
         offset: node.range?.[0] ?? 0,
         message: isAlias(node)
           ? `alias \`*${(node as Alias).source}\` expands to more than ${LIMITS.maxNodes} values (an alias bomb); use fewer or smaller aliases`
-          : `this expands to more than ${LIMITS.maxNodes} values once aliases are followed (an alias bomb); use fewer aliases`,
+          : `this ${isSeq(node) ? "list" : "mapping"} expands to more than ${LIMITS.maxNodes} values once its aliases are followed (an alias bomb); use fewer aliases`,
       });
       return;
     }
   }
 }
 
-function childrenOf(doc: Document, node: Node): Node[] {
+/** What each alias points at: undefined when no anchor of its name comes before it. */
+type Anchors = Map<Alias, Node | undefined>;
+
+/**
+ * Resolves every alias in one pass in document order: an alias points at the latest node anchored
+ * with its name before it. (`Alias.resolve` walks the whole document for each alias: minutes for
+ * a template of many aliases.)
+ */
+function resolveAliases(doc: Document, top: Node): Anchors {
+  const anchors: Anchors = new Map();
+  if (!doc.toString && !top) return anchors;
+  const latest = new Map<string, Node>();
+  const stack: Node[] = [top];
+  while (stack.length > 0) {
+    const node = stack.pop() as Node;
+    if (isAlias(node)) {
+      anchors.set(node as Alias, latest.get((node as Alias).source));
+      continue;
+    }
+    const anchor = (node as { anchor?: string }).anchor;
+    if (anchor) latest.set(anchor, node);
+    const children = childrenOf(anchors, node);
+    for (let i = children.length - 1; i >= 0; i--) stack.push(children[i] as Node);
+  }
+  return anchors;
+}
+
+function childrenOf(anchors: Anchors, node: Node): Node[] {
   if (isAlias(node)) {
-    const target = (node as Alias).resolve(doc);
-    return target ? [target as Node] : [];
+    const target = anchors.get(node as Alias);
+    return target ? [target] : [];
   }
   if (isMap(node)) {
     const out: Node[] = [];

@@ -2,7 +2,7 @@ import { serverDependencies } from "../core/graph.ts";
 import { planTemplate } from "../core/plan.ts";
 import { renderText, renderValue } from "../core/render.ts";
 import type { ServerRef } from "../ports/provider.ts";
-import type { ServerRecord, StackKey } from "../ports/store.ts";
+import type { ServerRecord, StackKey, WaitRelease } from "../ports/store.ts";
 import {
   getStack,
   iso,
@@ -188,6 +188,17 @@ export async function prepare(deps: PipelineDeps, input: StackInput): Promise<Pr
   };
 }
 
+/** Sends a parked wait token back; the store tells exactly one caller to. */
+async function release(deps: PipelineDeps, r: WaitRelease, server: string): Promise<void> {
+  if (r.outcome === "success") await deps.tokens.sendSuccess(r.token, { server });
+  else
+    await deps.tokens.sendFailure(
+      r.token,
+      "DependencyFailedError",
+      `skipped: dependency \`${r.failedDep}\` did not become ready`,
+    );
+}
+
 /**
  * WaitForDependencies: parks the token on the server's record. Whoever completes "no pending
  * dependency and a token present" sends the token back, this task or the last dependency's
@@ -197,14 +208,8 @@ export async function waitForDependencies(deps: PipelineDeps, input: TokenInput)
   const key = keyOf(input);
   const rec = await deps.store.setWaitToken(key, input.server, input.run, input.token);
   if (rec.run !== input.run) return;
-  if (rec.failedDep) {
-    await deps.tokens.sendFailure(
-      input.token,
-      "DependencyFailedError",
-      `skipped: dependency \`${rec.failedDep}\` failed`,
-    );
-  } else if (rec.pending.length === 0) {
-    await deps.tokens.sendSuccess(input.token, { server: input.server });
+  if (rec.release) {
+    await release(deps, rec.release, input.server);
   } else {
     await deps.store.appendEvent(key, {
       type: "ServerWaiting",
@@ -304,9 +309,7 @@ export async function publishArtifacts(deps: PipelineDeps, input: ServerInput): 
   await Promise.all(
     rec.dependents.map(async (d) => {
       const after = await deps.store.removePending(key, d, input.run, input.server);
-      if (after.run === input.run && after.pending.length === 0 && after.waitToken && !after.failedDep) {
-        await deps.tokens.sendSuccess(after.waitToken, { server: d });
-      }
+      if (after.release) await release(deps, after.release, d);
     }),
   );
 }
@@ -347,13 +350,7 @@ export async function markServerFailed(deps: PipelineDeps, input: FailureInput):
   await Promise.all(
     rec.dependents.map(async (d) => {
       const after = await deps.store.setFailedDep(key, d, input.run, input.server);
-      if (after.run === input.run && after.waitToken) {
-        await deps.tokens.sendFailure(
-          after.waitToken,
-          "DependencyFailedError",
-          `skipped: dependency \`${after.failedDep ?? input.server}\` ${skipped ? "was skipped" : "failed"}`,
-        );
-      }
+      if (after.release) await release(deps, after.release, d);
     }),
   );
 }

@@ -106,6 +106,16 @@ export interface StackEvent {
   readonly message: string;
 }
 
+/** Who sends a parked wait token back, and how. */
+export type WaitRelease =
+  | { readonly token: string; readonly outcome: "success" }
+  | { readonly token: string; readonly outcome: "failure"; readonly failedDep: string };
+
+/** The record after a wait update; `release` is present for exactly one caller per wait token. */
+export interface WaitUpdate extends ServerRecord {
+  readonly release?: WaitRelease;
+}
+
 /** Fields of a record that a patch may change (undefined removes the attribute). */
 export type Patch<T> = { -readonly [K in keyof T]?: T[K] | undefined };
 
@@ -138,11 +148,11 @@ export interface Store {
     patch: Patch<Omit<ServerRecord, "team" | "stackId" | "name">>,
   ): Promise<ServerRecord>;
   /** Atomically records the wait token; returns the record afterwards. */
-  setWaitToken(key: StackKey, name: string, run: number, token: string): Promise<ServerRecord>;
+  setWaitToken(key: StackKey, name: string, run: number, token: string): Promise<WaitUpdate>;
   /** Atomically removes `dep` from `pending` (idempotent); returns the record afterwards. */
-  removePending(key: StackKey, name: string, run: number, dep: string): Promise<ServerRecord>;
+  removePending(key: StackKey, name: string, run: number, dep: string): Promise<WaitUpdate>;
   /** Atomically records that `dep` failed (first one wins); returns the record afterwards. */
-  setFailedDep(key: StackKey, name: string, run: number, dep: string): Promise<ServerRecord>;
+  setFailedDep(key: StackKey, name: string, run: number, dep: string): Promise<WaitUpdate>;
 
   putHook(hook: HookRecord): Promise<void>;
   listHooks(key: StackKey): Promise<HookRecord[]>;

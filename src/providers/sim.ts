@@ -26,7 +26,9 @@ export interface SimProviderOptions {
 }
 
 /** The `fail` option, parsed. */
-export type SimFailMode = { readonly kind: "never" | "always" | "once" } | { readonly kind: "rate"; readonly rate: number; readonly seed: string };
+export type SimFailMode =
+  | { readonly kind: "never" | "always" | "once" }
+  | { readonly kind: "rate"; readonly rate: number; readonly seed: string };
 
 /** The template options the sim provider understands, parsed and checked. */
 export interface SimOptions {
@@ -68,13 +70,16 @@ export function parseSimOptions(options: Readonly<Record<string, unknown>>): Sim
   const fail = options.fail ?? false;
   const seed = options.seed ?? 0;
   if (typeof seed !== "number" && typeof seed !== "string") {
-    throw new ProviderRequestError(`sim option seed is ${JSON.stringify(seed)}; expected a number or a string`);
+    throw new ProviderRequestError(
+      `sim option seed is ${JSON.stringify(seed)}; expected a number or a string`,
+    );
   }
   let mode: SimFailMode;
   if (fail === false) mode = { kind: "never" };
   else if (fail === true) mode = { kind: "always" };
   else if (fail === "once") mode = { kind: "once" };
-  else if (typeof fail === "number" && fail >= 0 && fail <= 1) mode = { kind: "rate", rate: fail, seed: String(seed) };
+  else if (typeof fail === "number" && fail >= 0 && fail <= 1)
+    mode = { kind: "rate", rate: fail, seed: String(seed) };
   else {
     throw new ProviderRequestError(
       `sim option fail is ${JSON.stringify(fail)}; expected true, false, "once" or a failure rate from 0 to 1`,
@@ -84,7 +89,12 @@ export function parseSimOptions(options: Readonly<Record<string, unknown>>): Sim
 }
 
 /** Whether attempt `attempt` (1-based) of a server fails under `mode`: the same answer every time it is asked. */
-export function simAttemptFails(mode: SimFailMode, stackId: string, server: string, attempt: number): boolean {
+export function simAttemptFails(
+  mode: SimFailMode,
+  stackId: string,
+  server: string,
+  attempt: number,
+): boolean {
   switch (mode.kind) {
     case "never":
       return false;
@@ -94,7 +104,10 @@ export function simAttemptFails(mode: SimFailMode, stackId: string, server: stri
       return attempt === 1;
     case "rate": {
       // 52 bits of the hash give a uniform draw in [0, 1) that depends only on its inputs.
-      const draw = Number.parseInt(hashOf("sim-fail", mode.seed, stackId, server, String(attempt)).slice(0, 13), 16);
+      const draw = Number.parseInt(
+        hashOf("sim-fail", mode.seed, stackId, server, String(attempt)).slice(0, 13),
+        16,
+      );
       return draw / 2 ** 52 < mode.rate;
     }
   }
@@ -160,7 +173,8 @@ class SimProvider implements Provider {
     signal?.throwIfAborted();
     const before = await this.#current(ref);
     if (!before) return gone(ref);
-    await delay(before.createdAt + before.bootMs - this.#now(), signal);
+    const remaining = before.createdAt + before.bootMs - this.#now();
+    if (remaining > 0) await delay(remaining, signal);
     // Destroyed or replaced while booting: that server never became ready.
     const after = await this.#current(ref);
     if (after?.token !== before.token) return gone(ref);
@@ -226,7 +240,10 @@ function keyOf(stackId: string, server: string): string {
 }
 
 function gone(ref: ServerRef): ReadyResult {
-  return { ready: false, reason: `sim server ${ref.server} (${ref.id}) does not exist: it was destroyed or never created` };
+  return {
+    ready: false,
+    reason: `sim server ${ref.server} (${ref.id}) does not exist: it was destroyed or never created`,
+  };
 }
 
 /** Creates the `sim` provider: simulated servers with stable artifacts, a boot delay and chosen failures. */

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from "node:crypto";
-import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { chmod, link, lstat, mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
 
 /** Hex SHA-256 of the parts, joined with NUL so that (`ab`, `c`) and (`a`, `bc`) differ. */
@@ -20,6 +20,26 @@ export async function writeFileAtomic(path: string, content: string): Promise<vo
   }
 }
 
+/**
+ * Creates `path` with `content` only if it does not exist yet, atomically: a reader never sees it
+ * half-written, and of two concurrent callers (in any processes) exactly one succeeds.
+ * @returns false when the file already existed.
+ */
+export async function createFileExclusive(path: string, content: string): Promise<boolean> {
+  await mkdir(dirname(path), { recursive: true });
+  const tmp = `${path}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
+  await writeFile(tmp, content);
+  try {
+    await link(tmp, path);
+    return true;
+  } catch (err) {
+    if (isErrno(err, "EEXIST")) return false;
+    throw err;
+  } finally {
+    await rm(tmp, { force: true });
+  }
+}
+
 /** Reads and parses a JSON file; `undefined` when it does not exist. */
 export async function readJsonFile<T>(path: string): Promise<T | undefined> {
   let text: string;
@@ -30,6 +50,29 @@ export async function readJsonFile<T>(path: string): Promise<T | undefined> {
     throw err;
   }
   return JSON.parse(text) as T;
+}
+
+/**
+ * Removes a directory tree, even one holding directories without permissions (overlayfs leaves
+ * its `work/work` at mode 000, which only root could otherwise enter). A missing tree is fine.
+ */
+export async function removeTree(path: string): Promise<void> {
+  try {
+    await rm(path, { recursive: true, force: true });
+    return;
+  } catch (err) {
+    if (!isErrno(err, "EACCES") && !isErrno(err, "EPERM") && !isErrno(err, "ENOTEMPTY")) throw err;
+  }
+  await openUp(path);
+  await rm(path, { recursive: true, force: true });
+}
+
+async function openUp(dir: string): Promise<void> {
+  const stat = await lstat(dir).catch(() => undefined);
+  if (!stat?.isDirectory()) return;
+  await chmod(dir, 0o700).catch(() => undefined);
+  const names = await readdir(dir).catch(() => [] as string[]);
+  for (const name of names) await openUp(`${dir}/${name}`);
 }
 
 /** True when `err` is a Node system error with the given code. */

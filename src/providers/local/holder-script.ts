@@ -3,8 +3,9 @@ import { readFileSync } from "node:fs";
 let script: string | undefined;
 
 /**
- * The sandbox holder script (`holder.sh`, next to this file): PID 1 of every sandbox.
- * Read once, then handed to `bash -c`, so that the sandbox never depends on the file staying put.
+ * The text of the sandbox holder (`holder.sh`, next to this file), PID 1 of every sandbox.
+ * Each sandbox runs its own copy from its directory, so that editing or moving teamstack never
+ * changes a script that bash is still reading.
  */
 export function holderScript(): string {
   script ??= readFileSync(new URL("./holder.sh", import.meta.url), "utf8");

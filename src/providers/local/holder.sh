@@ -14,6 +14,12 @@
 #  4. stays, reaping orphans, until it is killed: killing PID 1 makes the kernel kill every
 #     process in the namespace, and the mount namespace (with its mounts) goes with them.
 #
+# Inputs (environment): TEAMSTACK_SERVER, TEAMSTACK_IP; TS_REQUIRED_DIRS and TS_OPTIONAL_DIRS
+# (directories to isolate; a required one that cannot be isolated stops the sandbox);
+# TS_FS_MODE (auto | overlay | copy) and TS_COPY_LIMIT_KB; TS_LOG_HEAD_BYTES and
+# TS_LOG_SEGMENT_BYTES; TS_OUTPUT_MARK (a line written to the log when user_data exits); TS_SHELL and TS_UD_EXEC (1: user_data has a #! line and runs as is);
+# TSENV_NAME=value for each variable of user_data's environment (env -i NAME=value).
+#
 # Every file of the sandbox is addressed relative to the working directory (or through
 # /proc/self/cwd), never by path: the directory may lie under /tmp, /var or /home, which the
 # sandbox's own mounts hide.
@@ -59,7 +65,7 @@ restore_file_submounts() {
 
 # isolate DIR REQUIRED: gives the sandbox its own writable /DIR.
 isolate() {
-  local d=$1 required=$2 src=/$1 err="overlayfs was not tried (TS_FS_MODE=copy)" size
+  local d=$1 required=$2 src=/$1 why="the filesystem mode is copy" err size
   if [ ! -d "$src" ] || [ -L "$src" ]; then
     [ "$required" = 1 ] && die "cannot isolate $src: it is not a directory on this machine"
     return 0
@@ -73,15 +79,16 @@ isolate() {
     fi
     rm -rf "fs/$d"
     [ "$TS_FS_MODE" = overlay ] && die "cannot mount overlayfs on $src: $err"
+    why="overlayfs is not available ($err)"
   fi
   size=$(du -sxk "$src" 2>/dev/null | cut -f1)
   if [ "${size:-0}" -gt "$TS_COPY_LIMIT_KB" ]; then
-    [ "$required" = 1 ] && die "cannot give the sandbox its own $src: overlayfs is not available ($err) and $src holds ${size} KiB, more than the $TS_COPY_LIMIT_KB KiB copy limit. Run teamstack as root, or on Linux 5.11 or later with unprivileged user namespaces, so that overlayfs can be used"
-    note "$src is shared with the host: overlayfs is not available ($err) and it is too big to copy (${size} KiB)"
+    [ "$required" = 1 ] && die "cannot give the sandbox its own $src: $why and $src holds ${size} KiB, more than the $TS_COPY_LIMIT_KB KiB copy limit. Run teamstack as root, or on Linux 5.11 or later with unprivileged user namespaces, so that overlayfs can be used"
+    note "$src is shared with the host: $why and it is too big to copy (${size} KiB)"
     subfiles=()
     return 0
   fi
-  note "overlayfs is not available for $src ($err); the sandbox gets a copy (${size:-0} KiB)"
+  note "$src is a copy (${size:-0} KiB): $why"
   mkdir -p "fs/$d/copy" || die "cannot create fs/$d/copy"
   cp -a "$src/." "fs/$d/copy/" 2>>fs/copy-errors.log || note "some files of $src could not be copied (see fs/copy-errors.log)"
   mount --no-canonicalize --bind "/proc/self/cwd/fs/$d/copy" "$src" || die "cannot bind-mount the copy of $src"
@@ -102,20 +109,27 @@ printf '%s\t%s\n' "$TEAMSTACK_IP" "$TEAMSTACK_SERVER" >> /etc/hosts 2>/dev/null 
 # A holder that outlived its creator's crash must not run user_data in a directory since removed.
 [ -e request.json ] || die "the sandbox directory was removed while the sandbox was being set up"
 
-# Keeps the first TS_LOG_HEAD_BYTES of the output in output.log and the latest two
-# TS_LOG_SEGMENT_BYTES segments after it in output.tail.{a,b}; output.dropped marks a gap.
+# Keeps the first TS_LOG_HEAD_BYTES of the output in output.log, then numbered segments of
+# TS_LOG_SEGMENT_BYTES (output.seg.000001, ...), of which only the latest full one and the one
+# being written are kept. Files are never renamed, so a reader never misses the newest one.
+# stdbuf -o0 makes head write what it reads at once, so the log is current while user_data runs.
+declare -a unbuffered=()
+command -v stdbuf > /dev/null 2>&1 && unbuffered=(stdbuf -o0)
 log_writer() {
-  head -c "$TS_LOG_HEAD_BYTES" > output.log
+  local n=1 seg size
+  "${unbuffered[@]}" head -c "$TS_LOG_HEAD_BYTES" > output.log
   while :; do
-    head -c "$TS_LOG_SEGMENT_BYTES" > output.tail.new
-    if [ ! -s output.tail.new ]; then rm -f output.tail.new; break; fi
-    if [ -e output.tail.b ]; then
-      [ -e output.tail.a ] && : > output.dropped
-      mv -f output.tail.b output.tail.a
+    printf -v seg 'output.seg.%06d' "$n"
+    "${unbuffered[@]}" head -c "$TS_LOG_SEGMENT_BYTES" > "$seg"
+    size=$(wc -c < "$seg")
+    # head stops short only at the end of the input.
+    if [ "$size" -lt "$TS_LOG_SEGMENT_BYTES" ]; then
+      [ "$size" -eq 0 ] && rm -f "$seg"
+      break
     fi
-    mv -f output.tail.new output.tail.b
+    [ "$n" -gt 1 ] && rm -f "$(printf 'output.seg.%06d' $((n - 1)))"
+    n=$((n + 1))
   done
-  cat > /dev/null
 }
 
 declare -a ud_env=()
@@ -127,13 +141,23 @@ if [ "$TS_UD_EXEC" = 1 ]; then ud_cmd=(/run/teamstack/user-data); else ud_cmd=("
 echo ready
 exec 1>&2
 trap - PIPE
+# fd 3 feeds the log writer; the holder keeps it so that it can mark the end of user_data's output.
+exec 3> >(log_writer)
 (
   cd -- "$TSENV_HOME" 2>/dev/null || cd /
   exec env -i "${ud_env[@]}" "${ud_cmd[@]}"
-) < /dev/null > >(log_writer) 2>&1 &
+) < /dev/null >&3 2>&3 3>&- &
 ud=$!
 wait "$ud"
 rc=$?
+# The writer may still be behind by a pipe's worth of output: the exit code is recorded only
+# once the mark (removed by readers) has reached the log, so that the log is complete then.
+printf '%s\n' "$TS_OUTPUT_MARK" >&3
+exec 3>&-
+for _ in $(seq 1000); do
+  cat output.log output.seg.* 2> /dev/null | grep -qF -- "$TS_OUTPUT_MARK" && break
+  sleep 0.01
+done
 printf '%s\n' "$rc" > exit-code.tmp && mv -f exit-code.tmp exit-code || note "cannot record the exit code $rc"
 while :; do
   sleep 3600 &

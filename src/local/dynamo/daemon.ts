@@ -1,0 +1,110 @@
+/**
+ * The local store daemon: one dynalite on `<stateDir>/store/db`, shared by every teamstack process
+ * using that state directory (LevelDB cannot be opened twice). Started detached by
+ * `ensureLocalStore`; run as `node daemon.ts <stateDir>`.
+ *
+ * It listens on 127.0.0.1 on a free port, checks that LevelDB opened, then publishes
+ * `store/daemon.json`. It exits, closing LevelDB cleanly, on SIGTERM/SIGINT or after
+ * `TEAMSTACK_STORE_IDLE_MS` (default 10 minutes) without requests.
+ */
+import { rm } from "node:fs/promises";
+import type { AddressInfo } from "node:net";
+import dynalite from "dynalite";
+import { type DaemonInfo, readDaemonInfo, storePaths, writeFileAtomic } from "./files.ts";
+import { ping } from "./ping.ts";
+
+const DEFAULT_IDLE_MS = 600_000;
+/** After this long, a shutdown that has not finished closing LevelDB gives up. */
+const SHUTDOWN_LIMIT_MS = 10_000;
+
+const stateDir = process.argv[2];
+if (stateDir === undefined) {
+  console.error("usage: node daemon.ts <stateDir>");
+  process.exit(2);
+}
+const paths = storePaths(stateDir);
+const idleMs = parseIdleMs(process.env.TEAMSTACK_STORE_IDLE_MS);
+
+function log(message: string): void {
+  console.log(`${new Date().toISOString()} store daemon ${process.pid}: ${message}`);
+}
+
+function parseIdleMs(text: string | undefined): number {
+  if (text === undefined || text === "") return DEFAULT_IDLE_MS;
+  const n = Number(text);
+  if (!Number.isFinite(n) || n <= 0) {
+    console.error(`TEAMSTACK_STORE_IDLE_MS is \`${text}\`, expected a positive number of milliseconds`);
+    process.exit(2);
+  }
+  return n;
+}
+
+/** Removes daemon.json, but only if it still describes this process. */
+async function unpublish(): Promise<void> {
+  const info = await readDaemonInfo(paths.info).catch(() => undefined);
+  if (info?.pid === process.pid) await rm(paths.info, { force: true });
+}
+
+// dynalite crashes with an uncaught error when LevelDB is locked by another process: end cleanly.
+process.on("uncaughtException", (err) => {
+  log(`fatal: ${err.stack ?? err.message}`);
+  // The last line is what callers quote: the reason, with LevelDB's own (e.g. a lock held elsewhere).
+  log(
+    `cannot serve ${paths.db}: ${err.message}${err.cause instanceof Error ? ` (${err.cause.message})` : ""}` +
+      " (is another process holding its LevelDB, or is it not a LevelDB folder?)",
+  );
+  void unpublish().finally(() => process.exit(1));
+});
+
+const server = dynalite({ path: paths.db, createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+let lastRequest = Date.now();
+server.on("request", () => {
+  lastRequest = Date.now();
+});
+
+let stopping = false;
+function shutdown(reason: string): void {
+  if (stopping) return;
+  stopping = true;
+  log(`stopping (${reason})`);
+  setTimeout(() => {
+    log("LevelDB did not close in time; exiting anyway");
+    process.exit(1);
+  }, SHUTDOWN_LIMIT_MS).unref();
+  void unpublish().finally(() => {
+    server.close((err) => {
+      if (err) log(`close: ${err.message}`);
+      log("stopped");
+      process.exit(err ? 1 : 0);
+    });
+    // Clients keep connections alive; without this, close waits for them.
+    server.closeAllConnections();
+  });
+}
+process.on("SIGTERM", () => shutdown("SIGTERM"));
+process.on("SIGINT", () => shutdown("SIGINT"));
+
+await new Promise<void>((resolve, reject) => {
+  server.once("error", reject);
+  server.listen(0, "127.0.0.1", resolve);
+});
+const { port } = server.address() as AddressInfo;
+
+// LevelDB opens lazily: make it open now, so a locked folder fails here, before we publish.
+const check = await ping(port, 5_000);
+if (check !== "ok") {
+  log(`dynalite on port ${port} does not answer ListTables (${check}); exiting`);
+  process.exit(1);
+}
+
+const info: DaemonInfo = { pid: process.pid, port, startedAt: new Date().toISOString(), idleMs };
+await writeFileAtomic(paths.info, `${JSON.stringify(info)}\n`);
+log(`listening on 127.0.0.1:${port}, db ${paths.db}, idle limit ${idleMs} ms`);
+
+setInterval(
+  () => {
+    if (Date.now() - lastRequest >= idleMs) shutdown(`no request for ${idleMs} ms`);
+  },
+  Math.min(1_000, Math.max(50, idleMs / 10)),
+).unref();
+// The server keeps the process alive; the interval must not (it ends with the server).

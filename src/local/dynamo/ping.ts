@@ -1,0 +1,54 @@
+import { request } from "node:http";
+
+/**
+ * What a quick DynamoDB ListTables said: `ok` (a working dynalite with its LevelDB open),
+ * `refused` (nothing listens: the daemon is gone), `timeout` (something listens but does not
+ * answer in time), `error` (an answer that is not a working dynalite).
+ */
+export type PingResult = "ok" | "refused" | "timeout" | "error";
+
+/**
+ * Asks 127.0.0.1:`port` for ListTables without the SDK (the daemon must stay light, and the
+ * caller needs to tell "nobody there" from "slow"). dynalite checks that a signature is present,
+ * not that it is valid.
+ */
+export function ping(port: number, timeoutMs: number): Promise<PingResult> {
+  return new Promise((resolve) => {
+    const body = '{"Limit":1}';
+    const req = request(
+      {
+        host: "127.0.0.1",
+        port,
+        method: "POST",
+        path: "/",
+        agent: false,
+        timeout: timeoutMs,
+        headers: {
+          "content-type": "application/x-amz-json-1.0",
+          "content-length": Buffer.byteLength(body),
+          "x-amz-target": "DynamoDB_20120810.ListTables",
+          "x-amz-date": "20200101T000000Z",
+          authorization:
+            "AWS4-HMAC-SHA256 Credential=teamstack/20200101/local/dynamodb/aws4_request, SignedHeaders=host, Signature=0",
+        },
+      },
+      (res) => {
+        let text = "";
+        res.setEncoding("utf8");
+        res.on("data", (chunk: string) => {
+          text += chunk;
+        });
+        res.on("end", () => resolve(res.statusCode === 200 && text.includes("TableNames") ? "ok" : "error"));
+        res.on("error", () => resolve("error"));
+      },
+    );
+    req.on("timeout", () => {
+      req.destroy();
+      resolve("timeout");
+    });
+    req.on("error", (err: NodeJS.ErrnoException) =>
+      resolve(err.code === "ECONNREFUSED" ? "refused" : "error"),
+    );
+    req.end(body);
+  });
+}

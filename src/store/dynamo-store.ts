@@ -1,0 +1,588 @@
+import {
+  type AttributeValue,
+  BatchGetItemCommand,
+  BatchWriteItemCommand,
+  DeleteItemCommand,
+  type DynamoDBClient,
+  GetItemCommand,
+  PutItemCommand,
+  QueryCommand,
+  type QueryCommandInput,
+  ScanCommand,
+  type ScanCommandInput,
+  UpdateItemCommand,
+  type UpdateItemCommandInput,
+  type UpdateItemCommandOutput,
+  type WriteRequest,
+} from "@aws-sdk/client-dynamodb";
+import type { StackEvent, StackKey, Store } from "../ports/store.ts";
+import { type Item, toAttr } from "./codec.ts";
+import { ServerRecordNotFoundError, StackNotFoundError, StoreError } from "./errors.ts";
+import {
+  artifactsKey,
+  eventKey,
+  hookPrefix,
+  type ItemKey,
+  lastEventSk,
+  STACKS_INDEX,
+  serverKey,
+  serverPrefix,
+  stackChildPrefix,
+  stackKey,
+  stacksIndexSk,
+} from "./keys.ts";
+import {
+  artifactsToItem,
+  compressTemplate,
+  eventToItem,
+  hookToItem,
+  itemToArtifacts,
+  itemToEvent,
+  itemToHook,
+  itemToServer,
+  itemToStack,
+  RESERVED_ATTRS,
+  serverToItem,
+  stackToItem,
+  TEMPLATE_ATTR,
+} from "./records.ts";
+import { translateError } from "./translate.ts";
+import { releaseFor, type WaitUpdate } from "./wait-release.ts";
+
+export interface DynamoStoreOptions {
+  readonly client: DynamoDBClient;
+  readonly tableName: string;
+  /** Time source for event timestamps (default: the system clock). */
+  readonly now?: () => Date;
+}
+
+/**
+ * The Store port, with the wait-protocol updates also telling exactly one caller to release a
+ * waiting server (see {@link WaitUpdate}). Proposed as the port's own signatures.
+ */
+export interface DynamoStore extends Store {
+  /** Atomically records the wait token of `run` (ignored for an older run). */
+  setWaitToken(key: StackKey, name: string, run: number, token: string): Promise<WaitUpdate>;
+  /** Atomically removes `dep` from `pending` (idempotent; ignored for an older run). */
+  removePending(key: StackKey, name: string, run: number, dep: string): Promise<WaitUpdate>;
+  /** Atomically records that `dep` failed, first one wins (ignored for an older run). */
+  setFailedDep(key: StackKey, name: string, run: number, dep: string): Promise<WaitUpdate>;
+}
+
+/** Fields a record cannot lose: a patch may not set them to undefined. */
+const REQUIRED_STACK_FIELDS = new Set([
+  "member",
+  "status",
+  "run",
+  "templateYaml",
+  "templateFile",
+  "templateHash",
+  "userdata",
+  "simulate",
+  "createdAt",
+  "startedAt",
+]);
+const REQUIRED_SERVER_FIELDS = new Set([
+  "provider",
+  "type",
+  "status",
+  "deps",
+  "dependents",
+  "run",
+  "attempt",
+]);
+
+/** BatchWriteItem takes at most 25 requests, BatchGetItem at most 100 keys. */
+const BATCH_WRITE_SIZE = 25;
+const BATCH_GET_SIZE = 100;
+const BATCH_RETRIES = 10;
+
+/**
+ * Creates the DynamoDB adapter of the Store port on one table (`pk`/`sk`, see keys.ts).
+ *
+ * Every write is a single-item operation (dynalite has no transactions). The wait protocol's
+ * updates return the record afterwards and, to exactly one caller per wait token, the result to
+ * send: after an update leaves the record "token present and every dependency ready (or one
+ * failed)", the caller claims the token with a conditional write of `releasedToken`/`releasedBy`;
+ * the first claimant wins, and only a retry of the same call may claim it again.
+ */
+export function createDynamoStore(options: DynamoStoreOptions): DynamoStore {
+  const { client, tableName } = options;
+  const now = options.now ?? (() => new Date());
+
+  async function send<T>(operation: string, what: string | undefined, run: () => Promise<T>): Promise<T> {
+    try {
+      return await run();
+    } catch (err) {
+      throw translateError(err, operation, tableName, what);
+    }
+  }
+
+  /** Runs a conditional update; on a failed condition returns the item as it is (if any). */
+  async function conditionalUpdate(
+    input: Omit<UpdateItemCommandInput, "TableName">,
+    what: string,
+  ): Promise<{ ok: true; item: Item } | { ok: false; current: Item | undefined }> {
+    let out: UpdateItemCommandOutput;
+    try {
+      out = await client.send(
+        new UpdateItemCommand({
+          ...input,
+          TableName: tableName,
+          ReturnValuesOnConditionCheckFailure: "ALL_OLD",
+        }),
+      );
+    } catch (err) {
+      if (!isConditionFailed(err)) throw translateError(err, "UpdateItem", tableName, what);
+      // DynamoDB returns the item with the failure; dynalite does not, so read it.
+      const returned = (err as { Item?: Item }).Item;
+      return { ok: false, current: returned ?? (await getItem(input.Key as ItemKeyAttrs, what)) };
+    }
+    return { ok: true, item: out.Attributes ?? {} };
+  }
+
+  async function getItem(key: ItemKeyAttrs, what: string): Promise<Item | undefined> {
+    const out = await send("GetItem", what, () =>
+      client.send(new GetItemCommand({ TableName: tableName, Key: key, ConsistentRead: true })),
+    );
+    return out.Item;
+  }
+
+  async function queryAll(input: Omit<QueryCommandInput, "TableName">): Promise<Item[]> {
+    const items: Item[] = [];
+    let start: Item | undefined;
+    do {
+      const out = await send("Query", undefined, () =>
+        client.send(new QueryCommand({ ...input, TableName: tableName, ExclusiveStartKey: start })),
+      );
+      items.push(...(out.Items ?? []));
+      start = out.LastEvaluatedKey;
+    } while (start !== undefined);
+    return items;
+  }
+
+  async function scanAll(input: Omit<ScanCommandInput, "TableName">): Promise<Item[]> {
+    const items: Item[] = [];
+    let start: Item | undefined;
+    do {
+      const out = await send("Scan", undefined, () =>
+        client.send(new ScanCommand({ ...input, TableName: tableName, ExclusiveStartKey: start })),
+      );
+      items.push(...(out.Items ?? []));
+      start = out.LastEvaluatedKey;
+    } while (start !== undefined);
+    return items;
+  }
+
+  function queryPrefix(pk: string, prefix: string): Promise<Item[]> {
+    return queryAll({
+      KeyConditionExpression: "pk = :pk AND begins_with(sk, :prefix)",
+      ExpressionAttributeValues: { ":pk": { S: pk }, ":prefix": { S: prefix } },
+      ConsistentRead: true,
+    });
+  }
+
+  async function batchGet(keys: readonly ItemKeyAttrs[]): Promise<Item[]> {
+    const items: Item[] = [];
+    for (let i = 0; i < keys.length; i += BATCH_GET_SIZE) {
+      let pending: ItemKeyAttrs[] = keys.slice(i, i + BATCH_GET_SIZE);
+      for (let attempt = 0; pending.length > 0; attempt++) {
+        if (attempt > BATCH_RETRIES)
+          throw new StoreError(`BatchGetItem left keys unprocessed ${attempt} times`);
+        if (attempt > 0) await backoff(attempt);
+        const out = await send("BatchGetItem", undefined, () =>
+          client.send(
+            new BatchGetItemCommand({
+              RequestItems: { [tableName]: { Keys: pending, ConsistentRead: true } },
+            }),
+          ),
+        );
+        items.push(...(out.Responses?.[tableName] ?? []));
+        pending = (out.UnprocessedKeys?.[tableName]?.Keys ?? []) as ItemKeyAttrs[];
+      }
+    }
+    return items;
+  }
+
+  async function batchDelete(keys: readonly ItemKeyAttrs[]): Promise<void> {
+    for (let i = 0; i < keys.length; i += BATCH_WRITE_SIZE) {
+      let pending: WriteRequest[] = keys
+        .slice(i, i + BATCH_WRITE_SIZE)
+        .map((Key) => ({ DeleteRequest: { Key } }));
+      for (let attempt = 0; pending.length > 0; attempt++) {
+        if (attempt > BATCH_RETRIES)
+          throw new StoreError(`BatchWriteItem left items unprocessed ${attempt} times`);
+        if (attempt > 0) await backoff(attempt);
+        const out = await send("BatchWriteItem", undefined, () =>
+          client.send(new BatchWriteItemCommand({ RequestItems: { [tableName]: pending } })),
+        );
+        pending = out.UnprocessedItems?.[tableName] ?? [];
+      }
+    }
+  }
+
+  /**
+   * One step of the wait protocol: the update (conditional on the run), then, if the record now
+   * calls for a release, the claim. `who` identifies the call, so that its own retry may re-claim.
+   */
+  async function waitUpdate(
+    key: StackKey,
+    name: string,
+    run: number,
+    who: string,
+    update: { expression: string; names?: Record<string, string>; values: Item },
+  ): Promise<WaitUpdate> {
+    const itemKey = keyAttrs(serverKey(key, name));
+    const what = `server \`${name}\` of stack \`${key.stackId}\``;
+    const updated = await conditionalUpdate(
+      {
+        Key: itemKey,
+        UpdateExpression: update.expression,
+        ConditionExpression: "#run = :run",
+        ExpressionAttributeNames: { "#run": "run", ...update.names },
+        ExpressionAttributeValues: { ":run": { N: String(run) }, ...update.values },
+        ReturnValues: "ALL_NEW",
+      },
+      what,
+    );
+    if (!updated.ok) {
+      if (updated.current === undefined) throw new ServerRecordNotFoundError(key.stackId, name);
+      return itemToServer(updated.current); // prepared for another run: leave it alone
+    }
+    const record = itemToServer(updated.item);
+    const wanted = releaseFor(record);
+    if (wanted === undefined) return record;
+    const claimed = await conditionalUpdate(
+      {
+        Key: itemKey,
+        UpdateExpression: "SET releasedToken = :token, releasedBy = :who",
+        ConditionExpression:
+          "#run = :run AND waitToken = :token AND (attribute_exists(failedDep) OR attribute_not_exists(pending))" +
+          " AND (attribute_not_exists(releasedToken) OR releasedToken <> :token OR releasedBy = :who)",
+        ExpressionAttributeNames: { "#run": "run" },
+        ExpressionAttributeValues: {
+          ":run": { N: String(run) },
+          ":token": { S: wanted.token },
+          ":who": { S: who },
+        },
+        ReturnValues: "ALL_NEW",
+      },
+      what,
+    );
+    if (!claimed.ok) return claimed.current === undefined ? record : itemToServer(claimed.current);
+    const after = itemToServer(claimed.item);
+    const release = releaseFor(after);
+    return release === undefined ? after : { ...after, release };
+  }
+
+  /** Applies a patch with SET/REMOVE, conditional on the item existing; returns the item afterwards. */
+  async function patchItem(
+    key: ItemKey,
+    patch: Record<string, unknown>,
+    required: ReadonlySet<string>,
+    what: string,
+    extra: (field: string, value: unknown, set: (attr: string, value: AttributeValue) => void) => void,
+  ): Promise<Item | undefined> {
+    const names: Record<string, string> = {};
+    const values: Item = {};
+    const sets: string[] = [];
+    const removes: string[] = [];
+    const set = (attr: string, value: AttributeValue) => {
+      const n = `#a${Object.keys(names).length}`;
+      names[n] = attr;
+      const v = `:v${Object.keys(values).length}`;
+      values[v] = value;
+      sets.push(`${n} = ${v}`);
+    };
+    const remove = (attr: string) => {
+      const n = `#a${Object.keys(names).length}`;
+      names[n] = attr;
+      removes.push(n);
+    };
+    for (const [field, value] of Object.entries(patch)) {
+      if (RESERVED_ATTRS.has(field)) throw new StoreError(`${what}: \`${field}\` cannot be patched`);
+      if (value === undefined) {
+        if (required.has(field)) throw new StoreError(`${what}: \`${field}\` cannot be removed`);
+        remove(field);
+        continue;
+      }
+      extra(field, value, set);
+    }
+    const itemKey = keyAttrs(key);
+    if (sets.length === 0 && removes.length === 0) return getItem(itemKey, what);
+    const expression = [
+      sets.length > 0 ? `SET ${sets.join(", ")}` : "",
+      removes.length > 0 ? `REMOVE ${removes.join(", ")}` : "",
+    ]
+      .filter(Boolean)
+      .join(" ");
+    const out = await conditionalUpdate(
+      {
+        Key: itemKey,
+        UpdateExpression: expression,
+        ConditionExpression: "attribute_exists(pk)",
+        ExpressionAttributeNames: names,
+        ...(Object.keys(values).length > 0 && { ExpressionAttributeValues: values }),
+        ReturnValues: "ALL_NEW",
+      },
+      what,
+    );
+    return out.ok ? out.item : undefined;
+  }
+
+  return {
+    async createStack(stack) {
+      const item = await stackToItem(stack);
+      try {
+        await client.send(
+          new PutItemCommand({
+            TableName: tableName,
+            Item: item,
+            ConditionExpression: "attribute_not_exists(pk)",
+          }),
+        );
+        return true;
+      } catch (err) {
+        if (isConditionFailed(err)) return false;
+        throw translateError(err, "PutItem", tableName, `stack \`${stack.stackId}\``);
+      }
+    },
+
+    async getStack(key) {
+      const item = await getItem(keyAttrs(stackKey(key)), `stack \`${key.stackId}\``);
+      return item && itemToStack(item);
+    },
+
+    async listStacks(team) {
+      const keys = await (team === undefined
+        ? scanAll({ IndexName: STACKS_INDEX })
+        : queryAll({
+            IndexName: STACKS_INDEX,
+            KeyConditionExpression: "gsi1pk = :pk",
+            ExpressionAttributeValues: { ":pk": { S: stackKey({ team, stackId: "x" }).pk } },
+          }));
+      const items = await batchGet(
+        keys.map((k) => ({ pk: k.pk as AttributeValue, sk: k.sk as AttributeValue })),
+      );
+      const stacks = await Promise.all(items.map(itemToStack));
+      return stacks.sort(
+        (a, b) => compareDesc(a.createdAt, b.createdAt) || compareDesc(a.stackId, b.stackId),
+      );
+    },
+
+    async updateStack(key, patch) {
+      const k = stackKey(key);
+      const what = `stack \`${key.stackId}\``;
+      const compressed =
+        patch.templateYaml === undefined ? undefined : await compressTemplate(patch.templateYaml);
+      const item = await patchItem(k, patch, REQUIRED_STACK_FIELDS, what, (field, value, set) => {
+        if (field === "templateYaml" && compressed !== undefined) set(TEMPLATE_ATTR, { B: compressed });
+        else set(field, toAttr(value));
+        if (field === "createdAt") set("gsi1sk", { S: stacksIndexSk(String(value), key.stackId) });
+      });
+      if (item === undefined) throw new StackNotFoundError(key.team, key.stackId);
+      return itemToStack(item);
+    },
+
+    async acquireLock(key, holder, steal) {
+      const what = `stack \`${key.stackId}\``;
+      const values: Item = {
+        ":holder": toAttr(holder),
+        ":run": { N: String(holder.run) },
+        ":execution": { S: holder.execution },
+      };
+      let condition = "attribute_not_exists(#lock) OR (#lock.#run = :run AND #lock.#execution = :execution)";
+      if (steal !== undefined) {
+        condition += " OR #lock.#execution = :steal";
+        values[":steal"] = { S: steal.execution };
+      }
+      // A lock released between our write and our read: try again (bounded, it cannot flap forever).
+      for (let attempt = 0; attempt < 5; attempt++) {
+        const out = await conditionalUpdate(
+          {
+            Key: keyAttrs(stackKey(key)),
+            UpdateExpression: "SET #lock = :holder",
+            ConditionExpression: `attribute_exists(pk) AND (${condition})`,
+            ExpressionAttributeNames: { "#lock": "lock", "#run": "run", "#execution": "execution" },
+            ExpressionAttributeValues: values,
+            ReturnValues: "NONE",
+          },
+          what,
+        );
+        if (out.ok) return { acquired: true };
+        if (out.current === undefined) throw new StackNotFoundError(key.team, key.stackId);
+        const current = (await itemToStack(out.current)).lock;
+        if (current !== undefined) return { acquired: false, holder: current };
+      }
+      throw new StoreError(`${what}: the lock kept changing hands while being taken; try again`);
+    },
+
+    async releaseLock(key, execution) {
+      const out = await conditionalUpdate(
+        {
+          Key: keyAttrs(stackKey(key)),
+          UpdateExpression: "REMOVE #lock",
+          ConditionExpression: "#lock.#execution = :execution",
+          ExpressionAttributeNames: { "#lock": "lock", "#execution": "execution" },
+          ExpressionAttributeValues: { ":execution": { S: execution } },
+          ReturnValues: "NONE",
+        },
+        `stack \`${key.stackId}\``,
+      );
+      return out.ok;
+    },
+
+    async putServer(server) {
+      const item = serverToItem(server);
+      await send("PutItem", `server \`${server.name}\``, () =>
+        client.send(new PutItemCommand({ TableName: tableName, Item: item })),
+      );
+    },
+
+    async getServer(key, name) {
+      const item = await getItem(keyAttrs(serverKey(key, name)), `server \`${name}\``);
+      return item && itemToServer(item);
+    },
+
+    async listServers(key) {
+      return (await queryPrefix(stackKey(key).pk, serverPrefix(key))).map(itemToServer);
+    },
+
+    async updateServer(key, name, patch) {
+      const what = `server \`${name}\` of stack \`${key.stackId}\``;
+      // An empty set is no attribute at all: emptying `pending` removes it.
+      const normalized = patch.pending?.length === 0 ? { ...patch, pending: undefined } : patch;
+      const item = await patchItem(
+        serverKey(key, name),
+        normalized,
+        REQUIRED_SERVER_FIELDS,
+        what,
+        (field, value, set) =>
+          set(field, field === "pending" ? { SS: [...new Set(value as readonly string[])] } : toAttr(value)),
+      );
+      if (item === undefined) throw new ServerRecordNotFoundError(key.stackId, name);
+      return itemToServer(item);
+    },
+
+    setWaitToken(key, name, run, token) {
+      return waitUpdate(key, name, run, "wait", {
+        expression: "SET waitToken = :token",
+        values: { ":token": { S: token } },
+      });
+    },
+
+    removePending(key, name, run, dep) {
+      return waitUpdate(key, name, run, `dep#${dep}`, {
+        expression: "DELETE pending :dep",
+        values: { ":dep": { SS: [dep] } },
+      });
+    },
+
+    setFailedDep(key, name, run, dep) {
+      return waitUpdate(key, name, run, `failed#${dep}`, {
+        expression: "SET failedDep = if_not_exists(failedDep, :dep)",
+        values: { ":dep": { S: dep } },
+      });
+    },
+
+    async putHook(hook) {
+      const item = hookToItem(hook);
+      await send("PutItem", `hook ${hook.phase}#${hook.index}`, () =>
+        client.send(new PutItemCommand({ TableName: tableName, Item: item })),
+      );
+    },
+
+    async listHooks(key) {
+      const hooks = (await queryPrefix(stackKey(key).pk, hookPrefix(key))).map(itemToHook);
+      const phaseOrder = { pre: 0, post: 1 } as const;
+      return hooks.sort((a, b) => phaseOrder[a.phase] - phaseOrder[b.phase] || a.index - b.index);
+    },
+
+    async putArtifacts(key, artifacts) {
+      const item = artifactsToItem(key, artifacts);
+      await send("PutItem", `artifacts of stack \`${key.stackId}\``, () =>
+        client.send(new PutItemCommand({ TableName: tableName, Item: item })),
+      );
+    },
+
+    async getArtifacts(key) {
+      const item = await getItem(keyAttrs(artifactsKey(key)), `artifacts of stack \`${key.stackId}\``);
+      return item === undefined ? {} : itemToArtifacts(item);
+    },
+
+    async appendEvent(key, event) {
+      const what = `stack \`${key.stackId}\``;
+      const counted = await conditionalUpdate(
+        {
+          Key: keyAttrs(stackKey(key)),
+          UpdateExpression: "ADD eventSeq :one",
+          ConditionExpression: "attribute_exists(pk)",
+          ExpressionAttributeValues: { ":one": { N: "1" } },
+          ReturnValues: "UPDATED_NEW",
+        },
+        what,
+      );
+      if (!counted.ok) throw new StackNotFoundError(key.team, key.stackId);
+      const seq = Number(counted.item.eventSeq?.N);
+      const full: StackEvent = {
+        seq,
+        at: now().toISOString(),
+        type: event.type,
+        ...(event.server !== undefined && { server: event.server }),
+        message: event.message,
+      };
+      const item = eventToItem(key, full);
+      await send("PutItem", `event ${seq} of ${what}`, () =>
+        client.send(new PutItemCommand({ TableName: tableName, Item: item })),
+      );
+      return full;
+    },
+
+    async listEvents(key, afterSeq = 0) {
+      const items = await queryAll({
+        KeyConditionExpression: "pk = :pk AND sk BETWEEN :from AND :to",
+        ExpressionAttributeValues: {
+          ":pk": { S: stackKey(key).pk },
+          ":from": { S: eventKey(key, afterSeq + 1).sk },
+          ":to": { S: lastEventSk(key) },
+        },
+        ConsistentRead: true,
+      });
+      return items.map(itemToEvent);
+    },
+
+    async deleteStack(key) {
+      const stack = stackKey(key);
+      const children = await queryAll({
+        KeyConditionExpression: "pk = :pk AND begins_with(sk, :prefix)",
+        ExpressionAttributeValues: { ":pk": { S: stack.pk }, ":prefix": { S: stackChildPrefix(key) } },
+        ProjectionExpression: "pk, sk",
+        ConsistentRead: true,
+      });
+      await batchDelete(children.map((k) => ({ pk: k.pk as AttributeValue, sk: k.sk as AttributeValue })));
+      // The stack item goes last, so that a delete cut short can be repeated.
+      await send("DeleteItem", `stack \`${key.stackId}\``, () =>
+        client.send(new DeleteItemCommand({ TableName: tableName, Key: keyAttrs(stack) })),
+      );
+    },
+  };
+}
+
+type ItemKeyAttrs = { pk: AttributeValue; sk: AttributeValue };
+
+function keyAttrs(key: ItemKey): ItemKeyAttrs {
+  return { pk: { S: key.pk }, sk: { S: key.sk } };
+}
+
+function isConditionFailed(err: unknown): boolean {
+  return (err as { name?: unknown } | null)?.name === "ConditionalCheckFailedException";
+}
+
+function compareDesc(a: string, b: string): number {
+  return a < b ? 1 : a > b ? -1 : 0;
+}
+
+function backoff(attempt: number): Promise<void> {
+  const ms = Math.min(1_000, 10 * 2 ** attempt) * (0.5 + Math.random() / 2);
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

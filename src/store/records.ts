@@ -1,0 +1,273 @@
+import { promisify } from "node:util";
+import { gunzip, gzip } from "node:zlib";
+import type {
+  HookRecord,
+  HookStatus,
+  LockHolder,
+  ServerRecord,
+  ServerStatus,
+  StackEvent,
+  StackKey,
+  StackRecord,
+  StackStatus,
+} from "../ports/store.ts";
+import { SERVER_STATUSES, STACK_STATUSES } from "../ports/store.ts";
+import { Fields, fromItem, type Item, opt, stringSet, toAttr } from "./codec.ts";
+import { StoreError } from "./errors.ts";
+import {
+  artifactsKey,
+  eventKey,
+  hookKey,
+  ITEM_KINDS,
+  serverKey,
+  stackKey,
+  stacksIndexSk,
+  teamPk,
+} from "./keys.ts";
+
+/** Mapping between port records and table items. Field names are attribute names, with the exceptions below. */
+
+const gzipAsync = promisify(gzip);
+const gunzipAsync = promisify(gunzip);
+
+/** The template text is stored gzip-compressed in this binary attribute. */
+export const TEMPLATE_ATTR = "templateGz";
+
+/**
+ * Attributes a patch may not touch: keys, index keys, and what only the store itself maintains
+ * (the event counter, the release claim of the wait protocol).
+ */
+export const RESERVED_ATTRS = new Set([
+  "pk",
+  "sk",
+  "kind",
+  "gsi1pk",
+  "gsi1sk",
+  "team",
+  "stackId",
+  "name",
+  "phase",
+  "index",
+  "eventSeq",
+  "releasedToken",
+  "releasedBy",
+  TEMPLATE_ATTR,
+]);
+
+export async function compressTemplate(text: string): Promise<Uint8Array> {
+  return new Uint8Array(await gzipAsync(Buffer.from(text, "utf8")));
+}
+
+async function decompressTemplate(bytes: Uint8Array): Promise<string> {
+  return (await gunzipAsync(bytes)).toString("utf8");
+}
+
+/** Attributes of a record's fields, taking only the named ones: callers may pass objects with more. */
+function fieldsToItem<T extends object>(record: T, fields: readonly (keyof T & string)[]): Item {
+  const item: Item = {};
+  for (const field of fields) {
+    const value = record[field];
+    if (value !== undefined) item[field] = toAttr(value);
+  }
+  return item;
+}
+
+const STACK_FIELDS = [
+  "team",
+  "stackId",
+  "member",
+  "status",
+  "run",
+  "templateFile",
+  "templateHash",
+  "userdata",
+  "simulate",
+  "lock",
+  "createdAt",
+  "startedAt",
+  "finishedAt",
+  "error",
+] as const satisfies readonly (keyof StackRecord)[];
+
+const SERVER_FIELDS = [
+  "team",
+  "stackId",
+  "name",
+  "provider",
+  "type",
+  "status",
+  "deps",
+  "dependents",
+  "waitToken",
+  "failedDep",
+  "readyToken",
+  "run",
+  "attempt",
+  "idempotencyToken",
+  "createdRun",
+  "artifacts",
+  "startedAt",
+  "readyAt",
+  "error",
+] as const satisfies readonly (keyof ServerRecord)[];
+
+const HOOK_FIELDS = [
+  "team",
+  "stackId",
+  "phase",
+  "index",
+  "type",
+  "status",
+  "run",
+  "output",
+  "exitCode",
+  "startedAt",
+  "finishedAt",
+  "error",
+] as const satisfies readonly (keyof HookRecord)[];
+
+export async function stackToItem(stack: StackRecord): Promise<Item> {
+  const key = stackKey(stack);
+  return {
+    ...fieldsToItem(stack, STACK_FIELDS),
+    pk: { S: key.pk },
+    sk: { S: key.sk },
+    kind: { S: ITEM_KINDS.stack },
+    gsi1pk: { S: teamPk(stack.team) },
+    gsi1sk: { S: stacksIndexSk(stack.createdAt, stack.stackId) },
+    [TEMPLATE_ATTR]: { B: await compressTemplate(stack.templateYaml) },
+  };
+}
+
+export async function itemToStack(item: Item): Promise<StackRecord> {
+  const f = new Fields(fromItem(item), "stack item");
+  const lock = f.optFields("lock");
+  return {
+    team: f.str("team"),
+    stackId: f.str("stackId"),
+    member: f.str("member"),
+    status: oneOf(f.str("status"), STACK_STATUSES, "stack status") as StackStatus,
+    run: f.num("run"),
+    templateYaml: await decompressTemplate(f.bytes(TEMPLATE_ATTR)),
+    templateFile: f.str("templateFile"),
+    templateHash: f.str("templateHash"),
+    userdata: f.optStrMap("userdata") ?? {},
+    simulate: f.bool("simulate"),
+    ...opt<"lock", LockHolder>(
+      "lock",
+      lock && { run: lock.num("run"), execution: lock.str("execution"), since: lock.str("since") },
+    ),
+    createdAt: f.str("createdAt"),
+    startedAt: f.str("startedAt"),
+    ...opt("finishedAt", f.optStr("finishedAt")),
+    ...opt("error", f.optStr("error")),
+  };
+}
+
+export function serverToItem(server: ServerRecord): Item {
+  const key = serverKey(server, server.name);
+  const pendingAttr = stringSet(server.pending);
+  return {
+    ...fieldsToItem(server, SERVER_FIELDS),
+    pk: { S: key.pk },
+    sk: { S: key.sk },
+    kind: { S: ITEM_KINDS.server },
+    ...(pendingAttr && { pending: pendingAttr }),
+  };
+}
+
+export function itemToServer(item: Item): ServerRecord {
+  const f = new Fields(fromItem(item), "server item");
+  return {
+    team: f.str("team"),
+    stackId: f.str("stackId"),
+    name: f.str("name"),
+    provider: f.str("provider"),
+    type: f.str("type"),
+    status: oneOf(f.str("status"), SERVER_STATUSES, "server status") as ServerStatus,
+    deps: f.strings("deps"),
+    dependents: f.strings("dependents"),
+    pending: f.strings("pending"),
+    ...opt("waitToken", f.optStr("waitToken")),
+    ...opt("failedDep", f.optStr("failedDep")),
+    ...opt("readyToken", f.optStr("readyToken")),
+    run: f.num("run"),
+    attempt: f.num("attempt"),
+    ...opt("idempotencyToken", f.optStr("idempotencyToken")),
+    ...opt("createdRun", f.optNum("createdRun")),
+    ...opt("artifacts", f.optStrMap("artifacts")),
+    ...opt("startedAt", f.optStr("startedAt")),
+    ...opt("readyAt", f.optStr("readyAt")),
+    ...opt("error", f.optStr("error")),
+  };
+}
+
+export function hookToItem(hook: HookRecord): Item {
+  const key = hookKey(hook, hook.phase, hook.index);
+  return {
+    ...fieldsToItem(hook, HOOK_FIELDS),
+    pk: { S: key.pk },
+    sk: { S: key.sk },
+    kind: { S: ITEM_KINDS.hook },
+  };
+}
+
+const HOOK_STATUSES: readonly HookStatus[] = ["PENDING", "RUNNING", "SUCCEEDED", "FAILED"];
+
+export function itemToHook(item: Item): HookRecord {
+  const f = new Fields(fromItem(item), "hook item");
+  return {
+    team: f.str("team"),
+    stackId: f.str("stackId"),
+    phase: oneOf(f.str("phase"), ["pre", "post"] as const, "hook phase"),
+    index: f.num("index"),
+    type: f.str("type"),
+    status: oneOf(f.str("status"), HOOK_STATUSES, "hook status"),
+    run: f.num("run"),
+    ...opt("output", f.optStr("output")),
+    ...opt("exitCode", f.optNum("exitCode")),
+    ...opt("startedAt", f.optStr("startedAt")),
+    ...opt("finishedAt", f.optStr("finishedAt")),
+    ...opt("error", f.optStr("error")),
+  };
+}
+
+export function artifactsToItem(key: StackKey, artifacts: Readonly<Record<string, string>>): Item {
+  const k = artifactsKey(key);
+  return {
+    pk: { S: k.pk },
+    sk: { S: k.sk },
+    kind: { S: ITEM_KINDS.artifacts },
+    artifacts: toAttr(artifacts),
+  };
+}
+
+export function itemToArtifacts(item: Item): Record<string, string> {
+  return new Fields(fromItem(item), "artifacts item").optStrMap("artifacts") ?? {};
+}
+
+export function eventToItem(key: StackKey, event: StackEvent): Item {
+  const k = eventKey(key, event.seq);
+  return {
+    ...fieldsToItem(event, ["seq", "at", "type", "server", "message"]),
+    pk: { S: k.pk },
+    sk: { S: k.sk },
+    kind: { S: ITEM_KINDS.event },
+  };
+}
+
+export function itemToEvent(item: Item): StackEvent {
+  const f = new Fields(fromItem(item), "event item");
+  return {
+    seq: f.num("seq"),
+    at: f.str("at"),
+    type: f.str("type"),
+    ...opt("server", f.optStr("server")),
+    message: f.str("message"),
+  };
+}
+
+function oneOf<T extends string>(value: string, allowed: readonly T[], what: string): T {
+  if ((allowed as readonly string[]).includes(value)) return value as T;
+  throw new StoreError(`stored ${what} is \`${value}\`, expected one of ${allowed.join(", ")}`);
+}

@@ -1,0 +1,218 @@
+import { createHash } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { stopLocalStore } from "../../../src/local/dynamo.ts";
+import { type LocalEngine, openLocalEngine } from "../../../src/local/engine.ts";
+import { stackStatus } from "../../../src/pipeline/status.ts";
+import type { StackKey } from "../../../src/ports/store.ts";
+
+// The real ASL files through aws-local-stepfunctions, the real task functions, dynalite.
+let stateDir: string;
+let engine: LocalEngine;
+let n = 0;
+
+beforeAll(async () => {
+  stateDir = mkdtempSync(join(tmpdir(), "teamstack-pipeline-"));
+  engine = await openLocalEngine({ stateDir });
+});
+
+afterAll(async () => {
+  await engine.close();
+  await stopLocalStore(stateDir);
+  rmSync(stateDir, { recursive: true, force: true });
+});
+
+async function newStack(yaml: string, simulate = false): Promise<StackKey> {
+  const stackId = `t${++n}-${Date.now().toString(36)}`;
+  const now = new Date().toISOString();
+  await engine.store.createStack({
+    team: "test",
+    stackId,
+    member: "alice",
+    status: "RUNNING",
+    run: 0,
+    templateYaml: yaml,
+    templateFile: "test.yaml",
+    templateHash: createHash("sha256").update(yaml).digest("hex"),
+    userdata: { github_username: "alice" },
+    simulate,
+    createdAt: now,
+    startedAt: now,
+  });
+  return { team: "test", stackId };
+}
+
+function sim(name: string, extra = ""): string {
+  return `  - name: ${name}\n    provider: sim\n    type: t3.micro\n${extra}`;
+}
+
+async function status(key: StackKey) {
+  const view = await stackStatus(engine.store, key);
+  if (!view) throw new Error("no stack");
+  return view;
+}
+
+const byName = (view: Awaited<ReturnType<typeof status>>) => new Map(view.servers.map((s) => [s.name, s]));
+
+describe("the provision state machine on the local runtime", () => {
+  it("creates a diamond in dependency order and stores every artifact", async () => {
+    const key = await newStack(
+      [
+        "servers:",
+        sim("db", "    options: { boot_ms: 30 }\n"),
+        sim("api", '    user_data: "echo $servers.db.IP"\n    options: { boot_ms: 20 }\n'),
+        sim("worker", "    depends_on: [db]\n"),
+        sim("web", '    user_data: "curl $servers.api.IP $servers.worker.IP"\n'),
+        "post_hooks:",
+        "  - run_script: { target_server: web, script: 'echo $koding.artifact.web.IP $koding.artifact.stackId' }",
+      ].join("\n"),
+    );
+    const outcome = await engine.provision(key);
+    expect(outcome.status).toBe("SUCCEEDED");
+    const view = await status(key);
+    expect(view.status).toBe("SUCCEEDED");
+    const s = byName(view);
+    for (const [dependent, dep] of [
+      ["api", "db"],
+      ["worker", "db"],
+      ["web", "api"],
+      ["web", "worker"],
+    ] as const) {
+      expect(Date.parse(s.get(dependent)?.startedAt as string)).toBeGreaterThanOrEqual(
+        Date.parse(s.get(dep)?.readyAt as string),
+      );
+    }
+    for (const server of view.servers) {
+      expect(server.status).toBe("SUCCEEDED");
+      expect(server.artifacts.Id).toMatch(/^sim-/);
+      expect(server.artifacts.IP).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
+    }
+    expect(view.hooks).toEqual([
+      expect.objectContaining({ phase: "post", index: 0, status: "SUCCEEDED", exitCode: 0 }),
+    ]);
+    expect(view.artifacts.stackId).toBe(key.stackId);
+    expect(view.lock).toBeNull();
+  });
+
+  it("fails only the failing server and its dependents, naming the cause, and finishes the rest", async () => {
+    const key = await newStack(
+      [
+        "servers:",
+        sim("bad", "    options: { fail: true }\n"),
+        sim("child", "    depends_on: [bad]\n"),
+        sim("grandchild", "    depends_on: [child]\n"),
+        sim("independent", "    options: { boot_ms: 20 }\n"),
+      ].join("\n"),
+    );
+    const outcome = await engine.provision(key);
+    expect(outcome.status).toBe("FAILED");
+    const view = await status(key);
+    expect(view.status).toBe("FAILED");
+    const s = byName(view);
+    expect(s.get("bad")?.status).toBe("FAILED");
+    expect(s.get("child")?.status).toBe("SKIPPED");
+    expect(s.get("child")?.error).toContain("`bad`");
+    expect(s.get("grandchild")?.status).toBe("SKIPPED");
+    expect(s.get("grandchild")?.error).toContain("`child`");
+    expect(s.get("independent")?.status).toBe("SUCCEEDED");
+    expect(view.error).toContain("bad");
+    expect(view.lock).toBeNull();
+  });
+
+  it("reruns a failed stack creating only what is missing, and a succeeded one creating nothing", async () => {
+    const key = await newStack(
+      ["servers:", sim("base"), sim("flaky", "    depends_on: [base]\n    options: { fail: once }\n")].join(
+        "\n",
+      ),
+    );
+    expect((await engine.provision(key)).status).toBe("FAILED");
+    const first = byName(await status(key));
+    expect(first.get("base")?.status).toBe("SUCCEEDED");
+    expect(first.get("flaky")?.status).toBe("FAILED");
+
+    expect((await engine.provision(key)).status).toBe("SUCCEEDED");
+    const second = byName(await status(key));
+    expect(second.get("base")?.artifacts.Id).toBe(first.get("base")?.artifacts.Id);
+    expect(second.get("base")?.readyAt).toBe(first.get("base")?.readyAt);
+    expect(second.get("flaky")?.status).toBe("SUCCEEDED");
+
+    expect((await engine.provision(key)).status).toBe("SUCCEEDED");
+    const third = await status(key);
+    expect(third.run).toBe(3);
+    for (const s of third.servers) {
+      expect(s.artifacts.Id).toBe(second.get(s.name)?.artifacts.Id);
+      expect(s.readyAt).toBe(second.get(s.name)?.readyAt);
+    }
+  });
+
+  it("rolls back what a failed run created when on_failure is rollback", async () => {
+    const key = await newStack(
+      [
+        "settings: { on_failure: rollback }",
+        "servers:",
+        sim("ok"),
+        sim("bad", "    options: { fail: true }\n"),
+      ].join("\n"),
+    );
+    expect((await engine.provision(key)).status).toBe("FAILED");
+    const s = byName(await status(key));
+    expect(s.get("ok")?.status).toBe("DESTROYED");
+    expect(s.get("bad")?.status).toBe("DESTROYED");
+  });
+
+  it("refuses a second concurrent run, naming the running one", async () => {
+    const key = await newStack(["servers:", sim("slow", "    options: { boot_ms: 400 }\n")].join("\n"));
+    const first = engine.provision(key);
+    await new Promise((r) => setTimeout(r, 100));
+    const second = await engine.provision(key);
+    expect(second).toMatchObject({ status: "FAILED", error: "StackLockedError" });
+    expect(second.status === "FAILED" ? second.cause : "").toMatch(/is busy: run 1 \(execution local:/);
+    expect((await first).status).toBe("SUCCEEDED");
+    expect((await status(key)).run).toBe(1);
+  });
+
+  it("runs more than 40 servers at once when max_parallel allows", async () => {
+    const servers = Array.from({ length: 60 }, (_, i) => sim(`s${i}`, "    options: { boot_ms: 300 }\n"));
+    const key = await newStack(["settings: { max_parallel: 100 }", "servers:", ...servers].join("\n"));
+    expect((await engine.provision(key)).status).toBe("SUCCEEDED");
+    const view = await status(key);
+    const starts = view.servers.map((s) => Date.parse(s.startedAt as string));
+    const ends = view.servers.map((s) => Date.parse(s.readyAt as string));
+    const overlap = Math.max(
+      ...starts.map((t) => starts.filter((x) => x <= t).length - ends.filter((x) => x <= t).length),
+    );
+    expect(overlap).toBeGreaterThan(40);
+  });
+
+  it("keeps to max_parallel and never deadlocks on a chain with max_parallel 1", async () => {
+    const servers = [
+      "servers:",
+      sim("a"),
+      sim("b", "    depends_on: [a]\n"),
+      sim("c", "    depends_on: [b]\n"),
+      sim("d"),
+    ];
+    const key = await newStack(["settings: { max_parallel: 1 }", ...servers].join("\n"));
+    expect((await engine.provision(key)).status).toBe("SUCCEEDED");
+  });
+
+  it("destroys a stack, dependents first", async () => {
+    const key = await newStack(["servers:", sim("a"), sim("b", "    depends_on: [a]\n")].join("\n"));
+    expect((await engine.provision(key)).status).toBe("SUCCEEDED");
+    expect((await engine.destroy(key)).status).toBe("SUCCEEDED");
+    const view = await status(key);
+    expect(view.status).toBe("DESTROYED");
+    for (const s of view.servers) expect(s.status).toBe("DESTROYED");
+  });
+
+  it("runs every server on sim when simulated", async () => {
+    const key = await newStack(
+      ["servers:", "  - { name: cloud, provider: aws, type: t3.micro }"].join("\n"),
+      true,
+    );
+    expect((await engine.provision(key)).status).toBe("SUCCEEDED");
+    expect((await status(key)).servers[0]?.provider).toBe("sim");
+  });
+});
