@@ -2,6 +2,8 @@ import { createHash, randomBytes } from "node:crypto";
 import { userInfo } from "node:os";
 import { resolve } from "node:path";
 import { formatProblem } from "../core/errors.ts";
+import { userdataKeys } from "../core/render.ts";
+import { canonicalProvider, PROVIDERS } from "../core/template.ts";
 import { loadTemplate, MAX_TEMPLATE_BYTES, tooLarge } from "../core/validate.ts";
 import { type LocalEngine, openLocalEngine } from "../local/engine.ts";
 import { type StackStatusView, stackStatus } from "../pipeline/status.ts";
@@ -90,25 +92,43 @@ async function readUserdata(file: string | undefined): Promise<Record<string, st
   return Object.fromEntries(Object.entries(json).map(([k, v]) => [k, String(v)]));
 }
 
+function simulatedProviders(values: Values): string[] {
+  const named = (values["simulate-provider"] as string[] | undefined) ?? [];
+  if (values.simulate === true) {
+    if (named.length > 0) throw new UsageError("give --simulate or --simulate-provider, not both");
+    return [...PROVIDERS];
+  }
+  const out = new Set<string>();
+  for (const p of named) {
+    const canonical = canonicalProvider(p);
+    if (!canonical)
+      throw new UsageError(`--simulate-provider \`${p}\`: expected one of ${PROVIDERS.join(", ")}`);
+    out.add(canonical);
+  }
+  return [...out];
+}
+
 const NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}$/;
 
 export const upCommand: Command = {
   name: "up",
   summary: "Create a stack from a template and run it to the end, on this machine.",
   usage:
-    "teamstack up FILE [--member NAME] [--team NAME] [--userdata FILE.json] [--simulate] [--json] [--state-dir DIR]",
+    "teamstack up FILE [--member NAME] [--team NAME] [--userdata FILE.json] [--simulate | --simulate-provider NAME...] [--json] [--state-dir DIR]",
   options: {
     ...common,
     member: { type: "string" },
     team: { type: "string" },
     userdata: { type: "string" },
     simulate: { type: "boolean" },
+    "simulate-provider": { type: "string", multiple: true },
   },
   help: [
     ["--member NAME", "Whose stack this is (default: the current user)."],
     ["--team NAME", "The team (default: local)."],
     ["--userdata FILE", 'The member\'s data for $koding.userdata.KEY, as {"KEY":"value"}.'],
     ["--simulate", "Run every server on the sim provider."],
+    ["--simulate-provider NAME", "Run this provider's servers on sim (repeatable), e.g. aws."],
     JSON_HELP,
     STATE_DIR_HELP,
   ],
@@ -125,6 +145,7 @@ export const upCommand: Command = {
         throw new UsageError(`--${what} \`${v}\`: use letters, digits, _, . and - (at most 63)`);
     }
     const userdata = await readUserdata(values.userdata as string | undefined);
+    const simulate = simulatedProviders(values);
     const read = await readTemplateBytes(file, MAX_TEMPLATE_BYTES);
     const loaded = read.tooLarge
       ? { template: undefined, problems: [{ file, line: 1, column: 1, message: tooLarge(read.size) }] }
@@ -132,6 +153,12 @@ export const upCommand: Command = {
     if (!loaded.template) {
       io.err(loaded.problems.map((p) => `${formatProblem(p)}\n`).join(""));
       return 1;
+    }
+    const missing = userdataKeys(loaded.template).filter((k) => !Object.hasOwn(userdata, k));
+    if (missing.length > 0) {
+      throw new UsageError(
+        `${file} uses ${missing.map((k) => `$koding.userdata.${k}`).join(", ")}; give ${missing.length === 1 ? "it" : "them"} with --userdata FILE.json (${JSON.stringify(Object.fromEntries(missing.map((k) => [k, "..."])))})`,
+      );
     }
     const yaml = new TextDecoder().decode(read.tooLarge ? new Uint8Array() : read.bytes);
     return withEngine(values, io, async (engine) => {
@@ -152,14 +179,19 @@ export const upCommand: Command = {
         templateFile: file,
         templateHash: createHash("sha256").update(yaml).digest("hex"),
         userdata,
-        simulate: values.simulate === true,
+        simulate,
         createdAt: now,
         startedAt: now,
       });
       if (!values.json) io.err(`stack ${stackId}: provisioning ${file} (${engine.stateDir})\n`);
       const key = { team, stackId };
       await engine.provision(key);
-      return finish(engine, key, values, io);
+      const code = await finish(engine, key, values, io);
+      if (!values.json)
+        io.err(
+          `\ntear it down with: npx teamstack down ${stackId}${values["state-dir"] ? ` --state-dir ${values["state-dir"]}` : ""}\n`,
+        );
+      return code;
     });
   },
 };

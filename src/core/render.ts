@@ -1,6 +1,6 @@
 import { UnresolvedReferenceError } from "./errors.ts";
-import { classify, type Reference, render } from "./interpolate.ts";
-import type { VarValue } from "./template.ts";
+import { classify, findReferences, type Reference, render } from "./interpolate.ts";
+import type { Template, VarValue } from "./template.ts";
 
 /**
  * The values references resolve to. Server artifacts are keyed by server name; stack artifacts
@@ -75,4 +75,22 @@ export function renderValue(value: unknown, data: RenderData): unknown {
   const result = walk(value);
   if (missing.size > 0) throw new UnresolvedReferenceError([...missing]);
   return result;
+}
+
+/** Every `$koding.userdata.KEY` the template uses, in order of first use. */
+export function userdataKeys(template: Template): string[] {
+  const keys = new Set<string>();
+  const visit = (v: unknown): void => {
+    if (typeof v === "string") {
+      for (const ref of findReferences(v)) {
+        const m = classify(ref);
+        if (m.kind === "userdata") keys.add(m.key);
+      }
+    } else if (Array.isArray(v)) v.forEach(visit);
+    else if (v !== null && typeof v === "object") Object.values(v).forEach(visit);
+  };
+  for (const h of template.preHooks) visit(h.params);
+  for (const s of template.servers) visit(s.userData);
+  for (const h of template.postHooks) visit(h.params);
+  return [...keys];
 }

@@ -72,3 +72,9 @@ export interface Template {
   readonly servers: readonly ServerSpec[];
   readonly postHooks: readonly HookSpec[];
 }
+
+/** The provider a template name stands for (`localhost` → `local`), or undefined for an unknown name. */
+export function canonicalProvider(name: string): ProviderName | undefined {
+  if ((PROVIDERS as readonly string[]).includes(name)) return name as ProviderName;
+  return Object.hasOwn(PROVIDER_ALIASES, name) ? PROVIDER_ALIASES[name] : undefined;
+}

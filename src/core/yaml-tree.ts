@@ -1,7 +1,6 @@
 import {
   type Alias,
   type CST,
-  type Document,
   isAlias,
   isMap,
   isScalar,
@@ -98,7 +97,7 @@ export function parseYamlTree(text: string): { root: YNode | undefined; problems
   if (found.length > 0) return { root: undefined, problems: syntaxProblems(found, text) };
   if (doc.contents === null) return { root: undefined, problems: [] };
   const problems: RawProblem[] = [];
-  const root = convert(doc, doc.contents as Node, problems, text);
+  const root = convert(doc.contents as Node, problems, text);
   return { root: problems.length > 0 ? undefined : root, problems };
 }
 
@@ -404,8 +403,8 @@ interface Frame {
  * expanded size of every anchored node is computed once, so an alias bomb is caught before
  * anything is expanded.
  */
-function convert(doc: Document, top: Node, problems: RawProblem[], text: string): YNode | undefined {
-  const anchors = resolveAliases(doc, top);
+function convert(top: Node, problems: RawProblem[], text: string): YNode | undefined {
+  const anchors = resolveAliases(top);
   checkExpansion(anchors, top, problems);
   if (problems.length > 0) return undefined;
   const converted = new Map<Node, YNode>();
@@ -599,9 +598,8 @@ type Anchors = Map<Alias, Node | undefined>;
  * with its name before it. (`Alias.resolve` walks the whole document for each alias: minutes for
  * a template of many aliases.)
  */
-function resolveAliases(doc: Document, top: Node): Anchors {
+function resolveAliases(top: Node): Anchors {
   const anchors: Anchors = new Map();
-  if (!doc.toString && !top) return anchors;
   const latest = new Map<string, Node>();
   const stack: Node[] = [top];
   while (stack.length > 0) {

@@ -116,7 +116,7 @@ export async function openLocalEngine(options: {
       else if (name === "sim") p = createSimProvider({ stateDir });
       else {
         throw new ProviderUnavailableError(
-          "the aws provider does not run locally yet; run with --simulate to put every server on sim",
+          "the aws provider does not run locally yet; run with --simulate-provider aws to put its servers on sim (or --simulate for every server)",
         );
       }
       providers.set(name, p);

@@ -47,9 +47,9 @@ export async function getStack(deps: PipelineDeps, key: StackKey): Promise<Stack
   return stack;
 }
 
-/** The provider a server runs on in this stack (`sim` for every server of a simulated stack). */
+/** The provider a server runs on in this stack: `sim` for a simulated provider. */
 export function providerOf(stack: StackRecord, spec: Pick<ServerSpec, "provider">): ProviderName {
-  return stack.simulate ? "sim" : spec.provider;
+  return stack.simulate.includes(spec.provider) ? "sim" : spec.provider;
 }
 
 export function serverSpec(template: Template, name: string): ServerSpec {

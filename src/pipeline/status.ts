@@ -1,4 +1,5 @@
 import type { HookRecord, ServerRecord, StackKey, StackRecord, Store } from "../ports/store.ts";
+import { stackTemplate } from "./context.ts";
 
 /** The status of a stack as `teamstack status --json` and the API show it. */
 export interface StackStatusView {
@@ -49,7 +50,19 @@ export async function stackStatus(store: Store, key: StackKey): Promise<StackSta
     store.listHooks(key),
     store.getArtifacts(key),
   ]);
-  return statusView(stack, servers, hooks, stackArtifacts);
+  // Servers in template order, as people wrote them (the store keeps them by name).
+  let order: string[] = [];
+  try {
+    order = stackTemplate(stack).servers.map((s) => s.name);
+  } catch {
+    // An invalid template: keep the store's order.
+  }
+  const rank = (name: string) => {
+    const i = order.indexOf(name);
+    return i === -1 ? order.length : i;
+  };
+  const sorted = [...servers].sort((a, b) => rank(a.name) - rank(b.name));
+  return statusView(stack, sorted, hooks, stackArtifacts);
 }
 
 export function statusView(

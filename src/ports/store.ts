@@ -18,7 +18,8 @@ export const SERVER_STATUSES = [
 ] as const;
 export type ServerStatus = (typeof SERVER_STATUSES)[number];
 
-export type HookStatus = "PENDING" | "RUNNING" | "SUCCEEDED" | "FAILED" | "SKIPPED";
+export const HOOK_STATUSES = ["PENDING", "RUNNING", "SUCCEEDED", "FAILED", "SKIPPED"] as const;
+export type HookStatus = (typeof HOOK_STATUSES)[number];
 
 export interface StackKey {
   readonly team: string;
@@ -44,8 +45,8 @@ export interface StackRecord extends StackKey {
   readonly templateHash: string;
   /** The member's non-secret data for `$koding.userdata.*`. */
   readonly userdata: Readonly<Record<string, string>>;
-  /** Every server runs on `sim`. */
-  readonly simulate: boolean;
+  /** Providers whose servers run on `sim` instead (all of them for `up --simulate`). */
+  readonly simulate: readonly string[];
   readonly lock?: LockHolder;
   readonly createdAt: string;
   readonly startedAt: string;

@@ -11,7 +11,7 @@ import type {
   StackRecord,
   StackStatus,
 } from "../ports/store.ts";
-import { SERVER_STATUSES, STACK_STATUSES } from "../ports/store.ts";
+import { HOOK_STATUSES, SERVER_STATUSES, STACK_STATUSES } from "../ports/store.ts";
 import { Fields, fromItem, type Item, opt, stringSet, toAttr } from "./codec.ts";
 import { StoreError } from "./errors.ts";
 import {
@@ -152,7 +152,7 @@ export async function itemToStack(item: Item): Promise<StackRecord> {
     templateFile: f.str("templateFile"),
     templateHash: f.str("templateHash"),
     userdata: f.optStrMap("userdata") ?? {},
-    simulate: f.bool("simulate"),
+    simulate: f.strings("simulate"),
     ...opt<"lock", LockHolder>(
       "lock",
       lock && { run: lock.num("run"), execution: lock.str("execution"), since: lock.str("since") },
@@ -211,8 +211,6 @@ export function hookToItem(hook: HookRecord): Item {
     kind: { S: ITEM_KINDS.hook },
   };
 }
-
-const HOOK_STATUSES: readonly HookStatus[] = ["PENDING", "RUNNING", "SUCCEEDED", "FAILED"];
 
 export function itemToHook(item: Item): HookRecord {
   const f = new Fields(fromItem(item), "hook item");

@@ -37,7 +37,7 @@ async function newStack(yaml: string, simulate = false): Promise<StackKey> {
     templateFile: "test.yaml",
     templateHash: createHash("sha256").update(yaml).digest("hex"),
     userdata: { github_username: "alice" },
-    simulate,
+    simulate: simulate ? ["aws", "local", "sim"] : [],
     createdAt: now,
     startedAt: now,
   });

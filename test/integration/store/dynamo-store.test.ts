@@ -49,7 +49,7 @@ function stack(key: StackKey, overrides: Partial<StackRecord> = {}): StackRecord
     templateFile: "stack.yaml",
     templateHash: "abc123",
     userdata: { email: "ada@example.com" },
-    simulate: true,
+    simulate: ["aws"],
     createdAt: "2030-01-01T00:00:00.000Z",
     startedAt: "2030-01-01T00:00:00.000Z",
     ...overrides,

@@ -48,7 +48,7 @@ function stack(key: StackKey): StackRecord {
     templateFile: "stack.yaml",
     templateHash: "h",
     userdata: {},
-    simulate: true,
+    simulate: ["aws"],
     createdAt: "2030-01-01T00:00:00.000Z",
     startedAt: "2030-01-01T00:00:00.000Z",
   };
