@@ -35,7 +35,11 @@ export function generateDag(
     const deps = new Set<string>();
     const k = i === 0 ? 0 : Math.floor(rnd() * (maxDeps + 1));
     for (let j = 0; j < k; j++) deps.add(`s${Math.floor(rnd() * i)}`);
-    servers.push({ name: `s${i}`, deps: [...deps], bootMs: Math.round(minBoot + rnd() * (maxBoot - minBoot)) });
+    servers.push({
+      name: `s${i}`,
+      deps: [...deps],
+      bootMs: Math.round(minBoot + rnd() * (maxBoot - minBoot)),
+    });
   }
   return servers;
 }

@@ -30,7 +30,9 @@ export function benchTemplate(): Record<string, string> {
   const command: number[] = [];
   for (let i = 0; i < 7; i++) {
     const t0 = performance.now();
-    execFileSync(process.execPath, [bin, "plan", file, "--format", "json"], { stdio: ["ignore", "ignore", "inherit"] });
+    execFileSync(process.execPath, [bin, "plan", file, "--format", "json"], {
+      stdio: ["ignore", "ignore", "inherit"],
+    });
     command.push(performance.now() - t0);
   }
   return {

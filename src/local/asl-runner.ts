@@ -134,9 +134,11 @@ export interface RunOptions {
   readonly onTransition?: (state: string) => void;
 }
 
-export type ExecutionOutcome =
+/** How an execution ended; `transitions` counts states entered and retried, as Step Functions bills them. */
+export type ExecutionOutcome = (
   | { readonly status: "SUCCEEDED"; readonly output: unknown }
-  | { readonly status: "FAILED"; readonly error: string; readonly cause: string };
+  | { readonly status: "FAILED"; readonly error: string; readonly cause: string }
+) & { readonly transitions: number };
 
 /** Runs a loaded machine to its end. */
 export async function runMachine(
@@ -182,10 +184,18 @@ export async function runMachine(
     } as never,
   });
   const abort = (): void => execution.abort();
+  let transitions = 0;
+  const counted = (async () => {
+    for await (const event of execution.eventLogs) {
+      if (event.type === "StateEntered" || event.type === "StateRetried") transitions++;
+    }
+  })().catch(() => undefined);
   try {
     const output: unknown = await execution.result;
-    return { outcome: { status: "SUCCEEDED", output }, abort };
+    await counted;
+    return { outcome: { status: "SUCCEEDED", output, transitions }, abort };
   } catch (error) {
+    await counted;
     if (error instanceof ExecutionError) {
       const cause = (error as { cause?: { name?: string; message?: string } }).cause;
       return {
@@ -193,6 +203,7 @@ export async function runMachine(
           status: "FAILED",
           error: cause?.name ?? "States.Runtime",
           cause: cause?.message ?? String(error),
+          transitions,
         },
         abort,
       };
