@@ -1,9 +1,9 @@
 import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { TeamstackError } from "../core/errors.ts";
 import type { ProviderName } from "../core/template.ts";
 import { createHookRunner } from "../hooks/runner.ts";
 import type { PipelineDeps } from "../pipeline/context.ts";
+import { ProviderUnavailableError } from "../pipeline/errors.ts";
 import * as steps from "../pipeline/steps.ts";
 import type { Executions, Readiness, TaskTokens } from "../ports/orchestration.ts";
 import type { Provider } from "../ports/provider.ts";
@@ -21,18 +21,13 @@ import {
 } from "./asl-runner.ts";
 import { ensureLocalStore } from "./dynamo.ts";
 
+export { ProviderUnavailableError };
+
 /**
  * The local runtime: the real ASL files run by aws-local-stepfunctions in this process, every
  * Task bound to the same task functions the Lambdas call, the store in the state directory's
  * dynalite, servers on the local and sim providers.
  */
-
-export class ProviderUnavailableError extends TeamstackError {
-  constructor(message: string) {
-    super(message);
-    this.name = "ProviderUnavailableError";
-  }
-}
 
 export interface LocalEngine {
   readonly store: Store;

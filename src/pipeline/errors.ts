@@ -110,3 +110,11 @@ export const PIPELINE_ERROR_NAMES = [
   "HookRetryableError",
   "StoreUnavailableError",
 ] as const;
+
+/** A server's provider cannot run where teamstack runs (the aws provider on one machine, say). */
+export class ProviderUnavailableError extends PipelineError {
+  constructor(message: string) {
+    super(message);
+    this.name = "ProviderUnavailableError";
+  }
+}

@@ -1,0 +1,8 @@
+import middy from "@middy/core";
+import { checkServers, type RunInput } from "../../src/pipeline/steps.ts";
+import { buildAwsDeps } from "../shared/deps.ts";
+
+/** The CheckServers task of the state machines (`${CheckServersFunctionArn}`). */
+const deps = buildAwsDeps();
+
+export const handler = middy<RunInput>().handler((event) => checkServers(deps, event));

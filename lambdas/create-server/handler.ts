@@ -1,0 +1,8 @@
+import middy from "@middy/core";
+import { createServer, type ServerInput } from "../../src/pipeline/steps.ts";
+import { buildAwsDeps } from "../shared/deps.ts";
+
+/** The CreateServer task of the state machines (`${CreateServerFunctionArn}`). */
+const deps = buildAwsDeps();
+
+export const handler = middy<ServerInput>().handler((event) => createServer(deps, event));

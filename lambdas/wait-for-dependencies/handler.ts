@@ -1,0 +1,8 @@
+import middy from "@middy/core";
+import { type TokenInput, waitForDependencies } from "../../src/pipeline/steps.ts";
+import { buildAwsDeps } from "../shared/deps.ts";
+
+/** The WaitForDependencies task of the state machines (`${WaitForDependenciesFunctionArn}`). */
+const deps = buildAwsDeps();
+
+export const handler = middy<TokenInput>().handler((event) => waitForDependencies(deps, event));

@@ -1,0 +1,201 @@
+import { existsSync, readFileSync } from "node:fs";
+import {
+  DescribeExecutionCommand,
+  SendTaskFailureCommand,
+  SendTaskSuccessCommand,
+  SFNClient,
+} from "@aws-sdk/client-sfn";
+import { mockClient } from "aws-sdk-client-mock";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { MissingConfigurationError, requireEnv } from "../../../lambdas/shared/env.ts";
+import { createSfnExecutions } from "../../../src/adapters/sfn-executions.ts";
+import { createSfnTaskTokens } from "../../../src/adapters/sfn-task-tokens.ts";
+import { loadMachine } from "../../../src/local/asl-runner.ts";
+import { createDynamoStore } from "../../../src/store/dynamo-store.ts";
+import { createTable } from "../../../src/store/table.ts";
+import { startDynalite, type TestDynalite } from "../store/dynalite.ts";
+
+// The Lambda handlers against a real DynamoDB API (dynalite) and Step Functions mocked at the
+// SDK boundary: the one AWS service that cannot run here.
+const sfn = mockClient(SFNClient);
+let db: TestDynalite;
+const TABLE = "teamstack-test";
+const kebab = (name: string) =>
+  name.replace(/[A-Z]/g, (c, i: number) => `${i > 0 ? "-" : ""}${c.toLowerCase()}`);
+
+beforeAll(async () => {
+  db = await startDynalite();
+  await createTable(db.client, TABLE);
+  process.env.AWS_ENDPOINT_URL_DYNAMODB = db.endpoint;
+  process.env.AWS_REGION = "us-east-1";
+  process.env.AWS_ACCESS_KEY_ID = "test";
+  process.env.AWS_SECRET_ACCESS_KEY = "test";
+  process.env.TABLE_NAME = TABLE;
+});
+
+afterAll(async () => {
+  sfn.restore();
+  await db.close();
+});
+
+beforeEach(() => {
+  sfn.reset();
+  sfn.on(SendTaskSuccessCommand).resolves({});
+  sfn.on(SendTaskFailureCommand).resolves({});
+});
+
+async function stack(key: { team: string; stackId: string }) {
+  const now = new Date().toISOString();
+  await createDynamoStore({ client: db.client, tableName: TABLE }).createStack({
+    ...key,
+    member: "m",
+    status: "RUNNING",
+    run: 1,
+    templateYaml: "servers: []",
+    templateFile: "t.yaml",
+    templateHash: "h",
+    userdata: {},
+    simulate: [],
+    createdAt: now,
+    startedAt: now,
+  });
+}
+
+describe("the Lambda handlers", () => {
+  it("has one handler folder for every function the state machines invoke", () => {
+    const names = new Set<string>();
+    for (const f of ["provision", "destroy"]) {
+      for (const fn of loadMachine(new URL(`../../../statemachines/${f}.asl.json`, import.meta.url))
+        .functions) {
+        names.add(fn);
+      }
+    }
+    for (const fn of names) {
+      const file = new URL(`../../../lambdas/${kebab(fn)}/handler.ts`, import.meta.url);
+      expect(existsSync(file), `lambdas/${kebab(fn)}/handler.ts`).toBe(true);
+      expect(readFileSync(file, "utf8")).toContain(`\${${fn}FunctionArn}`);
+    }
+  });
+
+  it("parks a wait token and releases it through SendTaskSuccess when the last dependency is ready", async () => {
+    const store = createDynamoStore({ client: db.client, tableName: TABLE });
+    const key = { team: "t1", stackId: "s1" };
+    await stack(key);
+    const base = {
+      ...key,
+      provider: "sim",
+      type: "t3.micro",
+      run: 1,
+      attempt: 1,
+      deps: [] as string[],
+      pending: [] as string[],
+    };
+    await store.putServer({ ...base, name: "db", status: "CREATING", dependents: ["app"] });
+    await store.putServer({
+      ...base,
+      name: "app",
+      status: "PENDING",
+      deps: ["db"],
+      pending: ["db"],
+      dependents: [],
+    });
+
+    const wait = (await import("../../../lambdas/wait-for-dependencies/handler.ts")).handler;
+    const publish = (await import("../../../lambdas/publish-artifacts/handler.ts")).handler;
+    await wait({ ...key, run: 1, server: "app", token: "token-app" }, {} as never);
+    expect(sfn.commandCalls(SendTaskSuccessCommand)).toHaveLength(0);
+
+    await publish({ ...key, run: 1, server: "db" }, {} as never);
+    const calls = sfn.commandCalls(SendTaskSuccessCommand);
+    expect(calls).toHaveLength(1);
+    expect(calls[0]?.args[0].input).toEqual({
+      taskToken: "token-app",
+      output: JSON.stringify({ server: "app" }),
+    });
+    expect((await store.getServer(key, "db"))?.status).toBe("SUCCEEDED");
+    expect((await store.getServer(key, "app"))?.pending).toEqual([]);
+  });
+
+  it("fails the waits of dependents through SendTaskFailure when a server fails", async () => {
+    const store = createDynamoStore({ client: db.client, tableName: TABLE });
+    const key = { team: "t1", stackId: "s2" };
+    await stack(key);
+    const base = {
+      ...key,
+      provider: "sim",
+      type: "t3.micro",
+      run: 1,
+      attempt: 1,
+      deps: [] as string[],
+      pending: [] as string[],
+    };
+    await store.putServer({ ...base, name: "db", status: "CREATING", dependents: ["app"] });
+    await store.putServer({
+      ...base,
+      name: "app",
+      status: "PENDING",
+      deps: ["db"],
+      pending: ["db"],
+      dependents: [],
+    });
+    const wait = (await import("../../../lambdas/wait-for-dependencies/handler.ts")).handler;
+    const fail = (await import("../../../lambdas/mark-server-failed/handler.ts")).handler;
+    await wait({ ...key, run: 1, server: "app", token: "token-app" }, {} as never);
+    // In AWS the Catch's Cause is the Lambda's error as a JSON string.
+    const cause = JSON.stringify({ errorType: "UserDataFailedError", errorMessage: "user_data exited 3" });
+    await fail(
+      { ...key, run: 1, server: "db", error: { Error: "UserDataFailedError", Cause: cause } },
+      {} as never,
+    );
+    const calls = sfn.commandCalls(SendTaskFailureCommand);
+    expect(calls).toHaveLength(1);
+    expect(calls[0]?.args[0].input).toMatchObject({ taskToken: "token-app", error: "DependencyFailedError" });
+    expect(calls[0]?.args[0].input.cause).toContain("`db`");
+    expect((await store.getServer(key, "db"))?.error).toBe("user_data exited 3");
+  });
+});
+
+describe("the Step Functions adapters", () => {
+  it("treats a token that is settled already as delivered", async () => {
+    sfn.on(SendTaskSuccessCommand).rejects(Object.assign(new Error("gone"), { name: "TaskTimedOut" }));
+    await expect(createSfnTaskTokens(new SFNClient({})).sendSuccess("t", {})).resolves.toBeUndefined();
+  });
+
+  it("passes on any other error", async () => {
+    sfn
+      .on(SendTaskFailureCommand)
+      .rejects(Object.assign(new Error("throttled"), { name: "ThrottlingException" }));
+    await expect(createSfnTaskTokens(new SFNClient({})).sendFailure("t", "E", "c")).rejects.toThrow(
+      "throttled",
+    );
+  });
+
+  it("cuts a failure's error and cause to what Step Functions accepts", async () => {
+    await createSfnTaskTokens(new SFNClient({})).sendFailure("t", "E".repeat(300), "c".repeat(40_000));
+    const input = sfn.commandCalls(SendTaskFailureCommand)[0]?.args[0].input;
+    expect(input?.error).toHaveLength(256);
+    expect(input?.cause).toHaveLength(32_768);
+  });
+
+  it("tells a running lock holder from a finished or unknown one", async () => {
+    sfn
+      .on(DescribeExecutionCommand)
+      .resolves({ status: "SUCCEEDED" })
+      .on(DescribeExecutionCommand, { executionArn: "arn:running" })
+      .resolves({ status: "RUNNING" })
+      .on(DescribeExecutionCommand, { executionArn: "arn:gone" })
+      .rejects(Object.assign(new Error("no"), { name: "ExecutionDoesNotExist" }));
+    const executions = createSfnExecutions(new SFNClient({}));
+    expect(await executions.isRunning("arn:running")).toBe(true);
+    expect(await executions.isRunning("arn:done")).toBe(false);
+    expect(await executions.isRunning("arn:gone")).toBe(false);
+  });
+});
+
+describe("requireEnv", () => {
+  it("names a missing variable", () => {
+    expect(() => requireEnv("TEAMSTACK_NOPE", {})).toThrow(MissingConfigurationError);
+    expect(() => requireEnv("TEAMSTACK_NOPE", {})).toThrow(/TEAMSTACK_NOPE is not set/);
+    expect(requireEnv("X", { X: "1" })).toBe("1");
+  });
+});
