@@ -113,6 +113,7 @@ export function templateSchema(): Json {
       properties: { provider: { enum: [p, ...aliases.filter((a) => PROVIDER_ALIASES[a] === p)] } },
       required: ["provider"],
     },
+    // biome-ignore lint/suspicious/noThenProperty: JSON Schema's if/then, not a thenable.
     then: { properties: { options: fieldsSchema(PROVIDER_CAPABILITIES[p].options) } },
   }));
   definitions.server = {
