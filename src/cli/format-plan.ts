@@ -80,8 +80,9 @@ function mermaid(plan: TemplatePlan): string {
   return `${lines.join("\n")}\n`;
 }
 
+/** A DOT string: quotes and backslashes escaped, line breaks as DOT's own `\n`. */
 function dotString(s: string): string {
-  return `"${s.replace(/["\\]/g, "\\$&")}"`;
+  return `"${s.replace(/["\\]/g, "\\$&").replace(/\n/g, "\\n")}"`;
 }
 
 function dot(plan: TemplatePlan): string {

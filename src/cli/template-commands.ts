@@ -4,7 +4,7 @@ import { type RenderData, renderText, renderValue } from "../core/render.ts";
 import type { Template } from "../core/template.ts";
 import { loadTemplate, MAX_TEMPLATE_BYTES, tooLarge } from "../core/validate.ts";
 import { type Command, type Io, UsageError, type Values } from "./command.ts";
-import { readJsonFile, readTemplateBytes } from "./files.ts";
+import { FileError, readJsonFile, readTemplateBytes } from "./files.ts";
 import { formatPlan, PLAN_FORMATS, type PlanFormat } from "./format-plan.ts";
 
 /** Reads and validates one template file; problems are returned, unreadable files throw FileError. */
@@ -40,12 +40,24 @@ export const validateCommand: Command = {
   async run(values: Values, files: string[], io: Io): Promise<number> {
     if (files.length === 0) throw new UsageError("give at least one template FILE");
     const problems: Problem[] = [];
-    // One by one: a template can have more problems than a call can take arguments.
-    for (const file of files) for (const p of (await loadTemplateFile(file)).problems) problems.push(p);
-    if (values.json) io.out(`${JSON.stringify({ valid: problems.length === 0, problems }, null, 2)}\n`);
+    const unreadable: string[] = [];
+    for (const file of files) {
+      try {
+        // One by one: a template can have more problems than a call can take arguments.
+        for (const p of (await loadTemplateFile(file)).problems) problems.push(p);
+      } catch (error) {
+        // The other files are checked anyway; an unreadable one makes the exit code 2.
+        if (!(error instanceof FileError)) throw error;
+        unreadable.push(error.message);
+      }
+    }
+    const valid = problems.length === 0 && unreadable.length === 0;
+    if (values.json) io.out(`${JSON.stringify({ valid, problems }, null, 2)}\n`);
     else if (problems.length > 0) printProblems(problems, io);
-    else io.err(`${files.join(", ")}: valid\n`);
-    return problems.length === 0 ? 0 : 1;
+    for (const message of unreadable) io.err(`teamstack validate: ${message}\n`);
+    if (unreadable.length > 0) return 2;
+    if (valid && !values.json) io.err(`${files.join(", ")}: valid\n`);
+    return valid ? 0 : 1;
   },
 };
 

@@ -161,6 +161,18 @@ function describeYamlError(error: YAMLError, text: string, cst: CstIndex): RawPr
           offset,
           message: `YAML syntax: \`${lineFrom(text, offset)}\` follows a complete value; quote the whole value, or remove it`,
         };
+      if (/^Unexpected block-seq-ind on same line with key/.test(message))
+        return {
+          offset,
+          message: `YAML syntax: a list cannot start on the same line as its key; put \`${lineFrom(text, offset)}\` on the next line, indented`,
+        };
+      if (/^Unexpected \S+ (token in YAML stream|at node end)/.test(message)) {
+        const found = lineFrom(text.slice(0, Math.max(error.pos[1], offset + 1)), offset);
+        return {
+          offset,
+          message: `YAML syntax: unexpected \`${found}\` here; check the indentation of this line and of the line above`,
+        };
+      }
       break;
     }
     case "BAD_SCALAR_START":
@@ -177,6 +189,11 @@ function describeYamlError(error: YAMLError, text: string, cst: CstIndex): RawPr
         return {
           offset: opened,
           message: `YAML syntax: this string has no closing \`${quote}\`; close the quote on the same value`,
+        };
+      if (/^Implicit map keys need to be followed by map values/.test(message))
+        return {
+          offset,
+          message: `YAML syntax: \`${lineFrom(text, offset)}\` is a key without \`:\`; expected \`key: value\``,
         };
       if (/^Sequence item without - indicator/.test(message))
         return {
@@ -196,6 +213,11 @@ function describeYamlError(error: YAMLError, text: string, cst: CstIndex): RawPr
           message: `YAML syntax: this \`${open}\` is never closed; expected a \`${close}\` (lines inside it must also be indented more than its key)`,
         };
       }
+      if (/^All sequence items must start at the same column/.test(message))
+        return {
+          offset: firstNonBlank(text, offset),
+          message: "YAML syntax: bad indentation: this list item does not line up with the items of its list",
+        };
       if (/^All mapping items must start at the same column/.test(message))
         return {
           offset: firstNonBlank(text, offset),
@@ -241,11 +263,10 @@ function syntaxProblems(errors: readonly YAMLError[], text: string): RawProblem[
   const cst = new CstIndex(text);
   // A line indented deeper than the `key: value` above it: the parser reports the value as a
   // multi-line key; say it once, at the over-indented line.
+  const blockAsKey = new Set(errors.filter((e) => e.code === "BLOCK_AS_IMPLICIT_KEY").map((e) => e.pos[0]));
   const overIndented = new Map<number, number>();
   for (const e of errors) {
-    if (e.code !== "MULTILINE_IMPLICIT_KEY") continue;
-    if (errors.some((b) => b.code === "BLOCK_AS_IMPLICIT_KEY" && b.pos[0] === e.pos[0]))
-      overIndented.set(e.pos[0], e.pos[1]);
+    if (e.code === "MULTILINE_IMPLICIT_KEY" && blockAsKey.has(e.pos[0])) overIndented.set(e.pos[0], e.pos[1]);
   }
   const describeAll = (list: readonly YAMLError[]): RawProblem[] =>
     list.flatMap((e) => {
@@ -287,7 +308,9 @@ function syntaxProblems(errors: readonly YAMLError[], text: string): RawProblem[
 class CstIndex {
   readonly #text: string;
   #tokens: Array<{ token: CST.Token; depth: number }> | undefined;
-  #tags: Array<{ offset: number; source: string }> | undefined;
+  #tags: SourceSpot[] | undefined;
+  #unclosed: Map<string, SourceSpot[]> | undefined;
+  #quoted: Map<string, SourceSpot[]> | undefined;
 
   constructor(text: string) {
     this.#text = text;
@@ -330,24 +353,35 @@ class CstIndex {
 
   /** Offset of the last `open` bracket before `before` that has no closing bracket. */
   unclosedFlow(open: "{" | "[", before: number): number | undefined {
-    const close = open === "{" ? "}" : "]";
-    let found: number | undefined;
-    for (const { token } of this.tokens()) {
-      if (token.type !== "flow-collection" || token.start.source !== open || token.start.offset >= before)
-        continue;
-      if (!token.end.some((e) => e.source === close)) found = token.start.offset;
-    }
-    return found;
+    this.#unclosed ??= this.#spots((token) => {
+      if (token.type !== "flow-collection") return undefined;
+      const close = token.start.source === "{" ? "}" : "]";
+      return token.end.some((e) => e.source === close) ? undefined : token.start;
+    });
+    return lastBefore(this.#unclosed.get(open) ?? [], before)?.offset;
   }
 
   /** Offset of the last string opened with `quote` before `before`. */
   unclosedQuote(quote: string, before: number): number | undefined {
-    const type = quote === '"' ? "double-quoted-scalar" : "single-quoted-scalar";
-    let found: number | undefined;
+    this.#quoted ??= this.#spots((token) =>
+      token.type === "double-quoted-scalar" || token.type === "single-quoted-scalar"
+        ? { offset: token.offset, source: token.source.slice(0, 1) }
+        : undefined,
+    );
+    return lastBefore(this.#quoted.get(quote) ?? [], before)?.offset;
+  }
+
+  /** The spots `pick` finds among the tokens, in document order, by their source text. */
+  #spots(pick: (token: CST.Token) => SourceSpot | undefined): Map<string, SourceSpot[]> {
+    const bySource = new Map<string, SourceSpot[]>();
     for (const { token } of this.tokens()) {
-      if (token.type === type && token.offset < before) found = token.offset;
+      const spot = pick(token);
+      if (!spot) continue;
+      const list = bySource.get(spot.source) ?? [];
+      list.push({ offset: spot.offset, source: spot.source });
+      bySource.set(spot.source, list);
     }
-    return found;
+    return bySource;
   }
 
   /** Offset of the first collection nested deeper than the limit. */
@@ -367,16 +401,25 @@ class CstIndex {
     this.#tags ??= this.tokens().flatMap(({ token }) =>
       token.type === "tag" ? [{ offset: token.offset, source: token.source }] : [],
     );
-    const tags = this.#tags;
-    let lo = 0;
-    let hi = tags.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if ((tags[mid] as { offset: number }).offset < before) lo = mid + 1;
-      else hi = mid;
-    }
-    return tags[lo - 1];
+    return lastBefore(this.#tags, before);
   }
+}
+
+interface SourceSpot {
+  readonly offset: number;
+  readonly source: string;
+}
+
+/** The last spot (in a list sorted by offset) before `before`, by binary search. */
+function lastBefore(spots: readonly SourceSpot[], before: number): SourceSpot | undefined {
+  let lo = 0;
+  let hi = spots.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if ((spots[mid] as SourceSpot).offset < before) lo = mid + 1;
+    else hi = mid;
+  }
+  return spots[lo - 1];
 }
 
 /** One problem per line: a broken line makes the parser repeat itself. */
