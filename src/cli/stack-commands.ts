@@ -3,11 +3,12 @@ import { userInfo } from "node:os";
 import { resolve } from "node:path";
 import { formatProblem } from "../core/errors.ts";
 import { userdataKeys } from "../core/render.ts";
-import { canonicalProvider, PROVIDERS } from "../core/template.ts";
+import { canonicalProvider, PROVIDERS, type Template } from "../core/template.ts";
 import { loadTemplate, MAX_TEMPLATE_BYTES, tooLarge } from "../core/validate.ts";
 import { type LocalEngine, openLocalEngine } from "../local/engine.ts";
 import { type StackStatusView, stackStatus } from "../pipeline/status.ts";
 import type { StackEvent, StackKey, StackRecord } from "../ports/store.ts";
+import { checkLocalSupport } from "../providers/local/index.ts";
 import { type Command, type Io, UsageError, type Values } from "./command.ts";
 import { readJsonFile, readTemplateBytes } from "./files.ts";
 
@@ -92,6 +93,25 @@ async function readUserdata(file: string | undefined): Promise<Record<string, st
   return Object.fromEntries(Object.entries(json).map(([k, v]) => [k, String(v)]));
 }
 
+/**
+ * Refuses, before anything is created, a template whose servers cannot run on this machine: the
+ * aws provider (unless simulated), or local sandboxes where the machine cannot make them.
+ */
+async function checkProvidersRunHere(
+  template: Template,
+  simulate: readonly string[],
+  file: string,
+): Promise<void> {
+  const used = new Set(template.servers.map((s) => s.provider).filter((p) => !simulate.includes(p)));
+  if (used.has("aws")) {
+    const names = template.servers.filter((s) => s.provider === "aws").map((s) => s.name);
+    throw new UsageError(
+      `${file}: ${names.join(", ")} use${names.length === 1 ? "s" : ""} the aws provider, which does not run on this machine yet; add --simulate-provider aws to simulate ${names.length === 1 ? "it" : "them"}`,
+    );
+  }
+  if (used.has("local")) await checkLocalSupport();
+}
+
 function simulatedProviders(values: Values): string[] {
   const named = (values["simulate-provider"] as string[] | undefined) ?? [];
   if (values.simulate === true) {
@@ -160,6 +180,7 @@ export const upCommand: Command = {
         `${file} uses ${missing.map((k) => `$koding.userdata.${k}`).join(", ")}; give ${missing.length === 1 ? "it" : "them"} with --userdata FILE.json (${JSON.stringify(Object.fromEntries(missing.map((k) => [k, "..."])))})`,
       );
     }
+    await checkProvidersRunHere(loaded.template, simulate, file);
     const yaml = new TextDecoder().decode(read.tooLarge ? new Uint8Array() : read.bytes);
     return withEngine(values, io, async (engine) => {
       const stackId = `${

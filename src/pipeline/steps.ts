@@ -390,6 +390,18 @@ export async function runHook(deps: PipelineDeps, input: HookInput): Promise<voi
     spec.params,
     renderData(template, stack, servers, input.phase === "post"),
   ) as Record<string, unknown>;
+  // Hooks run in order: one whose predecessor failed does not run (a Map may start the next
+  // iteration before it sees the failure).
+  const phaseHooks = input.phase === "pre" ? template.preHooks : template.postHooks;
+  const earlier = (await deps.store.listHooks(key)).filter(
+    (h) => h.phase === input.phase && h.index < input.index && h.run === input.run,
+  );
+  const blocker = earlier.find((h) => h.status === "FAILED" && !phaseHooks[h.index]?.continueOnError);
+  if (blocker) {
+    throw new HookFailedError(
+      `${input.phase}_hooks[${input.index}] not run: ${input.phase}_hooks[${blocker.index}] failed`,
+    );
+  }
   const base = { ...key, phase: input.phase, index: input.index, type: spec.type, run: input.run };
   const startedAt = iso(deps);
   await deps.store.putHook({ ...base, status: "RUNNING", startedAt });

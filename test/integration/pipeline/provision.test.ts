@@ -215,4 +215,76 @@ describe("the provision state machine on the local runtime", () => {
     expect((await engine.provision(key)).status).toBe("SUCCEEDED");
     expect((await status(key)).servers[0]?.provider).toBe("sim");
   });
+
+  it("fails a server that is not ready within server_timeout", async () => {
+    const key = await newStack(
+      [
+        "settings: { server_timeout: 1s }",
+        "servers:",
+        sim("slow", "    options: { boot_ms: 5000 }\n"),
+        sim("quick"),
+      ].join("\n"),
+    );
+    expect((await engine.provision(key)).status).toBe("FAILED");
+    const s = byName(await status(key));
+    expect(s.get("slow")).toMatchObject({
+      status: "FAILED",
+      error: "did not become ready within server_timeout",
+    });
+    expect(s.get("quick")?.status).toBe("SUCCEEDED");
+  });
+
+  it("fails a local server whose user_data exits non-zero, with its exit code and output", async () => {
+    const key = await newStack(
+      [
+        "servers:",
+        "  - name: box",
+        "    provider: local",
+        "    type: sandbox",
+        "    user_data: |",
+        "      echo preparing on $TEAMSTACK_SERVER",
+        "      exit 3",
+      ].join("\n"),
+    );
+    try {
+      expect((await engine.provision(key)).status).toBe("FAILED");
+      const box = byName(await status(key)).get("box");
+      expect(box?.status).toBe("FAILED");
+      expect(box?.error).toContain("exit code 3");
+      expect(box?.error).toContain("preparing on box");
+    } finally {
+      await engine.destroy(key);
+    }
+  });
+
+  it("stops at a failing hook unless it says continue_on_error", async () => {
+    const hook = (extra: string) =>
+      [
+        "servers:",
+        "  - { name: box, provider: local, type: sandbox }",
+        "post_hooks:",
+        `  - run_script: { target_server: box, script: 'echo out; exit 4'${extra} }`,
+        "  - run_script: { target_server: box, script: 'echo second' }",
+      ].join("\n");
+    const stopped = await newStack(hook(""));
+    const continued = await newStack(hook(", continue_on_error: true"));
+    try {
+      expect((await engine.provision(stopped)).status).toBe("FAILED");
+      const a = await status(stopped);
+      expect(a.hooks).toEqual([
+        expect.objectContaining({ index: 0, status: "FAILED", exitCode: 4, output: "out\n" }),
+      ]);
+      expect(a.error).toContain("post_hooks[0] run_script failed");
+
+      expect((await engine.provision(continued)).status).toBe("SUCCEEDED");
+      const b = await status(continued);
+      expect(b.hooks.map((h) => [h.index, h.status])).toEqual([
+        [0, "FAILED"],
+        [1, "SUCCEEDED"],
+      ]);
+    } finally {
+      await engine.destroy(stopped);
+      await engine.destroy(continued);
+    }
+  });
 });
