@@ -227,8 +227,13 @@ export const statusCommand: Command = {
     if (ids.length !== 1) throw new UsageError("give one stack ID");
     return withEngine({ ...values, json: true }, io, async (engine) => {
       const stack = await findStack(engine, ids[0] as string);
-      const view = await stackStatus(engine.store, stack);
-      printStatus(view as StackStatusView, values, io);
+      const view = (await stackStatus(engine.store, stack)) as StackStatusView;
+      printStatus(view, values, io);
+      if (!values.json && view.lock && !(await engine.executions.isRunning(view.lock.execution))) {
+        io.err(
+          `note: run ${view.lock.run} stopped before it finished (its process is gone); \`teamstack rerun ${view.stackId}\` takes over and completes it\n`,
+        );
+      }
       return 0;
     });
   },

@@ -32,6 +32,8 @@ export { ProviderUnavailableError };
 export interface LocalEngine {
   readonly store: Store;
   readonly stateDir: string;
+  /** Whether the execution holding a stack's lock still runs. */
+  readonly executions: Executions;
   /** Runs the provision state machine for a stack to its end. */
   provision(key: StackKey, options?: RunHooks): Promise<ExecutionOutcome & { execution: string }>;
   /** Runs the destroy state machine. */
@@ -188,6 +190,7 @@ export async function openLocalEngine(options: {
   return {
     store,
     stateDir,
+    executions: deps.executions,
     provision: (key, hooks) => run("provision", key, hooks),
     destroy: (key, hooks) => run("destroy", key, hooks),
     async close() {

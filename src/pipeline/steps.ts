@@ -220,7 +220,12 @@ export async function waitForDependencies(deps: PipelineDeps, input: TokenInput)
 }
 
 function refOf(rec: ServerRecord): ServerRef {
-  return { stackId: rec.stackId, server: rec.name, id: rec.artifacts?.Id ?? "" };
+  return {
+    stackId: rec.stackId,
+    server: rec.name,
+    id: rec.artifacts?.Id ?? "",
+    ...(rec.idempotencyToken ? { token: rec.idempotencyToken } : {}),
+  };
 }
 
 /** CreateServer: records the idempotency token, then asks the provider; a retry finds the same server. */
@@ -241,7 +246,8 @@ export async function createServer(deps: PipelineDeps, input: ServerInput): Prom
     rec.status === "DESTROYED" ||
     !rec.idempotencyToken
   ) {
-    if (rec.status === "FAILED" && rec.artifacts?.Id) await provider.destroy(refOf(rec));
+    if (rec.status === "FAILED" && (rec.artifacts?.Id || rec.idempotencyToken))
+      await provider.destroy(refOf(rec));
     const attempt = rec.attempt + 1;
     rec = await deps.store.updateServer(key, input.server, {
       status: "CREATING",
@@ -477,7 +483,8 @@ export async function onFailure(
     }
     if (rollback) {
       const created = (await deps.store.listServers(key)).filter(
-        (s) => s.createdRun === stack.run && s.status !== "DESTROYED" && s.artifacts?.Id,
+        (s) =>
+          s.createdRun === stack.run && s.status !== "DESTROYED" && (s.artifacts?.Id || s.idempotencyToken),
       );
       await Promise.all(
         created.map(async (s) => {

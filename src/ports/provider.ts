@@ -36,8 +36,13 @@ export interface ScriptResult {
 export interface ServerRef {
   readonly stackId: string;
   readonly server: string;
-  /** The provider's own id (`Id` artifact). */
+  /** The provider's own id (`Id` artifact); empty when a create's answer was lost. */
   readonly id: string;
+  /**
+   * The idempotency token the server was created with: finds a server whose id was never
+   * recorded (the process died between the create and storing its answer).
+   */
+  readonly token?: string;
 }
 
 /**

@@ -208,7 +208,10 @@ class SimProvider implements Provider {
     const key = keyOf(ref.stackId, ref.server);
     await this.#mutex.run(key, async () => {
       const file = await this.#load(key);
-      if (file?.current?.id !== ref.id) return;
+      const current = file?.current;
+      const mine =
+        ref.id !== "" ? current?.id === ref.id : ref.token !== undefined && current?.token === ref.token;
+      if (!file || !mine) return;
       const { current: _, ...rest } = file;
       await this.#save(key, rest);
     });

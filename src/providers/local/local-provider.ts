@@ -216,8 +216,11 @@ class LocalProvider implements Provider {
     await this.#exclusive(layout, ref.stackId, ref.server, async () => {
       const record = await readJsonFile<SandboxRecord>(layout.record);
       const request = record ?? (await readJsonFile<SandboxRequestFile>(layout.request));
-      // Another attempt's sandbox: not the one the caller means.
-      if (request && request.id !== ref.id) return;
+      // Another attempt's sandbox: not the one the caller means. Without an id (a create whose
+      // answer was lost) the token names it.
+      const mine =
+        ref.id !== "" ? request?.id === ref.id : ref.token !== undefined && request?.token === ref.token;
+      if (request && !mine) return;
       await this.#teardown(layout, record);
       const addresses = request
         ? [request.address]

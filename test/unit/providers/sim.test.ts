@@ -234,6 +234,19 @@ describe("sim provider", () => {
     expect(await readdir(join(stateDir, "sim"))).toHaveLength(1);
   });
 
+  it("destroys by idempotency token a server whose id was never recorded, and only that one", async () => {
+    const provider = createSimProvider({ stateDir });
+    const req = request({ server: "lost-answer" });
+    const artifacts = await provider.create(req);
+    const ref = refOf(req, artifacts.Id);
+    await provider.destroy({ stackId: req.stackId, server: req.server, id: "", token: "another-attempt" });
+    expect(await provider.waitUntilReady(ref)).toEqual({ ready: true });
+    await provider.destroy({ stackId: req.stackId, server: req.server, id: "" });
+    expect(await provider.waitUntilReady(ref)).toEqual({ ready: true });
+    await provider.destroy({ stackId: req.stackId, server: req.server, id: "", token: req.idempotencyToken });
+    expect(await provider.waitUntilReady(ref)).toMatchObject({ ready: false });
+  });
+
   it("keeps servers in memory when it has no stateDir", async () => {
     const a = createSimProvider();
     const artifacts = await a.create(request());

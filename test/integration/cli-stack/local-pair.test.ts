@@ -1,0 +1,73 @@
+import { readFile } from "node:fs/promises";
+import { get } from "node:http";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { StackStatusView } from "../../../src/pipeline/status.ts";
+import { runCli, serverOf, shown, tearDown, tempStateDir } from "./stack-cli.ts";
+
+// Two real sandboxes talking over the loopback network, driven through `teamstack up` and `down`.
+
+/** GETs a URL: the body, or the error code (ECONNREFUSED, ...). */
+function fetchText(url: string): Promise<{ body: string } | { error: string }> {
+  return new Promise((resolve) => {
+    const req = get(url, { timeout: 3_000 }, (res) => {
+      let body = "";
+      res.setEncoding("utf8").on("data", (d: string) => {
+        body += d;
+      });
+      res.on("end", () => resolve({ body }));
+    });
+    req.on("timeout", () => req.destroy(Object.assign(new Error("timeout"), { code: "ETIMEDOUT" })));
+    req.on("error", (err: NodeJS.ErrnoException) => resolve({ error: err.code ?? err.message }));
+  });
+}
+
+describe("teamstack up examples/local-pair.yaml", () => {
+  let stateDir: string;
+  let view: StackStatusView;
+
+  beforeAll(async () => {
+    stateDir = await tempStateDir("local-pair");
+  });
+  afterAll(async () => {
+    await tearDown(stateDir);
+  });
+
+  it("lets the client reach web at $servers.web.IP from the post-hook", async () => {
+    const r = await runCli(["up", "examples/local-pair.yaml", "--json", "--state-dir", stateDir]);
+    expect(r.code, shown(r)).toBe(0);
+    view = JSON.parse(r.stdout) as StackStatusView;
+    expect(view.status).toBe("SUCCEEDED");
+    for (const s of view.servers) {
+      expect(s.provider, s.name).toBe("local");
+      expect(s.artifacts.IP, s.name).toMatch(/^127\.\d+\.\d+\.\d+$/);
+    }
+    const webIp = serverOf(view, "web").artifacts.IP as string;
+    expect(serverOf(view, "client").artifacts.IP).not.toBe(webIp);
+    expect(view.hooks).toEqual([
+      expect.objectContaining({
+        phase: "post",
+        index: 0,
+        type: "run_script",
+        status: "SUCCEEDED",
+        exitCode: 0,
+      }),
+    ]);
+    expect(view.hooks[0]?.output).toContain("hello from web");
+
+    const etc = join(stateDir, "sandboxes", view.stackId, "client", "fs", "etc");
+    const config = await readFile(join(etc, "upper", "config"), "utf8").catch(() =>
+      readFile(join(etc, "copy", "config"), "utf8"),
+    );
+    expect(config).toContain(`web=${webIp}`);
+  });
+
+  it("keeps web's background HTTP server running after `up` has exited, until `down`", async () => {
+    const url = `http://${serverOf(view, "web").artifacts.IP}:8080/`;
+    expect(await fetchText(url)).toEqual({ body: "hello from web\n" });
+
+    const r = await runCli(["down", view.stackId, "--state-dir", stateDir]);
+    expect(r.code, shown(r)).toBe(0);
+    expect(await fetchText(url)).toEqual({ error: "ECONNREFUSED" });
+  });
+});

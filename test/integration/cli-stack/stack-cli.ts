@@ -1,0 +1,287 @@
+import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { mkdtemp, readdir, readFile, readlink, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { ensureLocalStore, stopLocalStore } from "../../../src/local/dynamo.ts";
+import type { StackStatusView } from "../../../src/pipeline/status.ts";
+import type { StackEvent, StackKey } from "../../../src/ports/store.ts";
+import { createDynamoStore } from "../../../src/store/dynamo-store.ts";
+
+// Helpers for driving `bin/teamstack.js` as real child processes and for looking at what a stack
+// left on this machine: sandbox directories, holder processes, address leases, mounts.
+
+export const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
+export const BIN = join(ROOT, "bin/teamstack.js");
+
+/** ISO 8601 in UTC with milliseconds, as the store writes it. */
+export const ISO_MS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+
+if (Number(process.versions.node.split(".")[0]) < 24) {
+  // An older Node would make bin/teamstack.js hand over to a second process, and a SIGKILL would
+  // then hit the wrong one.
+  throw new Error(`run these tests with Node 24 (npx vitest); this is ${process.version}`);
+}
+
+export interface CliResult {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs `teamstack ARGS` to its end (killed after `timeoutMs`). */
+export function runCli(args: readonly string[], timeoutMs = 20_000): Promise<CliResult> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [BIN, ...args],
+      { cwd: ROOT, timeout: timeoutMs, killSignal: "SIGKILL", encoding: "utf8", maxBuffer: 8 << 20 },
+      (error, stdout, stderr) => {
+        const code = error === null ? 0 : typeof error.code === "number" ? error.code : null;
+        resolve({ code, signal: error?.signal ?? null, stdout, stderr });
+      },
+    );
+  });
+}
+
+export interface RunningCli {
+  readonly child: ChildProcess;
+  readonly done: Promise<CliResult>;
+}
+
+/** Starts `teamstack ARGS` without waiting for it; it is SIGKILLed after `timeoutMs` at the latest. */
+export function startCli(args: readonly string[], timeoutMs = 20_000): RunningCli {
+  const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+  let stdout = "";
+  let stderr = "";
+  child.stdout?.setEncoding("utf8").on("data", (d: string) => {
+    stdout += d;
+  });
+  child.stderr?.setEncoding("utf8").on("data", (d: string) => {
+    stderr += d;
+  });
+  const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+  const done = new Promise<CliResult>((resolve) => {
+    child.on("close", (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr });
+    });
+  });
+  return { child, done };
+}
+
+/** Describes a result for an assertion message. */
+export function shown(r: CliResult): string {
+  return `exit ${r.code ?? r.signal}\n--- stdout\n${r.stdout.slice(-3000)}\n--- stderr\n${r.stderr.slice(-3000)}`;
+}
+
+/** Runs a command that must succeed and returns its parsed JSON output. */
+export async function cliJson<T>(args: readonly string[]): Promise<T> {
+  const r = await runCli(args);
+  if (r.code !== 0) throw new Error(`teamstack ${args.join(" ")}: ${shown(r)}`);
+  return JSON.parse(r.stdout) as T;
+}
+
+export interface ListRow {
+  readonly stackId: string;
+  readonly status: string;
+  readonly team: string;
+  readonly member: string;
+  readonly startedAt: string;
+}
+
+export function listStacks(stateDir: string): Promise<ListRow[]> {
+  return cliJson<ListRow[]>(["list", "--json", "--state-dir", stateDir]);
+}
+
+export function stackStatus(stateDir: string, stackId: string): Promise<StackStatusView> {
+  return cliJson<StackStatusView>(["status", stackId, "--json", "--state-dir", stateDir]);
+}
+
+export type Server = StackStatusView["servers"][number];
+
+export function serverOf(view: StackStatusView, name: string): Server {
+  const s = view.servers.find((x) => x.name === name);
+  if (!s) throw new Error(`stack ${view.stackId} has no server ${name}: ${JSON.stringify(view.servers)}`);
+  return s;
+}
+
+/** A stack's events, read from the state directory's store (which the CLI does not print with --json). */
+export async function stackEvents(stateDir: string, key: StackKey): Promise<StackEvent[]> {
+  const local = await ensureLocalStore(stateDir);
+  try {
+    return await createDynamoStore({ client: local.client, tableName: local.tableName }).listEvents(key);
+  } finally {
+    local.close();
+  }
+}
+
+/** Makes a state directory of its own under the system's temp directory. */
+export function tempStateDir(label: string): Promise<string> {
+  return mkdtemp(join(tmpdir(), `teamstack-${label}-`));
+}
+
+/** A process that belongs to a sandbox of `stateDir`: its `unshare` launcher or its holder. */
+export interface SandboxProcess {
+  readonly pid: number;
+  readonly ppid: number;
+  /** `unshare` (outside the sandbox) or `holder` (bash holder.sh, PID 1 in it, or a subshell of it). */
+  readonly kind: "launcher" | "holder";
+  /** The sandbox directory it runs in. */
+  readonly dir: string;
+}
+
+/** Every process running `holder.sh` whose working directory lies under `stateDir`. */
+export async function sandboxProcesses(stateDir: string): Promise<SandboxProcess[]> {
+  const out: SandboxProcess[] = [];
+  for (const entry of await readdir("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const argv = (await readFile(`/proc/${entry}/cmdline`, "utf8")).split("\0");
+      if (!argv.includes("holder.sh")) continue;
+      const cwd = (await readlink(`/proc/${entry}/cwd`)).replace(/ \(deleted\)$/, "");
+      if (cwd !== stateDir && !cwd.startsWith(`${stateDir}/`)) continue;
+      const stat = await readFile(`/proc/${entry}/stat`, "utf8");
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      const kind = (argv[0] ?? "").endsWith("unshare") ? "launcher" : "holder";
+      out.push({ pid: Number(entry), ppid, kind, dir: cwd });
+    } catch {
+      // It exited while we looked.
+    }
+  }
+  return out;
+}
+
+/** Per sandbox directory: the live launchers, and the holders that are PID 1 of a sandbox. */
+export async function liveSandboxes(
+  stateDir: string,
+  stackId: string,
+): Promise<Map<string, { launchers: number[]; holders: number[] }>> {
+  const procs = await sandboxProcesses(join(stateDir, "sandboxes", stackId));
+  const launchers = new Set(procs.filter((p) => p.kind === "launcher").map((p) => p.pid));
+  const byServer = new Map<string, { launchers: number[]; holders: number[] }>();
+  for (const p of procs) {
+    const server = p.dir.slice(join(stateDir, "sandboxes", stackId).length + 1);
+    const entry = byServer.get(server) ?? { launchers: [], holders: [] };
+    if (p.kind === "launcher") entry.launchers.push(p.pid);
+    else if (launchers.has(p.ppid)) entry.holders.push(p.pid);
+    byServer.set(server, entry);
+  }
+  return byServer;
+}
+
+/** The directories under `<stateDir>/sandboxes/<stackId>/` (none when it does not exist). */
+export async function sandboxDirs(stateDir: string, stackId: string): Promise<string[]> {
+  const entries = await readdir(join(stateDir, "sandboxes", stackId), { withFileTypes: true }).catch(
+    () => [],
+  );
+  return entries
+    .filter((e) => e.isDirectory())
+    .map((e) => e.name)
+    .sort();
+}
+
+/** Every entry (files and directories, recursively) under `<stateDir>/sandboxes/<stackId>/`. */
+export async function sandboxFiles(stateDir: string, stackId: string): Promise<string[]> {
+  return readdir(join(stateDir, "sandboxes", stackId), { recursive: true }).catch(() => []);
+}
+
+/** The holder's host PID recorded by a complete sandbox, if it is complete. */
+export async function recordedHolder(
+  stateDir: string,
+  stackId: string,
+  server: string,
+): Promise<number | undefined> {
+  const text = await readFile(join(stateDir, "sandboxes", stackId, server, "sandbox.json"), "utf8").catch(
+    () => undefined,
+  );
+  return text === undefined ? undefined : (JSON.parse(text) as { holder: { pid: number } }).holder.pid;
+}
+
+/** The address leases a stack holds: address → server. */
+export async function leasesOf(stateDir: string, stackId: string): Promise<Map<string, string>> {
+  const dir = join(stateDir, "addresses");
+  const out = new Map<string, string>();
+  for (const name of await readdir(dir).catch(() => [])) {
+    const text = await readFile(join(dir, name), "utf8").catch(() => "");
+    try {
+      const lease = JSON.parse(text) as { stackId?: string; server?: string };
+      if (lease.stackId === stackId) out.set(name, lease.server ?? "");
+    } catch {
+      // A lease being written.
+    }
+  }
+  return out;
+}
+
+/** The lines of this process's mount table that mention `path`. */
+export async function mountsMentioning(path: string): Promise<string[]> {
+  return (await readFile("/proc/self/mountinfo", "utf8")).split("\n").filter((l) => l.includes(path));
+}
+
+/** The sim provider's record of every server of a stack: server → attempts made. */
+export async function simAttempts(stateDir: string, stackId: string): Promise<Map<string, number>> {
+  const dir = join(stateDir, "sim");
+  const out = new Map<string, number>();
+  for (const name of await readdir(dir).catch(() => [])) {
+    if (!name.endsWith(".json")) continue;
+    const text = await readFile(join(dir, name), "utf8").catch(() => "");
+    try {
+      const file = JSON.parse(text) as { stackId: string; server: string; attempts: number };
+      if (file.stackId === stackId) out.set(file.server, file.attempts);
+    } catch {
+      // Being written.
+    }
+  }
+  return out;
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Polls `check` every 15 ms until it returns a value, or throws after `timeoutMs`. */
+export async function until<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 15_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await check();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(15);
+  }
+}
+
+/**
+ * Tears a state directory down: `down` of every stack in it, then stops its store daemon and
+ * removes it.
+ * @throws Error naming what survived: a stack that did not go down, or a holder process (which
+ * it kills by pid first, so that nothing outlives the test).
+ */
+export async function tearDown(stateDir: string): Promise<void> {
+  const problems: string[] = [];
+  const rows = await listStacks(stateDir).catch((err: unknown) => {
+    problems.push(`list: ${(err as Error).message}`);
+    return [] as ListRow[];
+  });
+  await Promise.all(
+    rows
+      .filter((row) => row.status !== "DESTROYED")
+      .map(async (row) => {
+        const r = await runCli(["down", row.stackId, "--state-dir", stateDir]);
+        if (r.code !== 0) problems.push(`down ${row.stackId}: ${shown(r)}`);
+      }),
+  );
+  await stopLocalStore(stateDir);
+  const left = await sandboxProcesses(stateDir);
+  for (const p of left) {
+    try {
+      process.kill(p.pid, "SIGKILL");
+    } catch {
+      // Gone already.
+    }
+  }
+  if (left.length > 0) problems.push(`holder processes survived: ${JSON.stringify(left)}`);
+  await rm(stateDir, { recursive: true, force: true });
+  if (problems.length > 0) throw new Error(`tearing down ${stateDir}: ${problems.join("\n")}`);
+}
