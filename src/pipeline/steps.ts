@@ -131,6 +131,7 @@ export async function prepare(deps: PipelineDeps, input: StackInput): Promise<Pr
     depsOf.set(spec.name, ds);
     for (const d of ds) if (inRun.has(spec.name) && inRun.has(d)) dependents.get(d)?.push(spec.name);
   }
+  const records: ServerRecord[] = [];
   for (const name of todo) {
     const spec = serverSpec(template, name);
     const before = existing.get(name);
