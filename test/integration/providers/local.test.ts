@@ -25,7 +25,12 @@ import {
 const support = await detectLocalSupport().catch((err: unknown) => err as Error);
 if (support instanceof Error) console.warn(`skipping local provider tests: ${support.message}`);
 
-const NODE = process.execPath;
+// A sandbox has its own empty /tmp: a Node that lives under /tmp (a checkout there) is not
+// visible inside it, so the sandbox then uses the `node` on its own PATH.
+const NODE =
+  process.execPath.startsWith(`${tmpdir()}/`) || process.execPath.startsWith("/tmp/")
+    ? "node"
+    : process.execPath;
 const PORT = 8080;
 const run = randomBytes(3).toString("hex");
 const stackId = `it-${run}`;
