@@ -266,42 +266,37 @@ export const listCommand: Command = {
   },
 };
 
-export const rerunCommand: Command = {
-  name: "rerun",
-  summary: "Run a stack again: create what is missing, keep what is ready.",
-  usage: "teamstack rerun ID [--json] [--state-dir DIR]",
-  options: common,
-  help: [JSON_HELP, STATE_DIR_HELP],
-  async run(values, ids, io) {
-    if (ids.length !== 1) throw new UsageError("give one stack ID");
-    return withEngine(values, io, async (engine) => {
-      const stack = await findStack(engine, ids[0] as string);
-      const outcome = await engine.provision(stack);
-      if (outcome.status === "FAILED" && outcome.error === "StackLockedError") {
-        io.err(`teamstack rerun: ${outcome.cause}\n`);
-        return 1;
-      }
-      return finish(engine, stack, values, io);
-    });
-  },
-};
+/** A command that runs one of the state machines on an existing stack: rerun and down. */
+function machineCommand(name: string, summary: string, machine: "provision" | "destroy"): Command {
+  return {
+    name,
+    summary,
+    usage: `teamstack ${name} ID [--json] [--state-dir DIR]`,
+    options: common,
+    help: [JSON_HELP, STATE_DIR_HELP],
+    async run(values, ids, io) {
+      if (ids.length !== 1) throw new UsageError("give one stack ID");
+      return withEngine(values, io, async (engine) => {
+        const stack = await findStack(engine, ids[0] as string);
+        const outcome = await engine[machine](stack);
+        if (outcome.status === "FAILED" && outcome.error === "StackLockedError") {
+          io.err(`teamstack ${name}: ${outcome.cause}\n`);
+          return 1;
+        }
+        return finish(engine, stack, values, io);
+      });
+    },
+  };
+}
 
-export const downCommand: Command = {
-  name: "down",
-  summary: "Destroy a stack's servers: every sandbox, process and file.",
-  usage: "teamstack down ID [--json] [--state-dir DIR]",
-  options: common,
-  help: [JSON_HELP, STATE_DIR_HELP],
-  async run(values, ids, io) {
-    if (ids.length !== 1) throw new UsageError("give one stack ID");
-    return withEngine(values, io, async (engine) => {
-      const stack = await findStack(engine, ids[0] as string);
-      const outcome = await engine.destroy(stack);
-      if (outcome.status === "FAILED" && outcome.error === "StackLockedError") {
-        io.err(`teamstack down: ${outcome.cause}\n`);
-        return 1;
-      }
-      return finish(engine, stack, values, io);
-    });
-  },
-};
+export const rerunCommand = machineCommand(
+  "rerun",
+  "Run a stack again: create what is missing, keep what is ready.",
+  "provision",
+);
+
+export const downCommand = machineCommand(
+  "down",
+  "Destroy a stack's servers: every sandbox, process and file.",
+  "destroy",
+);

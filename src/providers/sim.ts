@@ -7,8 +7,8 @@ import type {
   ServerArtifacts,
   ServerRef,
 } from "../ports/provider.ts";
+import { hashOf, KeyedMutex, readJsonFile, writeFileAtomic } from "../shared/state-files.ts";
 import { ProviderRequestError, ServerNotFoundError } from "./errors.ts";
-import { hashOf, KeyedMutex, readJsonFile, writeFileAtomic } from "./state-files.ts";
 import { delay, truncateUtf8 } from "./timing.ts";
 
 /**

@@ -1,6 +1,8 @@
-import { randomBytes } from "node:crypto";
-import { link, mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
-import { dirname, join } from "node:path";
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { createFileExclusive, isErrno, writeFileAtomic } from "../../shared/state-files.ts";
+
+export { createFileExclusive, isErrno, writeFileAtomic };
 
 /** Where the local store keeps its files under a state directory. */
 export interface StorePaths {
@@ -51,39 +53,6 @@ export async function readJson(path: string): Promise<unknown> {
   }
 }
 
-/** Writes a file so that readers see the old content or the new one, never a part. */
-export async function writeFileAtomic(path: string, content: string): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
-  const tmp = `${path}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
-  try {
-    await writeFile(tmp, content);
-    await rename(tmp, path);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw err;
-  }
-}
-
-/**
- * Creates `path` with `content` if it does not exist, atomically (write aside, then hard-link):
- * of concurrent callers in any processes exactly one succeeds, and no reader sees a partial file.
- * @returns false when the file existed.
- */
-export async function createFileExclusive(path: string, content: string): Promise<boolean> {
-  await mkdir(dirname(path), { recursive: true });
-  const tmp = `${path}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
-  await writeFile(tmp, content);
-  try {
-    await link(tmp, path);
-    return true;
-  } catch (err) {
-    if (isErrno(err, "EEXIST")) return false;
-    throw err;
-  } finally {
-    await rm(tmp, { force: true });
-  }
-}
-
 /**
  * True while process `pid` exists and is not a zombie (a killed daemon whose parent has not reaped
  * it yet, common in containers whose init does not reap, still answers signal 0).
@@ -101,10 +70,6 @@ export async function isRunning(pid: number): Promise<boolean> {
   } catch {
     return true; // no /proc (macOS): signal 0 is all we have
   }
-}
-
-export function isErrno(err: unknown, code: string): boolean {
-  return typeof err === "object" && err !== null && (err as { code?: unknown }).code === code;
 }
 
 export function sleep(ms: number): Promise<void> {

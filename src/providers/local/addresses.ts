@@ -1,6 +1,6 @@
 import { readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { createFileExclusive, hashOf, isErrno, readJsonFile } from "../state-files.ts";
+import { createFileExclusive, hashOf, isErrno, readJsonFile } from "../../shared/state-files.ts";
 import { AddressExhaustedError } from "./errors.ts";
 
 /**

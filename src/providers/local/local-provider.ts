@@ -11,8 +11,15 @@ import type {
   ServerArtifacts,
   ServerRef,
 } from "../../ports/provider.ts";
+import {
+  hashOf,
+  isErrno,
+  KeyedMutex,
+  readJsonFile,
+  removeTree,
+  writeFileAtomic,
+} from "../../shared/state-files.ts";
 import { ProviderRequestError, ServerNotFoundError } from "../errors.ts";
-import { hashOf, isErrno, KeyedMutex, readJsonFile, removeTree, writeFileAtomic } from "../state-files.ts";
 import { leaseAddress, leasedAddresses, releaseAddress } from "./addresses.ts";
 import { LocalSandboxError, SandboxNotRunningError, SandboxSetupError } from "./errors.ts";
 import { holderScript } from "./holder-script.ts";

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { rm } from "node:fs/promises";
-import { createFileExclusive, readJsonFile } from "../state-files.ts";
+import { createFileExclusive, readJsonFile } from "../../shared/state-files.ts";
 import { delay } from "../timing.ts";
 import { SandboxBusyError } from "./errors.ts";
 import { isAlive, type ProcessIdentity, selfIdentity } from "./proc.ts";

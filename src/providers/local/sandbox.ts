@@ -4,7 +4,7 @@ import { readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { constants as osConstants } from "node:os";
 import { join } from "node:path";
 import type { ScriptResult, ServerArtifacts } from "../../ports/provider.ts";
-import { isErrno } from "../state-files.ts";
+import { isErrno } from "../../shared/state-files.ts";
 import type { ProcessIdentity } from "./proc.ts";
 import type { LocalSupport } from "./support.ts";
 

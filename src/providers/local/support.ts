@@ -2,7 +2,7 @@ import { execFile } from "node:child_process";
 import { access, constants, mkdtemp, readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
-import { removeTree } from "../state-files.ts";
+import { removeTree } from "../../shared/state-files.ts";
 import { SandboxUnsupportedError } from "./errors.ts";
 
 /** How this machine makes sandboxes. */

@@ -1,8 +1,7 @@
-import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtemp, readdir, readFile, readlink, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { ensureLocalStore, stopLocalStore } from "../../../src/local/dynamo.ts";
 import type { StackStatusView } from "../../../src/pipeline/status.ts";
 import type { StackEvent, StackKey } from "../../../src/ports/store.ts";
@@ -11,8 +10,9 @@ import { createDynamoStore } from "../../../src/store/dynamo-store.ts";
 // Helpers for driving `bin/teamstack.js` as real child processes and for looking at what a stack
 // left on this machine: sandbox directories, holder processes, address leases, mounts.
 
-export const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
-export const BIN = join(ROOT, "bin/teamstack.js");
+import { BIN, type CliResult, ROOT, runCli } from "../../support/cli.ts";
+
+export { BIN, type CliResult, ROOT, runCli };
 
 /** ISO 8601 in UTC with milliseconds, as the store writes it. */
 export const ISO_MS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
@@ -21,28 +21,6 @@ if (Number(process.versions.node.split(".")[0]) < 24) {
   // An older Node would make bin/teamstack.js hand over to a second process, and a SIGKILL would
   // then hit the wrong one.
   throw new Error(`run these tests with Node 24 (npx vitest); this is ${process.version}`);
-}
-
-export interface CliResult {
-  readonly code: number | null;
-  readonly signal: NodeJS.Signals | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-/** Runs `teamstack ARGS` to its end (killed after `timeoutMs`). */
-export function runCli(args: readonly string[], timeoutMs = 20_000): Promise<CliResult> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [BIN, ...args],
-      { cwd: ROOT, timeout: timeoutMs, killSignal: "SIGKILL", encoding: "utf8", maxBuffer: 8 << 20 },
-      (error, stdout, stderr) => {
-        const code = error === null ? 0 : typeof error.code === "number" ? error.code : null;
-        resolve({ code, signal: error?.signal ?? null, stdout, stderr });
-      },
-    );
-  });
 }
 
 export interface RunningCli {

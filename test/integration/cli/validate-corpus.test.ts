@@ -1,41 +1,17 @@
-import { execFile } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type CliResult, ROOT, runCli as runCliWithin } from "../../support/cli.ts";
 
 // The real command in child processes. The bad corpus runs in two batches (human and --json
 // output) and is checked file by file; the rest are single runs.
 
-const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
-const BIN = join(ROOT, "bin/teamstack.js");
 const BAD = "test/fixtures/bad";
 /** A run that takes longer than this counts as a hang. */
 const TIMEOUT_MS = 10_000;
-
-interface CliResult {
-  /** Exit code; null when the process was killed (a timeout). */
-  readonly code: number | null;
-  readonly signal: string | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-function runCli(args: readonly string[]): Promise<CliResult> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [BIN, ...args],
-      { cwd: ROOT, timeout: TIMEOUT_MS, maxBuffer: 64 * 1024 * 1024, encoding: "utf8" },
-      (error, stdout, stderr) => {
-        const code = error === null ? 0 : typeof error.code === "number" ? error.code : null;
-        resolve({ code, signal: error?.signal ?? null, stdout, stderr });
-      },
-    );
-  });
-}
+const runCli = (args: readonly string[]) => runCliWithin(args, TIMEOUT_MS);
 
 interface Expected {
   readonly line: number;
