@@ -1,5 +1,7 @@
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { EventBridgeClient } from "@aws-sdk/client-eventbridge";
 import { SFNClient } from "@aws-sdk/client-sfn";
+import { createEventBridgePublisher } from "../../src/adapters/eventbridge-publisher.ts";
 import { createSfnExecutions } from "../../src/adapters/sfn-executions.ts";
 import { createSfnTaskTokens } from "../../src/adapters/sfn-task-tokens.ts";
 import type { ProviderName } from "../../src/core/template.ts";
@@ -18,11 +20,13 @@ import { requireEnv } from "./env.ts";
  * TABLE_NAME, Step Functions for task tokens and lock holders. `sim` servers run in AWS too (dry
  * runs of a deployment); the `aws` provider arrives with the deployment issue.
  */
+/** The store on the table named by TABLE_NAME. */
+export function buildAwsStore(env: NodeJS.ProcessEnv = process.env) {
+  return createDynamoStore({ client: new DynamoDBClient({}), tableName: requireEnv("TABLE_NAME", env) });
+}
+
 export function buildAwsDeps(env: NodeJS.ProcessEnv = process.env): PipelineDeps {
-  const store = createDynamoStore({
-    client: new DynamoDBClient({}),
-    tableName: requireEnv("TABLE_NAME", env),
-  });
+  const store = buildAwsStore(env);
   const sfn = new SFNClient({});
   const sim = createSimProvider({});
   const provider = (name: ProviderName): Provider => {
@@ -44,6 +48,7 @@ export function buildAwsDeps(env: NodeJS.ProcessEnv = process.env): PipelineDeps
     readiness,
     executions: createSfnExecutions(sfn),
     hooks: createHookRunner({ store, provider }),
+    events: createEventBridgePublisher(new EventBridgeClient({}), requireEnv("EVENT_BUS_NAME", env)),
     now: () => new Date(),
   };
   return deps;

@@ -1,5 +1,6 @@
 import { parseArgs } from "node:util";
 import { TeamstackError } from "../core/errors.ts";
+import { eventsCommand, serveCommand, tokenCommand } from "./api-commands.ts";
 import { type Command, type Io, UsageError, type Values } from "./command.ts";
 import { FileError } from "./files.ts";
 import { downCommand, listCommand, rerunCommand, statusCommand, upCommand } from "./stack-commands.ts";
@@ -19,6 +20,9 @@ const COMMANDS: readonly Command[] = [
   listCommand,
   rerunCommand,
   downCommand,
+  serveCommand,
+  tokenCommand,
+  eventsCommand,
 ];
 
 function mainHelp(): string {

@@ -147,6 +147,7 @@ export async function openLocalEngine(options: {
     readiness,
     executions: localExecutions(running),
     hooks: createHookRunner({ store, provider }),
+    events: { publish: (event) => store.putOutboundEvent(event) },
     now: () => new Date(),
   };
   const functions: Record<string, TaskFunction> = {

@@ -3,7 +3,7 @@ import type { RenderData } from "../core/render.ts";
 import type { ProviderName, ServerSpec, Template } from "../core/template.ts";
 import { loadTemplate } from "../core/validate.ts";
 import type { HookRunner } from "../ports/hook.ts";
-import type { Executions, Readiness, TaskTokens } from "../ports/orchestration.ts";
+import type { EventPublisher, Executions, Readiness, TaskTokens } from "../ports/orchestration.ts";
 import type { Provider } from "../ports/provider.ts";
 import type { ServerRecord, StackKey, StackRecord, Store } from "../ports/store.ts";
 import { StackNotFoundError, TemplateInvalidError } from "./errors.ts";
@@ -17,6 +17,7 @@ export interface PipelineDeps {
   readonly readiness: Readiness;
   readonly executions: Executions;
   readonly hooks: HookRunner;
+  readonly events: EventPublisher;
   readonly now: () => Date;
 }
 

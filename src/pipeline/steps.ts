@@ -2,7 +2,7 @@ import { serverDependencies } from "../core/graph.ts";
 import { planTemplate } from "../core/plan.ts";
 import { renderText, renderValue } from "../core/render.ts";
 import type { ServerRef } from "../ports/provider.ts";
-import type { ServerRecord, StackKey, WaitRelease } from "../ports/store.ts";
+import type { ServerRecord, StackKey, StackRecord, WaitRelease } from "../ports/store.ts";
 import {
   getStack,
   iso,
@@ -447,6 +447,20 @@ export async function runHook(deps: PipelineDeps, input: HookInput): Promise<voi
   throw result.retryable ? new HookRetryableError(message) : new HookFailedError(message);
 }
 
+/** The `source` of teamstack's outbound events. */
+export const EVENT_SOURCE = "teamstack.stacks";
+
+/** Stack artifacts and each server's artifacts: what a Stack Provisioned event carries. */
+async function publicArtifacts(
+  deps: PipelineDeps,
+  key: StackKey,
+  stack: StackRecord,
+): Promise<Record<string, unknown>> {
+  const out: Record<string, unknown> = stackArtifacts(stack);
+  for (const s of await deps.store.listServers(key)) if (s.artifacts) out[s.name] = { ...s.artifacts };
+  return out;
+}
+
 /** Finalize: the stack is provisioned (or destroyed); stack artifacts stored; lock released. */
 export async function finalize(
   deps: PipelineDeps,
@@ -461,6 +475,22 @@ export async function finalize(
     type: status === "SUCCEEDED" ? "StackProvisioned" : "StackDestroyed",
     message: `run ${input.run}: stack ${status === "SUCCEEDED" ? "provisioned" : "destroyed"}`,
   });
+  if (status === "SUCCEEDED") {
+    await deps.events.publish({
+      id: `${key.stackId}:${input.run}:provisioned`,
+      source: EVENT_SOURCE,
+      detailType: "Stack Provisioned",
+      time: iso(deps),
+      detail: {
+        team: key.team,
+        stackId: key.stackId,
+        member: stack.member,
+        run: input.run,
+        ...(stack.template ? { template: stack.template } : {}),
+        artifacts: await publicArtifacts(deps, key, stack),
+      },
+    });
+  }
   await deps.store.releaseLock(key, input.execution);
   return { status };
 }
@@ -504,6 +534,22 @@ export async function onFailure(
     }
   }
   if (holds) {
+    if (input.mode !== "destroy") {
+      await deps.events.publish({
+        id: `${key.stackId}:${stack.lock?.run}:failed`,
+        source: EVENT_SOURCE,
+        detailType: "Stack Failed",
+        time: iso(deps),
+        detail: {
+          team: key.team,
+          stackId: key.stackId,
+          member: stack.member,
+          run: stack.lock?.run ?? stack.run,
+          ...(stack.template ? { template: stack.template } : {}),
+          error: reason,
+        },
+      });
+    }
     await deps.store.updateStack(key, { status: "FAILED", finishedAt: iso(deps), error: reason });
     await deps.store.appendEvent(key, { type: "StackFailed", message: `run ${stack.lock?.run}: ${reason}` });
     await deps.store.releaseLock(key, input.execution);

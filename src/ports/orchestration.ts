@@ -1,5 +1,6 @@
 import type { ProviderName } from "../core/template.ts";
 import type { ServerRef } from "./provider.ts";
+import type { OutboundEvent } from "./store.ts";
 
 /**
  * Sends the result of a `.waitForTaskToken` state: `@aws-sdk/client-sfn` in AWS, the local
@@ -26,4 +27,9 @@ export interface Readiness {
     readonly ref: ServerRef;
     readonly token: string;
   }): Promise<void>;
+}
+
+/** Sends teamstack's own events (`Stack Provisioned`, `Stack Failed`): EventBridge in AWS, the events log locally. */
+export interface EventPublisher {
+  publish(event: OutboundEvent): Promise<void>;
 }

@@ -52,6 +52,58 @@ export interface StackRecord extends StackKey {
   readonly startedAt: string;
   readonly finishedAt?: string;
   readonly error?: string;
+  /** The team template version the stack was made from (absent for a file given to `up`). */
+  readonly template?: TemplateRef;
+  /**
+   * Hash of the request that made the stack (API body, signup event): a retry with the same
+   * Idempotency-Key or event id but a different request is refused instead of ignored.
+   */
+  readonly requestHash?: string;
+}
+
+export interface TemplateRef {
+  readonly name: string;
+  readonly version: number;
+}
+
+/** One published version of a team's template. Versions are numbered from 1 and never change. */
+export interface TemplateVersion {
+  readonly team: string;
+  readonly name: string;
+  readonly version: number;
+  readonly yaml: string;
+  /** sha256 of the YAML, hex. */
+  readonly hash: string;
+  readonly author: string;
+  readonly createdAt: string;
+}
+
+/** A team's template: its newest version and whether it is the team's default for new members. */
+export interface TemplateSummary {
+  readonly team: string;
+  readonly name: string;
+  readonly latest: number;
+  readonly hash: string;
+  readonly updatedAt: string;
+  /** The version new members get, when this template is the team's default. */
+  readonly defaultVersion?: number;
+}
+
+/** A member's non-secret data, for `$koding.userdata.*`. */
+export interface MemberRecord {
+  readonly team: string;
+  readonly member: string;
+  readonly data: Readonly<Record<string, string>>;
+  readonly updatedAt: string;
+}
+
+/** An event teamstack sends out (EventBridge in AWS, the events log locally). */
+export interface OutboundEvent {
+  readonly id: string;
+  readonly source: string;
+  readonly detailType: string;
+  readonly time: string;
+  readonly detail: Readonly<Record<string, unknown>>;
 }
 
 export interface ServerRecord extends StackKey {
@@ -166,4 +218,29 @@ export interface Store {
 
   /** Removes every item of a stack (after `down`, when asked to forget it). */
   deleteStack(key: StackKey): Promise<void>;
+
+  /**
+   * Publishes a template version: the next number after the newest, atomically (two concurrent
+   * publishes get two numbers). Publishing the same YAML as the newest version returns that
+   * version instead of adding one.
+   */
+  putTemplateVersion(
+    version: Omit<TemplateVersion, "version">,
+  ): Promise<{ readonly version: TemplateVersion; readonly created: boolean }>;
+  /** The given version, or the newest when `version` is absent. */
+  getTemplateVersion(team: string, name: string, version?: number): Promise<TemplateVersion | undefined>;
+  /** Every version of a template, oldest first, YAML included. */
+  listTemplateVersions(team: string, name: string): Promise<TemplateVersion[]>;
+  listTemplates(team: string): Promise<TemplateSummary[]>;
+  /** Makes a template (at a version, or its newest at the time) the team's default for new members. */
+  setDefaultTemplate(team: string, ref: TemplateRef): Promise<void>;
+  getDefaultTemplate(team: string): Promise<TemplateRef | undefined>;
+
+  putMember(member: MemberRecord): Promise<void>;
+  getMember(team: string, member: string): Promise<MemberRecord | undefined>;
+
+  /** Records an outbound event (idempotent on its id) for `teamstack events list`. */
+  putOutboundEvent(event: OutboundEvent): Promise<void>;
+  /** Outbound events, oldest first. */
+  listOutboundEvents(): Promise<OutboundEvent[]>;
 }

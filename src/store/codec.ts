@@ -31,6 +31,36 @@ export function stringSet(values: readonly string[]): AttributeValue | undefined
   return values.length === 0 ? undefined : { SS: [...new Set(values)] };
 }
 
+/** DynamoDB's item size limit. */
+export const MAX_ITEM_BYTES = 400 * 1024;
+
+/**
+ * The size DynamoDB counts for an item (attribute names plus values, with its per-value overheads
+ * rounded up), to refuse an item over the 400 KB limit before any other write depends on it.
+ */
+export function itemSize(item: Item): number {
+  let size = 0;
+  for (const [name, value] of Object.entries(item)) size += utf8Length(name) + valueSize(value);
+  return size;
+}
+
+function valueSize(av: AttributeValue): number {
+  if (av.S !== undefined) return utf8Length(av.S);
+  if (av.N !== undefined) return 21;
+  if (av.B !== undefined) return av.B.byteLength;
+  if (av.BOOL !== undefined || av.NULL !== undefined) return 1;
+  if (av.SS !== undefined) return av.SS.reduce((n, s) => n + utf8Length(s), 0);
+  if (av.NS !== undefined) return av.NS.length * 21;
+  if (av.L !== undefined) return av.L.reduce((n, v) => n + 1 + valueSize(v), 3);
+  if (av.M !== undefined)
+    return 3 + Object.entries(av.M).reduce((n, [k, v]) => n + 1 + utf8Length(k) + valueSize(v), 0);
+  return 0;
+}
+
+function utf8Length(s: string): number {
+  return Buffer.byteLength(s, "utf8");
+}
+
 /** Converts an attribute value back to a plain value (a String Set becomes a sorted array). */
 export function fromAttr(av: AttributeValue): unknown {
   if (av.S !== undefined) return av.S;

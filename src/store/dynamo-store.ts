@@ -15,21 +15,43 @@ import {
   type UpdateItemCommandOutput,
   type WriteRequest,
 } from "@aws-sdk/client-dynamodb";
-import type { StackEvent, StackKey, Store } from "../ports/store.ts";
-import { type Item, toAttr } from "./codec.ts";
-import { ServerRecordNotFoundError, StackNotFoundError, StoreError } from "./errors.ts";
+import type {
+  OutboundEvent,
+  StackEvent,
+  StackKey,
+  Store,
+  TemplateSummary,
+  TemplateVersion,
+} from "../ports/store.ts";
+import { Fields, fromItem, type Item, itemSize, MAX_ITEM_BYTES, toAttr } from "./codec.ts";
+import {
+  ItemTooLargeError,
+  ServerRecordNotFoundError,
+  StackNotFoundError,
+  StoreError,
+  TemplateNotFoundError,
+} from "./errors.ts";
 import {
   artifactsKey,
   eventKey,
   hookPrefix,
+  ITEM_KINDS,
   type ItemKey,
   lastEventSk,
+  MAX_TEMPLATE_VERSION,
+  memberKey,
+  OUTBOUND_EVENT_PREFIX,
+  OUTBOUND_EVENTS_PK,
   STACKS_INDEX,
   serverKey,
   serverPrefix,
   stackChildPrefix,
   stackKey,
   stacksIndexSk,
+  teamPk,
+  templateCatalogKey,
+  templateKey,
+  templateVersionKey,
 } from "./keys.ts";
 import {
   artifactsToItem,
@@ -39,12 +61,19 @@ import {
   itemToArtifacts,
   itemToEvent,
   itemToHook,
+  itemToMember,
+  itemToOutboundEvent,
   itemToServer,
   itemToStack,
+  itemToTemplateCatalog,
+  itemToTemplateVersion,
+  memberToItem,
+  outboundEventToItem,
   RESERVED_ATTRS,
   serverToItem,
   stackToItem,
   TEMPLATE_ATTR,
+  templateVersionToItem,
 } from "./records.ts";
 import { translateError } from "./translate.ts";
 import { releaseFor, type WaitUpdate } from "./wait-release.ts";
@@ -96,6 +125,8 @@ const REQUIRED_SERVER_FIELDS = new Set([
 const BATCH_WRITE_SIZE = 25;
 const BATCH_GET_SIZE = 100;
 const BATCH_RETRIES = 10;
+/** Reads listTemplates runs at once (one query per template). */
+const PARALLEL_READS = 16;
 
 /**
  * Creates the DynamoDB adapter of the Store port on one table (`pk`/`sk`, see keys.ts).
@@ -141,11 +172,79 @@ export function createDynamoStore(options: DynamoStoreOptions): DynamoStore {
     return { ok: true, item: out.Attributes ?? {} };
   }
 
-  async function getItem(key: ItemKeyAttrs, what: string): Promise<Item | undefined> {
+  async function getItem(
+    key: ItemKeyAttrs,
+    what: string,
+    attrs?: readonly string[],
+  ): Promise<Item | undefined> {
     const out = await send("GetItem", what, () =>
-      client.send(new GetItemCommand({ TableName: tableName, Key: key, ConsistentRead: true })),
+      client.send(
+        new GetItemCommand({ TableName: tableName, Key: key, ConsistentRead: true, ...projection(attrs) }),
+      ),
     );
     return out.Item;
+  }
+
+  /** Puts an item unless one with its key exists; returns whether it did. */
+  async function putNew(item: Item, what: string): Promise<boolean> {
+    try {
+      await client.send(
+        new PutItemCommand({
+          TableName: tableName,
+          Item: item,
+          ConditionExpression: "attribute_not_exists(pk)",
+        }),
+      );
+      return true;
+    } catch (err) {
+      if (isConditionFailed(err)) return false;
+      throw translateError(err, "PutItem", tableName, what);
+    }
+  }
+
+  function getVersionItem(team: string, name: string, version: number, attrs?: readonly string[]) {
+    if (!Number.isSafeInteger(version) || version < 1 || version > MAX_TEMPLATE_VERSION) {
+      return Promise.resolve(undefined);
+    }
+    const what = `version ${version} of template \`${name}\``;
+    return getItem(keyAttrs(templateVersionKey(team, name, version)), what, attrs);
+  }
+
+  /** A template's versions are the sort keys from version 1 to the highest one. */
+  function versionRange(team: string, name: string) {
+    return {
+      KeyConditionExpression: "pk = :pk AND sk BETWEEN :first AND :last",
+      ExpressionAttributeValues: {
+        ":pk": { S: teamPk(team) },
+        ":first": { S: templateVersionKey(team, name, 1).sk },
+        ":last": { S: templateVersionKey(team, name, MAX_TEMPLATE_VERSION).sk },
+      },
+      ConsistentRead: true,
+    } satisfies Omit<QueryCommandInput, "TableName">;
+  }
+
+  /**
+   * The newest version that is stored. Not the head's number: a publish that died between
+   * allocating its number and storing the version leaves that number without a version.
+   */
+  async function newestVersionItem(team: string, name: string, attrs?: readonly string[]) {
+    const out = await send("Query", `template \`${name}\``, () =>
+      client.send(
+        new QueryCommand({
+          ...versionRange(team, name),
+          ...projection(attrs),
+          TableName: tableName,
+          ScanIndexForward: false,
+          Limit: 1,
+        }),
+      ),
+    );
+    return out.Items?.[0];
+  }
+
+  async function getTemplateCatalog(team: string) {
+    const item = await getItem(keyAttrs(templateCatalogKey(team)), `templates of team \`${team}\``);
+    return itemToTemplateCatalog(item);
   }
 
   async function queryAll(input: Omit<QueryCommandInput, "TableName">): Promise<Item[]> {
@@ -332,20 +431,7 @@ export function createDynamoStore(options: DynamoStoreOptions): DynamoStore {
 
   return {
     async createStack(stack) {
-      const item = await stackToItem(stack);
-      try {
-        await client.send(
-          new PutItemCommand({
-            TableName: tableName,
-            Item: item,
-            ConditionExpression: "attribute_not_exists(pk)",
-          }),
-        );
-        return true;
-      } catch (err) {
-        if (isConditionFailed(err)) return false;
-        throw translateError(err, "PutItem", tableName, `stack \`${stack.stackId}\``);
-      }
+      return putNew(await stackToItem(stack), `stack \`${stack.stackId}\``);
     },
 
     async getStack(key) {
@@ -565,6 +651,189 @@ export function createDynamoStore(options: DynamoStoreOptions): DynamoStore {
         client.send(new DeleteItemCommand({ TableName: tableName, Key: keyAttrs(stack) })),
       );
     },
+    async putTemplateVersion(input) {
+      const { team, name, hash } = input;
+      const head = keyAttrs(templateKey(team, name));
+      const what = `template \`${name}\` of team \`${team}\``;
+      const yamlGz = await compressTemplate(input.yaml);
+      const versionOf = (version: number): TemplateVersion => ({
+        team,
+        name,
+        version,
+        yaml: input.yaml,
+        hash,
+        author: input.author,
+        createdAt: input.createdAt,
+      });
+      // Refused before a number is allocated, so that a version too large burns none.
+      if (itemSize(templateVersionToItem(versionOf(MAX_TEMPLATE_VERSION), yamlGz)) > MAX_ITEM_BYTES) {
+        throw new ItemTooLargeError(`a version of ${what}`);
+      }
+
+      /** Stores version `n`; whoever stores it first created it (the allocator, or a repairer). */
+      const storeVersion = async (n: number) => {
+        const version = versionOf(n);
+        if (await putNew(templateVersionToItem(version, yamlGz), `version ${n} of ${what}`)) {
+          return { version, created: true };
+        }
+        const existing = await getVersionItem(team, name, n);
+        const stored = existing && (await itemToTemplateVersion(existing));
+        if (stored?.hash !== hash) {
+          throw new StoreError(
+            `${what}: version ${n} holds hash ${stored?.hash ?? "(none)"}, expected ${hash}`,
+          );
+        }
+        return { version: stored, created: false };
+      };
+
+      // The catalog first: a publish cut short after it leaves a name without versions, which
+      // listTemplates skips; the other order would leave versions that no listing shows.
+      await send("UpdateItem", what, () =>
+        client.send(
+          new UpdateItemCommand({
+            TableName: tableName,
+            Key: keyAttrs(templateCatalogKey(team)),
+            UpdateExpression: "SET #team = :team, #kind = :kind ADD #names :name",
+            ExpressionAttributeNames: { "#team": "team", "#kind": "kind", "#names": "names" },
+            ExpressionAttributeValues: {
+              ":team": { S: team },
+              ":kind": { S: ITEM_KINDS.templateCatalog },
+              ":name": { SS: [name] },
+            },
+          }),
+        ),
+      );
+      // A dynalite condition failure is read back after the fact: the head may have moved on.
+      for (let attempt = 0; attempt < 5; attempt++) {
+        const allocated = await conditionalUpdate(
+          {
+            Key: head,
+            UpdateExpression:
+              "SET #team = :team, #name = :name, #kind = :kind, #hash = :hash, #at = :at ADD #latest :one",
+            ConditionExpression: "attribute_not_exists(#hash) OR #hash <> :hash",
+            ExpressionAttributeNames: {
+              "#team": "team",
+              "#name": "name",
+              "#kind": "kind",
+              "#hash": "latestHash",
+              "#at": "updatedAt",
+              "#latest": "latest",
+            },
+            ExpressionAttributeValues: {
+              ":team": { S: team },
+              ":name": { S: name },
+              ":kind": { S: ITEM_KINDS.template },
+              ":hash": { S: hash },
+              ":at": { S: input.createdAt },
+              ":one": { N: "1" },
+            },
+            ReturnValues: "UPDATED_NEW",
+          },
+          what,
+        );
+        if (allocated.ok) return storeVersion(Number(allocated.item.latest?.N));
+        if (allocated.current === undefined) continue;
+        const current = new Fields(fromItem(allocated.current), "template head item");
+        if (current.optStr("latestHash") !== hash) continue;
+        // The newest number was allocated for this same YAML: that version is the answer. If it
+        // is not stored (its publisher is still on its way, or died), store it now.
+        const latest = current.num("latest");
+        const existing = await getVersionItem(team, name, latest);
+        if (existing === undefined) return storeVersion(latest);
+        return { version: await itemToTemplateVersion(existing), created: false };
+      }
+      throw new StoreError(`${what}: the newest version kept changing while publishing; try again`);
+    },
+
+    async getTemplateVersion(team, name, version) {
+      const item =
+        version === undefined
+          ? await newestVersionItem(team, name)
+          : await getVersionItem(team, name, version);
+      return item && itemToTemplateVersion(item);
+    },
+
+    async listTemplateVersions(team, name) {
+      return Promise.all((await queryAll(versionRange(team, name))).map(itemToTemplateVersion));
+    },
+
+    async listTemplates(team) {
+      const catalog = await getTemplateCatalog(team);
+      const summaries: TemplateSummary[] = [];
+      for (let i = 0; i < catalog.names.length; i += PARALLEL_READS) {
+        const chunk = catalog.names.slice(i, i + PARALLEL_READS);
+        const newest = await Promise.all(
+          chunk.map((name) => newestVersionItem(team, name, ["version", "hash", "createdAt"])),
+        );
+        chunk.forEach((name, j) => {
+          const item = newest[j];
+          if (item === undefined) return; // its first publish died before storing a version
+          const f = new Fields(fromItem(item), "template version item");
+          summaries.push({
+            team,
+            name,
+            latest: f.num("version"),
+            hash: f.str("hash"),
+            updatedAt: f.str("createdAt"),
+            ...(catalog.default?.name === name && { defaultVersion: catalog.default.version }),
+          });
+        });
+      }
+      return summaries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    },
+
+    async setDefaultTemplate(team, ref) {
+      const found = await getVersionItem(team, ref.name, ref.version, ["pk"]);
+      if (found === undefined) throw new TemplateNotFoundError(team, ref.name, ref.version);
+      await send("UpdateItem", `default template of team \`${team}\``, () =>
+        client.send(
+          new UpdateItemCommand({
+            TableName: tableName,
+            Key: keyAttrs(templateCatalogKey(team)),
+            UpdateExpression: "SET #team = :team, #kind = :kind, #default = :default",
+            ExpressionAttributeNames: { "#team": "team", "#kind": "kind", "#default": "default" },
+            ExpressionAttributeValues: {
+              ":team": { S: team },
+              ":kind": { S: ITEM_KINDS.templateCatalog },
+              ":default": toAttr({ name: ref.name, version: ref.version }),
+            },
+          }),
+        ),
+      );
+    },
+
+    async getDefaultTemplate(team) {
+      return (await getTemplateCatalog(team)).default;
+    },
+
+    async putMember(member) {
+      const item = memberToItem(member);
+      await send("PutItem", `member \`${member.member}\``, () =>
+        client.send(new PutItemCommand({ TableName: tableName, Item: item })),
+      );
+    },
+
+    async getMember(team, member) {
+      const item = await getItem(keyAttrs(memberKey(team, member)), `member \`${member}\``);
+      return item && itemToMember(item);
+    },
+
+    async putOutboundEvent(event) {
+      // A second put of the same id is a retry: the first one stands.
+      await putNew(outboundEventToItem(event), `outbound event \`${event.id}\``);
+    },
+
+    async listOutboundEvents() {
+      const items = await queryAll({
+        KeyConditionExpression: "pk = :pk AND begins_with(sk, :prefix)",
+        ExpressionAttributeValues: {
+          ":pk": { S: OUTBOUND_EVENTS_PK },
+          ":prefix": { S: OUTBOUND_EVENT_PREFIX },
+        },
+        ConsistentRead: true,
+      });
+      return items.map(itemToOutboundEvent).sort(compareEvents);
+    },
   };
 }
 
@@ -576,6 +845,22 @@ function keyAttrs(key: ItemKey): ItemKeyAttrs {
 
 function isConditionFailed(err: unknown): boolean {
   return (err as { name?: unknown } | null)?.name === "ConditionalCheckFailedException";
+}
+
+/** Only the named attributes (aliased: `name`, `hash` and the like are reserved words). */
+function projection(attrs: readonly string[] | undefined) {
+  if (attrs === undefined) return {};
+  return {
+    ProjectionExpression: attrs.map((_, i) => `#p${i}`).join(", "),
+    ExpressionAttributeNames: Object.fromEntries(attrs.map((attr, i) => [`#p${i}`, attr])),
+  };
+}
+
+/** Oldest first; events of the same time in id order, so that the order is stable. */
+function compareEvents(a: OutboundEvent, b: OutboundEvent): number {
+  const byTime = Date.parse(a.time) - Date.parse(b.time);
+  if (byTime !== 0 && !Number.isNaN(byTime)) return byTime;
+  return a.time < b.time ? -1 : a.time > b.time ? 1 : a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
 }
 
 function compareDesc(a: string, b: string): number {

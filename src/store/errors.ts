@@ -35,6 +35,23 @@ export class ServerRecordNotFoundError extends StoreError {
   }
 }
 
+/** The template version a call refers to is not in the store (never published, or lost). */
+export class TemplateNotFoundError extends StoreError {
+  readonly team: string;
+  readonly template: string;
+  readonly version: number;
+  constructor(team: string, template: string, version: number, options?: ErrorOptions) {
+    super(
+      `version ${version} of template \`${template}\` of team \`${team}\` is not in the store: publish it first`,
+      options,
+    );
+    this.name = "TemplateNotFoundError";
+    this.team = team;
+    this.template = template;
+    this.version = version;
+  }
+}
+
 /** A name cannot be part of a store key (it is empty or holds the `#` separator). */
 export class InvalidStoreKeyError extends StoreError {
   constructor(what: string, value: string) {

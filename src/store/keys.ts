@@ -5,11 +5,24 @@ import { InvalidStoreKeyError } from "./errors.ts";
  * Key layout of the one table (docs/ARCHITECTURE.md "The store"). Every item of a stack has a sort
  * key starting with `STACK#<id>`; its children start with `STACK#<id>#`, so the `#` separator may
  * not appear in names.
+ *
+ * Team items besides stacks, all in the team's partition `TEAM#<team>`:
+ * - `TEMPLATES`: the team's template catalog (every template name, and the default template);
+ * - `TEMPLATE#<name>`: a template's head (the newest version number allocated and its hash);
+ * - `TEMPLATE#<name>#V#<version>`: one published version (10 digits, so string order is numeric);
+ * - `MEMBER#<member>`: a member's non-secret data.
+ *
+ * Outbound events live in their own partition `EVENTS`, one item `EVENT#<id>` each, so that
+ * recording one is idempotent on its id whatever its time.
  */
 
 /** Width of zero-padded numbers in sort keys, so that string order is numeric order. */
 const EVENT_DIGITS = 10;
 const HOOK_DIGITS = 4;
+const VERSION_DIGITS = 10;
+
+/** The highest template version number a sort key can hold. */
+export const MAX_TEMPLATE_VERSION = 10 ** VERSION_DIGITS - 1;
 
 /** Item kinds, stored in `kind` so a scan or a mixed query can tell items apart. */
 export const ITEM_KINDS = {
@@ -18,7 +31,16 @@ export const ITEM_KINDS = {
   hook: "HOOK",
   artifacts: "ARTIFACTS",
   event: "EVENT",
+  templateCatalog: "TEMPLATES",
+  template: "TEMPLATE",
+  templateVersion: "TEMPLATE_VERSION",
+  member: "MEMBER",
+  outboundEvent: "OUTBOUND_EVENT",
 } as const;
+
+/** Partition of the outbound events (not a team's: they are listed across teams). */
+export const OUTBOUND_EVENTS_PK = "EVENTS";
+export const OUTBOUND_EVENT_PREFIX = "EVENT#";
 
 /** Name of the sparse index that holds stack items only (`gsi1pk` = team partition). */
 export const STACKS_INDEX = "gsi1";
@@ -82,6 +104,33 @@ export function eventPrefix(key: StackKey): string {
 /** The last possible event sort key of a stack (for a `BETWEEN` range). */
 export function lastEventSk(key: StackKey): string {
   return `${eventPrefix(key)}${"9".repeat(EVENT_DIGITS)}`;
+}
+
+/** The team's template catalog: the names of its templates and its default template. */
+export function templateCatalogKey(team: string): ItemKey {
+  return { pk: teamPk(team), sk: "TEMPLATES" };
+}
+
+/** A template's head: the newest version number allocated and that version's hash. */
+export function templateKey(team: string, name: string): ItemKey {
+  return { pk: teamPk(team), sk: `TEMPLATE#${checkName("template name", name)}` };
+}
+
+/** Prefix of the sort keys of a template's versions (the head's sort key plus `#V#`). */
+export function templateVersionPrefix(team: string, name: string): string {
+  return `${templateKey(team, name).sk}#V#`;
+}
+
+export function templateVersionKey(team: string, name: string, version: number): ItemKey {
+  return { pk: teamPk(team), sk: `${templateVersionPrefix(team, name)}${pad(version, VERSION_DIGITS)}` };
+}
+
+export function memberKey(team: string, member: string): ItemKey {
+  return { pk: teamPk(team), sk: `MEMBER#${checkName("member", member)}` };
+}
+
+export function outboundEventKey(id: string): ItemKey {
+  return { pk: OUTBOUND_EVENTS_PK, sk: `${OUTBOUND_EVENT_PREFIX}${checkName("event id", id)}` };
 }
 
 /** Index sort key of a stack item: newest first when read backwards, ties broken by id. */

@@ -3,12 +3,16 @@ import { gunzip, gzip } from "node:zlib";
 import type {
   HookRecord,
   LockHolder,
+  MemberRecord,
+  OutboundEvent,
   ServerRecord,
   ServerStatus,
   StackEvent,
   StackKey,
   StackRecord,
   StackStatus,
+  TemplateRef,
+  TemplateVersion,
 } from "../ports/store.ts";
 import { HOOK_STATUSES, SERVER_STATUSES, STACK_STATUSES } from "../ports/store.ts";
 import { Fields, fromItem, type Item, opt, stringSet, toAttr } from "./codec.ts";
@@ -18,10 +22,13 @@ import {
   eventKey,
   hookKey,
   ITEM_KINDS,
+  memberKey,
+  outboundEventKey,
   serverKey,
   stackKey,
   stacksIndexSk,
   teamPk,
+  templateVersionKey,
 } from "./keys.ts";
 
 /** Mapping between port records and table items. Field names are attribute names, with the exceptions below. */
@@ -86,6 +93,8 @@ const STACK_FIELDS = [
   "startedAt",
   "finishedAt",
   "error",
+  "template",
+  "requestHash",
 ] as const satisfies readonly (keyof StackRecord)[];
 
 const SERVER_FIELDS = [
@@ -141,6 +150,7 @@ export async function stackToItem(stack: StackRecord): Promise<Item> {
 export async function itemToStack(item: Item): Promise<StackRecord> {
   const f = new Fields(fromItem(item), "stack item");
   const lock = f.optFields("lock");
+  const template = f.optFields("template");
   return {
     team: f.str("team"),
     stackId: f.str("stackId"),
@@ -160,6 +170,8 @@ export async function itemToStack(item: Item): Promise<StackRecord> {
     startedAt: f.str("startedAt"),
     ...opt("finishedAt", f.optStr("finishedAt")),
     ...opt("error", f.optStr("error")),
+    ...opt<"template", TemplateRef>("template", template && templateRef(template)),
+    ...opt("requestHash", f.optStr("requestHash")),
   };
 }
 
@@ -262,6 +274,97 @@ export function itemToEvent(item: Item): StackEvent {
     ...opt("server", f.optStr("server")),
     message: f.str("message"),
   };
+}
+
+/** A template version item, its YAML already compressed (see {@link compressTemplate}). */
+export function templateVersionToItem(version: TemplateVersion, yamlGz: Uint8Array): Item {
+  const key = templateVersionKey(version.team, version.name, version.version);
+  return {
+    ...fieldsToItem(version, ["team", "name", "version", "hash", "author", "createdAt"]),
+    pk: { S: key.pk },
+    sk: { S: key.sk },
+    kind: { S: ITEM_KINDS.templateVersion },
+    [TEMPLATE_ATTR]: { B: yamlGz },
+  };
+}
+
+export async function itemToTemplateVersion(item: Item): Promise<TemplateVersion> {
+  const f = new Fields(fromItem(item), "template version item");
+  return {
+    team: f.str("team"),
+    name: f.str("name"),
+    version: f.num("version"),
+    yaml: await decompressTemplate(f.bytes(TEMPLATE_ATTR)),
+    hash: f.str("hash"),
+    author: f.str("author"),
+    createdAt: f.str("createdAt"),
+  };
+}
+
+/** The template catalog item: every template name of the team, and its default template. */
+export function itemToTemplateCatalog(item: Item | undefined): {
+  names: string[];
+  default: TemplateRef | undefined;
+} {
+  if (item === undefined) return { names: [], default: undefined };
+  const f = new Fields(fromItem(item), "template catalog item");
+  const def = f.optFields("default");
+  return { names: f.strings("names"), default: def && templateRef(def) };
+}
+
+export function memberToItem(member: MemberRecord): Item {
+  const key = memberKey(member.team, member.member);
+  return {
+    ...fieldsToItem(member, ["team", "member", "data", "updatedAt"]),
+    pk: { S: key.pk },
+    sk: { S: key.sk },
+    kind: { S: ITEM_KINDS.member },
+  };
+}
+
+export function itemToMember(item: Item): MemberRecord {
+  const f = new Fields(fromItem(item), "member item");
+  return {
+    team: f.str("team"),
+    member: f.str("member"),
+    data: f.optStrMap("data") ?? {},
+    updatedAt: f.str("updatedAt"),
+  };
+}
+
+/**
+ * An outbound event item. The detail is stored as JSON text: it is arbitrary JSON (nulls
+ * included), which DynamoDB maps would not round-trip exactly.
+ */
+export function outboundEventToItem(event: OutboundEvent): Item {
+  const key = outboundEventKey(event.id);
+  return {
+    ...fieldsToItem(event, ["id", "source", "detailType", "time"]),
+    detailJson: { S: JSON.stringify(event.detail) },
+    pk: { S: key.pk },
+    sk: { S: key.sk },
+    kind: { S: ITEM_KINDS.outboundEvent },
+  };
+}
+
+export function itemToOutboundEvent(item: Item): OutboundEvent {
+  const f = new Fields(fromItem(item), "outbound event item");
+  const id = f.str("id");
+  const detail: unknown = JSON.parse(f.str("detailJson"));
+  if (typeof detail !== "object" || detail === null || Array.isArray(detail)) {
+    throw new StoreError(`outbound event \`${id}\`: stored detail is not a JSON object`);
+  }
+  return {
+    id,
+    source: f.str("source"),
+    detailType: f.str("detailType"),
+    time: f.str("time"),
+    detail: detail as Record<string, unknown>,
+  };
+}
+
+function templateRef(f: Fields): TemplateRef {
+  return { name: f.str("name"), version: f.num("version") };
 }
 
 function oneOf<T extends string>(value: string, allowed: readonly T[], what: string): T {

@@ -31,6 +31,7 @@ beforeAll(async () => {
   process.env.AWS_ACCESS_KEY_ID = "test";
   process.env.AWS_SECRET_ACCESS_KEY = "test";
   process.env.TABLE_NAME = TABLE;
+  process.env.EVENT_BUS_NAME = "teamstack-test";
 });
 
 afterAll(async () => {

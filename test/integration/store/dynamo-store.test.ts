@@ -14,6 +14,7 @@ import {
 import { createTable } from "../../../src/store/table.ts";
 import type { WaitUpdate } from "../../../src/store/wait-release.ts";
 import { startDynalite, type TestDynalite, testClient } from "./dynalite.ts";
+import { bigTemplate, incompressible, random } from "./templates.ts";
 
 const TABLE = "store-test";
 let db: TestDynalite;
@@ -72,18 +73,6 @@ function server(key: StackKey, name: string, overrides: Partial<ServerRecord> = 
   };
 }
 
-/** A deterministic pseudo-random source (mulberry32), so a failing interleaving can be replayed. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function shuffle<T>(items: T[], rand: () => number): T[] {
   for (let i = items.length - 1; i > 0; i--) {
     const j = Math.floor(rand() * (i + 1));
@@ -112,30 +101,28 @@ describe("stacks", () => {
     expect(await store.getStack(key)).toEqual(record);
   });
 
+  it("stores the stack's template reference and request hash, and patches them", async () => {
+    const key = freshKey();
+    const record = stack(key, { template: { name: "base", version: 3 }, requestHash: "req-1" });
+    await store.createStack(record);
+    expect(await store.getStack(key)).toEqual(record);
+    const updated = await store.updateStack(key, { template: { name: "base", version: 4 }, requestHash: undefined });
+    expect(updated.template).toEqual({ name: "base", version: 4 });
+    expect(updated.requestHash).toBeUndefined();
+    expect(await store.getStack(key)).toEqual(updated);
+    const raw = await db.client.send(
+      new GetItemCommand({ TableName: TABLE, Key: { pk: { S: "TEAM#team-a" }, sk: { S: `STACK#${key.stackId}` } } }),
+    );
+    expect(raw.Item?.template).toEqual({ M: { name: { S: "base" }, version: { N: "4" } } });
+  });
+
   it("returns undefined for a stack that is not stored", async () => {
     expect(await store.getStack(freshKey())).toBeUndefined();
   });
 
   it("round-trips a 900 KB template, stored gzip-compressed under the item limit", async () => {
     const key = freshKey();
-    const rand = random(7);
-    const lines = ["vars:", "  region: eu-west-1", "servers:"];
-    let size = 0;
-    for (let i = 0; size < 900_000; i++) {
-      const token = Math.floor(rand() * 1e12).toString(36);
-      const server = [
-        `  - name: server-${i}`,
-        "    provider: aws",
-        `    type: ${["t3.micro", "t3.small", "4gb-ram/40gb-disk"][i % 3]}`,
-        i > 0 ? `    depends_on: [server-${Math.floor(rand() * i)}]` : "    depends_on: []",
-        "    user_data: |",
-        `      echo "boot ${token}" >> /var/log/boot.log`,
-        `      curl -fsS http://$servers.server-0.IP:${8000 + (i % 100)}/register?id=${token}`,
-      ];
-      lines.push(...server);
-      size += server.join("\n").length + 1;
-    }
-    const templateYaml = lines.join("\n");
+    const templateYaml = bigTemplate(900_000, 7);
     expect(templateYaml.length).toBeGreaterThanOrEqual(900_000);
     await store.createStack(stack(key, { templateYaml }));
     expect((await store.getStack(key))?.templateYaml).toBe(templateYaml);
@@ -151,10 +138,7 @@ describe("stacks", () => {
   });
 
   it("rejects a template too large even when compressed, with ItemTooLargeError", async () => {
-    const rand = random(11);
-    const noise = Array.from({ length: 600_000 }, () =>
-      String.fromCharCode(33 + Math.floor(rand() * 90)),
-    ).join("");
+    const noise = incompressible(600_000, 11);
     await expect(store.createStack(stack(freshKey(), { templateYaml: noise }))).rejects.toBeInstanceOf(
       ItemTooLargeError,
     );

@@ -1,0 +1,53 @@
+import middy from "@middy/core";
+import { openApiDocument } from "../../src/api/openapi.ts";
+import { type ApiResponse, handleRequest } from "../../src/api/routes.ts";
+import { buildAwsService } from "../shared/service.ts";
+
+/**
+ * The HTTP API behind API Gateway (HTTP API, payload 2.0). API Gateway's JWT authorizer has
+ * verified the token; its claims arrive in the request context.
+ */
+export interface HttpApiEvent {
+  readonly rawPath: string;
+  readonly headers?: Readonly<Record<string, string | undefined>>;
+  readonly body?: string;
+  readonly isBase64Encoded?: boolean;
+  readonly requestContext: {
+    readonly http: { readonly method: string };
+    readonly authorizer?: { readonly jwt?: { readonly claims?: Readonly<Record<string, unknown>> } };
+  };
+}
+
+export interface HttpApiResult {
+  readonly statusCode: number;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body: string;
+}
+
+const service = buildAwsService();
+const openapi = openApiDocument();
+
+/** Serves one API Gateway request with the same handler `teamstack serve` runs. */
+export async function serveHttpApi(event: HttpApiEvent): Promise<HttpApiResult> {
+  const headers: Record<string, string> = {};
+  for (const [k, v] of Object.entries(event.headers ?? {})) if (v !== undefined) headers[k.toLowerCase()] = v;
+  const body =
+    event.body === undefined
+      ? undefined
+      : event.isBase64Encoded
+        ? Buffer.from(event.body, "base64").toString("utf8")
+        : event.body;
+  const out: ApiResponse = await handleRequest(
+    {
+      method: event.requestContext.http.method,
+      path: event.rawPath,
+      headers,
+      body,
+      claims: event.requestContext.authorizer?.jwt?.claims,
+    },
+    { service, openapi: () => openapi, onError: (e) => console.error(e) },
+  );
+  return { statusCode: out.status, headers: out.headers, body: out.body };
+}
+
+export const handler = middy<HttpApiEvent, HttpApiResult>().handler(serveHttpApi);

@@ -1,0 +1,532 @@
+import { ApiError, badRequest, forbidden, notFound, unauthorized } from "./errors.ts";
+import type { Caller, CreateStackRequest, SignupEvent, StackService } from "./service.ts";
+
+/**
+ * The HTTP API: one route table that serves requests (API Gateway in AWS, `teamstack serve`
+ * locally) and describes them (GET /openapi.json). Framework-free: the Lambda wraps it in middy,
+ * the local server in node:http.
+ */
+
+export interface ApiRequest {
+  readonly method: string;
+  /** The path without query string. */
+  readonly path: string;
+  /** Header names in lower case. */
+  readonly headers: Readonly<Record<string, string | undefined>>;
+  readonly body: string | undefined;
+  /** Claims of a verified token (API Gateway's JWT authorizer, or the local server); none: 401. */
+  readonly claims: Readonly<Record<string, unknown>> | undefined;
+}
+
+export interface ApiResponse {
+  readonly status: number;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body: string;
+}
+
+/** Claim names the API reads; configurable for an identity provider that names them otherwise. */
+export interface ClaimNames {
+  readonly team: string;
+  readonly member: string;
+  readonly admin: string;
+}
+export const DEFAULT_CLAIMS: ClaimNames = { team: "teamstack:team", member: "sub", admin: "teamstack:admin" };
+
+/** The largest body accepted: a template may be 1 MB. */
+export const MAX_BODY_BYTES = 1024 * 1024 + 64 * 1024;
+
+/** A JSON Schema subset: what bodies need, validated here and published in the OpenAPI document. */
+export type Schema =
+  | {
+      readonly type: "string";
+      readonly maxLength?: number;
+      readonly pattern?: string;
+      readonly description?: string;
+    }
+  | { readonly type: "integer"; readonly minimum?: number; readonly description?: string }
+  | { readonly type: "boolean"; readonly description?: string }
+  | {
+      readonly type: "array";
+      readonly items: Schema;
+      readonly maxItems?: number;
+      readonly description?: string;
+    }
+  | {
+      readonly type: "object";
+      readonly properties?: Readonly<Record<string, Schema>>;
+      readonly required?: readonly string[];
+      readonly additionalProperties?: false | Schema;
+      readonly maxProperties?: number;
+      readonly description?: string;
+    }
+  | { readonly oneOf: readonly Schema[]; readonly description?: string }
+  | { readonly description?: string; readonly type?: undefined; readonly oneOf?: undefined };
+
+const NAME_PATTERN = "^[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}$";
+const NAME = new RegExp(NAME_PATTERN);
+const stringMap: Schema = {
+  type: "object",
+  additionalProperties: { type: "string", maxLength: 4096 },
+  maxProperties: 100,
+  description: "Names to string values.",
+};
+
+/** Checks a value against a schema; returns the first mismatch as "where: what", or undefined. */
+export function checkSchema(value: unknown, schema: Schema, where = "body"): string | undefined {
+  if ("oneOf" in schema && schema.oneOf) {
+    const fits = schema.oneOf.some((s) => checkSchema(value, s, where) === undefined);
+    return fits ? undefined : `${where}: expected ${schema.oneOf.map(describeSchema).join(" or ")}`;
+  }
+  switch (schema.type) {
+    case undefined:
+      return undefined;
+    case "string":
+      if (typeof value !== "string") return `${where}: expected a string`;
+      if (schema.maxLength !== undefined && value.length > schema.maxLength)
+        return `${where}: longer than ${schema.maxLength} characters`;
+      if (schema.pattern !== undefined && !new RegExp(schema.pattern).test(value))
+        return `${where}: \`${value.slice(0, 80)}\` does not match ${schema.pattern}`;
+      return undefined;
+    case "integer":
+      if (typeof value !== "number" || !Number.isInteger(value)) return `${where}: expected a whole number`;
+      if (schema.minimum !== undefined && value < schema.minimum)
+        return `${where}: must be at least ${schema.minimum}`;
+      return undefined;
+    case "boolean":
+      return typeof value === "boolean" ? undefined : `${where}: expected true or false`;
+    case "array": {
+      if (!Array.isArray(value)) return `${where}: expected a list`;
+      if (schema.maxItems !== undefined && value.length > schema.maxItems)
+        return `${where}: more than ${schema.maxItems} items`;
+      for (let i = 0; i < value.length; i++) {
+        const e = checkSchema(value[i], schema.items, `${where}[${i}]`);
+        if (e) return e;
+      }
+      return undefined;
+    }
+    case "object": {
+      if (value === null || typeof value !== "object" || Array.isArray(value))
+        return `${where}: expected a JSON object`;
+      const entries = Object.entries(value);
+      if (schema.maxProperties !== undefined && entries.length > schema.maxProperties)
+        return `${where}: more than ${schema.maxProperties} fields`;
+      for (const r of schema.required ?? [])
+        if (!Object.hasOwn(value, r)) return `${where}: missing field \`${r}\``;
+      for (const [k, v] of entries) {
+        const known =
+          schema.properties && Object.hasOwn(schema.properties, k) ? schema.properties[k] : undefined;
+        const s = known ?? (schema.additionalProperties === false ? undefined : schema.additionalProperties);
+        if (!s) {
+          const expected = Object.keys(schema.properties ?? {});
+          return `${where}: unknown field \`${k}\`${expected.length > 0 ? `; expected ${expected.join(", ")}` : ""}`;
+        }
+        const e = checkSchema(v, s, `${where}.${k}`);
+        if (e) return e;
+      }
+      return undefined;
+    }
+  }
+}
+
+function describeSchema(s: Schema): string {
+  if ("oneOf" in s && s.oneOf) return s.oneOf.map(describeSchema).join(" or ");
+  return s.type === "object" ? "an object" : s.type === "array" ? "a list" : (s.type ?? "anything");
+}
+
+interface Context {
+  readonly params: Readonly<Record<string, string>>;
+  readonly body: unknown;
+  readonly caller: Caller;
+  readonly headers: ApiRequest["headers"];
+}
+
+export interface Route {
+  readonly method: "GET" | "PUT" | "POST" | "DELETE";
+  readonly path: string;
+  readonly summary: string;
+  /** False only for the OpenAPI document. */
+  readonly auth: boolean;
+  /** `yaml`: the raw body is the template; a Schema: a JSON body checked against it; absent: no body. */
+  readonly body?: "yaml" | Schema;
+  readonly bodyRequired?: boolean;
+  readonly success: number;
+  /** Error statuses this route can answer, for the OpenAPI document. */
+  readonly errors: readonly number[];
+  readonly response: Schema;
+  run(service: StackService, ctx: Context): Promise<unknown>;
+}
+
+const createStackSchema: Schema = {
+  type: "object",
+  properties: {
+    template: {
+      type: "string",
+      pattern: NAME_PATTERN,
+      description: "A team template's name (its newest version).",
+    },
+    version: { type: "integer", minimum: 1, description: "The template version (default: the newest)." },
+    yaml: { type: "string", maxLength: 1024 * 1024, description: "A template given inline instead." },
+    member: { type: "string", pattern: NAME_PATTERN, description: "Whose stack it is." },
+    userdata: stringMap,
+    simulate: {
+      oneOf: [
+        { type: "boolean" },
+        { type: "array", items: { type: "string", pattern: "^(aws|local|sim)$" }, maxItems: 3 },
+      ],
+      description: "Run these providers' servers (or all, with true) on sim.",
+    },
+  },
+  required: ["member"],
+  additionalProperties: false,
+};
+
+const signupSchema: Schema = {
+  type: "object",
+  properties: {
+    version: { type: "string" },
+    id: { type: "string", maxLength: 256, pattern: "^\\S+$" },
+    source: { type: "string", pattern: "^teamstack\\.teams$" },
+    "detail-type": { type: "string", pattern: "^Team Member Signed Up$" },
+    account: { type: "string" },
+    time: { type: "string" },
+    region: { type: "string" },
+    resources: { type: "array", items: { type: "string" } },
+    detail: {
+      type: "object",
+      properties: {
+        team: { type: "string", pattern: NAME_PATTERN },
+        member: { type: "string", pattern: NAME_PATTERN },
+        userdata: stringMap,
+      },
+      required: ["team", "member"],
+      additionalProperties: false,
+    },
+  },
+  required: ["id", "source", "detail-type", "detail"],
+  additionalProperties: false,
+};
+
+const started: Schema = {
+  type: "object",
+  properties: { stackId: { type: "string" }, executionName: { type: "string" } },
+  description: "The stack and the execution started for it.",
+};
+const anyObject: Schema = { type: "object", description: "See the README for the fields." };
+const anyList: Schema = { type: "array", items: { type: "object" } };
+
+export const ROUTES: readonly Route[] = [
+  {
+    method: "GET",
+    path: "/openapi.json",
+    summary: "This API's OpenAPI 3.1 document.",
+    auth: false,
+    success: 200,
+    errors: [],
+    response: anyObject,
+    run: async () => undefined,
+  },
+  {
+    method: "PUT",
+    path: "/teams/{team}/templates/{name}",
+    summary: "Publishes a template version (YAML body). Admins only.",
+    auth: true,
+    body: "yaml",
+    bodyRequired: true,
+    success: 201,
+    errors: [400, 401, 403, 413, 422],
+    response: {
+      type: "object",
+      properties: { name: { type: "string" }, version: { type: "integer" }, hash: { type: "string" } },
+    },
+    run: async (s, c) => {
+      const out = await s.publishTemplate(
+        c.caller,
+        c.params.team as string,
+        c.params.name as string,
+        c.body as string,
+      );
+      return out.created ? out.body : new Status(200, out.body);
+    },
+  },
+  {
+    method: "GET",
+    path: "/teams/{team}/templates",
+    summary: "Lists the team's templates.",
+    auth: true,
+    success: 200,
+    errors: [400, 401, 403],
+    response: anyList,
+    run: (s, c) => s.listTemplates(c.caller, c.params.team as string),
+  },
+  {
+    method: "GET",
+    path: "/teams/{team}/templates/{name}",
+    summary: "A template's versions.",
+    auth: true,
+    success: 200,
+    errors: [400, 401, 403, 404],
+    response: anyObject,
+    run: (s, c) => s.getTemplate(c.caller, c.params.team as string, c.params.name as string),
+  },
+  {
+    method: "POST",
+    path: "/teams/{team}/templates/{name}/default",
+    summary:
+      "Makes a template (its newest version, or `version`) the team's default for new members. Admins only.",
+    auth: true,
+    body: {
+      type: "object",
+      properties: { version: { type: "integer", minimum: 1 } },
+      additionalProperties: false,
+    },
+    success: 200,
+    errors: [400, 401, 403, 404],
+    response: { type: "object", properties: { name: { type: "string" }, version: { type: "integer" } } },
+    run: (s, c) =>
+      s.setDefault(
+        c.caller,
+        c.params.team as string,
+        c.params.name as string,
+        (c.body as { version?: number })?.version,
+      ),
+  },
+  {
+    method: "PUT",
+    path: "/teams/{team}/members/{member}",
+    summary: "Sets a member's non-secret data, used for $koding.userdata.*. The member or an admin.",
+    auth: true,
+    body: stringMap,
+    bodyRequired: true,
+    success: 200,
+    errors: [400, 401, 403],
+    response: anyObject,
+    run: (s, c) =>
+      s.putMember(
+        c.caller,
+        c.params.team as string,
+        c.params.member as string,
+        c.body as Record<string, string>,
+      ),
+  },
+  {
+    method: "POST",
+    path: "/teams/{team}/stacks",
+    summary: "Creates a stack and starts provisioning it. An Idempotency-Key header makes retries safe.",
+    auth: true,
+    body: createStackSchema,
+    bodyRequired: true,
+    success: 202,
+    errors: [400, 401, 403, 404, 409, 413, 422],
+    response: started,
+    run: (s, c) => {
+      const key = c.headers["idempotency-key"];
+      if (key !== undefined && !/^[\x21-\x7e]{1,255}$/.test(key)) {
+        throw badRequest("Idempotency-Key: expected 1 to 255 visible ASCII characters");
+      }
+      return s.createStack(c.caller, c.params.team as string, c.body as CreateStackRequest, key);
+    },
+  },
+  {
+    method: "GET",
+    path: "/teams/{team}/stacks",
+    summary: "Lists stacks: all of the team's for an admin, a member's own otherwise.",
+    auth: true,
+    success: 200,
+    errors: [400, 401, 403],
+    response: anyList,
+    run: (s, c) => s.listStacks(c.caller, c.params.team as string),
+  },
+  {
+    method: "GET",
+    path: "/teams/{team}/stacks/{id}",
+    summary: "A stack's status: servers, artifacts, hooks, and whether its template has a newer version.",
+    auth: true,
+    success: 200,
+    errors: [400, 401, 403, 404],
+    response: anyObject,
+    run: (s, c) => s.getStack(c.caller, c.params.team as string, c.params.id as string),
+  },
+  {
+    method: "POST",
+    path: "/teams/{team}/stacks/{id}/rerun",
+    summary: "Runs a stack again: creates what is missing.",
+    auth: true,
+    success: 202,
+    errors: [400, 401, 403, 404, 409],
+    response: started,
+    run: (s, c) => s.rerun(c.caller, c.params.team as string, c.params.id as string),
+  },
+  {
+    method: "DELETE",
+    path: "/teams/{team}/stacks/{id}",
+    summary: "Destroys a stack's servers.",
+    auth: true,
+    success: 202,
+    errors: [400, 401, 403, 404, 409],
+    response: started,
+    run: (s, c) => s.destroy(c.caller, c.params.team as string, c.params.id as string),
+  },
+  {
+    method: "GET",
+    path: "/teams/{team}/stacks/{id}/events",
+    summary: "What happened to a stack, in order.",
+    auth: true,
+    success: 200,
+    errors: [400, 401, 403, 404],
+    response: anyList,
+    run: (s, c) => s.events(c.caller, c.params.team as string, c.params.id as string),
+  },
+  {
+    method: "POST",
+    path: "/events",
+    summary:
+      "Delivers an EventBridge-shaped `Team Member Signed Up` event (locally; in AWS the bus calls the signup function).",
+    auth: true,
+    body: signupSchema,
+    bodyRequired: true,
+    success: 202,
+    errors: [400, 401, 403, 404, 409, 422],
+    response: started,
+    run: (s, c) => {
+      const event = c.body as SignupEvent;
+      if (c.caller.team !== event.detail.team || !c.caller.admin) {
+        throw forbidden(`delivering events for team \`${event.detail.team}\` needs that team's admin token`);
+      }
+      return s.signup(event);
+    },
+  },
+];
+
+/** A non-default success status for a route's answer. */
+class Status {
+  readonly status: number;
+  readonly body: unknown;
+  constructor(status: number, body: unknown) {
+    this.status = status;
+    this.body = body;
+  }
+}
+
+function match(route: Route, path: string): Record<string, string> | undefined {
+  const want = route.path.split("/");
+  const got = path.split("/");
+  if (want.length !== got.length) return undefined;
+  const params: Record<string, string> = {};
+  for (let i = 0; i < want.length; i++) {
+    const w = want[i] as string;
+    const g = got[i] as string;
+    if (w.startsWith("{")) {
+      let value: string;
+      try {
+        value = decodeURIComponent(g);
+      } catch {
+        return undefined;
+      }
+      params[w.slice(1, -1)] = value;
+    } else if (w !== g) return undefined;
+  }
+  return params;
+}
+
+function json(status: number, body: unknown, extra: Record<string, string> = {}): ApiResponse {
+  return {
+    status,
+    headers: { "content-type": "application/json", "cache-control": "no-store", ...extra },
+    body: body === undefined ? "" : JSON.stringify(body),
+  };
+}
+
+function errorResponse(e: ApiError, extra: Record<string, string> = {}): ApiResponse {
+  return json(
+    e.status,
+    { error: e.code, message: e.message, ...(e.problems ? { problems: e.problems } : {}) },
+    extra,
+  );
+}
+
+function callerOf(claims: ApiRequest["claims"], names: ClaimNames): Caller {
+  if (!claims) throw unauthorized("a bearer token is required (Authorization: Bearer TOKEN)");
+  const team = claims[names.team];
+  const member = claims[names.member];
+  const admin = claims[names.admin];
+  if (typeof team !== "string" || typeof member !== "string") {
+    throw unauthorized(`the token has no \`${names.team}\` and \`${names.member}\` claims`);
+  }
+  return { team, member, admin: admin === true || admin === "true" };
+}
+
+export interface ApiOptions {
+  readonly service: StackService;
+  readonly claims?: ClaimNames;
+  /** The OpenAPI document to serve at /openapi.json. */
+  readonly openapi: () => unknown;
+  /** Reports an unexpected error (a 500) with its stack, for the operator's log. */
+  readonly onError?: (error: unknown) => void;
+}
+
+/** Serves one request. Never throws: every failure is an answer with a JSON error body. */
+export async function handleRequest(req: ApiRequest, options: ApiOptions): Promise<ApiResponse> {
+  try {
+    const path = req.path.length > 1 ? req.path.replace(/\/+$/, "") : req.path;
+    const candidates = ROUTES.map((r) => ({ r, params: match(r, path) })).filter(
+      (x) => x.params !== undefined,
+    );
+    if (candidates.length === 0) throw notFound(`no such resource: ${req.method} ${path.slice(0, 200)}`);
+    const found = candidates.find((x) => x.r.method === req.method);
+    if (!found) {
+      const allow = candidates.map((x) => x.r.method).join(", ");
+      return errorResponse(
+        new ApiError(405, "MethodNotAllowed", `${req.method} is not allowed here; use ${allow}`),
+        {
+          allow,
+        },
+      );
+    }
+    const { r: route, params } = found as { r: Route; params: Record<string, string> };
+    if (route.path === "/openapi.json") return json(200, options.openapi());
+    const caller = callerOf(req.claims, options.claims ?? DEFAULT_CLAIMS);
+    for (const [k, v] of Object.entries(params)) {
+      if (!NAME.test(v))
+        throw badRequest(`${k} \`${v.slice(0, 80)}\`: expected letters, digits, _, . and - (at most 63)`);
+    }
+    const body = parseBody(req, route);
+    const result = await route.run(options.service, { params, body, caller, headers: req.headers });
+    if (result instanceof Status) return json(result.status, result.body);
+    return json(route.success, result);
+  } catch (error) {
+    if (error instanceof ApiError) return errorResponse(error);
+    options.onError?.(error);
+    return json(500, {
+      error: "InternalError",
+      message: "the request failed unexpectedly; the server's log has details",
+    });
+  }
+}
+
+function parseBody(req: ApiRequest, route: Route): unknown {
+  const text = req.body ?? "";
+  if (Buffer.byteLength(text) > MAX_BODY_BYTES) {
+    throw new ApiError(413, "PayloadTooLarge", `the body is larger than ${MAX_BODY_BYTES} bytes`);
+  }
+  if (route.body === undefined) {
+    if (text.trim() !== "") throw badRequest(`${route.method} ${route.path} takes no body`);
+    return undefined;
+  }
+  if (route.body === "yaml") {
+    if (text.trim() === "") throw badRequest("the body must be the template's YAML");
+    return text;
+  }
+  if (text.trim() === "") {
+    if (route.bodyRequired) throw badRequest("a JSON body is required");
+    return undefined;
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw badRequest(`the body is not valid JSON: ${(error as Error).message}`);
+  }
+  const problem = checkSchema(value, route.body);
+  if (problem) throw badRequest(problem);
+  return value;
+}

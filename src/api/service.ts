@@ -1,0 +1,350 @@
+import { createHash, randomBytes } from "node:crypto";
+import { userdataKeys } from "../core/render.ts";
+import type { ProviderName } from "../core/template.ts";
+import { loadTemplate } from "../core/validate.ts";
+import { type StackStatusView, stackStatus } from "../pipeline/status.ts";
+import type { Executions } from "../ports/orchestration.ts";
+import type { StackEvent, StackKey, StackRecord, Store, TemplateRef } from "../ports/store.ts";
+import { badRequest, conflict, forbidden, notFound, unprocessable } from "./errors.ts";
+
+/** Who is asking, from the token's claims. */
+export interface Caller {
+  readonly team: string;
+  readonly member: string;
+  readonly admin: boolean;
+}
+
+/** Starts state machine executions: Step Functions in AWS, the local engine on one machine. */
+export interface Orchestrator {
+  /**
+   * Starts `machine` for a stack under `name`. Starting a name that was started already starts
+   * nothing (as StartExecution with the same name and input).
+   */
+  start(machine: "provision" | "destroy", key: StackKey, name: string): Promise<void>;
+}
+
+export interface ServiceDeps {
+  readonly store: Store;
+  readonly orchestrator: Orchestrator;
+  readonly executions: Executions;
+  /** Providers that can create servers here; others must be simulated. */
+  readonly providers: readonly ProviderName[];
+  readonly now: () => Date;
+}
+
+export interface CreateStackRequest {
+  /** A team template's name; its newest version unless `version` says which. */
+  readonly template?: string;
+  readonly version?: number;
+  readonly yaml?: string;
+  readonly member: string;
+  readonly userdata?: Readonly<Record<string, string>>;
+  /** Providers to run on `sim`, or true for all. */
+  readonly simulate?: boolean | readonly string[];
+}
+
+export interface SignupEvent {
+  readonly id: string;
+  readonly source: string;
+  readonly "detail-type": string;
+  readonly detail: {
+    readonly team: string;
+    readonly member: string;
+    readonly userdata?: Readonly<Record<string, string>>;
+  };
+}
+
+const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");
+
+/** JSON with sorted keys, so equal requests hash equal whatever their key order. */
+function canonical(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonical).join(",")}]`;
+  if (value !== null && typeof value === "object") {
+    return `{${Object.keys(value)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonical((value as Record<string, unknown>)[k])}`)
+      .join(",")}}`;
+  }
+  return JSON.stringify(value);
+}
+
+/**
+ * What the HTTP API and the signup events do, over the store and an orchestrator. Authorisation
+ * is checked here, so every door applies the same rules.
+ */
+export class StackService {
+  readonly #d: ServiceDeps;
+  constructor(deps: ServiceDeps) {
+    this.#d = deps;
+  }
+
+  #team(caller: Caller, team: string): void {
+    if (caller.team !== team) throw forbidden(`your token is for team \`${caller.team}\`, not \`${team}\``);
+  }
+
+  #admin(caller: Caller, team: string, what: string): void {
+    this.#team(caller, team);
+    if (!caller.admin) throw forbidden(`${what} needs a team admin's token`);
+  }
+
+  #self(caller: Caller, team: string, member: string): void {
+    this.#team(caller, team);
+    if (!caller.admin && caller.member !== member) {
+      throw forbidden(
+        `member \`${caller.member}\` cannot act for member \`${member}\`; that needs an admin's token`,
+      );
+    }
+  }
+
+  async publishTemplate(caller: Caller, team: string, name: string, yaml: string) {
+    this.#admin(caller, team, "publishing a template");
+    const { template, problems } = loadTemplate(yaml, `${name}.yaml`);
+    if (!template) throw unprocessable(`template \`${name}\` has ${problems.length} problem(s)`, problems);
+    const { version, created } = await this.#d.store.putTemplateVersion({
+      team,
+      name,
+      yaml,
+      hash: sha256(yaml),
+      author: caller.member,
+      createdAt: this.#d.now().toISOString(),
+    });
+    return { created, body: { name, version: version.version, hash: version.hash } };
+  }
+
+  async listTemplates(caller: Caller, team: string) {
+    this.#team(caller, team);
+    return (await this.#d.store.listTemplates(team)).map((t) => ({
+      name: t.name,
+      latest: t.latest,
+      hash: t.hash,
+      updatedAt: t.updatedAt,
+      default: t.defaultVersion !== undefined,
+      ...(t.defaultVersion !== undefined ? { defaultVersion: t.defaultVersion } : {}),
+    }));
+  }
+
+  async getTemplate(caller: Caller, team: string, name: string) {
+    this.#team(caller, team);
+    const versions = await this.#d.store.listTemplateVersions(team, name);
+    if (versions.length === 0) throw notFound(`team \`${team}\` has no template \`${name}\``);
+    const def = await this.#d.store.getDefaultTemplate(team);
+    return {
+      name,
+      ...(def?.name === name ? { defaultVersion: def.version } : {}),
+      versions: versions.map((v) => ({
+        version: v.version,
+        hash: v.hash,
+        author: v.author,
+        createdAt: v.createdAt,
+      })),
+    };
+  }
+
+  async setDefault(caller: Caller, team: string, name: string, version: number | undefined) {
+    this.#admin(caller, team, "choosing the default template");
+    const v = await this.#d.store.getTemplateVersion(team, name, version);
+    if (!v) {
+      throw notFound(
+        `team \`${team}\` has no template \`${name}\`${version !== undefined ? ` at version ${version}` : ""}`,
+      );
+    }
+    await this.#d.store.setDefaultTemplate(team, { name, version: v.version });
+    return { name, version: v.version };
+  }
+
+  async putMember(caller: Caller, team: string, member: string, data: Readonly<Record<string, string>>) {
+    this.#self(caller, team, member);
+    await this.#d.store.putMember({ team, member, data, updatedAt: this.#d.now().toISOString() });
+    return { member, data };
+  }
+
+  /** Resolves the template a request names: a team template's newest version, or inline YAML. */
+  async #templateOf(
+    team: string,
+    req: CreateStackRequest,
+  ): Promise<{ yaml: string; file: string; ref?: TemplateRef }> {
+    if (req.yaml !== undefined) return { yaml: req.yaml, file: "request.yaml" };
+    const name = req.template as string;
+    const v = await this.#d.store.getTemplateVersion(team, name, req.version);
+    if (!v) {
+      throw notFound(
+        `team \`${team}\` has no template \`${name}\`${req.version !== undefined ? ` at version ${req.version}` : ""}`,
+      );
+    }
+    return { yaml: v.yaml, file: `${name}.yaml`, ref: { name, version: v.version } };
+  }
+
+  /**
+   * Creates a stack and starts provisioning it. The same `idempotencyId` (an Idempotency-Key or an
+   * event id) with the same request returns the same stack and starts nothing new.
+   */
+  async createStack(caller: Caller, team: string, req: CreateStackRequest, idempotencyId?: string) {
+    this.#self(caller, team, req.member);
+    if ((req.template === undefined) === (req.yaml === undefined)) {
+      throw badRequest("give exactly one of `template` (a template's name) or `yaml` (the template itself)");
+    }
+    const requestHash = sha256(canonical({ team, ...req }));
+    const stackId =
+      idempotencyId !== undefined
+        ? `st-${sha256(`${team}\u0000${idempotencyId}`).slice(0, 16)}`
+        : `st-${randomBytes(8).toString("hex")}`;
+    const executionName = `${stackId}-create`;
+    const existing = await this.#d.store.getStack({ team, stackId });
+    if (existing) return this.#replay(existing, requestHash, executionName);
+
+    const { yaml, file, ref } = await this.#templateOf(team, req);
+    const { template, problems } = loadTemplate(yaml, file);
+    if (!template) throw unprocessable(`the template has ${problems.length} problem(s)`, problems);
+    const member = await this.#d.store.getMember(team, req.member);
+    const userdata = { ...(member?.data ?? {}), ...(req.userdata ?? {}) };
+    const missing = userdataKeys(template).filter((k) => !Object.hasOwn(userdata, k));
+    if (missing.length > 0) {
+      throw unprocessable(
+        `the template uses ${missing.map((k) => `$koding.userdata.${k}`).join(", ")}, which member \`${req.member}\` has not given (PUT /teams/${team}/members/${req.member}, or pass userdata)`,
+      );
+    }
+    const simulate = req.simulate === true ? ["aws", "local", "sim"] : [...(req.simulate || [])];
+    const unavailable = template.servers.filter(
+      (s) => !simulate.includes(s.provider) && !this.#d.providers.includes(s.provider),
+    );
+    if (unavailable.length > 0) {
+      throw unprocessable(
+        `${unavailable.map((s) => `${s.name} (${s.provider})`).join(", ")}: not available here; pass "simulate": ["${unavailable[0]?.provider}"] to run ${unavailable.length === 1 ? "it" : "them"} on sim`,
+      );
+    }
+    const now = this.#d.now().toISOString();
+    const stack: StackRecord = {
+      team,
+      stackId,
+      member: req.member,
+      status: "RUNNING",
+      run: 0,
+      templateYaml: yaml,
+      templateFile: file,
+      templateHash: sha256(yaml),
+      userdata,
+      simulate,
+      createdAt: now,
+      startedAt: now,
+      requestHash,
+      ...(ref ? { template: ref } : {}),
+    };
+    if (!(await this.#d.store.createStack(stack))) {
+      // Another request with the same key won the race: answer as it did.
+      const winner = await this.#d.store.getStack({ team, stackId });
+      if (winner) return this.#replay(winner, requestHash, executionName);
+    }
+    await this.#d.orchestrator.start("provision", { team, stackId }, executionName);
+    return { stackId, executionName };
+  }
+
+  async #replay(existing: StackRecord, requestHash: string, executionName: string) {
+    if (existing.requestHash !== requestHash) {
+      throw conflict(
+        `this idempotency key already made stack \`${existing.stackId}\` from a different request; use a new key`,
+      );
+    }
+    // The stack exists; make sure its execution started (a crash may have come in between).
+    await this.#d.orchestrator.start("provision", existing, executionName);
+    return { stackId: existing.stackId, executionName };
+  }
+
+  async listStacks(caller: Caller, team: string) {
+    this.#team(caller, team);
+    const stacks = await this.#d.store.listStacks(team);
+    return stacks
+      .filter((s) => caller.admin || s.member === caller.member)
+      .map((s) => ({
+        stackId: s.stackId,
+        member: s.member,
+        status: s.status,
+        template: s.template?.name ?? null,
+        version: s.template?.version ?? null,
+        startedAt: s.startedAt,
+      }));
+  }
+
+  async #stack(caller: Caller, team: string, stackId: string): Promise<StackRecord> {
+    this.#team(caller, team);
+    const stack = await this.#d.store.getStack({ team, stackId });
+    if (!stack) throw notFound(`team \`${team}\` has no stack \`${stackId}\``);
+    this.#self(caller, team, stack.member);
+    return stack;
+  }
+
+  async getStack(
+    caller: Caller,
+    team: string,
+    stackId: string,
+  ): Promise<StackStatusView & { updateAvailable: boolean }> {
+    const stack = await this.#stack(caller, team, stackId);
+    const view = (await stackStatus(this.#d.store, stack)) as StackStatusView;
+    let updateAvailable = false;
+    if (stack.template) {
+      const latest = await this.#d.store.getTemplateVersion(team, stack.template.name);
+      updateAvailable = latest !== undefined && latest.version > stack.template.version;
+    }
+    return { ...view, updateAvailable };
+  }
+
+  async #refuseWhileRunning(stack: StackRecord, what: string): Promise<void> {
+    if (stack.lock && (await this.#d.executions.isRunning(stack.lock.execution))) {
+      throw conflict(
+        `cannot ${what} stack \`${stack.stackId}\` while run ${stack.lock.run} (execution ${stack.lock.execution}) is running`,
+      );
+    }
+  }
+
+  async rerun(caller: Caller, team: string, stackId: string) {
+    const stack = await this.#stack(caller, team, stackId);
+    await this.#refuseWhileRunning(stack, "rerun");
+    if (stack.status === "DESTROYED" || stack.status === "DESTROYING") {
+      throw conflict(`stack \`${stackId}\` is ${stack.status.toLowerCase()}; create a new one`);
+    }
+    const executionName = `${stackId}-run-${stack.run + 1}`;
+    await this.#d.orchestrator.start("provision", stack, executionName);
+    return { stackId, executionName };
+  }
+
+  async destroy(caller: Caller, team: string, stackId: string) {
+    const stack = await this.#stack(caller, team, stackId);
+    await this.#refuseWhileRunning(stack, "delete");
+    const executionName = `${stackId}-destroy-${stack.run + 1}`;
+    await this.#d.orchestrator.start("destroy", stack, executionName);
+    return { stackId, executionName };
+  }
+
+  async events(caller: Caller, team: string, stackId: string): Promise<StackEvent[]> {
+    const stack = await this.#stack(caller, team, stackId);
+    return this.#d.store.listEvents(stack);
+  }
+
+  /**
+   * Provisions the team's default template for a member who signed up. The event id makes it
+   * idempotent: a redelivered event starts nothing new.
+   */
+  async signup(event: SignupEvent) {
+    const { team, member, userdata } = event.detail;
+    const def = await this.#d.store.getDefaultTemplate(team);
+    if (!def)
+      throw unprocessable(
+        `team \`${team}\` has no default template (POST /teams/${team}/templates/NAME/default)`,
+      );
+    if (userdata) {
+      const existing = await this.#d.store.getMember(team, member);
+      await this.#d.store.putMember({
+        team,
+        member,
+        data: { ...(existing?.data ?? {}), ...userdata },
+        updatedAt: this.#d.now().toISOString(),
+      });
+    }
+    const system: Caller = { team, member, admin: true };
+    return this.createStack(
+      system,
+      team,
+      { template: def.name, version: def.version, member },
+      `event:${event.id}`,
+    );
+  }
+}

@@ -1,0 +1,169 @@
+import { resolve } from "node:path";
+import { ApiError } from "../api/errors.ts";
+import { signingKey, signJwt } from "../api/jwt.ts";
+import { checkSchema, ROUTES, type Schema } from "../api/routes.ts";
+import { type SignupEvent, StackService } from "../api/service.ts";
+import { signingKeyFile, startLocalApiServer } from "../local/api-server.ts";
+import { openLocalEngine } from "../local/engine.ts";
+import { type Command, UsageError, type Values } from "./command.ts";
+import { readJsonFile } from "./files.ts";
+
+const STATE_DIR_HELP: readonly [string, string] = [
+  "--state-dir DIR",
+  "Where local stacks live (default ./.teamstack).",
+];
+const NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}$/;
+
+function stateDirOf(values: Values): string {
+  return resolve(typeof values["state-dir"] === "string" ? values["state-dir"] : ".teamstack");
+}
+
+export const serveCommand: Command = {
+  name: "serve",
+  summary: "Serve the HTTP API on this machine (the same handler as API Gateway runs).",
+  usage: "teamstack serve [--port N] [--host 127.0.0.1] [--state-dir DIR]",
+  options: { port: { type: "string" }, host: { type: "string" }, "state-dir": { type: "string" } },
+  help: [
+    ["--port N", "Port to listen on (default 8787; 0 picks a free one)."],
+    ["--host ADDR", "Address to listen on (default 127.0.0.1)."],
+    STATE_DIR_HELP,
+  ],
+  async run(values, args, io) {
+    if (args.length > 0) throw new UsageError("serve takes no arguments");
+    const port = Number(values.port ?? 8787);
+    if (!Number.isInteger(port) || port < 0 || port > 65535)
+      throw new UsageError(`--port \`${values.port}\`: expected 0-65535`);
+    const engine = await openLocalEngine({ stateDir: stateDirOf(values) });
+    const server = await startLocalApiServer({
+      engine,
+      port,
+      host: (values.host as string | undefined) ?? "127.0.0.1",
+      log: (line) => io.err(`${line}\n`),
+    });
+    io.err(
+      `teamstack serve: listening on ${server.url} (state ${engine.stateDir})\n` +
+        "  get a token:  npx teamstack token --team TEAM --member NAME [--admin]\n",
+    );
+    io.out(`${server.url}\n`);
+    await new Promise<void>((done) => {
+      const stop = () => done();
+      process.once("SIGINT", stop);
+      process.once("SIGTERM", stop);
+    });
+    io.err("teamstack serve: stopping; waiting for running executions\n");
+    await server.close();
+    await engine.close();
+    return 0;
+  },
+};
+
+export const tokenCommand: Command = {
+  name: "token",
+  summary: "Print a bearer token for the local API (signed with the state directory's key).",
+  usage: "teamstack token --team TEAM --member NAME [--admin] [--expires HOURS] [--state-dir DIR]",
+  options: {
+    team: { type: "string" },
+    member: { type: "string" },
+    admin: { type: "boolean" },
+    expires: { type: "string" },
+    "state-dir": { type: "string" },
+  },
+  help: [
+    ["--team TEAM", "The team the token is for."],
+    ["--member NAME", "The member it identifies."],
+    ["--admin", "A team admin's token (templates, everyone's stacks)."],
+    ["--expires HOURS", "Lifetime in hours (default 12)."],
+    STATE_DIR_HELP,
+  ],
+  async run(values, args, io) {
+    if (args.length > 0) throw new UsageError("token takes no arguments");
+    const team = values.team as string | undefined;
+    const member = values.member as string | undefined;
+    if (!team || !NAME.test(team)) throw new UsageError("give --team TEAM (letters, digits, _, . and -)");
+    if (!member || !NAME.test(member))
+      throw new UsageError("give --member NAME (letters, digits, _, . and -)");
+    const hours = Number(values.expires ?? 12);
+    if (!(hours > 0 && hours <= 24 * 365))
+      throw new UsageError(`--expires \`${values.expires}\`: expected hours, more than 0`);
+    const key = await signingKey(signingKeyFile(stateDirOf(values)));
+    const now = Math.floor(Date.now() / 1000);
+    const token = signJwt(
+      {
+        sub: member,
+        "teamstack:team": team,
+        "teamstack:admin": values.admin === true,
+        iat: now,
+        exp: now + Math.round(hours * 3600),
+      },
+      key,
+    );
+    io.out(`${token}\n`);
+    return 0;
+  },
+};
+
+const eventsSchema = ROUTES.find((r) => r.path === "/events")?.body as Schema;
+
+export const eventsCommand: Command = {
+  name: "events",
+  summary:
+    "Deliver a signup event (`events put FILE.json`), or list the events teamstack sent (`events list`).",
+  usage: "teamstack events put FILE.json | events list [--json] [--state-dir DIR]",
+  options: { json: { type: "boolean" }, "state-dir": { type: "string" } },
+  help: [["--json", "Print the events as JSON."], STATE_DIR_HELP],
+  async run(values, args, io) {
+    const [verb, file, ...rest] = args;
+    if (verb === "put") {
+      if (!file || rest.length > 0) throw new UsageError("give one event FILE.json");
+      const event = await readJsonFile(file);
+      const problem = checkSchema(event, eventsSchema, file);
+      if (problem)
+        throw new UsageError(`${problem}; expected a "Team Member Signed Up" event (see the README)`);
+      const engine = await openLocalEngine({ stateDir: stateDirOf(values) });
+      try {
+        const runs: Promise<unknown>[] = [];
+        const service = new StackService({
+          store: engine.store,
+          orchestrator: {
+            async start(machine, key) {
+              runs.push(machine === "provision" ? engine.provision(key) : engine.destroy(key));
+            },
+          },
+          executions: engine.executions,
+          providers: ["local", "sim"],
+          now: () => new Date(),
+        });
+        const out = await service.signup(event as SignupEvent);
+        io.err(`event ${(event as SignupEvent).id}: stack ${out.stackId}\n`);
+        await Promise.all(runs);
+        io.out(`${JSON.stringify(out)}\n`);
+        return 0;
+      } catch (error) {
+        if (error instanceof ApiError) {
+          io.err(`teamstack events put: ${error.message}\n`);
+          return 1;
+        }
+        throw error;
+      } finally {
+        await engine.close();
+      }
+    }
+    if (verb === "list") {
+      if (args.length > 1) throw new UsageError("events list takes no arguments");
+      const engine = await openLocalEngine({ stateDir: stateDirOf(values) });
+      try {
+        const events = await engine.store.listOutboundEvents();
+        if (values.json) io.out(`${JSON.stringify(events, null, 2)}\n`);
+        else
+          for (const e of events)
+            io.out(`${e.time}  ${e.detailType.padEnd(17)} ${JSON.stringify(e.detail)}\n`);
+        return 0;
+      } finally {
+        await engine.close();
+      }
+    }
+    throw new UsageError(
+      verb === undefined ? "give put FILE.json or list" : `unknown events command \`${verb}\``,
+    );
+  },
+};

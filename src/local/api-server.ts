@@ -1,0 +1,159 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { join } from "node:path";
+import { signingKey, verifyJwt } from "../api/jwt.ts";
+import { openApiDocument } from "../api/openapi.ts";
+import { type ApiRequest, type ApiResponse, handleRequest, MAX_BODY_BYTES } from "../api/routes.ts";
+import { type Orchestrator, StackService } from "../api/service.ts";
+import type { StackKey } from "../ports/store.ts";
+import { writeFileAtomic } from "../shared/state-files.ts";
+import type { LocalEngine } from "./engine.ts";
+
+/**
+ * `teamstack serve`: the HTTP API on this machine, the same handler as in AWS. It verifies bearer
+ * tokens with the state directory's signing key (as API Gateway's JWT authorizer does in AWS) and
+ * runs executions in this process on the local engine.
+ */
+
+export interface LocalApiServer {
+  readonly url: string;
+  /** Executions started by requests and not finished yet. */
+  idle(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Where a running server announces itself, so CLI commands can go through it. */
+export function serverInfoFile(stateDir: string): string {
+  return join(stateDir, "api", "server.json");
+}
+
+export function signingKeyFile(stateDir: string): string {
+  return join(stateDir, "api", "signing.key");
+}
+
+/** Runs executions in this process; a name started once is not started again. */
+function localOrchestrator(engine: LocalEngine, onError: (e: unknown) => void) {
+  const started = new Map<string, Promise<unknown>>();
+  const running = new Set<Promise<unknown>>();
+  const orchestrator: Orchestrator = {
+    async start(machine: "provision" | "destroy", key: StackKey, name: string) {
+      if (started.has(name)) return;
+      const run = (machine === "provision" ? engine.provision(key) : engine.destroy(key)).catch(onError);
+      started.set(name, run);
+      running.add(run);
+      void run.finally(() => running.delete(run));
+    },
+  };
+  return {
+    orchestrator,
+    async idle() {
+      while (running.size > 0) await Promise.allSettled([...running]);
+    },
+  };
+}
+
+async function readBody(req: IncomingMessage): Promise<string | "too-large"> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_BODY_BYTES) return "too-large";
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks).toString("utf8");
+}
+
+function send(res: ServerResponse, out: ApiResponse): void {
+  res.writeHead(out.status, { ...out.headers, "content-length": Buffer.byteLength(out.body) });
+  res.end(out.body);
+}
+
+const errorBody = (status: number, error: string, message: string): ApiResponse => ({
+  status,
+  headers: { "content-type": "application/json" },
+  body: JSON.stringify({ error, message }),
+});
+
+export async function startLocalApiServer(options: {
+  readonly engine: LocalEngine;
+  readonly host?: string;
+  readonly port?: number;
+  /** Where unexpected errors go (the server's log). */
+  readonly log?: (line: string) => void;
+}): Promise<LocalApiServer> {
+  const { engine } = options;
+  const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const onError = (e: unknown) => log(`teamstack serve: ${(e as Error)?.stack ?? String(e)}`);
+  const key = await signingKey(signingKeyFile(engine.stateDir));
+  const { orchestrator, idle } = localOrchestrator(engine, onError);
+  const service = new StackService({
+    store: engine.store,
+    orchestrator,
+    executions: engine.executions,
+    providers: ["local", "sim"],
+    now: () => new Date(),
+  });
+  let url = "";
+  const openapi = openApiDocument();
+  const server: Server = createServer(async (req, res) => {
+    try {
+      const body = await readBody(req);
+      if (body === "too-large") {
+        send(res, errorBody(413, "PayloadTooLarge", `the body is larger than ${MAX_BODY_BYTES} bytes`));
+        req.resume();
+        return;
+      }
+      const headers: Record<string, string> = {};
+      for (const [k, v] of Object.entries(req.headers))
+        if (typeof v === "string") headers[k.toLowerCase()] = v;
+      let claims: Record<string, unknown> | undefined;
+      const auth = headers.authorization;
+      if (auth !== undefined) {
+        const m = /^Bearer\s+(\S+)$/i.exec(auth);
+        const verified = m
+          ? verifyJwt(m[1] as string, key)
+          : { ok: false as const, reason: "expected `Bearer TOKEN`" };
+        if (!verified.ok) {
+          send(res, errorBody(401, "Unauthorized", `invalid Authorization header: ${verified.reason}`));
+          return;
+        }
+        claims = verified.claims;
+      }
+      const path = new URL(req.url ?? "/", "http://localhost").pathname;
+      const request: ApiRequest = { method: req.method ?? "GET", path, headers, body, claims };
+      send(
+        res,
+        await handleRequest(request, {
+          service,
+          openapi: () => ({ ...openapi, servers: [{ url }] }),
+          onError,
+        }),
+      );
+    } catch (error) {
+      onError(error);
+      if (!res.headersSent) send(res, errorBody(500, "InternalError", "the request failed unexpectedly"));
+      else res.destroy();
+    }
+  });
+  server.requestTimeout = 30_000;
+  server.headersTimeout = 10_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.port ?? 0, options.host ?? "127.0.0.1", () => resolve());
+  });
+  const address = server.address() as AddressInfo;
+  const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
+  url = `http://${host}:${address.port}`;
+  await writeFileAtomic(serverInfoFile(engine.stateDir), `${JSON.stringify({ url, pid: process.pid })}\n`);
+  return {
+    url,
+    idle,
+    async close() {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+      await idle();
+    },
+  };
+}
