@@ -244,8 +244,10 @@ export class StackService {
         `this idempotency key already made stack \`${existing.stackId}\` from a different request; use a new key`,
       );
     }
-    // The stack exists; make sure its execution started (a crash may have come in between).
-    await this.#d.orchestrator.start("provision", existing, executionName);
+    // A stack that never ran was made by a request that died before starting it: start it now.
+    // One that ran is left alone (the execution name would dedupe in AWS; locally it may not).
+    if (existing.run === 0 && !existing.lock)
+      await this.#d.orchestrator.start("provision", existing, executionName);
     return { stackId: existing.stackId, executionName };
   }
 

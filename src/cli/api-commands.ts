@@ -7,6 +7,7 @@ import { signingKeyFile, startLocalApiServer } from "../local/api-server.ts";
 import { openLocalEngine } from "../local/engine.ts";
 import { type Command, UsageError, type Values } from "./command.ts";
 import { readJsonFile } from "./files.ts";
+import { findRunningServer } from "./server-client.ts";
 
 const STATE_DIR_HELP: readonly [string, string] = [
   "--state-dir DIR",
@@ -119,6 +120,20 @@ export const eventsCommand: Command = {
       const problem = checkSchema(event, eventsSchema, file);
       if (problem)
         throw new UsageError(`${problem}; expected a "Team Member Signed Up" event (see the README)`);
+      const server = await findRunningServer(stateDirOf(values));
+      if (server) {
+        const team = (event as SignupEvent).detail.team;
+        const res = await server.call(team, "POST", "/events", event);
+        if (res.status !== 202) {
+          io.err(
+            `teamstack events put: ${(res.body as { message?: string })?.message ?? `the server answered ${res.status}`}\n`,
+          );
+          return 1;
+        }
+        io.err(`event ${(event as SignupEvent).id}: delivered to ${server.url}\n`);
+        io.out(`${JSON.stringify(res.body)}\n`);
+        return 0;
+      }
       const engine = await openLocalEngine({ stateDir: stateDirOf(values) });
       try {
         const runs: Promise<unknown>[] = [];

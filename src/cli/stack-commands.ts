@@ -11,6 +11,7 @@ import type { StackEvent, StackKey, StackRecord } from "../ports/store.ts";
 import { checkLocalSupport } from "../providers/local/index.ts";
 import { type Command, type Io, UsageError, type Values } from "./command.ts";
 import { readJsonFile, readTemplateBytes } from "./files.ts";
+import { findRunningServer, type RunningServer } from "./server-client.ts";
 
 const STATE_DIR_HELP: readonly [string, string] = [
   "--state-dir DIR",
@@ -266,6 +267,40 @@ export const listCommand: Command = {
   },
 };
 
+/**
+ * Runs rerun or down through a `teamstack serve` on the same state directory, so the execution
+ * runs where the server's other executions run; waits for it as the local path does.
+ */
+async function throughServer(
+  server: RunningServer,
+  engine: LocalEngine,
+  stack: StackRecord,
+  machine: "provision" | "destroy",
+  values: Values,
+  io: Io,
+): Promise<number> {
+  const path = `/teams/${stack.team}/stacks/${stack.stackId}`;
+  const res =
+    machine === "provision"
+      ? await server.call(stack.team, "POST", `${path}/rerun`)
+      : await server.call(stack.team, "DELETE", path);
+  if (res.status !== 202) {
+    io.err(
+      `teamstack: ${(res.body as { message?: string })?.message ?? `the server answered ${res.status}`}\n`,
+    );
+    return 1;
+  }
+  if (!values.json)
+    io.err(`started ${(res.body as { executionName: string }).executionName} on ${server.url}\n`);
+  // The stack's lock shows the server's execution while it runs; it is released when it ends.
+  for (;;) {
+    await new Promise((r) => setTimeout(r, 200));
+    const now = await engine.store.getStack(stack);
+    if (now && !now.lock && now.status !== "RUNNING" && now.status !== "DESTROYING") break;
+  }
+  return finish(engine, stack, values, io);
+}
+
 /** A command that runs one of the state machines on an existing stack: rerun and down. */
 function machineCommand(name: string, summary: string, machine: "provision" | "destroy"): Command {
   return {
@@ -278,6 +313,8 @@ function machineCommand(name: string, summary: string, machine: "provision" | "d
       if (ids.length !== 1) throw new UsageError("give one stack ID");
       return withEngine(values, io, async (engine) => {
         const stack = await findStack(engine, ids[0] as string);
+        const server = await findRunningServer(engine.stateDir);
+        if (server) return throughServer(server, engine, stack, machine, values, io);
         const outcome = await engine[machine](stack);
         if (outcome.status === "FAILED" && outcome.error === "StackLockedError") {
           io.err(`teamstack ${name}: ${outcome.cause}\n`);

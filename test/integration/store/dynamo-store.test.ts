@@ -106,12 +106,18 @@ describe("stacks", () => {
     const record = stack(key, { template: { name: "base", version: 3 }, requestHash: "req-1" });
     await store.createStack(record);
     expect(await store.getStack(key)).toEqual(record);
-    const updated = await store.updateStack(key, { template: { name: "base", version: 4 }, requestHash: undefined });
+    const updated = await store.updateStack(key, {
+      template: { name: "base", version: 4 },
+      requestHash: undefined,
+    });
     expect(updated.template).toEqual({ name: "base", version: 4 });
     expect(updated.requestHash).toBeUndefined();
     expect(await store.getStack(key)).toEqual(updated);
     const raw = await db.client.send(
-      new GetItemCommand({ TableName: TABLE, Key: { pk: { S: "TEAM#team-a" }, sk: { S: `STACK#${key.stackId}` } } }),
+      new GetItemCommand({
+        TableName: TABLE,
+        Key: { pk: { S: "TEAM#team-a" }, sk: { S: `STACK#${key.stackId}` } },
+      }),
     );
     expect(raw.Item?.template).toEqual({ M: { name: { S: "base" }, version: { N: "4" } } });
   });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { Fields, fromAttr, fromItem, stringSet, toAttr } from "../../../src/store/codec.ts";
+import { Fields, fromAttr, fromItem, itemSize, stringSet, toAttr } from "../../../src/store/codec.ts";
 import { StoreError } from "../../../src/store/errors.ts";
 
 describe("codec", () => {
@@ -36,5 +36,13 @@ describe("codec", () => {
     expect(() => f.num("run")).toThrow("server item: attribute `run` is a string, expected a number");
     expect(() => f.str("name")).toThrow("server item: attribute `name` is missing, expected a string");
     expect(f.strings("pending")).toEqual([]);
+  });
+
+  it("sizes an item as DynamoDB counts it: names, UTF-8 bytes, binary, every number at its maximum of 21 bytes", () => {
+    expect(itemSize({ pk: { S: "é" }, b: { B: new Uint8Array(10) } })).toBe(2 + 2 + 1 + 10);
+    expect(itemSize({ n: { N: "12345678901234567890123456789" } })).toBe(1 + 21);
+    expect(itemSize({ m: { M: { k: { S: "v" } } }, l: { L: [{ S: "ab" }] } })).toBe(
+      1 + (3 + 1 + 1 + 1) + 1 + (3 + 1 + 2),
+    );
   });
 });

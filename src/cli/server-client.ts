@@ -1,0 +1,70 @@
+import { readFile } from "node:fs/promises";
+import { signingKey, signJwt } from "../api/jwt.ts";
+import { serverInfoFile, signingKeyFile } from "../local/api-server.ts";
+
+/** A `teamstack serve` running on the state directory, and a way to call it as a team's admin. */
+export interface RunningServer {
+  readonly url: string;
+  call(
+    team: string,
+    method: string,
+    path: string,
+    body?: unknown,
+  ): Promise<{ status: number; body: unknown }>;
+}
+
+/**
+ * The server announced in the state directory, when its process is alive and it answers; CLI
+ * commands then go through it, so executions run in one place.
+ */
+export async function findRunningServer(
+  stateDir: string,
+  endpoint?: string,
+): Promise<RunningServer | undefined> {
+  let url = endpoint;
+  if (url === undefined) {
+    try {
+      const info = JSON.parse(await readFile(serverInfoFile(stateDir), "utf8")) as {
+        url?: unknown;
+        pid?: unknown;
+      };
+      if (typeof info.url !== "string" || typeof info.pid !== "number") return undefined;
+      process.kill(info.pid, 0);
+      url = info.url;
+    } catch {
+      return undefined;
+    }
+  }
+  try {
+    const res = await fetch(`${url}/openapi.json`, { signal: AbortSignal.timeout(2000) });
+    if (!res.ok) return undefined;
+  } catch {
+    if (endpoint !== undefined) throw new Error(`no teamstack API answers at ${endpoint}`);
+    return undefined;
+  }
+  const key = await signingKey(signingKeyFile(stateDir));
+  const base = url;
+  return {
+    url: base,
+    async call(team, method, path, body) {
+      const now = Math.floor(Date.now() / 1000);
+      const token = signJwt(
+        { sub: "teamstack-cli", "teamstack:team": team, "teamstack:admin": true, iat: now, exp: now + 300 },
+        key,
+      );
+      const res = await fetch(`${base}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+      });
+      const text = await res.text();
+      let parsed: unknown = text;
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        // not JSON
+      }
+      return { status: res.status, body: parsed };
+    },
+  };
+}
