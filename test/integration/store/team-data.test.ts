@@ -150,11 +150,17 @@ describe("template versions", () => {
     expect((await store.getTemplateVersion(team, "base"))?.version).toBe(4);
   });
 
-  it("stores the lost version when the publish that died is retried with the same YAML", async () => {
+  it("stores the lost version once when the publish that died is retried, even by several at once", async () => {
     const team = freshTeam();
     await publish(team, "base", yaml(1));
     await allocateWithoutStoring(team, "base", yaml(2));
-    expect(await publish(team, "base", yaml(2))).toMatchObject({ version: { version: 2 }, created: true });
+    const retries = await Promise.all(
+      Array.from({ length: 5 }, (_, i) => publish(team, "base", yaml(2), `r${i}`)),
+    );
+    expect(new Set(retries.map((r) => r.version.version))).toEqual(new Set([2]));
+    expect(retries.filter((r) => r.created)).toHaveLength(1);
+    const stored = await store.getTemplateVersion(team, "base", 2);
+    for (const r of retries) expect(r.version).toEqual(stored);
     expect(await publish(team, "base", yaml(2))).toMatchObject({ version: { version: 2 }, created: false });
     expect(numbers(await store.listTemplateVersions(team, "base"))).toEqual([1, 2]);
   });
