@@ -119,7 +119,8 @@ describe("members and stacks", () => {
   });
 
   it("creates a stack once per Idempotency-Key and runs it to the end", async () => {
-    const body = { template: "web", member: "alice" };
+    // Version 1 of a template that has a version 2: the stack offers the update.
+    const body = { template: "web", version: 1, member: "alice" };
     const headers = { "idempotency-key": "create-1" };
     const first = await api.call("POST", "/teams/acme/stacks", { token: alice, body, headers });
     expect(first.status).toBe(202);
@@ -141,7 +142,7 @@ describe("members and stacks", () => {
     expect(servers.map((s) => s.name)).toEqual(["db", "app"]);
     const list = await api.call("GET", "/teams/acme/stacks", { token: alice });
     expect(list.body).toEqual([
-      expect.objectContaining({ stackId, member: "alice", status: "SUCCEEDED", template: "web", version: 2 }),
+      expect.objectContaining({ stackId, member: "alice", status: "SUCCEEDED", template: "web", version: 1 }),
     ]);
     const events = await api.call("GET", `/teams/acme/stacks/${stackId}/events`, { token: alice });
     expect((events.body as { type: string }[]).map((e) => e.type)).toContain("StackProvisioned");
