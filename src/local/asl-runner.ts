@@ -98,6 +98,8 @@ export interface LoadedMachine {
   readonly definition: Definition;
   /** Function names the machine invokes. */
   readonly functions: ReadonlySet<string>;
+  /** A redrive's copy starts mid-way, leaving the states before unreachable: not validated again. */
+  readonly redrive?: boolean;
 }
 
 /**
@@ -126,6 +128,16 @@ export function loadMachine(file: string | URL): LoadedMachine {
   return { definition, functions };
 }
 
+/**
+ * The machine as Step Functions redrives it: starting at `state`, the top-level state an
+ * execution failed in (aws-local-stepfunctions has no redrive of its own).
+ */
+export function startingAt(machine: LoadedMachine, state: string): LoadedMachine {
+  if (!machine.definition.States[state])
+    throw new UnboundTaskError(`no top-level state \`${state}\` to redrive from`);
+  return { ...machine, definition: { ...machine.definition, StartAt: state }, redrive: true };
+}
+
 export interface RunOptions {
   readonly executionId: string;
   readonly functions: Readonly<Record<string, TaskFunction>>;
@@ -137,7 +149,13 @@ export interface RunOptions {
 /** How an execution ended; `transitions` counts states entered and retried, as Step Functions bills them. */
 export type ExecutionOutcome = (
   | { readonly status: "SUCCEEDED"; readonly output: unknown }
-  | { readonly status: "FAILED"; readonly error: string; readonly cause: string }
+  | {
+      readonly status: "FAILED";
+      readonly error: string;
+      readonly cause: string;
+      /** The top-level state the execution failed in, and its input: where a redrive restarts. */
+      readonly failedState?: { readonly name: string; readonly input: unknown };
+    }
 ) & { readonly transitions: number };
 
 /** Runs a loaded machine to its end. */
@@ -169,7 +187,7 @@ export async function runMachine(
         };
   }
   const sm = new StateMachine(machine.definition as never, {
-    validationOptions: { checkPaths: true } as never,
+    validationOptions: (machine.redrive ? { noValidate: true } : { checkPaths: true }) as never,
   });
   const execution = sm.run(input as never, {
     overrides: { taskResourceLocalHandlers: handlers as never },
@@ -185,9 +203,17 @@ export async function runMachine(
   });
   const abort = (): void => execution.abort();
   let transitions = 0;
+  let failedState: { name: string; input: unknown } | undefined;
   const counted = (async () => {
     for await (const event of execution.eventLogs) {
       if (event.type === "StateEntered" || event.type === "StateRetried") transitions++;
+      if (
+        event.type === "StateFailed" &&
+        event.index === undefined &&
+        machine.definition.States[event.state.name]
+      ) {
+        failedState = { name: event.state.name, input: event.state.input };
+      }
     }
   })().catch(() => undefined);
   try {
@@ -204,6 +230,7 @@ export async function runMachine(
           error: cause?.name ?? "States.Runtime",
           cause: cause?.message ?? String(error),
           transitions,
+          ...(failedState ? { failedState } : {}),
         },
         abort,
       };

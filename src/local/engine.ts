@@ -16,8 +16,10 @@ import {
   type LoadedMachine,
   loadMachine,
   runMachine,
+  startingAt,
   type TaskFunction,
   TokenRegistry,
+  UnboundTaskError,
 } from "./asl-runner.ts";
 import { ensureLocalStore } from "./dynamo.ts";
 
@@ -38,6 +40,11 @@ export interface LocalEngine {
   provision(key: StackKey, options?: RunHooks): Promise<ExecutionOutcome & { execution: string }>;
   /** Runs the destroy state machine. */
   destroy(key: StackKey, options?: RunHooks): Promise<ExecutionOutcome & { execution: string }>;
+  /**
+   * Redrives a failed provision execution of this process as the Step Functions console does:
+   * same execution id, restarting at the state it failed in, with that state's input.
+   */
+  redrive(execution: string, options?: RunHooks): Promise<ExecutionOutcome & { execution: string }>;
   /** Stops readiness watchers; running sandboxes keep running. */
   close(): Promise<void>;
 }
@@ -162,38 +169,63 @@ export async function openLocalEngine(options: {
     Finalize: (p) => steps.finalize(deps, p as never),
     OnFailure: (p) => steps.onFailure(deps, p as never),
     DestroyServer: (p) => steps.destroyServer(deps, p as never),
+    Resume: (p) => steps.resume(deps, p as never),
   };
   const loaded = new Map<string, LoadedMachine>();
-  const run = async (which: keyof typeof machines, key: StackKey, hooks?: RunHooks) => {
+  const machineOf = (which: keyof typeof machines): LoadedMachine => {
     let machine = loaded.get(which);
     if (!machine) {
       machine = loadMachine(machines[which]);
       loaded.set(which, machine);
     }
-    const execution = `local:${process.pid}:${ticks}:${randomUUID()}`;
+    return machine;
+  };
+  // Where each failed execution of this process failed, for a redrive.
+  const failed = new Map<string, { which: keyof typeof machines; state: { name: string; input: unknown } }>();
+  const execute = async (
+    which: keyof typeof machines,
+    machine: LoadedMachine,
+    input: Record<string, unknown>,
+    execution: string,
+    hooks?: RunHooks,
+  ) => {
     running.add(execution);
     try {
-      const { outcome } = await runMachine(
-        machine,
-        { team: key.team, stackId: key.stackId },
-        {
-          executionId: execution,
-          functions,
-          tokens: registry,
-          ...(hooks?.onTransition ? { onTransition: hooks.onTransition } : {}),
-        },
-      );
+      const { outcome } = await runMachine(machine, input, {
+        executionId: execution,
+        functions,
+        tokens: registry,
+        ...(hooks?.onTransition ? { onTransition: hooks.onTransition } : {}),
+      });
+      if (outcome.status === "FAILED" && outcome.failedState)
+        failed.set(execution, { which, state: outcome.failedState });
+      else failed.delete(execution);
       return { ...outcome, execution };
     } finally {
       running.delete(execution);
     }
   };
+  const run = (which: keyof typeof machines, key: StackKey, hooks?: RunHooks) =>
+    execute(
+      which,
+      machineOf(which),
+      { team: key.team, stackId: key.stackId },
+      `local:${process.pid}:${ticks}:${randomUUID()}`,
+      hooks,
+    );
   return {
     store,
     stateDir,
     executions: deps.executions,
     provision: (key, hooks) => run("provision", key, hooks),
     destroy: (key, hooks) => run("destroy", key, hooks),
+    async redrive(execution, hooks) {
+      const f = failed.get(execution);
+      if (!f)
+        throw new UnboundTaskError(`execution ${execution} did not fail in this process; nothing to redrive`);
+      const machine = startingAt(machineOf(f.which), f.state.name);
+      return execute(f.which, machine, f.state.input as Record<string, unknown>, execution, hooks);
+    },
     async close() {
       watchers.abort();
     },

@@ -96,6 +96,14 @@ export class StoreUnavailableError extends PipelineError {
   }
 }
 
+/** How a failed provisioning execution ends (the cause names the first error). */
+export class StackFailedError extends PipelineError {
+  constructor(message: string) {
+    super(message);
+    this.name = "StackFailedError";
+  }
+}
+
 /** Error names the state machines may match. */
 export const PIPELINE_ERROR_NAMES = [
   "StackLockedError",

@@ -18,6 +18,7 @@ import {
   HookRetryableError,
   ProviderFailedError,
   ServersFailedError,
+  StackFailedError,
   StackLockedError,
   UserDataFailedError,
 } from "./errors.ts";
@@ -550,10 +551,40 @@ export async function onFailure(
         },
       });
     }
-    await deps.store.updateStack(key, { status: "FAILED", finishedAt: iso(deps), error: reason });
+    await deps.store.updateStack(key, {
+      status: "FAILED",
+      finishedAt: iso(deps),
+      error: reason,
+      ...(input.mode !== "destroy" ? { redrive: { execution: input.execution, armed: false } } : {}),
+    });
     await deps.store.appendEvent(key, { type: "StackFailed", message: `run ${stack.lock?.run}: ${reason}` });
     await deps.store.releaseLock(key, input.execution);
   }
+}
+
+/**
+ * RunFailed: ends a failed execution with StackFailedError. When Step Functions redrives that
+ * execution it restarts here; the second pass takes the lock again for a new run and returns a
+ * fresh plan, so the hooks and servers run again and reconcile with what exists.
+ */
+export async function resume(
+  deps: PipelineDeps,
+  input: StackKey & {
+    readonly execution: string;
+    readonly error: { readonly Error: string; readonly Cause: string };
+  },
+): Promise<ProvisionPlan> {
+  const key = keyOf(input);
+  const stack = await getStack(deps, key);
+  const failure = new StackFailedError(`${input.error.Error}: ${causeMessage(input.error.Cause)}`);
+  if (stack.redrive?.execution !== input.execution) throw failure;
+  if (!stack.redrive.armed) {
+    await deps.store.updateStack(key, { redrive: { execution: input.execution, armed: true } });
+    throw failure;
+  }
+  await deps.store.updateStack(key, { redrive: undefined });
+  await deps.store.appendEvent(key, { type: "Redriven", message: `execution ${input.execution} redriven` });
+  return (await prepare(deps, { ...key, execution: input.execution })) as ProvisionPlan;
 }
 
 /** DestroyServer: the provider destroys it (a server already gone is fine). */

@@ -59,6 +59,11 @@ export interface StackRecord extends StackKey {
    * Idempotency-Key or event id but a different request is refused instead of ignored.
    */
   readonly requestHash?: string;
+  /**
+   * Set by OnFailure: the failed execution that a console Redrive may resume. `armed` once the
+   * execution has ended; the next pass through RunFailed is then a redrive.
+   */
+  readonly redrive?: { readonly execution: string; readonly armed: boolean };
 }
 
 export interface TemplateRef {

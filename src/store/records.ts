@@ -95,6 +95,7 @@ const STACK_FIELDS = [
   "error",
   "template",
   "requestHash",
+  "redrive",
 ] as const satisfies readonly (keyof StackRecord)[];
 
 const SERVER_FIELDS = [
@@ -151,6 +152,7 @@ export async function itemToStack(item: Item): Promise<StackRecord> {
   const f = new Fields(fromItem(item), "stack item");
   const lock = f.optFields("lock");
   const template = f.optFields("template");
+  const redrive = f.optFields("redrive");
   return {
     team: f.str("team"),
     stackId: f.str("stackId"),
@@ -172,6 +174,7 @@ export async function itemToStack(item: Item): Promise<StackRecord> {
     ...opt("error", f.optStr("error")),
     ...opt<"template", TemplateRef>("template", template && templateRef(template)),
     ...opt("requestHash", f.optStr("requestHash")),
+    ...opt("redrive", redrive && { execution: redrive.str("execution"), armed: redrive.bool("armed") }),
   };
 }
 

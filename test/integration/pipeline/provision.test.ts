@@ -287,4 +287,42 @@ describe("the provision state machine on the local runtime", () => {
       await engine.destroy(continued);
     }
   });
+
+  it("reconciles a console Start execution with a previous input: nothing is created twice", async () => {
+    const key = await newStack(["servers:", sim("a"), sim("b", "    depends_on: [a]\n")].join("\n"));
+    expect((await engine.provision(key)).status).toBe("SUCCEEDED");
+    const before = byName(await status(key));
+    // The execution input is {team, stackId}: a new execution with it is a rerun.
+    const again = await engine.provision({ team: key.team, stackId: key.stackId });
+    expect(again.status).toBe("SUCCEEDED");
+    const after = await status(key);
+    expect(after.run).toBe(2);
+    for (const s of after.servers) {
+      expect(s.artifacts.Id).toBe(before.get(s.name)?.artifacts.Id);
+      expect(s.readyAt).toBe(before.get(s.name)?.readyAt);
+    }
+  });
+
+  it("resumes a failed execution on a console Redrive: same execution, a new run, only what is missing", async () => {
+    const key = await newStack(
+      ["servers:", sim("good"), sim("flaky", "    options: { fail: once }\n")].join("\n"),
+    );
+    const first = await engine.provision(key);
+    expect(first).toMatchObject({ status: "FAILED", error: "StackFailedError" });
+    expect(first.status === "FAILED" ? first.cause : "").toMatch(
+      /^ServersFailedError: 1 server not ready: flaky/,
+    );
+    const failed = byName(await status(key));
+
+    const redriven = await engine.redrive(first.execution);
+    expect(redriven).toMatchObject({ status: "SUCCEEDED", execution: first.execution });
+    const view = await status(key);
+    expect(view).toMatchObject({ status: "SUCCEEDED", run: 2, lock: null });
+    const s = byName(view);
+    expect(s.get("good")?.artifacts.Id).toBe(failed.get("good")?.artifacts.Id);
+    expect(s.get("good")?.readyAt).toBe(failed.get("good")?.readyAt);
+    expect(s.get("flaky")?.status).toBe("SUCCEEDED");
+    // A redrive of an execution that did not fail has nothing to resume.
+    await expect(engine.redrive(redriven.execution)).rejects.toThrow(/nothing to redrive/);
+  });
 });
