@@ -4,6 +4,7 @@ import {
   SendTaskFailureCommand,
   SendTaskSuccessCommand,
   SFNClient,
+  StartExecutionCommand,
 } from "@aws-sdk/client-sfn";
 import { mockClient } from "aws-sdk-client-mock";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
@@ -32,6 +33,8 @@ beforeAll(async () => {
   process.env.AWS_SECRET_ACCESS_KEY = "test";
   process.env.TABLE_NAME = TABLE;
   process.env.EVENT_BUS_NAME = "teamstack-test";
+  process.env.PROVISION_STATE_MACHINE_ARN = "arn:aws:states:us-east-1:123456789012:stateMachine:provision";
+  process.env.DESTROY_STATE_MACHINE_ARN = "arn:aws:states:us-east-1:123456789012:stateMachine:destroy";
 });
 
 afterAll(async () => {
@@ -153,6 +156,76 @@ describe("the Lambda handlers", () => {
     expect(calls[0]?.args[0].input).toMatchObject({ taskToken: "token-app", error: "DependencyFailedError" });
     expect(calls[0]?.args[0].input.cause).toContain("`db`");
     expect((await store.getServer(key, "db"))?.error).toBe("user_data exited 3");
+  });
+});
+
+describe("the API and signup Lambdas", () => {
+  const httpEvent = (
+    method: string,
+    path: string,
+    body?: string,
+    claims?: Record<string, string>,
+    headers = {},
+  ) => ({
+    rawPath: path,
+    headers,
+    ...(body !== undefined ? { body } : {}),
+    requestContext: { http: { method }, ...(claims ? { authorizer: { jwt: { claims } } } : {}) },
+  });
+  // API Gateway's JWT authorizer passes claims as strings.
+  const admin = { sub: "root", "teamstack:team": "lam", "teamstack:admin": "true" };
+
+  it("serves API Gateway requests with the claims of its JWT authorizer and starts named executions", async () => {
+    sfn.on(StartExecutionCommand).resolves({ executionArn: "arn:x" });
+    const { handler } = await import("../../../lambdas/api/handler.ts");
+    const yaml = "servers:\n  - { name: a, provider: sim, type: t3.micro }\n";
+    const put = await handler(httpEvent("PUT", "/teams/lam/templates/web", yaml, admin), {} as never);
+    expect(put.statusCode).toBe(201);
+    expect((await handler(httpEvent("GET", "/teams/lam/templates"), {} as never)).statusCode).toBe(401);
+    const body = JSON.stringify({ template: "web", member: "root" });
+    const created = await handler(
+      httpEvent("POST", "/teams/lam/stacks", body, admin, { "Idempotency-Key": "k1" }),
+      {} as never,
+    );
+    expect(created.statusCode).toBe(202);
+    const { stackId, executionName } = JSON.parse(created.body) as { stackId: string; executionName: string };
+    const starts = sfn.commandCalls(StartExecutionCommand);
+    expect(starts).toHaveLength(1);
+    expect(starts[0]?.args[0].input).toEqual({
+      stateMachineArn: process.env.PROVISION_STATE_MACHINE_ARN,
+      name: executionName,
+      input: JSON.stringify({ team: "lam", stackId }),
+    });
+    const base64 = await handler(
+      {
+        ...httpEvent("POST", "/teams/lam/stacks", undefined, admin, { "Idempotency-Key": "k1" }),
+        body: Buffer.from(body).toString("base64"),
+        isBase64Encoded: true,
+      },
+      {} as never,
+    );
+    expect(JSON.parse(base64.body)).toEqual({ stackId, executionName });
+  });
+
+  it("provisions the default template under one execution name per signup event id, however often it arrives", async () => {
+    sfn.on(StartExecutionCommand).resolves({ executionArn: "arn:x" });
+    const api = (await import("../../../lambdas/api/handler.ts")).handler;
+    await api(httpEvent("POST", "/teams/lam/templates/web/default", undefined, admin), {} as never);
+    const { handler } = await import("../../../lambdas/signup/handler.ts");
+    const event = {
+      id: "evt-1",
+      source: "teamstack.teams",
+      "detail-type": "Team Member Signed Up",
+      detail: { team: "lam", member: "dana" },
+    };
+    const first = await handler(event, {} as never);
+    const second = await handler(event, {} as never);
+    expect(second).toEqual(first);
+    expect(sfn.commandCalls(StartExecutionCommand).map((c) => c.args[0].input.name)).toEqual([
+      first.executionName,
+      first.executionName,
+    ]);
+    await expect(handler({ ...event, source: "elsewhere" } as never, {} as never)).rejects.toThrow(/source/);
   });
 });
 
