@@ -348,7 +348,7 @@ describe.each(MACHINES)("the $id state machine", (machine) => {
     expect(props(group).LogGroupName).toBe(`/aws/vendedlogs/states/${machine.name}`);
   });
 
-  it("may invoke exactly the functions its definition names", () => {
+  it("invokes only the functions its definition names", () => {
     const names = aslPlaceholders(text()).map((p) => p.replace(/FunctionArn$/, ""));
     const arns = names.flatMap((n) => [`{${functionLogicalId(n)}.Arn}`, `{${functionLogicalId(n)}.Arn}:*`]);
     expect(grants(roleOfMachine(machineLogicalId(machine.id))).get("lambda:InvokeFunction")).toEqual(
@@ -356,7 +356,7 @@ describe.each(MACHINES)("the $id state machine", (machine) => {
     );
   });
 
-  it("may start, describe, stop and redrive its own child executions only if it has a Distributed Map", () => {
+  it("controls its own child executions (start, describe, stop, redrive) only when it has a Distributed Map", () => {
     const distributed = text().includes('"DISTRIBUTED"');
     const g = grants(roleOfMachine(machineLogicalId(machine.id)));
     const arn = (rest: string) => `arn:{AWS::Partition}:states:{AWS::Region}:{AWS::AccountId}:${rest}`;
