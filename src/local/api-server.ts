@@ -119,7 +119,8 @@ export async function startLocalApiServer(options: {
         }
         claims = verified.claims;
       }
-      const path = new URL(req.url ?? "/", "http://localhost").pathname;
+      // Not `new URL`: a request path such as `//x` would be read as a host.
+      const path = (req.url ?? "/").split("?")[0] || "/";
       const request: ApiRequest = { method: req.method ?? "GET", path, headers, body, claims };
       send(
         res,

@@ -91,7 +91,7 @@ describe("the HTTP API under random input", () => {
           }
         },
       ),
-      { numRuns: 400 },
+      { numRuns: Number(process.env.FUZZ_RUNS ?? 400) },
     );
     await api.server.idle();
     expect(Object.getPrototypeOf({}).admin).toBeUndefined();
