@@ -240,4 +240,35 @@ describe("auth and errors", () => {
       expect(res.status, `${r.method} ${r.path}`).toBe(401);
     }
   });
+
+  it("answers 403, 404 and 400 on the stack routes of another team or an unknown stack", async () => {
+    expect((await api.call("GET", "/teams/acme/stacks", { token: otherTeam })).status).toBe(403);
+    expect((await api.call("POST", "/teams/acme/stacks/st-nope/rerun", { token: admin })).status).toBe(404);
+    expect((await api.call("DELETE", "/teams/acme/stacks/st-nope", { token: admin })).status).toBe(404);
+    expect((await api.call("GET", "/teams/acme/stacks/st-nope/events", { token: admin })).status).toBe(404);
+    expect(
+      (await api.call("POST", "/teams/acme/stacks/st-nope/rerun", { token: admin, body: "{}" })).status,
+    ).toBe(400);
+  });
+
+  it("takes signup events from the team's admin only, and answers 400 and 422 for events it cannot use", async () => {
+    const event = (team: string, extra: object = {}) => ({
+      id: `evt-${team}`,
+      source: "teamstack.teams",
+      "detail-type": "Team Member Signed Up",
+      detail: { team, member: "dave" },
+      ...extra,
+    });
+    expect((await api.call("POST", "/events", { token: alice, body: event("acme") })).status).toBe(403);
+    expect((await api.call("POST", "/events", { token: admin, body: event("other") })).status).toBe(403);
+    expect(
+      (await api.call("POST", "/events", { token: admin, body: event("acme", { source: "x" }) })).status,
+    ).toBe(400);
+    expect(
+      (await api.call("POST", "/events", { token: admin, body: { ...event("acme"), detail: {} } })).status,
+    ).toBe(400);
+    const noDefault = await api.call("POST", "/events", { token: otherTeam, body: event("other") });
+    expect(noDefault.status).toBe(422);
+    expect(errorOf(noDefault.body).message).toContain("has no default template");
+  });
 });
