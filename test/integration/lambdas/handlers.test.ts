@@ -65,6 +65,31 @@ async function stack(key: { team: string; stackId: string }) {
   });
 }
 
+/** A stack with `db` being created and `app` waiting for it, as Prepare leaves them. */
+async function dbAndApp(stackId: string) {
+  const store = createDynamoStore({ client: db.client, tableName: TABLE });
+  const key = { team: "t1", stackId };
+  await stack(key);
+  const base = { ...key, provider: "sim", type: "t3.micro", run: 1, attempt: 1 };
+  await store.putServer({
+    ...base,
+    name: "db",
+    status: "CREATING",
+    deps: [],
+    pending: [],
+    dependents: ["app"],
+  });
+  await store.putServer({
+    ...base,
+    name: "app",
+    status: "PENDING",
+    deps: ["db"],
+    pending: ["db"],
+    dependents: [],
+  });
+  return { store, key };
+}
+
 describe("the Lambda handlers", () => {
   it("has one handler folder for every function the state machines invoke", () => {
     const names = new Set<string>();
@@ -82,27 +107,7 @@ describe("the Lambda handlers", () => {
   });
 
   it("parks a wait token and releases it through SendTaskSuccess when the last dependency is ready", async () => {
-    const store = createDynamoStore({ client: db.client, tableName: TABLE });
-    const key = { team: "t1", stackId: "s1" };
-    await stack(key);
-    const base = {
-      ...key,
-      provider: "sim",
-      type: "t3.micro",
-      run: 1,
-      attempt: 1,
-      deps: [] as string[],
-      pending: [] as string[],
-    };
-    await store.putServer({ ...base, name: "db", status: "CREATING", dependents: ["app"] });
-    await store.putServer({
-      ...base,
-      name: "app",
-      status: "PENDING",
-      deps: ["db"],
-      pending: ["db"],
-      dependents: [],
-    });
+    const { store, key } = await dbAndApp("s1");
 
     const wait = (await import("../../../lambdas/wait-for-dependencies/handler.ts")).handler;
     const publish = (await import("../../../lambdas/publish-artifacts/handler.ts")).handler;
@@ -121,27 +126,7 @@ describe("the Lambda handlers", () => {
   });
 
   it("fails the waits of dependents through SendTaskFailure when a server fails", async () => {
-    const store = createDynamoStore({ client: db.client, tableName: TABLE });
-    const key = { team: "t1", stackId: "s2" };
-    await stack(key);
-    const base = {
-      ...key,
-      provider: "sim",
-      type: "t3.micro",
-      run: 1,
-      attempt: 1,
-      deps: [] as string[],
-      pending: [] as string[],
-    };
-    await store.putServer({ ...base, name: "db", status: "CREATING", dependents: ["app"] });
-    await store.putServer({
-      ...base,
-      name: "app",
-      status: "PENDING",
-      deps: ["db"],
-      pending: ["db"],
-      dependents: [],
-    });
+    const { store, key } = await dbAndApp("s2");
     const wait = (await import("../../../lambdas/wait-for-dependencies/handler.ts")).handler;
     const fail = (await import("../../../lambdas/mark-server-failed/handler.ts")).handler;
     await wait({ ...key, run: 1, server: "app", token: "token-app" }, {} as never);

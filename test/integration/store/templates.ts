@@ -1,16 +1,9 @@
 /** Test data shared by the store tests: a seeded random source and templates of a given size. */
 
-/** A deterministic pseudo-random source (mulberry32), so a failing interleaving can be replayed. */
-export function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+// The benchmarks' seeded source (mulberry32): a failing interleaving can be replayed.
+import { random } from "../../../bench/generate.ts";
+
+export { random };
 
 /** A realistic template of at least `minLength` characters: many servers with scripts. */
 export function bigTemplate(minLength: number, seed: number): string {
