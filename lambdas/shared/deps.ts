@@ -1,5 +1,6 @@
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { EventBridgeClient } from "@aws-sdk/client-eventbridge";
+import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { SFNClient } from "@aws-sdk/client-sfn";
 import { createEventBridgePublisher } from "../../src/adapters/eventbridge-publisher.ts";
 import { createSfnExecutions } from "../../src/adapters/sfn-executions.ts";
@@ -12,6 +13,7 @@ import { settleReadiness } from "../../src/pipeline/steps.ts";
 import type { Readiness } from "../../src/ports/orchestration.ts";
 import type { Provider } from "../../src/ports/provider.ts";
 import { createSimProvider } from "../../src/providers/sim.ts";
+import { createAwsSecrets } from "../../src/secrets/aws-secrets.ts";
 import { createDynamoStore } from "../../src/store/dynamo-store.ts";
 import { requireEnv } from "./env.ts";
 
@@ -49,6 +51,7 @@ export function buildAwsDeps(env: NodeJS.ProcessEnv = process.env): PipelineDeps
     executions: createSfnExecutions(sfn),
     hooks: createHookRunner({ store, provider }),
     events: createEventBridgePublisher(new EventBridgeClient({}), requireEnv("EVENT_BUS_NAME", env)),
+    secrets: createAwsSecrets(new SecretsManagerClient({})),
     now: () => new Date(),
   };
   return deps;

@@ -4,6 +4,7 @@ import type { ProviderName } from "../core/template.ts";
 import { loadTemplate } from "../core/validate.ts";
 import { type StackStatusView, stackStatus } from "../pipeline/status.ts";
 import type { Executions } from "../ports/orchestration.ts";
+import type { Secrets } from "../ports/secrets.ts";
 import type { StackEvent, StackKey, StackRecord, Store, TemplateRef } from "../ports/store.ts";
 import { badRequest, conflict, forbidden, notFound, unprocessable } from "./errors.ts";
 
@@ -29,6 +30,8 @@ export interface ServiceDeps {
   readonly executions: Executions;
   /** Providers that can create servers here; others must be simulated. */
   readonly providers: readonly ProviderName[];
+  /** Member secrets count as given userdata (their values are read only by the tasks). */
+  readonly secrets?: Secrets;
   readonly now: () => Date;
 }
 
@@ -197,7 +200,10 @@ export class StackService {
     if (!template) throw unprocessable(`the template has ${problems.length} problem(s)`, problems);
     const member = await this.#d.store.getMember(team, req.member);
     const userdata = { ...(member?.data ?? {}), ...(req.userdata ?? {}) };
-    const missing = userdataKeys(template).filter((k) => !Object.hasOwn(userdata, k));
+    const secretNames = new Set(
+      ((await this.#d.secrets?.list(team)) ?? []).filter((e) => e.member === req.member).map((e) => e.name),
+    );
+    const missing = userdataKeys(template).filter((k) => !Object.hasOwn(userdata, k) && !secretNames.has(k));
     if (missing.length > 0) {
       throw unprocessable(
         `the template uses ${missing.map((k) => `$koding.userdata.${k}`).join(", ")}, which member \`${req.member}\` has not given (PUT /teams/${team}/members/${req.member}, or pass userdata)`,

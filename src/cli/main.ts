@@ -3,6 +3,7 @@ import { TeamstackError } from "../core/errors.ts";
 import { eventsCommand, serveCommand, tokenCommand } from "./api-commands.ts";
 import { type Command, type Io, UsageError, type Values } from "./command.ts";
 import { FileError } from "./files.ts";
+import { secretsCommand } from "./secrets-command.ts";
 import { downCommand, listCommand, rerunCommand, statusCommand, upCommand } from "./stack-commands.ts";
 import { planCommand, renderCommand, validateCommand } from "./template-commands.ts";
 
@@ -23,6 +24,7 @@ const COMMANDS: readonly Command[] = [
   serveCommand,
   tokenCommand,
   eventsCommand,
+  secretsCommand,
 ];
 
 function mainHelp(): string {

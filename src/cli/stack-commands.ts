@@ -9,6 +9,7 @@ import { type LocalEngine, openLocalEngine } from "../local/engine.ts";
 import { type StackStatusView, stackStatus } from "../pipeline/status.ts";
 import type { StackEvent, StackKey, StackRecord } from "../ports/store.ts";
 import { checkLocalSupport } from "../providers/local/index.ts";
+import { createLocalSecrets } from "../secrets/local-secrets.ts";
 import { type Command, type Io, UsageError, type Values } from "./command.ts";
 import { readJsonFile, readTemplateBytes } from "./files.ts";
 import { findRunningServer, type RunningServer } from "./server-client.ts";
@@ -175,7 +176,14 @@ export const upCommand: Command = {
       io.err(loaded.problems.map((p) => `${formatProblem(p)}\n`).join(""));
       return 1;
     }
-    const missing = userdataKeys(loaded.template).filter((k) => !Object.hasOwn(userdata, k));
+    const memberSecrets = new Set(
+      (await createLocalSecrets({ stateDir: stateDirOf(values) }).list(team))
+        .filter((e) => e.member === member)
+        .map((e) => e.name),
+    );
+    const missing = userdataKeys(loaded.template).filter(
+      (k) => !Object.hasOwn(userdata, k) && !memberSecrets.has(k),
+    );
     if (missing.length > 0) {
       throw new UsageError(
         `${file} uses ${missing.map((k) => `$koding.userdata.${k}`).join(", ")}; give ${missing.length === 1 ? "it" : "them"} with --userdata FILE.json (${JSON.stringify(Object.fromEntries(missing.map((k) => [k, "..."])))})`,

@@ -91,6 +91,7 @@ export async function startLocalApiServer(options: {
     orchestrator,
     executions: engine.executions,
     providers: ["local", "sim"],
+    secrets: engine.secrets,
     now: () => new Date(),
   });
   let url = "";

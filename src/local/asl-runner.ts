@@ -144,6 +144,8 @@ export interface RunOptions {
   readonly tokens: TokenRegistry;
   /** Called when a Task state starts and ends, for progress and transition counts. */
   readonly onTransition?: (state: string) => void;
+  /** Sees every event of the execution's history (what the console would show). */
+  readonly onHistory?: (event: unknown) => void;
 }
 
 /** How an execution ended; `transitions` counts states entered and retried, as Step Functions bills them. */
@@ -206,6 +208,7 @@ export async function runMachine(
   let failedState: { name: string; input: unknown } | undefined;
   const counted = (async () => {
     for await (const event of execution.eventLogs) {
+      options.onHistory?.(event);
       if (event.type === "StateEntered" || event.type === "StateRetried") transitions++;
       if (
         event.type === "StateFailed" &&

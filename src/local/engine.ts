@@ -7,9 +7,11 @@ import { ProviderUnavailableError } from "../pipeline/errors.ts";
 import * as steps from "../pipeline/steps.ts";
 import type { Executions, Readiness, TaskTokens } from "../ports/orchestration.ts";
 import type { Provider } from "../ports/provider.ts";
+import type { Secrets } from "../ports/secrets.ts";
 import type { StackEvent, StackKey, Store } from "../ports/store.ts";
 import { createLocalProvider } from "../providers/local/local-provider.ts";
 import { createSimProvider } from "../providers/sim.ts";
+import { createLocalSecrets } from "../secrets/local-secrets.ts";
 import { createDynamoStore } from "../store/dynamo-store.ts";
 import {
   type ExecutionOutcome,
@@ -34,6 +36,8 @@ export { ProviderUnavailableError };
 export interface LocalEngine {
   readonly store: Store;
   readonly stateDir: string;
+  /** The state directory's secrets. */
+  readonly secrets: Secrets;
   /** Whether the execution holding a stack's lock still runs. */
   readonly executions: Executions;
   /** Runs the provision state machine for a stack to its end. */
@@ -52,6 +56,8 @@ export interface LocalEngine {
 export interface RunHooks {
   /** Called on every Task state entered (progress, transition counts). */
   readonly onTransition?: (state: string) => void;
+  /** Sees every event of the execution's history. */
+  readonly onHistory?: (event: unknown) => void;
 }
 
 const machines = {
@@ -130,14 +136,19 @@ export async function openLocalEngine(options: {
   const watchers = new AbortController();
   let deps: PipelineDeps;
   const readiness: Readiness = {
-    async watch({ provider: name, ref, token }) {
+    async watch({ provider: name, ref, token, mask }) {
       provider(name)
         .waitUntilReady(ref, watchers.signal)
         .then(
-          (result) => steps.settleReadiness(deps, token, result),
+          (result) => steps.settleReadiness(deps, token, result, mask),
           (error: unknown) => {
             if (!watchers.signal.aborted) {
-              return steps.settleReadiness(deps, token, { ready: false, reason: (error as Error).message });
+              return steps.settleReadiness(
+                deps,
+                token,
+                { ready: false, reason: (error as Error).message },
+                mask,
+              );
             }
             return undefined;
           },
@@ -155,6 +166,10 @@ export async function openLocalEngine(options: {
     executions: localExecutions(running),
     hooks: createHookRunner({ store, provider }),
     events: { publish: (event) => store.putOutboundEvent(event) },
+    secrets: createLocalSecrets({
+      stateDir,
+      ...(process.env.TEAMSTACK_SECRETS_KEY ? { key: process.env.TEAMSTACK_SECRETS_KEY } : {}),
+    }),
     now: () => new Date(),
   };
   const functions: Record<string, TaskFunction> = {
@@ -196,6 +211,7 @@ export async function openLocalEngine(options: {
         functions,
         tokens: registry,
         ...(hooks?.onTransition ? { onTransition: hooks.onTransition } : {}),
+        ...(hooks?.onHistory ? { onHistory: hooks.onHistory } : {}),
       });
       if (outcome.status === "FAILED" && outcome.failedState)
         failed.set(execution, { which, state: outcome.failedState });
@@ -217,6 +233,7 @@ export async function openLocalEngine(options: {
     store,
     stateDir,
     executions: deps.executions,
+    secrets: deps.secrets,
     provision: (key, hooks) => run("provision", key, hooks),
     destroy: (key, hooks) => run("destroy", key, hooks),
     async redrive(execution, hooks) {

@@ -1,10 +1,12 @@
 import { formatProblem } from "../core/errors.ts";
-import type { RenderData } from "../core/render.ts";
+import { createMasker } from "../core/mask.ts";
+import { type RenderData, userdataKeys } from "../core/render.ts";
 import type { ProviderName, ServerSpec, Template } from "../core/template.ts";
 import { loadTemplate } from "../core/validate.ts";
 import type { HookRunner } from "../ports/hook.ts";
 import type { EventPublisher, Executions, Readiness, TaskTokens } from "../ports/orchestration.ts";
 import type { Provider } from "../ports/provider.ts";
+import { HOOK_SECRETS, type Secrets } from "../ports/secrets.ts";
 import type { ServerRecord, StackKey, StackRecord, Store } from "../ports/store.ts";
 import { StackNotFoundError, TemplateInvalidError } from "./errors.ts";
 
@@ -18,6 +20,7 @@ export interface PipelineDeps {
   readonly executions: Executions;
   readonly hooks: HookRunner;
   readonly events: EventPublisher;
+  readonly secrets: Secrets;
   readonly now: () => Date;
 }
 
@@ -69,18 +72,61 @@ export function stackArtifacts(stack: StackRecord): Record<string, string> {
   };
 }
 
-/** The data references resolve against: vars, the member's data and the given servers' artifacts. */
+/** The data references resolve against: vars, the member's data and secrets, the given servers' artifacts. */
 export function renderData(
   template: Template,
   stack: StackRecord,
   servers: readonly ServerRecord[],
   withStackArtifacts: boolean,
+  secret: StackSecrets,
 ): RenderData {
   const artifacts: Record<string, string | Record<string, string>> = withStackArtifacts
     ? stackArtifacts(stack)
     : {};
   for (const s of servers) if (s.artifacts) artifacts[s.name] = { ...s.artifacts };
-  return { vars: template.vars, artifacts, userdata: stack.userdata };
+  return { vars: template.vars, artifacts, userdata: { ...stack.userdata, ...secret.userdata } };
+}
+
+/** The secrets a stack uses, read for one task: member secrets for `$koding.userdata.*`, and a mask. */
+export interface StackSecrets {
+  /** Member secrets the template references, by key. */
+  readonly userdata: Readonly<Record<string, string>>;
+  /** Replaces every secret value the stack uses (member's and team's) with `***`. */
+  readonly mask: (text: string) => string;
+}
+
+/**
+ * Reads the secrets a stack's template uses, at the last moment, inside the task that needs them:
+ * the member's secrets behind `$koding.userdata.*` and the team's secrets its hooks use.
+ */
+export async function stackSecrets(
+  deps: PipelineDeps,
+  stack: StackRecord,
+  template: Template,
+): Promise<StackSecrets> {
+  const userdata: Record<string, string> = {};
+  const values: string[] = [];
+  await Promise.all(
+    userdataKeys(template).map(async (k) => {
+      const v = await deps.secrets.get({ team: stack.team, member: stack.member }, k);
+      if (v !== undefined) {
+        userdata[k] = v;
+        values.push(v);
+      }
+    }),
+  );
+  const names = new Set<string>();
+  for (const h of [...template.preHooks, ...template.postHooks]) {
+    for (const n of HOOK_SECRETS[h.type]) names.add(n);
+    if (h.type === "webhook" && typeof h.params.secret === "string") names.add(h.params.secret);
+  }
+  await Promise.all(
+    [...names].map(async (n) => {
+      const v = await deps.secrets.get({ team: stack.team }, n);
+      if (v !== undefined) values.push(v);
+    }),
+  );
+  return { userdata, mask: createMasker(values) };
 }
 
 export function iso(deps: PipelineDeps): string {

@@ -1,4 +1,5 @@
 import { serverDependencies } from "../core/graph.ts";
+import { maskValue } from "../core/mask.ts";
 import { planTemplate } from "../core/plan.ts";
 import { renderText, renderValue } from "../core/render.ts";
 import type { ServerRef } from "../ports/provider.ts";
@@ -11,6 +12,7 @@ import {
   renderData,
   serverSpec,
   stackArtifacts,
+  stackSecrets,
   stackTemplate,
 } from "./context.ts";
 import {
@@ -278,11 +280,13 @@ export async function createServer(deps: PipelineDeps, input: ServerInput): Prom
     message: `${input.server}: creating`,
   });
   const depRecords = await Promise.all(rec.deps.map((d) => deps.store.getServer(key, d)));
+  const secret = await stackSecrets(deps, stack, template);
   const data = renderData(
     template,
     stack,
     depRecords.filter((d): d is ServerRecord => d !== undefined),
     false,
+    secret,
   );
   const userData = renderText(spec.userData, data);
   const artifacts = await provider.create({
@@ -302,7 +306,10 @@ export async function createServer(deps: PipelineDeps, input: ServerInput): Prom
 export async function waitUntilReady(deps: PipelineDeps, input: TokenInput): Promise<void> {
   const key = keyOf(input);
   const rec = await deps.store.updateServer(key, input.server, { readyToken: input.token });
-  await deps.readiness.watch({ provider: rec.provider as never, ref: refOf(rec), token: input.token });
+  const stack = await getStack(deps, key);
+  // user_data's output may echo a secret: what settles the token masks it first.
+  const { mask } = await stackSecrets(deps, stack, stackTemplate(stack));
+  await deps.readiness.watch({ provider: rec.provider as never, ref: refOf(rec), token: input.token, mask });
 }
 
 /** PublishArtifacts: the server is ready; its dependents lose one pending dependency each. */
@@ -345,10 +352,13 @@ export function causeMessage(cause: string): string {
 export async function markServerFailed(deps: PipelineDeps, input: FailureInput): Promise<void> {
   const key = keyOf(input);
   const skipped = input.error.Error === "DependencyFailedError";
-  const reason =
+  const stack = await getStack(deps, key);
+  const { mask } = await stackSecrets(deps, stack, stackTemplate(stack));
+  const reason = mask(
     input.error.Error === "States.Timeout"
       ? "did not become ready within server_timeout"
-      : causeMessage(input.error.Cause);
+      : causeMessage(input.error.Cause),
+  );
   const rec = await deps.store.updateServer(key, input.server, {
     status: skipped ? "SKIPPED" : "FAILED",
     error: reason,
@@ -398,9 +408,10 @@ export async function runHook(deps: PipelineDeps, input: HookInput): Promise<voi
   const spec = (input.phase === "pre" ? template.preHooks : template.postHooks)[input.index];
   if (!spec) throw new HookFailedError(`the template has no ${input.phase}_hooks[${input.index}]`);
   const servers = input.phase === "post" ? await deps.store.listServers(key) : [];
+  const secret = await stackSecrets(deps, stack, template);
   const params = renderValue(
     spec.params,
-    renderData(template, stack, servers, input.phase === "post"),
+    renderData(template, stack, servers, input.phase === "post", secret),
   ) as Record<string, unknown>;
   // Hooks run in order: one whose predecessor failed does not run (a Map may start the next
   // iteration before it sees the failure).
@@ -424,11 +435,14 @@ export async function runHook(deps: PipelineDeps, input: HookInput): Promise<voi
     phase: input.phase,
     index: input.index,
     params,
+    teamSecret: (name) => deps.secrets.get({ team: key.team }, name),
   });
+  // Whatever the hook printed or the service answered is masked before it is stored or thrown.
+  const masked = maskValue({ output: result.output, message: result.message }, secret.mask);
   const output =
-    result.output && result.output.length > MAX_HOOK_OUTPUT
-      ? result.output.slice(-MAX_HOOK_OUTPUT)
-      : result.output;
+    masked.output && masked.output.length > MAX_HOOK_OUTPUT
+      ? masked.output.slice(-MAX_HOOK_OUTPUT)
+      : masked.output;
   await deps.store.putHook({
     ...base,
     status: result.status,
@@ -436,15 +450,15 @@ export async function runHook(deps: PipelineDeps, input: HookInput): Promise<voi
     finishedAt: iso(deps),
     ...(output !== undefined ? { output } : {}),
     ...(result.exitCode !== undefined ? { exitCode: result.exitCode } : {}),
-    ...(result.message !== undefined ? { error: result.message } : {}),
+    ...(masked.message !== undefined ? { error: masked.message } : {}),
   });
   const what = `${input.phase}_hooks[${input.index}] ${spec.type}`;
   await deps.store.appendEvent(key, {
     type: "HookFinished",
-    message: `${what}: ${result.status.toLowerCase()}${result.message ? ` (${result.message})` : ""}`,
+    message: `${what}: ${result.status.toLowerCase()}${masked.message ? ` (${masked.message})` : ""}`,
   });
   if (result.status !== "FAILED" || spec.continueOnError) return;
-  const message = `${what} failed: ${result.message ?? `exit code ${result.exitCode}`}`;
+  const message = `${what} failed: ${masked.message ?? `exit code ${result.exitCode}`}`;
   throw result.retryable ? new HookRetryableError(message) : new HookFailedError(message);
 }
 
@@ -612,14 +626,15 @@ export async function settleReadiness(
   deps: PipelineDeps,
   token: string,
   result: { ready: true } | { ready: false; reason: string; exitCode?: number; output?: string },
+  mask: (text: string) => string = (t) => t,
 ): Promise<void> {
   if (result.ready) await deps.tokens.sendSuccess(token, {});
   else {
-    const tail = result.output ? `\n${result.output.slice(-2000)}` : "";
+    const tail = result.output ? `\n${mask(result.output.slice(-2000))}` : "";
     await deps.tokens.sendFailure(
       token,
       new UserDataFailedError(result.reason).name,
-      `${result.reason}${result.exitCode !== undefined ? ` (exit code ${result.exitCode})` : ""}${tail}`,
+      `${mask(result.reason)}${result.exitCode !== undefined ? ` (exit code ${result.exitCode})` : ""}${tail}`,
     );
   }
 }

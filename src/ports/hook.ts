@@ -9,6 +9,8 @@ export interface HookRequest {
   readonly phase: "pre" | "post";
   readonly index: number;
   readonly params: Readonly<Record<string, unknown>>;
+  /** Reads one of the team's secrets (`github_token`, ...) at the last moment; undefined if unset. */
+  readonly teamSecret: (name: string) => Promise<string | undefined>;
 }
 
 export interface HookResult {

@@ -26,6 +26,8 @@ export interface Readiness {
     readonly provider: ProviderName;
     readonly ref: ServerRef;
     readonly token: string;
+    /** Masks the stack's secrets in what user_data printed before it travels anywhere. */
+    readonly mask?: (text: string) => string;
   }): Promise<void>;
 }
 

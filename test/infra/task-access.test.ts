@@ -86,6 +86,21 @@ function depsFor(task: string): PipelineDeps {
         record(task, "events:PutEvents");
       },
     },
+    secrets: {
+      async get() {
+        record(task, "secretsmanager:GetSecretValue");
+        return undefined;
+      },
+      async set() {
+        throw new Error("tasks never write secrets");
+      },
+      async list() {
+        throw new Error("tasks never list secrets");
+      },
+      async remove() {
+        throw new Error("tasks never remove secrets");
+      },
+    },
     now: () => new Date(),
   };
   return deps;

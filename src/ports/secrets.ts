@@ -1,0 +1,34 @@
+/**
+ * The Secrets port: team secrets (service tokens, keys) and member secrets (`$koding.userdata.X`
+ * values that must not be stored in the clear). Secrets Manager in AWS; locally an encrypted file
+ * under the state directory. Values are read only inside the task that needs them and never
+ * leave it unmasked.
+ */
+export interface SecretScope {
+  readonly team: string;
+  /** A member's secret; absent for a team secret. */
+  readonly member?: string;
+}
+
+export interface SecretEntry extends SecretScope {
+  readonly name: string;
+  readonly updatedAt: string;
+}
+
+export interface Secrets {
+  get(scope: SecretScope, name: string): Promise<string | undefined>;
+  set(scope: SecretScope, name: string, value: string): Promise<void>;
+  /** Names only, never values. */
+  list(team?: string): Promise<SecretEntry[]>;
+  /** False when there was no such secret. */
+  remove(scope: SecretScope, name: string): Promise<boolean>;
+}
+
+/** Names of the team secrets each hook type uses. */
+export const HOOK_SECRETS = {
+  add_github_user: ["github_token"],
+  slack_msg: ["slack_token"],
+  send_tweet: ["x_consumer_key", "x_consumer_secret", "x_access_token", "x_access_token_secret"],
+  webhook: ["webhook_secret"],
+  run_script: [],
+} as const;
