@@ -95,8 +95,9 @@ export function createLocalSecrets(options: { readonly stateDir: string; readonl
     async get(scope, name) {
       const sealed = (await load()).entries[entryKey(scope, name)];
       if (!sealed) return undefined;
+      const k = await keyOf();
       try {
-        const decipher = createDecipheriv("aes-256-gcm", await keyOf(), Buffer.from(sealed.iv, "base64"));
+        const decipher = createDecipheriv("aes-256-gcm", k, Buffer.from(sealed.iv, "base64"));
         decipher.setAAD(Buffer.from(entryKey(scope, name)));
         decipher.setAuthTag(Buffer.from(sealed.tag, "base64"));
         return Buffer.concat([
