@@ -1,4 +1,5 @@
 import { resolve } from "node:path";
+import { localConfig } from "../local/config.ts";
 import { createLocalSecrets } from "../secrets/local-secrets.ts";
 import { type Command, UsageError, type Values } from "./command.ts";
 
@@ -6,7 +7,7 @@ const NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}$/;
 
 function secretsOf(values: Values) {
   const stateDir = resolve(typeof values["state-dir"] === "string" ? values["state-dir"] : ".teamstack");
-  const key = process.env.TEAMSTACK_SECRETS_KEY;
+  const key = localConfig().secretsKey;
   return createLocalSecrets({ stateDir, ...(key ? { key } : {}) });
 }
 

@@ -1,68 +1,107 @@
-import { parseDuration } from "../core/capabilities.ts";
-import type { ProviderName } from "../core/template.ts";
+import type { HookType } from "../core/template.ts";
 import type { HookRequest, HookResult, HookRunner } from "../ports/hook.ts";
-import type { Provider } from "../ports/provider.ts";
-import type { Store } from "../ports/store.ts";
+import { addGithubUser } from "./add-github-user.ts";
+import { DEFAULT_ENDPOINTS, type HookContext, type HookEndpoints, type ServiceHook } from "./context.ts";
+import { HookError } from "./errors.ts";
+import { type FetchLike, MAX_RESPONSE_BYTES, REQUEST_TIMEOUT_MS, type Sleep, sleep } from "./http.ts";
+import { MAX_SCRIPT_OUTPUT, type RunScriptDeps, runScript } from "./run-script.ts";
+import { sendTweet } from "./send-tweet.ts";
+import { slackMsg } from "./slack-msg.ts";
+import { webhook } from "./webhook.ts";
 
-/** Output kept from a script, per run. */
-export const MAX_SCRIPT_OUTPUT = 64 * 1024;
+export { DEFAULT_ENDPOINTS, type HookEndpoints } from "./context.ts";
+export { MAX_SCRIPT_OUTPUT };
 
-export interface HookRunnerDeps {
-  readonly store: Store;
-  readonly provider: (name: ProviderName) => Provider;
+/** Output kept from a hook that calls a service. */
+export const MAX_SERVICE_OUTPUT = MAX_RESPONSE_BYTES;
+
+export interface HookRunnerDeps extends RunScriptDeps {
+  /** Base URLs of GitHub, Slack's Web API and the X API; the real ones by default. */
+  readonly endpoints?: Partial<HookEndpoints>;
+  /** Defaults to the global fetch. */
+  readonly fetch?: FetchLike;
+  /** Waits between tries; tests record the waits instead. */
+  readonly sleep?: Sleep;
+  /** Per-request timeout in ms (default 10 s). */
+  readonly timeoutMs?: number;
 }
 
+const SERVICE_HOOKS: Record<Exclude<HookType, "run_script">, ServiceHook> = {
+  add_github_user: addGithubUser,
+  slack_msg: slackMsg,
+  send_tweet: sendTweet,
+  webhook,
+};
+
 /**
- * The Hook port's adapter: `run_script` runs on the target server through its provider. Hooks that
- * talk to third-party services (GitHub, Slack, X, webhooks) need the team's credentials; until the
- * team has configured them they are skipped, saying so, rather than failing the stack.
+ * The Hook port's adapter. `run_script` runs on the target server through its provider; the other
+ * types call their service with the team's secrets, read at the last moment. A refusal, a missing
+ * secret or a service still failing after its tries comes back as a FAILED result (retryable when
+ * a later try may pass) carrying the service's own words; secret values are masked as `***` in
+ * every output and message.
+ * @throws HookError when an endpoint is not an http(s) URL.
  */
 export function createHookRunner(deps: HookRunnerDeps): HookRunner {
+  const context: HookContext = {
+    endpoints: endpoints(deps.endpoints),
+    http: {
+      fetch: deps.fetch ?? ((input, init) => fetch(input, init)),
+      sleep: deps.sleep ?? sleep,
+      timeoutMs: deps.timeoutMs ?? REQUEST_TIMEOUT_MS,
+      random: Math.random,
+    },
+  };
   return {
     async run(request: HookRequest): Promise<HookResult> {
       if (request.type === "run_script") return runScript(deps, request);
-      return {
-        status: "SKIPPED",
-        message: `no ${SERVICE[request.type]} credentials are configured for team \`${request.team}\``,
+      const used: string[] = [];
+      const tracked: HookRequest = {
+        ...request,
+        teamSecret: async (name) => {
+          const value = await request.teamSecret(name);
+          if (value) used.push(value);
+          return value;
+        },
       };
+      try {
+        return masked(await SERVICE_HOOKS[request.type](context, tracked), used);
+      } catch (error) {
+        if (!(error instanceof HookError)) throw error;
+        return masked({ status: "FAILED", message: error.message, retryable: error.retryable }, used);
+      }
     },
   };
 }
 
-const SERVICE: Record<Exclude<HookRequest["type"], "run_script">, string> = {
-  add_github_user: "GitHub",
-  slack_msg: "Slack",
-  send_tweet: "X",
-  webhook: "webhook",
-};
-
-async function runScript(deps: HookRunnerDeps, request: HookRequest): Promise<HookResult> {
-  const target = String(request.params.target_server);
-  const server = await deps.store.getServer({ team: request.team, stackId: request.stackId }, target);
-  if (!server?.artifacts?.Id || server.status !== "SUCCEEDED") {
-    return {
-      status: "FAILED",
-      message: `target server \`${target}\` is not ready (${server?.status ?? "missing"})`,
-    };
+function endpoints(given: Partial<HookEndpoints> = {}): HookEndpoints {
+  const out: Record<string, string> = {};
+  for (const [name, fallback] of Object.entries(DEFAULT_ENDPOINTS)) {
+    const value = given[name as keyof HookEndpoints] ?? fallback;
+    let url: URL | undefined;
+    try {
+      url = new URL(value);
+    } catch {
+      url = undefined;
+    }
+    if (url?.protocol !== "https:" && url?.protocol !== "http:") {
+      throw new HookError(`the ${name} endpoint \`${value}\` is not an http(s) URL`);
+    }
+    out[name] = value.replace(/\/+$/, "");
   }
-  const timeout = request.params.timeout as string | number | undefined;
-  const timeoutMs = ((timeout !== undefined ? parseDuration(timeout) : undefined) ?? 600) * 1000;
-  const result = await deps
-    .provider(server.provider as ProviderName)
-    .runScript(
-      { stackId: request.stackId, server: target, id: server.artifacts.Id },
-      String(request.params.script),
-      { timeoutMs, maxOutputBytes: MAX_SCRIPT_OUTPUT },
-    );
-  const output = result.truncated
-    ? `${result.output}\n[output truncated at ${MAX_SCRIPT_OUTPUT} bytes]`
-    : result.output;
-  return result.exitCode === 0
-    ? { status: "SUCCEEDED", output, exitCode: 0 }
-    : {
-        status: "FAILED",
-        output,
-        exitCode: result.exitCode,
-        message: `script exited ${result.exitCode} on ${target}`,
-      };
+  return out as unknown as HookEndpoints;
+}
+
+/**
+ * Masks every secret value the hook read, wherever a service echoed it, and bounds the output.
+ * Longest first, so a secret that contains another is masked whole.
+ */
+function masked(result: HookResult, secrets: readonly string[]): HookResult {
+  const values = [...new Set(secrets)].sort((a, b) => b.length - a.length);
+  const mask = (text: string) => values.reduce((t, v) => t.replaceAll(v, "***"), text);
+  const output = result.output === undefined ? undefined : mask(result.output).slice(0, MAX_SERVICE_OUTPUT);
+  return {
+    ...result,
+    ...(output !== undefined ? { output } : {}),
+    ...(result.message !== undefined ? { message: mask(result.message) } : {}),
+  };
 }

@@ -23,6 +23,7 @@ import {
   TokenRegistry,
   UnboundTaskError,
 } from "./asl-runner.ts";
+import { type LocalConfig, localConfig } from "./config.ts";
 import { ensureLocalStore } from "./dynamo.ts";
 
 export { ProviderUnavailableError };
@@ -93,8 +94,11 @@ export async function openLocalEngine(options: {
   readonly stateDir: string;
   /** Sees every stack event as it is recorded (live progress). */
   readonly onEvent?: (key: StackKey, event: StackEvent) => void;
+  /** Settings; from the environment by default. */
+  readonly config?: LocalConfig;
 }): Promise<LocalEngine> {
   const { stateDir, onEvent } = options;
+  const config = options.config ?? localConfig();
   const { client, tableName } = await ensureLocalStore(stateDir);
   const base = createDynamoStore({ client, tableName });
   const appendEvent: Store["appendEvent"] = async (key, event) => {
@@ -157,6 +161,7 @@ export async function openLocalEngine(options: {
     },
   };
   const running = new Set<string>();
+  const secrets = createLocalSecrets({ stateDir, ...(config.secretsKey ? { key: config.secretsKey } : {}) });
   const ticks = startTicks("self") ?? "0";
   deps = {
     store,
@@ -164,12 +169,9 @@ export async function openLocalEngine(options: {
     tokens,
     readiness,
     executions: localExecutions(running),
-    hooks: createHookRunner({ store, provider }),
+    hooks: createHookRunner({ store, provider, endpoints: config.hookEndpoints }),
     events: { publish: (event) => store.putOutboundEvent(event) },
-    secrets: createLocalSecrets({
-      stateDir,
-      ...(process.env.TEAMSTACK_SECRETS_KEY ? { key: process.env.TEAMSTACK_SECRETS_KEY } : {}),
-    }),
+    secrets,
     now: () => new Date(),
   };
   const functions: Record<string, TaskFunction> = {

@@ -197,8 +197,9 @@ class SimProvider implements Provider {
     }
     const body = script.trimEnd();
     const lines = body === "" ? 0 : body.split("\n").length;
+    // Nothing runs: the output shows what would have, so a dry run shows the rendered script.
     const { text, truncated } = truncateUtf8(
-      `[sim] ran ${lines} line${lines === 1 ? "" : "s"} on ${ref.server}\n`,
+      `[sim] ran ${lines} line${lines === 1 ? "" : "s"} on ${ref.server}\n${body === "" ? "" : `${body}\n`}`,
       options.maxOutputBytes,
     );
     return { exitCode: 0, output: text, truncated };

@@ -15,12 +15,16 @@ export interface CliResult {
 }
 
 /** Runs `teamstack ARGS` to its end, in the project's root; killed after `timeoutMs` (a hang). */
-export function runCli(args: readonly string[], timeoutMs = 20_000): Promise<CliResult> {
+export function runCli(
+  args: readonly string[],
+  timeoutMs = 20_000,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<CliResult> {
   return new Promise((resolve) => {
     execFile(
       process.execPath,
       [BIN, ...args],
-      { cwd: ROOT, timeout: timeoutMs, killSignal: "SIGKILL", encoding: "utf8", maxBuffer: 64 << 20 },
+      { cwd: ROOT, env, timeout: timeoutMs, killSignal: "SIGKILL", encoding: "utf8", maxBuffer: 64 << 20 },
       (error, stdout, stderr) => {
         const code = error === null ? 0 : typeof error.code === "number" ? error.code : null;
         resolve({ code, signal: error?.signal ?? null, stdout, stderr });

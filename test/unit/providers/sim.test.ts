@@ -197,7 +197,7 @@ describe("sim provider", () => {
     ).rejects.toBe("already");
   });
 
-  it("runs a script and says how many lines ran, within maxOutputBytes", async () => {
+  it("runs a script and shows what ran, within maxOutputBytes", async () => {
     const provider = createSimProvider();
     const artifacts = await provider.create(request());
     const ref = refOf(request(), artifacts.Id);
@@ -205,7 +205,7 @@ describe("sim provider", () => {
       await provider.runScript(ref, "echo a\necho b\necho c\n", { timeoutMs: 1000, maxOutputBytes: 1000 }),
     ).toEqual({
       exitCode: 0,
-      output: "[sim] ran 3 lines on web\n",
+      output: "[sim] ran 3 lines on web\necho a\necho b\necho c\n",
       truncated: false,
     });
     const cut = await provider.runScript(ref, "true", { timeoutMs: 1000, maxOutputBytes: 8 });

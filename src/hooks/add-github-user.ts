@@ -1,0 +1,86 @@
+import type { HookRequest, HookResult } from "../ports/hook.ts";
+import type { HookContext } from "./context.ts";
+import { requireSecrets, stringParam } from "./credentials.ts";
+import { HookRequestError } from "./errors.ts";
+import { excerpt, field, refused, type ServiceCall, type ServiceReply, send } from "./http.ts";
+
+/**
+ * `add_github_user`: adds (or invites) a member to an organization team through
+ * `PUT /orgs/{org}/teams/{team_slug}/memberships/{username}`, with the team secret `github_token`
+ * (a token that may administer the team). The call is idempotent, so retrying it is safe.
+ *
+ * @example
+ * ```yaml
+ * pre_hooks:
+ *   - add_github_user: { org: koding, team_name: backend, user: $koding.userdata.github_username }
+ * ```
+ */
+export async function addGithubUser(context: HookContext, request: HookRequest): Promise<HookResult> {
+  const org = required(request, "org");
+  const team = required(request, "team_name");
+  const user = required(request, "user");
+  const role = stringParam(request, "role") ?? "member";
+  const { github_token: token } = await requireSecrets(
+    request,
+    ["github_token"],
+    "add_github_user uses to call the GitHub API",
+  );
+  const path = [org, team, user].map(encodeURIComponent);
+  const call: ServiceCall = {
+    service: "GitHub",
+    method: "PUT",
+    url: `${context.endpoints.github}/orgs/${path[0]}/teams/${path[1]}/memberships/${path[2]}`,
+    headers: {
+      authorization: `Bearer ${token}`,
+      accept: "application/vnd.github+json",
+      "x-github-api-version": "2022-11-28",
+      "content-type": "application/json",
+    },
+    body: JSON.stringify({ role }),
+    transient: rateLimited,
+  };
+  const reply = await send(context.http, call);
+  if (reply.status !== 200) throw refused(call, reply, githubMessage(reply));
+  const state = field(reply.json, "state") ?? "unknown";
+  const granted = field(reply.json, "role") ?? role;
+  const invited = state === "pending" ? "; GitHub has invited them and they must accept" : "";
+  return {
+    status: "SUCCEEDED",
+    output: `GitHub: ${user} is a ${granted} of ${org}/${team}, membership ${state}${invited}`,
+  };
+}
+
+function required(request: HookRequest, name: string): string {
+  const value = stringParam(request, name);
+  if (value === undefined) throw new HookRequestError(`add_github_user needs \`${name}\`; it is empty`);
+  return value;
+}
+
+/**
+ * GitHub answers a used-up rate limit with 403 (or 429) and either `retry-after` (secondary limits)
+ * or `x-ratelimit-remaining: 0` (primary limit); any other 403 is a refusal.
+ */
+function rateLimited(reply: ServiceReply): boolean {
+  return (
+    reply.status === 403 &&
+    (reply.headers.has("retry-after") || reply.headers.get("x-ratelimit-remaining") === "0")
+  );
+}
+
+/** GitHub's own words: `message`, with the `errors` of a 422 when it lists them. */
+function githubMessage(reply: ServiceReply): string {
+  const message = field(reply.json, "message");
+  if (message === undefined) return excerpt(reply.text);
+  const errors = (reply.json as { errors?: unknown }).errors;
+  const details = Array.isArray(errors)
+    ? errors
+        .map((e: unknown) =>
+          typeof e === "string"
+            ? e
+            : (field(e, "message") ??
+              [field(e, "resource"), field(e, "field"), field(e, "code")].filter(Boolean).join(" ")),
+        )
+        .filter(Boolean)
+    : [];
+  return details.length > 0 ? `${message} (${details.join("; ")})` : message;
+}

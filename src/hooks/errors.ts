@@ -1,0 +1,60 @@
+import { TeamstackError } from "../core/errors.ts";
+
+/**
+ * Base class of every error a hook adapter raises on purpose. The runner turns these into a FAILED
+ * HookResult (they never leave the adapter); anything else is a bug or an outage of our own
+ * dependencies and propagates to the task.
+ */
+export class HookError extends TeamstackError {
+  /** True when trying again later may succeed (429, 5xx, timeouts, network errors). */
+  readonly retryable: boolean;
+  constructor(message: string, options?: ErrorOptions & { readonly retryable?: boolean }) {
+    super(message, options);
+    this.name = "HookError";
+    this.retryable = options?.retryable ?? false;
+  }
+}
+
+/** The team has not set a secret the hook needs. */
+export class MissingSecretError extends HookError {
+  readonly team: string;
+  readonly secrets: readonly string[];
+  constructor(team: string, secrets: readonly string[], needs: string) {
+    const names = secrets.map((s) => `\`${s}\``).join(", ");
+    const how = secrets.map((s) => `\`teamstack secrets set --team ${team} ${s}\``).join(", ");
+    super(
+      `team \`${team}\` has no secret ${names}, which ${needs}; set ${secrets.length === 1 ? "it" : "them"} with ${how} (the value is read from stdin)`,
+    );
+    this.name = "MissingSecretError";
+    this.team = team;
+    this.secrets = secrets;
+  }
+}
+
+/** A hook's params cannot be sent as given (a bad URL, a header value fetch rejects). */
+export class HookRequestError extends HookError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "HookRequestError";
+  }
+}
+
+/** The service refused the call, or could not be reached after every attempt. */
+export class HookServiceError extends HookError {
+  readonly service: string;
+  /** The last HTTP status, when the service answered at all. */
+  readonly status: number | undefined;
+  readonly attempts: number;
+  constructor(
+    service: string,
+    message: string,
+    details: { readonly status?: number; readonly attempts: number; readonly retryable: boolean },
+    options?: ErrorOptions,
+  ) {
+    super(message, { ...options, retryable: details.retryable });
+    this.name = "HookServiceError";
+    this.service = service;
+    this.status = details.status;
+    this.attempts = details.attempts;
+  }
+}
