@@ -325,4 +325,23 @@ describe("the provision state machine on the local runtime", () => {
     // A redrive of an execution that did not fail has nothing to resume.
     await expect(engine.redrive(redriven.execution)).rejects.toThrow(/nothing to redrive/);
   });
+
+  it("stops at a failed pre-hook before any server is created, with the hook's message in the status", async () => {
+    const key = await newStack(
+      [
+        "pre_hooks:",
+        "  - add_github_user: { org: acme, team_name: dev, user: $koding.userdata.github_username }",
+        "servers:",
+        sim("never"),
+      ].join("\n"),
+    );
+    expect((await engine.provision(key)).status).toBe("FAILED");
+    const view = await status(key);
+    expect(view.servers).toEqual([
+      expect.objectContaining({ name: "never", status: "PENDING", startedAt: null }),
+    ]);
+    expect(view.hooks).toEqual([expect.objectContaining({ phase: "pre", index: 0, status: "FAILED" })]);
+    expect(view.hooks[0]?.error).toContain("github_token");
+    expect(view.error).toContain("pre_hooks[0] add_github_user failed");
+  });
 });
