@@ -1,4 +1,5 @@
-import { App } from "aws-cdk-lib";
+import { App, Validations } from "aws-cdk-lib";
+import { AwsSolutionsChecks } from "cdk-nag";
 import { TeamstackStack } from "./teamstack-stack.ts";
 
 // Environment-agnostic: `cdk deploy` targets the account and region of the credentials in use.
@@ -6,3 +7,5 @@ const app = new App();
 new TeamstackStack(app, "Teamstack", {
   description: "teamstack: a YAML stack template becomes servers, orchestrated by Step Functions",
 });
+// An unacknowledged AwsSolutions finding fails `cdk synth` and `cdk deploy`.
+Validations.of(app).addPlugins(new AwsSolutionsChecks(app, { verbose: true }));

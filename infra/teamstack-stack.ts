@@ -1,7 +1,11 @@
 import { join } from "node:path";
-import { CfnOutput, Stack, type StackProps } from "aws-cdk-lib";
+import { Annotations, CfnOutput, Stack, type StackProps, Validations } from "aws-cdk-lib";
 import { EventBus } from "aws-cdk-lib/aws-events";
+import { Secret } from "aws-cdk-lib/aws-secretsmanager";
 import type { Construct } from "constructs";
+import { CONTEXT_KEYS, type DeployConfig, readDeployConfig } from "./config.ts";
+import { TeamstackApi } from "./constructs/http-api.ts";
+import { SignupConsumer } from "./constructs/signup.ts";
 import { StoreTable } from "./constructs/store-table.ts";
 import { TaskFunctions } from "./constructs/task-functions.ts";
 import { Workflow } from "./constructs/workflow.ts";
@@ -15,29 +19,52 @@ export interface TeamstackStackProps extends StackProps {
 }
 
 /**
- * teamstack in one AWS account and region: the store's table, the event bus, one Lambda per state
- * machine task, and the provision and destroy state machines running the very ASL files the local
- * runtime runs.
+ * teamstack in one AWS account and region: the store's table, the event bus with the signup rule,
+ * one Lambda per state machine task, the provision and destroy state machines running the very
+ * ASL files the local runtime runs, and the HTTP API.
  */
 export class TeamstackStack extends Stack {
+  readonly config: DeployConfig;
   readonly store: StoreTable;
   readonly eventBus: EventBus;
+  readonly callbackSecret: Secret;
   readonly tasks: TaskFunctions;
   readonly provision: Workflow;
   readonly destroy: Workflow;
+  readonly api: TeamstackApi;
+  readonly signup: SignupConsumer;
 
   constructor(scope: Construct, id: string, props: TeamstackStackProps = {}) {
     super(scope, id, props);
     const root = props.projectRoot ?? PROJECT_ROOT;
+    this.config = readDeployConfig(this.node);
+    if (this.config.placeholders.length > 0) {
+      Annotations.of(this).addWarningV2(
+        "teamstack:jwtPlaceholder",
+        `${this.config.placeholders.join(" and ")} not set: the HTTP API is built with a placeholder that accepts no token. ` +
+          `Deploy with -c ${CONTEXT_KEYS.jwtIssuer}=https://YOUR-ISSUER -c ${CONTEXT_KEYS.jwtAudience}=YOUR-AUDIENCE (README, "Deploy").`,
+      );
+    }
 
     this.store = new StoreTable(this, "Store");
-    // teamstack's own bus: the tasks publish Stack Provisioned / Stack Failed on it. Rules and the
-    // Team Member Signed Up consumer arrive with the events issue.
+    // teamstack's own bus, both ways: Team Member Signed Up in, Stack Provisioned / Stack Failed out.
     this.eventBus = new EventBus(this, "Events");
+    // Signs each aws server's one-time readiness callback URL (CreateServer) and verifies it (the API).
+    this.callbackSecret = new Secret(this, "CallbackSecret", {
+      description: "teamstack: HMAC key of the readiness callbacks of aws servers",
+      generateSecretString: { passwordLength: 64, excludePunctuation: true },
+    });
+    Validations.of(this.callbackSecret).acknowledge({
+      id: "AwsSolutions-SMG4",
+      reason:
+        "The HMAC key of readiness callbacks signs URLs already baked into the user_data of servers that are still booting: a scheduled rotation would fail their callbacks. Rotate by hand between provisioning runs (put-secret-value; functions read it again on a cold start).",
+    });
     this.tasks = new TaskFunctions(this, "Tasks", {
       projectRoot: root,
       table: this.store.table,
       eventBus: this.eventBus,
+      callbackSecret: this.callbackSecret,
+      logLevel: this.config.logLevel,
     });
     this.provision = new Workflow(this, "Provision", {
       definitionFile: join(root, "statemachines", "provision.asl.json"),
@@ -61,8 +88,30 @@ export class TeamstackStack extends Stack {
       }
     }
 
+    this.api = new TeamstackApi(this, "Api", {
+      projectRoot: root,
+      table: this.store.table,
+      provision: this.provision,
+      destroy: this.destroy,
+      jwtIssuer: this.config.jwtIssuer,
+      jwtAudience: this.config.jwtAudience,
+      logLevel: this.config.logLevel,
+      callbackSecret: this.callbackSecret,
+    });
+    this.tasks.setCallbackBaseUrl(this.api.url);
+    this.signup = new SignupConsumer(this, "Signup", {
+      projectRoot: root,
+      table: this.store.table,
+      eventBus: this.eventBus,
+      provision: this.provision,
+      destroy: this.destroy,
+      logLevel: this.config.logLevel,
+    });
+
+    new CfnOutput(this, "ApiUrl", { value: this.api.url });
     new CfnOutput(this, "TableName", { value: this.store.table.tableName });
     new CfnOutput(this, "EventBusName", { value: this.eventBus.eventBusName });
+    new CfnOutput(this, "SignupDeadLetterQueueUrl", { value: this.signup.deadLetters.queueUrl });
     new CfnOutput(this, "ProvisionStateMachineArn", { value: this.provision.stateMachine.stateMachineArn });
     new CfnOutput(this, "DestroyStateMachineArn", { value: this.destroy.stateMachine.stateMachineArn });
   }

@@ -1,16 +1,21 @@
 import { existsSync, readdirSync } from "node:fs";
-import { createRequire } from "node:module";
 import { join } from "node:path";
 import { Duration } from "aws-cdk-lib";
 import type { Table } from "aws-cdk-lib/aws-dynamodb";
 import type { EventBus } from "aws-cdk-lib/aws-events";
 import { PolicyStatement } from "aws-cdk-lib/aws-iam";
-import { Architecture, Runtime } from "aws-cdk-lib/aws-lambda";
-import { LogLevel, NodejsFunction, OutputFormat } from "aws-cdk-lib/aws-lambda-nodejs";
+import type { NodejsFunction } from "aws-cdk-lib/aws-lambda-nodejs";
+import type { ISecret } from "aws-cdk-lib/aws-secretsmanager";
 import { Construct } from "constructs";
+import {
+  type FunctionLogLevel,
+  grantReadSecrets,
+  grantTeamAccounts,
+  TeamstackFunction,
+} from "./lambda-function.ts";
 
-/** DynamoDB actions a task may need, on the table itself (no task queries the `gsi1` index). */
-export type TableAction = "GetItem" | "Query" | "PutItem" | "UpdateItem";
+/** DynamoDB actions a function may need on the table itself (only the API queries the `gsi1` index). */
+export type TableAction = "GetItem" | "BatchGetItem" | "Query" | "PutItem" | "UpdateItem";
 
 /** What one task function calls, and so all it is granted. */
 export interface TaskAccess {
@@ -22,6 +27,22 @@ export interface TaskAccess {
   readonly describesExecutions: boolean;
   /** Emits `Stack Provisioned` / `Stack Failed`: events:PutEvents on teamstack's bus. */
   readonly publishesEvents: boolean;
+  /**
+   * Reads the member's and team's secrets a stack uses (src/pipeline/context.ts stackSecrets):
+   * secretsmanager:GetSecretValue on `teamstack/*` (src/secrets/aws-secrets.ts names them so).
+   */
+  readonly readsSecrets: boolean;
+  /**
+   * Acts in teams' own AWS accounts through the `aws` provider: sts:AssumeRole on the team's role
+   * (named `teamstack-*`, infra/team-role.yaml), or the team's access keys, a secret under
+   * `teamstack/`.
+   */
+  readonly actsInTeamAccounts: boolean;
+  /**
+   * Puts a signed readiness callback URL into an aws server's user_data: CALLBACK_BASE_URL (the
+   * HTTP API) and CALLBACK_SECRET_ARN, with read access to that secret.
+   */
+  readonly signsReadinessCallbacks: boolean;
   /** The Lambda timeout: the Task's TimeoutSeconds in the ASL (callback tasks return at once). */
   readonly timeoutSeconds: number;
 }
@@ -39,7 +60,10 @@ export const TASK_ACCESS: Readonly<Record<string, TaskAccess>> = {
     table: ["GetItem", "Query", "PutItem", "UpdateItem"],
     sendsTaskTokens: false,
     describesExecutions: true,
+    readsSecrets: false,
     publishesEvents: false,
+    actsInTeamAccounts: false,
+    signsReadinessCallbacks: false,
     timeoutSeconds: 120,
   },
   // parks the token (conditional update), appends an event, may release its own token.
@@ -47,14 +71,20 @@ export const TASK_ACCESS: Readonly<Record<string, TaskAccess>> = {
     table: ["GetItem", "PutItem", "UpdateItem"],
     sendsTaskTokens: true,
     describesExecutions: false,
+    readsSecrets: false,
     publishesEvents: false,
+    actsInTeamAccounts: false,
+    signsReadinessCallbacks: false,
     timeoutSeconds: 60,
   },
   "create-server": {
     table: ["GetItem", "PutItem", "UpdateItem"],
     sendsTaskTokens: false,
     describesExecutions: false,
+    readsSecrets: true,
     publishesEvents: false,
+    actsInTeamAccounts: true,
+    signsReadinessCallbacks: true,
     timeoutSeconds: 300,
   },
   // records the token, waits for readiness within the invocation (sim), settles the token.
@@ -62,7 +92,10 @@ export const TASK_ACCESS: Readonly<Record<string, TaskAccess>> = {
     table: ["GetItem", "UpdateItem"],
     sendsTaskTokens: true,
     describesExecutions: false,
+    readsSecrets: true,
     publishesEvents: false,
+    actsInTeamAccounts: false,
+    signsReadinessCallbacks: false,
     timeoutSeconds: 900,
   },
   // marks the server ready and releases its dependents' wait tokens.
@@ -70,7 +103,10 @@ export const TASK_ACCESS: Readonly<Record<string, TaskAccess>> = {
     table: ["GetItem", "PutItem", "UpdateItem"],
     sendsTaskTokens: true,
     describesExecutions: false,
+    readsSecrets: false,
     publishesEvents: false,
+    actsInTeamAccounts: false,
+    signsReadinessCallbacks: false,
     timeoutSeconds: 120,
   },
   // marks the server failed and fails its dependents' wait tokens.
@@ -78,21 +114,30 @@ export const TASK_ACCESS: Readonly<Record<string, TaskAccess>> = {
     table: ["GetItem", "PutItem", "UpdateItem"],
     sendsTaskTokens: true,
     describesExecutions: false,
+    readsSecrets: true,
     publishesEvents: false,
+    actsInTeamAccounts: false,
+    signsReadinessCallbacks: false,
     timeoutSeconds: 120,
   },
   "check-servers": {
     table: ["GetItem", "Query"],
     sendsTaskTokens: false,
     describesExecutions: false,
+    readsSecrets: false,
     publishesEvents: false,
+    actsInTeamAccounts: false,
+    signsReadinessCallbacks: false,
     timeoutSeconds: 120,
   },
   "run-hook": {
     table: ["GetItem", "Query", "PutItem", "UpdateItem"],
     sendsTaskTokens: false,
     describesExecutions: false,
+    readsSecrets: true,
     publishesEvents: false,
+    actsInTeamAccounts: true,
+    signsReadinessCallbacks: false,
     timeoutSeconds: 900,
   },
   // stores the stack artifacts, lists the servers for the Stack Provisioned event, unlocks.
@@ -100,7 +145,10 @@ export const TASK_ACCESS: Readonly<Record<string, TaskAccess>> = {
     table: ["GetItem", "Query", "PutItem", "UpdateItem"],
     sendsTaskTokens: false,
     describesExecutions: false,
+    readsSecrets: false,
     publishesEvents: true,
+    actsInTeamAccounts: false,
+    signsReadinessCallbacks: false,
     timeoutSeconds: 120,
   },
   // rollback lists the run's servers and destroys them (provision gives it 900 s); Stack Failed.
@@ -108,7 +156,10 @@ export const TASK_ACCESS: Readonly<Record<string, TaskAccess>> = {
     table: ["GetItem", "Query", "PutItem", "UpdateItem"],
     sendsTaskTokens: false,
     describesExecutions: false,
+    readsSecrets: false,
     publishesEvents: true,
+    actsInTeamAccounts: true,
+    signsReadinessCallbacks: false,
     timeoutSeconds: 900,
   },
   // RunFailed: arms or consumes the redrive marker on the stack; on a redrive, Prepare again.
@@ -116,14 +167,20 @@ export const TASK_ACCESS: Readonly<Record<string, TaskAccess>> = {
     table: ["GetItem", "Query", "PutItem", "UpdateItem"],
     sendsTaskTokens: false,
     describesExecutions: true,
+    readsSecrets: false,
     publishesEvents: false,
+    actsInTeamAccounts: false,
+    signsReadinessCallbacks: false,
     timeoutSeconds: 120,
   },
   "destroy-server": {
     table: ["GetItem", "PutItem", "UpdateItem"],
     sendsTaskTokens: false,
     describesExecutions: false,
+    readsSecrets: false,
     publishesEvents: false,
+    actsInTeamAccounts: true,
+    signsReadinessCallbacks: false,
     timeoutSeconds: 600,
   },
 };
@@ -133,13 +190,6 @@ export const TASK_ACCESS: Readonly<Record<string, TaskAccess>> = {
  * consumer. They are deployed with the HTTP API and the event rules, not here.
  */
 export const NON_TASK_HANDLERS: ReadonlySet<string> = new Set(["api", "signup"]);
-
-/**
- * Lets CommonJS dependencies bundled into an ESM file (`yaml` requires `process`) call `require`.
- * The import is aliased so that it cannot clash with a name in the bundle.
- */
-export const ESM_REQUIRE_BANNER =
-  "import{createRequire as __teamstackCreateRequire}from'node:module';const require=__teamstackCreateRequire(import.meta.url);";
 
 /** `wait-for-dependencies` → `WaitForDependencies`: the function's construct id and ASL placeholder stem. */
 export function pascalCase(kebab: string): string {
@@ -167,22 +217,23 @@ export interface TaskFunctionsProps {
   readonly table: Table;
   /** Where Stack Provisioned / Stack Failed go; every task builds its publisher at cold start. */
   readonly eventBus: EventBus;
+  /** The secret readiness callbacks are signed with (CALLBACK_SECRET_ARN). */
+  readonly callbackSecret: Pick<ISecret, "secretArn">;
+  readonly logLevel: FunctionLogLevel;
 }
 
 /**
- * One Lambda per task folder under lambdas/ (a handler.ts, not in NON_TASK_HANDLERS): bundled
- * locally by esbuild (no Docker) into minified ESM for Node 24 on arm64, the AWS SDK included (the
- * versions the project pins, not the runtime's), with TABLE_NAME and EVENT_BUS_NAME set and only
- * the table actions it calls granted (and PutEvents to those that publish).
- * @throws Error when a folder has no entry in TASK_ACCESS (or an entry has no folder), or when
- *   esbuild is not installed (the CDK would fall back to Docker).
+ * One Lambda per task folder under lambdas/ (a handler.ts, not in NON_TASK_HANDLERS), a
+ * TeamstackFunction each (minified ESM for Node 24 on arm64, the AWS SDK from the runtime), with
+ * TABLE_NAME and EVENT_BUS_NAME set and only the table actions it calls granted (and PutEvents to
+ * those that publish).
+ * @throws Error when a folder has no entry in TASK_ACCESS (or an entry has no folder).
  */
 export class TaskFunctions extends Construct {
   readonly functions: readonly TaskFunction[];
 
   constructor(scope: Construct, id: string, props: TaskFunctionsProps) {
     super(scope, id);
-    requireLocalEsbuild(props.projectRoot);
     const lambdasDir = join(props.projectRoot, "lambdas");
     const folders = readdirSync(lambdasDir, { withFileTypes: true })
       .filter((d) => d.isDirectory() && existsSync(join(lambdasDir, d.name, "handler.ts")))
@@ -203,29 +254,13 @@ export class TaskFunctions extends Construct {
     this.functions = folders.map((folder) => {
       const access = TASK_ACCESS[folder] as TaskAccess;
       const name = pascalCase(folder);
-      const entry = join(lambdasDir, folder, "handler.ts");
-      const fn = new NodejsFunction(this, `${name}Function`, {
-        entry,
-        handler: "handler",
+      const { fn, entry } = new TeamstackFunction(this, name, {
+        projectRoot: props.projectRoot,
+        folder,
         description: `teamstack ${name} task (lambdas/${folder}/handler.ts)`,
-        runtime: Runtime.NODEJS_24_X,
-        architecture: Architecture.ARM_64,
-        memorySize: 512,
         timeout: Duration.seconds(access.timeoutSeconds),
         environment: { TABLE_NAME: props.table.tableName, EVENT_BUS_NAME: props.eventBus.eventBusName },
-        projectRoot: props.projectRoot,
-        depsLockFilePath: join(props.projectRoot, "package-lock.json"),
-        bundling: {
-          format: OutputFormat.ESM,
-          mainFields: ["module", "main"],
-          target: "node24",
-          minify: true,
-          sourceMap: false,
-          externalModules: [],
-          banner: ESM_REQUIRE_BANNER,
-          forceDockerBundling: false,
-          logLevel: LogLevel.WARNING,
-        },
+        logLevel: props.logLevel,
       });
       fn.addToRolePolicy(
         new PolicyStatement({
@@ -234,8 +269,26 @@ export class TaskFunctions extends Construct {
         }),
       );
       if (access.publishesEvents) props.eventBus.grantPutEventsTo(fn);
+      if (access.readsSecrets || access.actsInTeamAccounts) grantReadSecrets(fn);
+      if (access.actsInTeamAccounts) grantTeamAccounts(fn);
+      if (access.signsReadinessCallbacks) {
+        fn.addEnvironment("CALLBACK_SECRET_ARN", props.callbackSecret.secretArn);
+        fn.addToRolePolicy(
+          new PolicyStatement({
+            actions: ["secretsmanager:GetSecretValue"],
+            resources: [props.callbackSecret.secretArn],
+          }),
+        );
+      }
       return { folder, name, entry, access, fn };
     });
+  }
+
+  /** Tells the functions that sign readiness callbacks where the HTTP API answers them. */
+  setCallbackBaseUrl(url: string): void {
+    for (const f of this.functions) {
+      if (f.access.signsReadinessCallbacks) f.fn.addEnvironment("CALLBACK_BASE_URL", url);
+    }
   }
 
   /**
@@ -249,16 +302,5 @@ export class TaskFunctions extends Construct {
       throw new Error(`no task function for \${${placeholder}}; expected one of ${known}`);
     }
     return found;
-  }
-}
-
-/** NodejsFunction silently bundles in Docker when it finds no esbuild; we want a clear error instead. */
-function requireLocalEsbuild(projectRoot: string): void {
-  try {
-    createRequire(join(projectRoot, "package.json")).resolve("esbuild");
-  } catch {
-    throw new Error(
-      "esbuild is not installed: run `npm ci` (the task functions are bundled locally, not in Docker)",
-    );
   }
 }

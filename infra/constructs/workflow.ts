@@ -1,9 +1,9 @@
 import { readFileSync } from "node:fs";
-import { ArnFormat, RemovalPolicy, Stack } from "aws-cdk-lib";
+import { ArnFormat, RemovalPolicy, Stack, Validations } from "aws-cdk-lib";
 import { type IGrantable, PolicyStatement } from "aws-cdk-lib/aws-iam";
 import { LogGroup, RetentionDays } from "aws-cdk-lib/aws-logs";
 import { DefinitionBody, LogLevel, StateMachine, StateMachineType } from "aws-cdk-lib/aws-stepfunctions";
-import { Construct } from "constructs";
+import { Construct, type IConstruct } from "constructs";
 import type { TaskFunctions } from "./task-functions.ts";
 
 /** `${Name}` placeholders in an ASL text, in order of first appearance. */
@@ -76,7 +76,18 @@ export class Workflow extends Construct {
       tracingEnabled: true,
     });
     // A definition given as text is opaque to the CDK: it grants nothing for its tasks by itself.
-    for (const task of new Set(used.map((u) => u.task))) task.fn.grantInvoke(this.stateMachine);
+    // The ASL calls each function by its unqualified ARN, so no version or alias (`:*`) is granted.
+    this.stateMachine.addToRolePolicy(
+      new PolicyStatement({
+        actions: ["lambda:InvokeFunction"],
+        resources: [...new Set(used.map((u) => u.task))].map((t) => t.fn.functionArn),
+      }),
+    );
+    Validations.of(this.stateMachine.role).acknowledge({
+      id: "AwsSolutions-IAM5[Resource::*]",
+      reason:
+        "Only the actions that accept no resource: CloudWatch Logs log delivery (logs:CreateLogDelivery, GetLogDelivery, ..., DescribeLogGroups) for the machine's logging, and X-Ray (PutTraceSegments, PutTelemetryRecords, GetSampling*) for its tracing, as the CDK adds them.",
+    });
 
     if (hasDistributedMap(JSON.parse(this.definitionText))) {
       // Step Functions' "IAM policies for using Distributed Map states": the parent starts child
@@ -94,6 +105,19 @@ export class Workflow extends Construct {
       this.stateMachine.addToRolePolicy(
         new PolicyStatement({ actions: ["states:RedriveExecution"], resources: [this.executionArn("/*:*")] }),
       );
+      const child =
+        "A Distributed Map's child executions are named by Step Functions (`<machine>/<map run label>:<id>`), so only a pattern below this one machine can name them";
+      acknowledgeWildcard(
+        this.stateMachine.role,
+        this.executionArnPattern(":*"),
+        `${child}: describe and stop.`,
+      );
+      acknowledgeWildcard(
+        this.stateMachine.role,
+        this.executionArnPattern("/*"),
+        `${child}: describe and stop.`,
+      );
+      acknowledgeWildcard(this.stateMachine.role, this.executionArnPattern("/*:*"), `${child}: redrive.`);
     }
   }
 
@@ -115,6 +139,11 @@ export class Workflow extends Construct {
         resources: [this.stateMachineArn(), this.stateMachineArn("/*")],
       }),
     );
+    acknowledgeWildcard(
+      grantee,
+      this.arnPattern("stateMachine", "/*"),
+      "A task token of a Distributed Map child execution belongs to `<machine>/<map run label>`, a label Step Functions generates: only a pattern below this one machine names it.",
+    );
   }
 
   /** Lets a function read this machine's (top-level) executions: whether a lock holder still runs. */
@@ -122,6 +151,20 @@ export class Workflow extends Construct {
     grantee.grantPrincipal.addToPrincipalPolicy(
       new PolicyStatement({ actions: ["states:DescribeExecution"], resources: [this.executionArn(":*")] }),
     );
+    acknowledgeWildcard(
+      grantee,
+      this.executionArnPattern(":*"),
+      "Executions are named per stack and run when they start (the lock names the holder's ARN), so only a pattern below this one machine names them; DescribeExecution only reads their status.",
+    );
+  }
+
+  /** An ARN of this machine as cdk-nag writes it in a finding (`<AWS::Region>` for `${AWS::Region}`). */
+  private arnPattern(resource: "stateMachine" | "execution", suffix: string): string {
+    return `arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:${resource}:${this.stateMachineName}${suffix}`;
+  }
+
+  private executionArnPattern(suffix: string): string {
+    return this.arnPattern("execution", suffix);
   }
 
   private stateMachineArn(suffix = ""): string {
@@ -141,4 +184,10 @@ export class Workflow extends Construct {
       arnFormat: ArnFormat.COLON_RESOURCE_NAME,
     });
   }
+}
+
+/** Acknowledges cdk-nag's AwsSolutions-IAM5 finding for one wildcard resource on a grantee's policy. */
+function acknowledgeWildcard(grantee: IGrantable, resource: string, reason: string): void {
+  const principal = grantee.grantPrincipal as unknown as IConstruct;
+  Validations.of(principal).acknowledge({ id: `AwsSolutions-IAM5[Resource::${resource}]`, reason });
 }

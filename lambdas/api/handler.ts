@@ -1,6 +1,7 @@
 import middy from "@middy/core";
 import { openApiDocument } from "../../src/api/openapi.ts";
 import { type ApiResponse, handleRequest } from "../../src/api/routes.ts";
+import { lambdaLogging } from "../shared/logger.ts";
 import { buildAwsService } from "../shared/service.ts";
 
 /**
@@ -9,6 +10,7 @@ import { buildAwsService } from "../shared/service.ts";
  */
 export interface HttpApiEvent {
   readonly rawPath: string;
+  readonly queryStringParameters?: Readonly<Record<string, string | undefined>>;
   readonly headers?: Readonly<Record<string, string | undefined>>;
   readonly body?: string;
   readonly isBase64Encoded?: boolean;
@@ -41,6 +43,7 @@ export async function serveHttpApi(event: HttpApiEvent): Promise<HttpApiResult> 
     {
       method: event.requestContext.http.method,
       path: event.rawPath,
+      ...(event.queryStringParameters ? { query: event.queryStringParameters } : {}),
       headers,
       body,
       claims: event.requestContext.authorizer?.jwt?.claims,
@@ -50,4 +53,4 @@ export async function serveHttpApi(event: HttpApiEvent): Promise<HttpApiResult> 
   return { statusCode: out.status, headers: out.headers, body: out.body };
 }
 
-export const handler = middy<HttpApiEvent, HttpApiResult>().handler(serveHttpApi);
+export const handler = middy<HttpApiEvent, HttpApiResult>().use(lambdaLogging()).handler(serveHttpApi);

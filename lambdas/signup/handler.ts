@@ -2,6 +2,7 @@ import middy from "@middy/core";
 import { checkSchema, ROUTES, type Schema } from "../../src/api/routes.ts";
 import type { SignupEvent } from "../../src/api/service.ts";
 import { TeamstackError } from "../../src/core/errors.ts";
+import { lambdaLogging } from "../shared/logger.ts";
 import { buildAwsService } from "../shared/service.ts";
 
 /** An event that is not a valid `Team Member Signed Up`: EventBridge sends it to the dead-letter queue. */
@@ -25,4 +26,4 @@ export async function onSignup(event: SignupEvent): Promise<{ stackId: string; e
   return service.signup(event);
 }
 
-export const handler = middy<SignupEvent>().handler(onSignup);
+export const handler = middy<SignupEvent>().use(lambdaLogging()).handler(onSignup);

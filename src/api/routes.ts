@@ -1,5 +1,6 @@
+import { CALLBACK_SIGNATURE_HEADER } from "../providers/aws/callback.ts";
 import { ApiError, badRequest, forbidden, notFound, unauthorized } from "./errors.ts";
-import type { Caller, CreateStackRequest, SignupEvent, StackService } from "./service.ts";
+import type { Caller, CreateStackRequest, ReadyReport, SignupEvent, StackService } from "./service.ts";
 
 /**
  * The HTTP API: one route table that serves requests (API Gateway in AWS, `teamstack serve`
@@ -9,8 +10,10 @@ import type { Caller, CreateStackRequest, SignupEvent, StackService } from "./se
 
 export interface ApiRequest {
   readonly method: string;
-  /** The path without query string. */
+  /** The path; a query string on it is split off into `query`. */
   readonly path: string;
+  /** Query parameters (API Gateway's `queryStringParameters`); also read from a `?` on `path`. */
+  readonly query?: Readonly<Record<string, string | undefined>>;
   /** Header names in lower case. */
   readonly headers: Readonly<Record<string, string | undefined>>;
   readonly body: string | undefined;
@@ -136,15 +139,20 @@ function describeSchema(s: Schema): string {
 interface Context {
   readonly params: Readonly<Record<string, string>>;
   readonly body: unknown;
+  /** {@link ANONYMOUS} on a route without auth. */
   readonly caller: Caller;
   readonly headers: ApiRequest["headers"];
+  readonly query: Readonly<Record<string, string | undefined>>;
 }
+
+/** The caller of a route without auth: a member of no team, so every team check refuses it. */
+const ANONYMOUS: Caller = { team: "", member: "", admin: false };
 
 export interface Route {
   readonly method: "GET" | "PUT" | "POST" | "DELETE";
   readonly path: string;
   readonly summary: string;
-  /** False only for the OpenAPI document. */
+  /** False for the OpenAPI document and the signed readiness callbacks of instances. */
   readonly auth: boolean;
   /** `yaml`: the raw body is the template; a Schema: a JSON body checked against it; absent: no body. */
   readonly body?: "yaml" | Schema;
@@ -203,6 +211,16 @@ const signupSchema: Schema = {
     },
   },
   required: ["id", "source", "detail-type", "detail"],
+  additionalProperties: false,
+};
+
+const readySchema: Schema = {
+  type: "object",
+  properties: {
+    exitCode: { type: "integer", description: "user_data's exit code: 0 is ready." },
+    output: { type: "string", maxLength: 8192, description: "The end of user_data's output." },
+  },
+  required: ["exitCode"],
   additionalProperties: false,
 };
 
@@ -395,6 +413,38 @@ export const ROUTES: readonly Route[] = [
       return s.signup(event);
     },
   },
+  {
+    method: "POST",
+    path: "/callbacks/ready/{team}/{stackId}/{server}/{attempt}",
+    summary:
+      "An aws server reports that its user_data has finished (called by the instance; no token: the URL's `sig`, or the X-Teamstack-Signature header, signs it, and it is accepted once).",
+    auth: false,
+    body: readySchema,
+    bodyRequired: true,
+    success: 200,
+    errors: [400, 403, 404, 409, 410],
+    response: {
+      type: "object",
+      properties: { server: { type: "string" }, ready: { type: "boolean" } },
+    },
+    run: (s, c) => {
+      const attempt = c.params.attempt as string;
+      if (!/^[1-9]\d{0,8}$/.test(attempt))
+        throw badRequest(`attempt \`${attempt}\`: expected a whole number`);
+      const signature = c.query.sig ?? c.headers[CALLBACK_SIGNATURE_HEADER];
+      if (!signature) throw forbidden("the callback is not signed: expected ?sig=SIGNATURE");
+      return s.readyCallback(
+        {
+          team: c.params.team as string,
+          stackId: c.params.stackId as string,
+          server: c.params.server as string,
+          attempt: Number(attempt),
+        },
+        signature,
+        c.body as ReadyReport,
+      );
+    },
+  },
 ];
 
 /** A non-default success status for a route's answer. */
@@ -467,7 +517,12 @@ export interface ApiOptions {
 /** Serves one request. Never throws: every failure is an answer with a JSON error body. */
 export async function handleRequest(req: ApiRequest, options: ApiOptions): Promise<ApiResponse> {
   try {
-    const path = req.path.length > 1 ? req.path.replace(/\/+$/, "") : req.path;
+    const [rawPath = "/", rawQuery] = req.path.split("?", 2) as [string, string | undefined];
+    const path = rawPath.length > 1 ? rawPath.replace(/\/+$/, "") : rawPath;
+    const query: Record<string, string | undefined> = {
+      ...(rawQuery !== undefined ? Object.fromEntries(new URLSearchParams(rawQuery)) : {}),
+      ...req.query,
+    };
     const candidates = ROUTES.map((r) => ({ r, params: match(r, path) })).filter(
       (x) => x.params !== undefined,
     );
@@ -484,13 +539,13 @@ export async function handleRequest(req: ApiRequest, options: ApiOptions): Promi
     }
     const { r: route, params } = found as { r: Route; params: Record<string, string> };
     if (route.path === "/openapi.json") return json(200, options.openapi());
-    const caller = callerOf(req.claims, options.claims ?? DEFAULT_CLAIMS);
+    const caller = route.auth ? callerOf(req.claims, options.claims ?? DEFAULT_CLAIMS) : ANONYMOUS;
     for (const [k, v] of Object.entries(params)) {
       if (!NAME.test(v))
         throw badRequest(`${k} \`${v.slice(0, 80)}\`: expected letters, digits, _, . and - (at most 63)`);
     }
     const body = parseBody(req, route);
-    const result = await route.run(options.service, { params, body, caller, headers: req.headers });
+    const result = await route.run(options.service, { params, body, caller, headers: req.headers, query });
     if (result instanceof Status) return json(result.status, result.body);
     return json(route.success, result);
   } catch (error) {

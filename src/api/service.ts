@@ -2,11 +2,14 @@ import { createHash, randomBytes } from "node:crypto";
 import { userdataKeys } from "../core/render.ts";
 import type { ProviderName } from "../core/template.ts";
 import { loadTemplate } from "../core/validate.ts";
+import { type PipelineDeps, stackSecrets, stackTemplate } from "../pipeline/context.ts";
+import { UserDataFailedError } from "../pipeline/errors.ts";
 import { type StackStatusView, stackStatus } from "../pipeline/status.ts";
-import type { Executions } from "../ports/orchestration.ts";
+import type { Executions, TaskTokens } from "../ports/orchestration.ts";
 import type { Secrets } from "../ports/secrets.ts";
 import type { StackEvent, StackKey, StackRecord, Store, TemplateRef } from "../ports/store.ts";
-import { badRequest, conflict, forbidden, notFound, unprocessable } from "./errors.ts";
+import { type CallbackTarget, verifyCallbackSignature } from "../providers/aws/callback.ts";
+import { ApiError, badRequest, conflict, forbidden, notFound, unprocessable } from "./errors.ts";
 
 /** Who is asking, from the token's claims. */
 export interface Caller {
@@ -32,7 +35,18 @@ export interface ServiceDeps {
   readonly providers: readonly ProviderName[];
   /** Member secrets count as given userdata (their values are read only by the tasks). */
   readonly secrets?: Secrets;
+  /** Settles the WaitUntilReady tokens of servers that report their readiness (POST /callbacks/ready/...). */
+  readonly tokens?: TaskTokens;
+  /** The secret readiness callbacks are signed with, or a loader that reads it on first use. */
+  readonly callbackSecret?: Uint8Array | (() => Promise<Uint8Array>);
   readonly now: () => Date;
+}
+
+/** What an instance reports when its user_data has finished. */
+export interface ReadyReport {
+  readonly exitCode: number;
+  /** The end of user_data's output. */
+  readonly output?: string;
 }
 
 export interface CreateStackRequest {
@@ -200,10 +214,12 @@ export class StackService {
     if (!template) throw unprocessable(`the template has ${problems.length} problem(s)`, problems);
     const member = await this.#d.store.getMember(team, req.member);
     const userdata = { ...(member?.data ?? {}), ...(req.userdata ?? {}) };
-    const secretNames = new Set(
-      ((await this.#d.secrets?.list(team)) ?? []).filter((e) => e.member === req.member).map((e) => e.name),
+    const unset = userdataKeys(template).filter((k) => !Object.hasOwn(userdata, k));
+    const secret = this.#d.secrets;
+    const isSecret = await Promise.all(
+      unset.map((k) => (secret ? secret.exists({ team, member: req.member }, k) : Promise.resolve(false))),
     );
-    const missing = userdataKeys(template).filter((k) => !Object.hasOwn(userdata, k) && !secretNames.has(k));
+    const missing = unset.filter((_, i) => !isSecret[i]);
     if (missing.length > 0) {
       throw unprocessable(
         `the template uses ${missing.map((k) => `$koding.userdata.${k}`).join(", ")}, which member \`${req.member}\` has not given (PUT /teams/${team}/members/${req.member}, or pass userdata)`,
@@ -328,6 +344,61 @@ export class StackService {
   }
 
   /**
+   * A server's report that its user_data has finished (the readiness callback, like cfn-signal):
+   * checks the signature, then settles the server's WaitUntilReady token, success for exit code 0.
+   * One-time: once the token is consumed, the same report is refused with 410. A report that
+   * arrives before the pipeline waits for it gets 409, and the instance reports again.
+   */
+  async readyCallback(target: CallbackTarget, signature: string, report: ReadyReport) {
+    const { tokens, callbackSecret } = this.#d;
+    if (!tokens || !callbackSecret) throw notFound("readiness callbacks are not enabled in this deployment");
+    const secret = typeof callbackSecret === "function" ? await callbackSecret() : callbackSecret;
+    if (!verifyCallbackSignature(secret, target, signature)) {
+      throw forbidden("the callback's signature does not match its team, stack, server and attempt");
+    }
+    const { team, stackId, server, attempt } = target;
+    const key = { team, stackId };
+    const rec = await this.#d.store.getServer(key, server);
+    if (!rec) throw notFound(`stack \`${stackId}\` of team \`${team}\` has no server \`${server}\``);
+    if (rec.attempt !== attempt) {
+      throw gone(`attempt ${attempt} of server \`${server}\` was replaced by attempt ${rec.attempt}`);
+    }
+    const token = rec.readyToken;
+    if (!token) {
+      if (rec.status === "CREATING" && rec.readyAt === undefined && rec.error === undefined) {
+        throw conflict(`server \`${server}\` is not waiting for its readiness yet; report again shortly`);
+      }
+      throw gone(`the readiness of server \`${server}\` (attempt ${attempt}) has been reported already`);
+    }
+    const ready = report.exitCode === 0;
+    // Sent before the token is consumed: if sending fails, the instance's retry finds it again.
+    let reason: string | undefined;
+    if (ready) await tokens.sendSuccess(token, { server });
+    else {
+      const mask = await this.#mask(key);
+      // Without the Secrets port the output cannot be masked, so it does not travel.
+      const tail = report.output && mask ? `\n${mask(report.output.slice(-2000))}` : "";
+      reason = `user_data failed on ${server} (exit code ${report.exitCode})`;
+      await tokens.sendFailure(token, new UserDataFailedError(reason).name, `${reason}${tail}`);
+    }
+    await this.#d.store.updateServer(key, server, {
+      readyToken: undefined,
+      ...(ready ? { readyAt: this.#d.now().toISOString() } : { error: reason }),
+    });
+    return { server, ready };
+  }
+
+  /** Masks the secrets a stack uses (user_data's output may echo them); undefined when it cannot. */
+  async #mask(key: StackKey): Promise<((text: string) => string) | undefined> {
+    const secrets = this.#d.secrets;
+    const stack = await this.#d.store.getStack(key);
+    if (!secrets || !stack) return undefined;
+    // stackSecrets reads only the Secrets port of the pipeline's dependencies.
+    const deps = { secrets } as Pick<PipelineDeps, "secrets"> as PipelineDeps;
+    return (await stackSecrets(deps, stack, stackTemplate(stack))).mask;
+  }
+
+  /**
    * Provisions the team's default template for a member who signed up. The event id makes it
    * idempotent: a redelivered event starts nothing new.
    */
@@ -356,3 +427,5 @@ export class StackService {
     );
   }
 }
+
+const gone = (message: string) => new ApiError(410, "Gone", message);

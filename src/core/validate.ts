@@ -30,6 +30,9 @@ import { parseYamlTree, type YMap, type YNode, type YScalar } from "./yaml-tree.
 /** Largest template accepted, in bytes. A template is a recipe, not data; DynamoDB items cap at 400 KB. */
 export const MAX_TEMPLATE_BYTES = 1024 * 1024;
 
+/** EC2's 16 KB user_data limit, less the 2 KB the aws provider's wrapper may add. */
+export const AWS_USER_DATA_MAX = 16 * 1024 - 2048;
+
 const NAME = /^[A-Za-z_][A-Za-z0-9_-]*$/;
 const SERVER_NAME = /^[A-Za-z_][A-Za-z0-9_-]{0,62}$/;
 const RESERVED = new Set(["__proto__", "constructor", "prototype"]);
@@ -354,6 +357,13 @@ class Validator {
       if (f.user_data) {
         if (f.user_data.kind === "scalar" && typeof f.user_data.value === "string") {
           userData = f.user_data.value;
+          const bytes = new TextEncoder().encode(userData).byteLength;
+          if (provider === "aws" && bytes > AWS_USER_DATA_MAX) {
+            this.#at(
+              f.user_data.start,
+              `${where}: user_data is ${bytes} bytes; EC2 takes 16 KB, of which teamstack's wrapper needs 2 KB: at most ${AWS_USER_DATA_MAX} bytes (fetch a larger script from user_data instead)`,
+            );
+          }
           if (name)
             this.#pending.push({ node: f.user_data, value: userData, scope: "server", owner: name, where });
         } else if (!(f.user_data.kind === "scalar" && f.user_data.value === null)) {

@@ -12,7 +12,9 @@ export async function requireSecrets<const N extends string>(
 ): Promise<Record<N, string>> {
   const values = await Promise.all(names.map((name) => request.teamSecret(name)));
   const missing = names.filter((_, i) => !values[i]);
-  if (missing.length > 0) throw new MissingSecretError(request.team, missing, needs);
+  // Some set and some not is a half-done configuration: an error, not a service left unconfigured.
+  if (missing.length > 0)
+    throw new MissingSecretError(request.team, missing, needs, missing.length < names.length);
   return Object.fromEntries(names.map((name, i) => [name, values[i]])) as Record<N, string>;
 }
 

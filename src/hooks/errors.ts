@@ -19,7 +19,9 @@ export class HookError extends TeamstackError {
 export class MissingSecretError extends HookError {
   readonly team: string;
   readonly secrets: readonly string[];
-  constructor(team: string, secrets: readonly string[], needs: string) {
+  /** The template named the secret itself (a webhook's `secret:`): then missing it is an error. */
+  readonly explicit: boolean;
+  constructor(team: string, secrets: readonly string[], needs: string, explicit = false) {
     const names = secrets.map((s) => `\`${s}\``).join(", ");
     const how = secrets.map((s) => `\`teamstack secrets set --team ${team} ${s}\``).join(", ");
     super(
@@ -28,6 +30,7 @@ export class MissingSecretError extends HookError {
     this.name = "MissingSecretError";
     this.team = team;
     this.secrets = secrets;
+    this.explicit = explicit;
   }
 }
 

@@ -30,7 +30,7 @@ export async function runScript(deps: RunScriptDeps, request: HookRequest): Prom
   const result = await deps
     .provider(server.provider as ProviderName)
     .runScript(
-      { stackId: request.stackId, server: target, id: server.artifacts.Id },
+      { team: request.team, stackId: request.stackId, server: target, id: server.artifacts.Id },
       String(request.params.script),
       { timeoutMs, maxOutputBytes: MAX_SCRIPT_OUTPUT },
     );

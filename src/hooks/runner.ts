@@ -2,7 +2,7 @@ import type { HookType } from "../core/template.ts";
 import type { HookRequest, HookResult, HookRunner } from "../ports/hook.ts";
 import { addGithubUser } from "./add-github-user.ts";
 import { DEFAULT_ENDPOINTS, type HookContext, type HookEndpoints, type ServiceHook } from "./context.ts";
-import { HookError } from "./errors.ts";
+import { HookError, MissingSecretError } from "./errors.ts";
 import { type FetchLike, MAX_RESPONSE_BYTES, REQUEST_TIMEOUT_MS, type Sleep, sleep } from "./http.ts";
 import { MAX_SCRIPT_OUTPUT, type RunScriptDeps, runScript } from "./run-script.ts";
 import { sendTweet } from "./send-tweet.ts";
@@ -67,6 +67,12 @@ export function createHookRunner(deps: HookRunnerDeps): HookRunner {
         return masked(await SERVICE_HOOKS[request.type](context, tracked), used);
       } catch (error) {
         if (!(error instanceof HookError)) throw error;
+        // A service the team has not configured at all is skipped, saying how to configure it, so
+        // a template runs before its team has every credential. Half a configuration (some of X's
+        // four keys), or a webhook naming its signing secret (`secret:`), fails.
+        if (error instanceof MissingSecretError && !error.explicit) {
+          return { status: "SKIPPED", message: error.message };
+        }
         return masked({ status: "FAILED", message: error.message, retryable: error.retryable }, used);
       }
     },

@@ -49,7 +49,7 @@ export async function webhook(context: HookContext, request: HookRequest): Promi
   const secretName = named ?? DEFAULT_WEBHOOK_SECRET;
   const secret = (await request.teamSecret(secretName)) || undefined;
   if (secret === undefined && named !== undefined) {
-    throw new MissingSecretError(request.team, [secretName], "this webhook names to sign its body");
+    throw new MissingSecretError(request.team, [secretName], "this webhook names to sign its body", true);
   }
   const delivery = randomUUID();
   const extra = headersParam(request.params.headers);

@@ -229,6 +229,7 @@ export async function waitForDependencies(deps: PipelineDeps, input: TokenInput)
 
 function refOf(rec: ServerRecord): ServerRef {
   return {
+    team: rec.team,
     stackId: rec.stackId,
     server: rec.name,
     id: rec.artifacts?.Id ?? "",

@@ -34,6 +34,11 @@ export interface ScriptResult {
 }
 
 export interface ServerRef {
+  /**
+   * The stack's team. A provider that works in each team's own account (`aws`) finds the team's
+   * credential, and the server's options in the stack, through it; `local` and `sim` ignore it.
+   */
+  readonly team?: string;
   readonly stackId: string;
   readonly server: string;
   /** The provider's own id (`Id` artifact); empty when a create's answer was lost. */

@@ -17,6 +17,8 @@ export interface SecretEntry extends SecretScope {
 
 export interface Secrets {
   get(scope: SecretScope, name: string): Promise<string | undefined>;
+  /** Whether a secret is set, without reading its value (the API checks a member's secrets so). */
+  exists(scope: SecretScope, name: string): Promise<boolean>;
   set(scope: SecretScope, name: string, value: string): Promise<void>;
   /** Names only, never values. */
   list(team?: string): Promise<SecretEntry[]>;

@@ -174,6 +174,68 @@ export interface WaitUpdate extends ServerRecord {
   readonly release?: WaitRelease;
 }
 
+/**
+ * How teamstack reaches a team's cloud account for the `aws` provider: a cross-account role it
+ * assumes with an external id (preferred), or access keys kept in a Secrets Manager secret. Only
+ * references are stored: never a key, never a session.
+ */
+export type CredentialRecord = CredentialCommon &
+  (
+    | { readonly kind: "role"; readonly roleArn: string; readonly externalId: string }
+    | {
+        readonly kind: "keys";
+        /** A secret whose value is `{"accessKeyId": "...", "secretAccessKey": "..."}`. */
+        readonly secretArn: string;
+      }
+  );
+
+export interface CredentialCommon {
+  readonly team: string;
+  /** The name templates give in a server's `credential` option (`default` when they give none). */
+  readonly name: string;
+  /** Where servers go unless a server's `region` option says otherwise. */
+  readonly region: string;
+  /**
+   * Instance profile (name or ARN) every server gets: SSM Run Command (`run_script`) needs one
+   * with AmazonSSMManagedInstanceCore. Absent: servers get none and `run_script` cannot reach them.
+   */
+  readonly instanceProfile?: string;
+  readonly updatedAt: string;
+}
+
+/** The shared network a credential's servers use in one region (see the aws provider's bootstrap). */
+export interface BootstrapResources {
+  readonly vpcId: string;
+  readonly subnetId: string;
+  readonly internetGatewayId: string;
+  readonly routeTableId: string;
+  readonly securityGroupId: string;
+  readonly keyName: string;
+}
+
+/** What is recorded of a credential's bootstrap in a region: in progress (claimed), or done. */
+export interface BootstrapRecord {
+  readonly team: string;
+  readonly credential: string;
+  readonly region: string;
+  readonly status: "CREATING" | "READY";
+  /** While CREATING: who bootstraps, and until when (ISO time) the claim holds. */
+  readonly owner?: string;
+  readonly leaseUntil?: string;
+  /** Present once READY. */
+  readonly resources?: BootstrapResources;
+  readonly updatedAt: string;
+}
+
+/** A claim on a bootstrap: `owner` may bootstrap until `until` (ISO times, compared as text). */
+export interface BootstrapClaim {
+  readonly owner: string;
+  readonly until: string;
+  readonly now: string;
+  /** Claim even a READY bootstrap (its resources turned out to be gone). */
+  readonly force?: boolean;
+}
+
 /** Fields of a record that a patch may change (undefined removes the attribute). */
 export type Patch<T> = { -readonly [K in keyof T]?: T[K] | undefined };
 
@@ -243,6 +305,25 @@ export interface Store {
 
   putMember(member: MemberRecord): Promise<void>;
   getMember(team: string, member: string): Promise<MemberRecord | undefined>;
+
+  /** Registers (or replaces) a team's credential reference. */
+  putCredential(credential: CredentialRecord): Promise<void>;
+  getCredential(team: string, name: string): Promise<CredentialRecord | undefined>;
+
+  getBootstrap(team: string, credential: string, region: string): Promise<BootstrapRecord | undefined>;
+  /**
+   * Claims the right to bootstrap a credential in a region, atomically: granted when nothing is
+   * recorded, when `claim.owner` holds it already, or when the holder's lease has run out (and, with
+   * `force`, over a READY record). Otherwise answers the record as it is.
+   */
+  claimBootstrap(
+    team: string,
+    credential: string,
+    region: string,
+    claim: BootstrapClaim,
+  ): Promise<{ readonly claimed: true } | { readonly claimed: false; readonly record: BootstrapRecord }>;
+  /** Records a bootstrap (READY with its resources), replacing any claim. */
+  putBootstrap(record: BootstrapRecord): Promise<void>;
 
   /** Records an outbound event (idempotent on its id) for `teamstack events list`. */
   putOutboundEvent(event: OutboundEvent): Promise<void>;

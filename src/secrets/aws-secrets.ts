@@ -1,6 +1,7 @@
 import {
   CreateSecretCommand,
   DeleteSecretCommand,
+  DescribeSecretCommand,
   GetSecretValueCommand,
   ListSecretsCommand,
   PutSecretValueCommand,
@@ -31,6 +32,17 @@ export function createAwsSecrets(client: SecretsManagerClient): Secrets {
       } catch (error) {
         if (errorName(error) === "ResourceNotFoundException") return undefined;
         throw new SecretsError(`cannot read secret \`${name}\` of team \`${scope.team}\``, { cause: error });
+      }
+    },
+    async exists(scope, name) {
+      try {
+        await client.send(new DescribeSecretCommand({ SecretId: secretName(scope, name) }));
+        return true;
+      } catch (error) {
+        if (errorName(error) === "ResourceNotFoundException") return false;
+        throw new SecretsError(`cannot look up secret \`${name}\` of team \`${scope.team}\``, {
+          cause: error,
+        });
       }
     },
     async set(scope, name, value) {

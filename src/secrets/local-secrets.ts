@@ -111,6 +111,9 @@ export function createLocalSecrets(options: { readonly stateDir: string; readonl
         );
       }
     },
+    async exists(scope, name) {
+      return Object.hasOwn((await load()).entries, entryKey(scope, name));
+    },
     async set(scope, name, value) {
       const k = entryKey(scope, name);
       const iv = randomBytes(12);

@@ -33,6 +33,8 @@ import {
 } from "./errors.ts";
 import {
   artifactsKey,
+  bootstrapKey,
+  credentialKey,
   eventKey,
   hookPrefix,
   ITEM_KINDS,
@@ -55,10 +57,14 @@ import {
 } from "./keys.ts";
 import {
   artifactsToItem,
+  bootstrapToItem,
   compressTemplate,
+  credentialToItem,
   eventToItem,
   hookToItem,
   itemToArtifacts,
+  itemToBootstrap,
+  itemToCredential,
   itemToEvent,
   itemToHook,
   itemToMember,
@@ -816,6 +822,65 @@ export function createDynamoStore(options: DynamoStoreOptions): DynamoStore {
     async getMember(team, member) {
       const item = await getItem(keyAttrs(memberKey(team, member)), `member \`${member}\``);
       return item && itemToMember(item);
+    },
+
+    async putCredential(credential) {
+      const item = credentialToItem(credential);
+      await send("PutItem", `credential \`${credential.name}\``, () =>
+        client.send(new PutItemCommand({ TableName: tableName, Item: item })),
+      );
+    },
+
+    async getCredential(team, name) {
+      const item = await getItem(keyAttrs(credentialKey(team, name)), `credential \`${name}\``);
+      return item && itemToCredential(item);
+    },
+
+    async getBootstrap(team, credential, region) {
+      const what = `bootstrap of credential \`${credential}\` in ${region}`;
+      const item = await getItem(keyAttrs(bootstrapKey(team, credential, region)), what);
+      return item && itemToBootstrap(item);
+    },
+
+    async claimBootstrap(team, credential, region, claim) {
+      const what = `bootstrap of credential \`${credential}\` in ${region}`;
+      const out = await conditionalUpdate(
+        {
+          Key: keyAttrs(bootstrapKey(team, credential, region)),
+          UpdateExpression:
+            "SET #kind = :kind, team = :team, credential = :credential, #region = :region, #status = :creating, #owner = :owner, leaseUntil = :until, updatedAt = :now REMOVE resources",
+          // A READY record has no lease: only `force` takes it over.
+          ConditionExpression: `attribute_not_exists(pk) OR #owner = :owner OR leaseUntil < :now${claim.force ? " OR #status = :ready" : ""}`,
+          ExpressionAttributeNames: {
+            "#kind": "kind",
+            "#region": "region",
+            "#status": "status",
+            "#owner": "owner",
+          },
+          ExpressionAttributeValues: {
+            ":kind": { S: ITEM_KINDS.bootstrap },
+            ":team": { S: team },
+            ":credential": { S: credential },
+            ":region": { S: region },
+            ":creating": { S: "CREATING" },
+            ":owner": { S: claim.owner },
+            ":until": { S: claim.until },
+            ":now": { S: claim.now },
+            ...(claim.force ? { ":ready": { S: "READY" } } : {}),
+          },
+        },
+        what,
+      );
+      if (out.ok) return { claimed: true };
+      if (out.current === undefined) throw new StoreError(`${what}: the claim failed but no record exists`);
+      return { claimed: false, record: itemToBootstrap(out.current) };
+    },
+
+    async putBootstrap(record) {
+      const item = bootstrapToItem(record);
+      await send("PutItem", `bootstrap of credential \`${record.credential}\` in ${record.region}`, () =>
+        client.send(new PutItemCommand({ TableName: tableName, Item: item })),
+      );
     },
 
     async putOutboundEvent(event) {

@@ -10,7 +10,9 @@ import { InvalidStoreKeyError } from "./errors.ts";
  * - `TEMPLATES`: the team's template catalog (every template name, and the default template);
  * - `TEMPLATE#<name>`: a template's head (the newest version number allocated and its hash);
  * - `TEMPLATE#<name>#V#<version>`: one published version (10 digits, so string order is numeric);
- * - `MEMBER#<member>`: a member's non-secret data.
+ * - `MEMBER#<member>`: a member's non-secret data;
+ * - `CREDENTIAL#<name>`: a credential reference (role ARN and external id, or a secret's ARN);
+ * - `BOOTSTRAP#<credential>#<region>`: the aws provider's shared network for that credential there.
  *
  * Outbound events live in their own partition `EVENTS`, one item `EVENT#<id>` each, so that
  * recording one is idempotent on its id whatever its time.
@@ -36,6 +38,8 @@ export const ITEM_KINDS = {
   templateVersion: "TEMPLATE_VERSION",
   member: "MEMBER",
   outboundEvent: "OUTBOUND_EVENT",
+  credential: "CREDENTIAL",
+  bootstrap: "BOOTSTRAP",
 } as const;
 
 /** Partition of the outbound events (not a team's: they are listed across teams). */
@@ -127,6 +131,17 @@ export function templateVersionKey(team: string, name: string, version: number):
 
 export function memberKey(team: string, member: string): ItemKey {
   return { pk: teamPk(team), sk: `MEMBER#${checkName("member", member)}` };
+}
+
+export function credentialKey(team: string, name: string): ItemKey {
+  return { pk: teamPk(team), sk: `CREDENTIAL#${checkName("credential name", name)}` };
+}
+
+export function bootstrapKey(team: string, credential: string, region: string): ItemKey {
+  return {
+    pk: teamPk(team),
+    sk: `BOOTSTRAP#${checkName("credential name", credential)}#${checkName("region", region)}`,
+  };
 }
 
 export function outboundEventKey(id: string): ItemKey {

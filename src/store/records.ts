@@ -1,6 +1,8 @@
 import { promisify } from "node:util";
 import { gunzip, gzip } from "node:zlib";
 import type {
+  BootstrapRecord,
+  CredentialRecord,
   HookRecord,
   LockHolder,
   MemberRecord,
@@ -19,6 +21,8 @@ import { Fields, fromItem, type Item, opt, stringSet, toAttr } from "./codec.ts"
 import { StoreError } from "./errors.ts";
 import {
   artifactsKey,
+  bootstrapKey,
+  credentialKey,
   eventKey,
   hookKey,
   ITEM_KINDS,
@@ -331,6 +335,90 @@ export function itemToMember(item: Item): MemberRecord {
     team: f.str("team"),
     member: f.str("member"),
     data: f.optStrMap("data") ?? {},
+    updatedAt: f.str("updatedAt"),
+  };
+}
+
+const CREDENTIAL_FIELDS = [
+  "team",
+  "name",
+  "region",
+  "instanceProfile",
+  "updatedAt",
+  "roleArn",
+  "externalId",
+  "secretArn",
+] as const;
+
+/** A credential item: the reference only (a role to assume or a secret's ARN), never key material. */
+export function credentialToItem(credential: CredentialRecord): Item {
+  const key = credentialKey(credential.team, credential.name);
+  const fields = credential as unknown as Record<(typeof CREDENTIAL_FIELDS)[number], unknown>;
+  return {
+    ...fieldsToItem(fields, CREDENTIAL_FIELDS),
+    pk: { S: key.pk },
+    sk: { S: key.sk },
+    // `kind` is the item kind in every other item: the credential's own kind is `credentialKind`.
+    kind: { S: ITEM_KINDS.credential },
+    credentialKind: { S: credential.kind },
+  };
+}
+
+export function itemToCredential(item: Item): CredentialRecord {
+  const f = new Fields(fromItem(item), "credential item");
+  const common = {
+    team: f.str("team"),
+    name: f.str("name"),
+    region: f.str("region"),
+    ...opt("instanceProfile", f.optStr("instanceProfile")),
+    updatedAt: f.str("updatedAt"),
+  };
+  const kind = oneOf(f.str("credentialKind"), ["role", "keys"] as const, "credential kind");
+  return kind === "role"
+    ? { ...common, kind, roleArn: f.str("roleArn"), externalId: f.str("externalId") }
+    : { ...common, kind, secretArn: f.str("secretArn") };
+}
+
+export function bootstrapToItem(record: BootstrapRecord): Item {
+  const key = bootstrapKey(record.team, record.credential, record.region);
+  return {
+    ...fieldsToItem(record, [
+      "team",
+      "credential",
+      "region",
+      "status",
+      "owner",
+      "leaseUntil",
+      "resources",
+      "updatedAt",
+    ]),
+    pk: { S: key.pk },
+    sk: { S: key.sk },
+    kind: { S: ITEM_KINDS.bootstrap },
+  };
+}
+
+export function itemToBootstrap(item: Item): BootstrapRecord {
+  const f = new Fields(fromItem(item), "bootstrap item");
+  const r = f.optFields("resources");
+  return {
+    team: f.str("team"),
+    credential: f.str("credential"),
+    region: f.str("region"),
+    status: oneOf(f.str("status"), ["CREATING", "READY"] as const, "bootstrap status"),
+    ...opt("owner", f.optStr("owner")),
+    ...opt("leaseUntil", f.optStr("leaseUntil")),
+    ...opt(
+      "resources",
+      r && {
+        vpcId: r.str("vpcId"),
+        subnetId: r.str("subnetId"),
+        internetGatewayId: r.str("internetGatewayId"),
+        routeTableId: r.str("routeTableId"),
+        securityGroupId: r.str("securityGroupId"),
+        keyName: r.str("keyName"),
+      },
+    ),
     updatedAt: f.str("updatedAt"),
   };
 }

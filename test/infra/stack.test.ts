@@ -1,23 +1,42 @@
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { App, type CfnElement } from "aws-cdk-lib";
-import { Template } from "aws-cdk-lib/assertions";
+import { App, type CfnElement, Validations } from "aws-cdk-lib";
+import { Annotations, Match, Template } from "aws-cdk-lib/assertions";
+import { AwsSolutionsChecks } from "cdk-nag";
+import { build } from "esbuild";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
-  ESM_REQUIRE_BANNER,
-  NON_TASK_HANDLERS,
-  pascalCase,
-  TASK_ACCESS,
-} from "../../infra/constructs/task-functions.ts";
+  CONTEXT_KEYS,
+  PLACEHOLDER_JWT_AUDIENCE,
+  PLACEHOLDER_JWT_ISSUER,
+  readDeployConfig,
+} from "../../infra/config.ts";
+import {
+  API_ACCESS,
+  DEFAULT_THROTTLE,
+  OPENAPI_THROTTLE,
+  type ServiceAccess,
+} from "../../infra/constructs/http-api.ts";
+import { ESM_REQUIRE_BANNER, esbuildOptions } from "../../infra/constructs/lambda-function.ts";
+import {
+  SIGNUP_ACCESS,
+  SIGNUP_DELIVERY,
+  SIGNUP_EVENT_PATTERN,
+  SIGNUP_INVOKE_RETRIES,
+} from "../../infra/constructs/signup.ts";
+import { NON_TASK_HANDLERS, pascalCase, TASK_ACCESS } from "../../infra/constructs/task-functions.ts";
 import { aslPlaceholders } from "../../infra/constructs/workflow.ts";
 import { PROJECT_ROOT, TeamstackStack } from "../../infra/teamstack-stack.ts";
+import { ROUTES } from "../../src/api/routes.ts";
 import { tableDefinition } from "../../src/store/table.ts";
 
-// Synthesizes the real stack once, with cdk.json's context (feature flags) as `cdk synth` does:
-// bundling all task functions takes a few seconds.
+// Synthesizes the real stack once as `cdk deploy -c ...` would (cdk.json's feature flags, an
+// issuer, two audiences and a log level given): bundling every function takes a few seconds. A
+// second synth without those settings and without bundling runs cdk-nag, as `npm run synth` on a
+// fresh clone does. Outputs live under node_modules/.cache so that a bundle's imports of the AWS
+// SDK, which the Lambda runtime provides, resolve from the project's node_modules.
 
 type Json = Record<string, unknown>;
 interface Resource {
@@ -32,23 +51,56 @@ interface Statement {
   readonly Resource: unknown;
 }
 
+const ISSUER = "https://login.example.com/oauth2/teamstack";
+const AUDIENCES = ["teamstack-api", "teamstack-cli"];
+const LOG_LEVEL = "WARN";
+
+let work: string;
 let outdir: string;
 let stack: TeamstackStack;
 let template: Template;
 let resources: Record<string, Resource>;
+/** The fresh-clone synth, under cdk-nag. */
+let nag: { stack: TeamstackStack; error: unknown; outdir: string };
 
 beforeAll(() => {
   const cdkJson = JSON.parse(readFileSync(join(PROJECT_ROOT, "cdk.json"), "utf8")) as { context: Json };
-  outdir = mkdtempSync(join(tmpdir(), "teamstack-cdk-"));
-  const app = new App({ outdir, context: cdkJson.context });
+  const cache = join(PROJECT_ROOT, "node_modules", ".cache");
+  mkdirSync(cache, { recursive: true });
+  work = mkdtempSync(join(cache, "teamstack-infra-test-"));
+  outdir = join(work, "deploy");
+  const app = new App({
+    outdir,
+    context: {
+      ...cdkJson.context,
+      [CONTEXT_KEYS.jwtIssuer]: ISSUER,
+      [CONTEXT_KEYS.jwtAudience]: AUDIENCES.join(", "),
+      [CONTEXT_KEYS.logLevel]: LOG_LEVEL,
+    },
+  });
   stack = new TeamstackStack(app, "Teamstack");
   app.synth();
   template = Template.fromStack(stack);
   resources = template.toJSON().Resources as Record<string, Resource>;
+
+  // No bundling (cdk-nag reads the template, not the code); acknowledgements written to the template.
+  const nagOut = join(work, "nag");
+  const nagApp = new App({ outdir: nagOut, context: { ...cdkJson.context, "aws:cdk:bundling-stacks": [] } });
+  const nagStack = new TeamstackStack(nagApp, "Teamstack");
+  Validations.of(nagApp).addPlugins(
+    new AwsSolutionsChecks(nagApp, { verbose: true, writeSuppressionsToCloudFormation: true }),
+  );
+  let error: unknown;
+  try {
+    nagApp.synth();
+  } catch (e) {
+    error = e;
+  }
+  nag = { stack: nagStack, error, outdir: nagOut };
 }, 120_000);
 
 afterAll(() => {
-  if (outdir) rmSync(outdir, { recursive: true, force: true });
+  if (work) rmSync(work, { recursive: true, force: true });
 });
 
 const MACHINES = [
@@ -56,11 +108,15 @@ const MACHINES = [
   { id: "Destroy", file: "destroy.asl.json", name: "Teamstack-Destroy" },
 ] as const;
 
-function taskFolders(): string[] {
+function handlerFolders(): string[] {
   const dir = join(PROJECT_ROOT, "lambdas");
   return readdirSync(dir)
-    .filter((f) => existsSync(join(dir, f, "handler.ts")) && !NON_TASK_HANDLERS.has(f))
+    .filter((f) => existsSync(join(dir, f, "handler.ts")))
     .sort();
+}
+
+function taskFolders(): string[] {
+  return handlerFolders().filter((f) => !NON_TASK_HANDLERS.has(f));
 }
 
 function ofType(type: string): [string, Resource][] {
@@ -73,10 +129,23 @@ function props(logicalId: string): Json {
   return r.Properties;
 }
 
-/** The logical id of a task function, from its stable construct id `Tasks/<Name>Function`. */
+/** The logical id of the resource a construct path (below the stack) names. */
+function logicalId(...path: string[]): string {
+  let c = stack.node.findChild(path[0] as string);
+  for (const id of path.slice(1)) c = c.node.findChild(id);
+  return stack.getLogicalId((c.node.defaultChild ?? c) as CfnElement);
+}
+
+/** The logical id of a task function, from its stable construct path `Tasks/<Name>/Function`. */
 function functionLogicalId(name: string): string {
-  const fn = stack.node.findChild("Tasks").node.findChild(`${name}Function`);
-  return stack.getLogicalId(fn.node.defaultChild as CfnElement);
+  return logicalId("Tasks", name, "Function");
+}
+
+/** The folder under lambdas/ → the logical id of its function. */
+function functionOfFolder(folder: string): string {
+  if (folder === "api") return logicalId("Api", "Handler", "Function");
+  if (folder === "signup") return logicalId("Signup", "Handler", "Function");
+  return functionLogicalId(pascalCase(folder));
 }
 
 function machineLogicalId(id: string): string {
@@ -95,6 +164,7 @@ function render(value: unknown): string {
     const [sep, parts] = v["Fn::Join"] as [string, unknown[]];
     return parts.map(render).join(sep);
   }
+  if (typeof v["Fn::Sub"] === "string") return (v["Fn::Sub"] as string).replace(/\$\{([\w:]+)\}/g, "{$1}");
   throw new Error(`cannot render ${JSON.stringify(value)}`);
 }
 
@@ -177,29 +247,144 @@ describe("the store table", () => {
   });
 });
 
-describe("the task functions", () => {
-  it("declares permissions for exactly the task folders under lambdas/", () => {
+/** `logs:*` on the function's own log group, as every function's role has. */
+function logGrants(fnId: string): [string, string[]][] {
+  const group = ((props(fnId).LoggingConfig as Json).LogGroup as { Ref: string }).Ref;
+  return [
+    ["logs:CreateLogStream", [`{${group}.Arn}`]],
+    ["logs:PutLogEvents", [`{${group}.Arn}`]],
+  ];
+}
+
+const arnOf = (rest: string) =>
+  `arn:{AWS::Partition}:${rest.replace(/^(\w+):/, "$1:{AWS::Region}:{AWS::AccountId}:")}`;
+const SECRETS_ARN = arnOf("secretsmanager:secret:teamstack/*");
+/** Roles of teams' accounts: any account, roles named teamstack-* (infra/team-role.yaml). */
+const TEAM_ROLES = "arn:{AWS::Partition}:iam::*:role/teamstack-*";
+
+const TEAMSTACK_SECRETS =
+  "arn:{AWS::Partition}:secretsmanager:{AWS::Region}:{AWS::AccountId}:secret:teamstack/*";
+
+/** What a StackService function (the API, signup) is granted for an access declaration. */
+function serviceGrants(access: ServiceAccess): [string, string[]][] {
+  const [[tableId] = []] = ofType("AWS::DynamoDB::Table");
+  const out: [string, string[]][] = access.table.map((a) => [`dynamodb:${a}`, [`{${tableId}.Arn}`]]);
+  if (access.queriesStacksIndex) {
+    const query = out.find(([a]) => a === "dynamodb:Query");
+    const index = `{${tableId}.Arn}/index/gsi1`;
+    if (query) query[1] = [...query[1], index];
+    else out.push(["dynamodb:Query", [index]]);
+  }
+  if (access.starts.length > 0) {
+    out.push([
+      "states:StartExecution",
+      access.starts.map((m) => `{${machineLogicalId(m === "provision" ? "Provision" : "Destroy")}}`),
+    ]);
+  }
+  if (access.describesExecutions) {
+    out.push(["states:DescribeExecution", MACHINES.map((m) => arnOf(`states:execution:${m.name}:*`))]);
+  }
+  if (access.settlesReadiness) {
+    const arns = [
+      arnOf("states:stateMachine:Teamstack-Provision"),
+      arnOf("states:stateMachine:Teamstack-Provision/*"),
+    ];
+    out.push(["states:SendTaskSuccess", arns], ["states:SendTaskFailure", arns]);
+    // The callback secret, and the stack's secrets to mask what the instance reports.
+    out.push([
+      "secretsmanager:GetSecretValue",
+      [`{${logicalId("CallbackSecret")}}`, TEAMSTACK_SECRETS].sort(),
+    ]);
+  }
+  if (access.describesSecrets) out.push(["secretsmanager:DescribeSecret", [TEAMSTACK_SECRETS]]);
+  return out;
+}
+
+function expectGrants(fnId: string, expected: [string, string[]][], label: string): void {
+  const merged = new Map<string, string[]>();
+  for (const [a, r] of [...logGrants(fnId), ...expected])
+    merged.set(a, [...(merged.get(a) ?? []), ...r].sort());
+  expect(Object.fromEntries(grants(roleOfFunction(fnId))), label).toEqual(Object.fromEntries(merged));
+}
+
+describe("the Lambda functions", () => {
+  it("declares permissions for exactly the task folders under lambdas/, and deploys every handler", () => {
     expect(Object.keys(TASK_ACCESS).sort()).toEqual(taskFolders());
-    template.resourceCountIs("AWS::Lambda::Function", taskFolders().length);
+    template.resourceCountIs("AWS::Lambda::Function", handlerFolders().length);
+    for (const folder of handlerFolders())
+      expect(resources[functionOfFolder(folder)]?.Type, folder).toBe("AWS::Lambda::Function");
   });
 
-  it("runs every function on Node 24, arm64, with the table and bus names", () => {
+  it("runs every function on Node 24, arm64, with the names it reads and Powertools' service and log level", () => {
     const [[tableId] = []] = ofType("AWS::DynamoDB::Table");
     const [[busId] = []] = ofType("AWS::Events::EventBus");
-    for (const folder of taskFolders()) {
-      const p = props(functionLogicalId(pascalCase(folder)));
+    const powertools = { POWERTOOLS_SERVICE_NAME: "teamstack", POWERTOOLS_LOG_LEVEL: LOG_LEVEL };
+    const machines = {
+      PROVISION_STATE_MACHINE_ARN: { Ref: machineLogicalId("Provision") },
+      DESTROY_STATE_MACHINE_ARN: { Ref: machineLogicalId("Destroy") },
+    };
+    const callbackSecret = { CALLBACK_SECRET_ARN: { Ref: logicalId("CallbackSecret") } };
+    for (const folder of handlerFolders()) {
+      const p = props(functionOfFolder(folder));
       expect(p.Runtime, folder).toBe("nodejs24.x");
       expect(p.Architectures, folder).toEqual(["arm64"]);
       expect(p.Handler, folder).toBe("index.handler");
       expect(p.Description, folder).toContain(`lambdas/${folder}/handler.ts`);
-      expect((p.Environment as Json).Variables, folder).toEqual({
-        TABLE_NAME: { Ref: tableId },
-        EVENT_BUS_NAME: { Ref: busId },
-      });
+      const { CALLBACK_BASE_URL: baseUrl, ...variables } = (p.Environment as { Variables: Json }).Variables;
+      const signs = TASK_ACCESS[folder]?.signsReadinessCallbacks === true;
+      expect(variables, folder).toEqual(
+        folder === "api"
+          ? { TABLE_NAME: { Ref: tableId }, ...machines, ...callbackSecret, ...powertools }
+          : folder === "signup"
+            ? { TABLE_NAME: { Ref: tableId }, ...machines, ...powertools }
+            : {
+                TABLE_NAME: { Ref: tableId },
+                EVENT_BUS_NAME: { Ref: busId },
+                ...(signs ? callbackSecret : {}),
+                ...powertools,
+              },
+      );
+      // Servers call back to the HTTP API's default endpoint.
+      const [[apiId] = []] = ofType("AWS::ApiGatewayV2::Api");
+      expect(baseUrl === undefined ? undefined : render(baseUrl), folder).toBe(
+        signs ? `{${apiId}.ApiEndpoint}` : undefined,
+      );
     }
   });
 
-  it("builds each function from its own folder's handler.ts", () => {
+  it("logs each function to a log group of its own, kept a month and deleted with the stack", () => {
+    const groups = new Set<string>();
+    for (const folder of handlerFolders()) {
+      const group = ((props(functionOfFolder(folder)).LoggingConfig as Json).LogGroup as { Ref: string }).Ref;
+      groups.add(group);
+      expect(resources[group]?.Type, folder).toBe("AWS::Logs::LogGroup");
+      expect(props(group).LogGroupName, folder).toBe(`/teamstack/Teamstack/lambda/${folder}`);
+      expect(props(group).RetentionInDays, folder).toBe(30);
+      expect(resources[group]?.DeletionPolicy, folder).toBe("Delete");
+    }
+    expect(groups.size).toBe(handlerFolders().length);
+  });
+
+  it("uses the Powertools logger in every handler, never logging an event whole", () => {
+    for (const folder of handlerFolders()) {
+      const source = readFileSync(join(PROJECT_ROOT, "lambdas", folder, "handler.ts"), "utf8");
+      expect(source, folder).toMatch(/\.use\(lambdaLogging\(\)\)/);
+    }
+    const logger = readFileSync(join(PROJECT_ROOT, "lambdas", "shared", "logger.ts"), "utf8");
+    expect(logger).toContain("logEvent: false");
+    const pkg = JSON.parse(readFileSync(join(PROJECT_ROOT, "package.json"), "utf8")) as {
+      dependencies: Record<string, string>;
+    };
+    const powertools = Object.entries(pkg.dependencies).filter(([name]) =>
+      name.startsWith("@aws-lambda-powertools/"),
+    );
+    expect(powertools.map(([name]) => name)).toContain("@aws-lambda-powertools/logger");
+    // One exact version for every Powertools package (they share @aws-lambda-powertools/commons).
+    expect(new Set(powertools.map(([, v]) => v)).size).toBe(1);
+    expect(powertools[0]?.[1]).toMatch(/^\d+\.\d+\.\d+$/);
+  });
+
+  it("builds each task function from its own folder's handler.ts", () => {
     for (const folder of taskFolders()) {
       const task = stack.tasks.functions.find((f) => f.folder === folder);
       expect(task?.entry).toBe(join(PROJECT_ROOT, "lambdas", folder, "handler.ts"));
@@ -209,60 +394,76 @@ describe("the task functions", () => {
     }
   });
 
-  it("bundles every function into one minified ESM file that loads on this Node", () => {
+  it("bundles every function into the one minified ESM file esbuildOptions() builds, loading on this Node", async () => {
     const manifestFile = readdirSync(outdir).find((f) => f.endsWith(".assets.json")) as string;
     const manifest = JSON.parse(readFileSync(join(outdir, manifestFile), "utf8")) as {
       files: Record<string, { source: { path: string } }>;
     };
     const bundles: string[] = [];
-    for (const folder of taskFolders()) {
-      const code = props(functionLogicalId(pascalCase(folder))).Code as { S3Key: string };
+    const env: Record<string, string> = { AWS_REGION: "us-east-1" };
+    for (const folder of handlerFolders()) {
+      const p = props(functionOfFolder(folder));
+      const code = p.Code as { S3Key: string };
       const asset = manifest.files[code.S3Key.replace(/\.zip$/, "")];
       expect(asset, folder).toBeDefined();
       const dir = join(outdir, asset?.source.path as string);
       expect(readdirSync(dir), folder).toEqual(["index.mjs"]);
       const text = readFileSync(join(dir, "index.mjs"), "utf8");
       expect(text.startsWith(ESM_REQUIRE_BANNER), folder).toBe(true);
-      expect(text, folder).toMatch(/export\s*\{[^}]*\bas handler\b[^}]*\};?\s*$/);
+      // The handler is exported; esbuild may append the bundled license notices after it.
+      expect(text.slice(-2000), folder).toMatch(
+        /export\s*\{[^}]*\bas handler\b[^}]*\};?\s*(\/\*![\s\S]*\*\/\s*)?$/,
+      );
       // Minified: a few hundred kilobytes on a few hundred lines at most.
       expect(text.split("\n").length, folder).toBeLessThan(text.length / 1000);
+      // The AWS SDK comes from the Lambda runtime.
+      expect(/from\s*"@aws-sdk\/client-dynamodb"/.test(text), folder).toBe(true);
+      // npm run bench measures the very file the deployment uploads.
+      const benchFile = join(work, "esbuild", folder, "index.mjs");
+      await build(esbuildOptions(join(PROJECT_ROOT, "lambdas", folder, "handler.ts"), benchFile));
+      expect(
+        readFileSync(benchFile, "utf8") === text,
+        `${folder}: esbuildOptions() builds the deployed file`,
+      ).toBe(true);
       bundles.push(pathToFileURL(join(dir, "index.mjs")).href);
+      for (const name of Object.keys((p.Environment as { Variables: Json }).Variables))
+        env[name] ??= `dummy-${name}`;
     }
     // Importing runs each handler's cold start (clients are built, nothing is sent).
     const script = `for (const b of ${JSON.stringify(bundles)}) { const m = await import(b); if (typeof m.handler !== "function") throw new Error(b); }`;
     execFileSync(process.execPath, ["--input-type=module", "-e", script], {
-      env: { ...process.env, TABLE_NAME: "t", EVENT_BUS_NAME: "b", AWS_REGION: "us-east-1" },
+      env: { PATH: process.env.PATH ?? "", ...env, POWERTOOLS_LOG_LEVEL: "INFO" },
       stdio: "pipe",
     });
   });
 
-  it("grants each function only the actions its task calls, on the table itself", () => {
+  it("grants each task function only the actions its task calls, on the table itself", () => {
     const [[tableId] = []] = ofType("AWS::DynamoDB::Table");
     const [[busId] = []] = ofType("AWS::Events::EventBus");
-    const machineArn = (name: string) => `arn:{AWS::Partition}:states:{AWS::Region}:{AWS::AccountId}:${name}`;
     for (const folder of taskFolders()) {
       const access = TASK_ACCESS[folder];
       if (!access) throw new Error(folder);
-      const expected = new Map<string, string[]>();
-      for (const a of access.table) expected.set(`dynamodb:${a}`, [`{${tableId}.Arn}`]);
+      const expected: [string, string[]][] = access.table.map((a) => [`dynamodb:${a}`, [`{${tableId}.Arn}`]]);
       if (access.sendsTaskTokens) {
         const arns = [
-          machineArn("stateMachine:Teamstack-Provision"),
-          machineArn("stateMachine:Teamstack-Provision/*"),
+          arnOf("states:stateMachine:Teamstack-Provision"),
+          arnOf("states:stateMachine:Teamstack-Provision/*"),
         ];
-        expected.set("states:SendTaskSuccess", arns);
-        expected.set("states:SendTaskFailure", arns);
+        expected.push(["states:SendTaskSuccess", arns], ["states:SendTaskFailure", arns]);
       }
       if (access.describesExecutions) {
-        expected.set(
+        expected.push([
           "states:DescribeExecution",
-          MACHINES.map((m) => machineArn(`execution:${m.name}:*`)),
-        );
+          MACHINES.map((m) => arnOf(`states:execution:${m.name}:*`)),
+        ]);
       }
-      if (access.publishesEvents) expected.set("events:PutEvents", [`{${busId}.Arn}`]);
-      const actual = grants(roleOfFunction(functionLogicalId(pascalCase(folder))));
-      const sorted = new Map([...expected].map(([k, v]) => [k, [...v].sort()]));
-      expect(Object.fromEntries(actual), folder).toEqual(Object.fromEntries(sorted));
+      if (access.publishesEvents) expected.push(["events:PutEvents", [`{${busId}.Arn}`]]);
+      const secrets: string[] = [];
+      if (access.readsSecrets || access.actsInTeamAccounts) secrets.push(SECRETS_ARN);
+      if (access.signsReadinessCallbacks) secrets.push(`{${logicalId("CallbackSecret")}}`);
+      if (secrets.length > 0) expected.push(["secretsmanager:GetSecretValue", secrets]);
+      if (access.actsInTeamAccounts) expected.push(["sts:AssumeRole", [TEAM_ROLES]]);
+      expectGrants(functionLogicalId(pascalCase(folder)), expected, folder);
     }
   });
 
@@ -348,9 +549,9 @@ describe.each(MACHINES)("the $id state machine", (machine) => {
     expect(props(group).LogGroupName).toBe(`/aws/vendedlogs/states/${machine.name}`);
   });
 
-  it("invokes only the functions its definition names", () => {
+  it("invokes only the functions its definition names, unqualified (no version or alias)", () => {
     const names = aslPlaceholders(text()).map((p) => p.replace(/FunctionArn$/, ""));
-    const arns = names.flatMap((n) => [`{${functionLogicalId(n)}.Arn}`, `{${functionLogicalId(n)}.Arn}:*`]);
+    const arns = names.map((n) => `{${functionLogicalId(n)}.Arn}`);
     expect(grants(roleOfMachine(machineLogicalId(machine.id))).get("lambda:InvokeFunction")).toEqual(
       arns.sort(),
     );
@@ -410,19 +611,17 @@ describe("IAM", () => {
       }
       for (const target of targets) {
         if (!target.includes("*")) continue;
-        // Wildcards only below one named resource: a function's versions, one machine's executions.
+        // Wildcards only below one named resource: one machine's executions, teamstack's secrets.
         expect(target, actions.join(",")).toMatch(
-          /^\{\w+\.Arn\}:\*$|:(stateMachine|execution):Teamstack-(Provision|Destroy)(:\*|\/\*|\/\*:\*)$/,
+          /:(stateMachine|execution):Teamstack-(Provision|Destroy)(:\*|\/\*|\/\*:\*)$|:secret:teamstack\/\*$|:iam::\*:role\/teamstack-\*$/,
         );
       }
     }
   });
 
-  it("attaches only the basic Lambda execution policy as a managed policy", () => {
-    for (const [, role] of ofType("AWS::IAM::Role")) {
-      for (const arn of (role.Properties.ManagedPolicyArns as unknown[] | undefined) ?? []) {
-        expect(render(arn)).toMatch(/:iam::aws:policy\/service-role\/AWSLambdaBasicExecutionRole$/);
-      }
+  it("attaches no managed policy (AWSLambdaBasicExecutionRole would let a function write to any log group)", () => {
+    for (const [id, role] of ofType("AWS::IAM::Role")) {
+      expect(role.Properties.ManagedPolicyArns, id).toBeUndefined();
     }
   });
 });
@@ -455,5 +654,310 @@ describe("the template", () => {
       state.set(id, "done");
     };
     for (const id of edges.keys()) visit(id, []);
+  });
+});
+
+describe("the HTTP API", () => {
+  const apiFn = () => logicalId("Api", "Handler", "Function");
+  const [route] = [
+    (key: string) => ofType("AWS::ApiGatewayV2::Route").find(([, r]) => r.Properties.RouteKey === key),
+  ];
+
+  it("sends every request to lambdas/api through one Lambda proxy integration, payload format 2.0", () => {
+    template.resourceCountIs("AWS::ApiGatewayV2::Api", 1);
+    template.hasResourceProperties("AWS::ApiGatewayV2::Api", { ProtocolType: "HTTP" });
+    template.resourceCountIs("AWS::ApiGatewayV2::Integration", 1);
+    template.hasResourceProperties("AWS::ApiGatewayV2::Integration", {
+      IntegrationType: "AWS_PROXY",
+      PayloadFormatVersion: "2.0",
+      IntegrationUri: { "Fn::GetAtt": [apiFn(), "Arn"] },
+    });
+    const [[integrationId] = []] = ofType("AWS::ApiGatewayV2::Integration");
+    for (const [key, r] of ofType("AWS::ApiGatewayV2::Route")) {
+      expect(render(r.Properties.Target), key).toBe(`integrations/{${integrationId}}`);
+    }
+  });
+
+  it("puts every route behind the JWT authorizer but GET /openapi.json and the signed readiness callbacks", () => {
+    const byKey = Object.fromEntries(
+      ofType("AWS::ApiGatewayV2::Route").map(([, r]) => [
+        r.Properties.RouteKey,
+        r.Properties.AuthorizationType,
+      ]),
+    );
+    expect(byKey).toEqual({
+      "ANY /{proxy+}": "JWT",
+      "GET /openapi.json": "NONE",
+      "POST /callbacks/ready/{proxy+}": "NONE",
+    });
+    const [[authorizerId] = []] = ofType("AWS::ApiGatewayV2::Authorizer");
+    expect(route("ANY /{proxy+}")?.[1].Properties.AuthorizerId).toEqual({ Ref: authorizerId });
+    // The handler's own table agrees: what it serves without a token is exactly what API Gateway lets through.
+    const open = (method: string, path: string) =>
+      (method === "GET" && path === "/openapi.json") ||
+      (method === "POST" && path.startsWith("/callbacks/ready/"));
+    for (const r of ROUTES) expect(open(r.method, r.path), `${r.method} ${r.path}`).toBe(!r.auth);
+  });
+
+  it("takes the authorizer's issuer and audiences from the deployment's context", () => {
+    template.resourceCountIs("AWS::ApiGatewayV2::Authorizer", 1);
+    template.hasResourceProperties("AWS::ApiGatewayV2::Authorizer", {
+      AuthorizerType: "JWT",
+      IdentitySource: ["$request.header.Authorization"],
+      JwtConfiguration: { Issuer: ISSUER, Audience: AUDIENCES },
+    });
+  });
+
+  it("logs every request as JSON to its own log group, leaving out paths (callbacks carry their signature)", () => {
+    const [[, stage] = []] = ofType("AWS::ApiGatewayV2::Stage");
+    const p = stage?.Properties as Json;
+    expect(p.StageName).toBe("$default");
+    expect(p.AutoDeploy).toBe(true);
+    const logs = p.AccessLogSettings as { DestinationArn: unknown; Format: string };
+    const group = render(logs.DestinationArn).replace(/^\{(\w+)\.Arn\}$/, "$1");
+    expect(resources[group]?.Type).toBe("AWS::Logs::LogGroup");
+    expect(props(group).LogGroupName).toBe("/teamstack/Teamstack/api-access");
+    const fields = JSON.parse(logs.Format) as Record<string, string>;
+    expect(fields).toMatchObject({
+      requestId: "$context.requestId",
+      routeKey: "$context.routeKey",
+      status: "$context.status",
+    });
+    expect(logs.Format).not.toMatch(/\$context\.(path|rawPath|querystring)|\$request/);
+  });
+
+  it("throttles every route, and the public document more", () => {
+    template.hasResourceProperties("AWS::ApiGatewayV2::Stage", {
+      DefaultRouteSettings: {
+        ThrottlingRateLimit: DEFAULT_THROTTLE.rateLimit,
+        ThrottlingBurstLimit: DEFAULT_THROTTLE.burstLimit,
+      },
+      RouteSettings: {
+        "GET /openapi.json": {
+          ThrottlingRateLimit: OPENAPI_THROTTLE.rateLimit,
+          ThrottlingBurstLimit: OPENAPI_THROTTLE.burstLimit,
+        },
+      },
+    });
+    const [[stageId, stage] = []] = ofType("AWS::ApiGatewayV2::Stage");
+    const openapiRoute = route("GET /openapi.json")?.[0] as string;
+    expect(list(stage?.DependsOn ?? []), stageId).toContain(openapiRoute);
+  });
+
+  it("lets API Gateway invoke the function for this API's routes only", () => {
+    const [[apiId] = []] = ofType("AWS::ApiGatewayV2::Api");
+    const permissions = ofType("AWS::Lambda::Permission").filter(
+      ([, p]) => (p.Properties.FunctionName as { "Fn::GetAtt": string[] })["Fn::GetAtt"][0] === apiFn(),
+    );
+    expect(permissions.map(([, p]) => render(p.Properties.SourceArn)).sort()).toEqual(
+      ["/*/*/{proxy+}", "/*/*/openapi.json", "/*/*/callbacks/ready/{proxy+}"]
+        .map((r) => `arn:{AWS::Partition}:execute-api:{AWS::Region}:{AWS::AccountId}:{${apiId}}${r}`)
+        .sort(),
+    );
+    for (const [, p] of permissions) expect(p.Properties.Principal).toBe("apigateway.amazonaws.com");
+  });
+
+  it("grants the API function exactly API_ACCESS: the table and its index, starts and lock checks on both machines", () => {
+    expectGrants(apiFn(), serviceGrants(API_ACCESS), "api");
+    expect(props(apiFn()).Timeout).toBe(29);
+  });
+});
+
+describe("the readiness callback key", () => {
+  it("is a generated secret that only CreateServer (signing) and the API (verifying) may read", () => {
+    const id = logicalId("CallbackSecret");
+    expect(resources[id]?.Type).toBe("AWS::SecretsManager::Secret");
+    expect((props(id).GenerateSecretString as Json).PasswordLength).toBe(64);
+    const readers = ofType("AWS::Lambda::Function")
+      .filter(([fnId]) =>
+        (grants(roleOfFunction(fnId)).get("secretsmanager:GetSecretValue") ?? []).includes(`{${id}}`),
+      )
+      .map(([fnId]) => fnId)
+      .sort();
+    expect(readers).toEqual(
+      [functionLogicalId("CreateServer"), logicalId("Api", "Handler", "Function")].sort(),
+    );
+  });
+});
+
+describe("the signup consumer", () => {
+  const signupFn = () => logicalId("Signup", "Handler", "Function");
+  const queueId = () => logicalId("Signup", "DeadLetters");
+
+  it("invokes lambdas/signup for Team Member Signed Up on teamstack's bus, retrying, with a dead-letter queue", () => {
+    const [[busId] = []] = ofType("AWS::Events::EventBus");
+    template.resourceCountIs("AWS::Events::Rule", 1);
+    template.hasResourceProperties("AWS::Events::Rule", {
+      EventBusName: { Ref: busId },
+      EventPattern: {
+        source: [...SIGNUP_EVENT_PATTERN.source],
+        "detail-type": [...SIGNUP_EVENT_PATTERN["detail-type"]],
+      },
+      State: "ENABLED",
+      Targets: [
+        {
+          Arn: { "Fn::GetAtt": [signupFn(), "Arn"] },
+          Id: Match.anyValue(),
+          DeadLetterConfig: { Arn: { "Fn::GetAtt": [queueId(), "Arn"] } },
+          RetryPolicy: {
+            MaximumRetryAttempts: SIGNUP_DELIVERY.retryAttempts,
+            MaximumEventAgeInSeconds: SIGNUP_DELIVERY.maxEventAge.toSeconds(),
+          },
+        },
+      ],
+    });
+    const [[ruleId] = []] = ofType("AWS::Events::Rule");
+    template.hasResourceProperties("AWS::Lambda::Permission", {
+      FunctionName: { "Fn::GetAtt": [signupFn(), "Arn"] },
+      Principal: "events.amazonaws.com",
+      SourceArn: { "Fn::GetAtt": [ruleId, "Arn"] },
+    });
+  });
+
+  it("sends an invocation that still fails after Lambda's retries to the same queue", () => {
+    template.hasResourceProperties("AWS::Lambda::EventInvokeConfig", {
+      FunctionName: { Ref: signupFn() },
+      MaximumRetryAttempts: SIGNUP_INVOKE_RETRIES,
+      DestinationConfig: { OnFailure: { Destination: { "Fn::GetAtt": [queueId(), "Arn"] } } },
+    });
+  });
+
+  it("encrypts the dead-letter queue, keeps messages 14 days and refuses requests without TLS", () => {
+    expect(props(queueId())).toEqual({ SqsManagedSseEnabled: true, MessageRetentionPeriod: 14 * 24 * 3600 });
+    const [[, policy] = []] = ofType("AWS::SQS::QueuePolicy").filter(([, p]) =>
+      (p.Properties.Queues as Json[]).some((q) => q.Ref === queueId()),
+    );
+    if (!policy) throw new Error("the dead-letter queue has no policy");
+    const statements = (policy.Properties.PolicyDocument as { Statement: Json[] }).Statement;
+    expect(statements).toContainEqual(
+      expect.objectContaining({
+        Effect: "Deny",
+        Action: "sqs:*",
+        Principal: { AWS: "*" },
+        Condition: { Bool: { "aws:SecureTransport": "false" } },
+      }),
+    );
+    // Only the signup rule may send to it, besides the function's role (its failed invocations).
+    const [[ruleId] = []] = ofType("AWS::Events::Rule");
+    const allows = statements.filter((st) => st.Effect === "Allow");
+    expect(allows).toEqual([
+      expect.objectContaining({
+        Action: "sqs:SendMessage",
+        Principal: { Service: "events.amazonaws.com" },
+        Condition: { ArnEquals: { "aws:SourceArn": { "Fn::GetAtt": [ruleId, "Arn"] } } },
+      }),
+    ]);
+  });
+
+  it("grants the signup function exactly SIGNUP_ACCESS, and sending its failures to the queue", () => {
+    const queue = `{${queueId()}.Arn}`;
+    expectGrants(
+      signupFn(),
+      [
+        ...serviceGrants(SIGNUP_ACCESS),
+        // Lambda's SqsDestination grant: what the function's role needs to deliver a failure record.
+        ["sqs:SendMessage", [queue]],
+        ["sqs:GetQueueAttributes", [queue]],
+        ["sqs:GetQueueUrl", [queue]],
+      ],
+      "signup",
+    );
+  });
+});
+
+describe("the deployment's context", () => {
+  it("builds with fail-closed placeholders and warns when no issuer or audience is given", () => {
+    const t = Template.fromStack(nag.stack);
+    t.hasResourceProperties("AWS::ApiGatewayV2::Authorizer", {
+      JwtConfiguration: { Issuer: PLACEHOLDER_JWT_ISSUER, Audience: [PLACEHOLDER_JWT_AUDIENCE] },
+    });
+    expect(PLACEHOLDER_JWT_ISSUER).toMatch(/\.invalid(\/|$)/);
+    Annotations.fromStack(nag.stack).hasWarning(
+      "/Teamstack",
+      Match.stringLikeRegexp(`${CONTEXT_KEYS.jwtIssuer} and ${CONTEXT_KEYS.jwtAudience} not set`),
+    );
+    expect(nag.stack.config.logLevel).toBe("INFO");
+  });
+
+  it("rejects a malformed issuer, audience or log level, naming the key and the value", () => {
+    const config = (context: Record<string, unknown>) => readDeployConfig(new App({ context }).node);
+    expect(
+      config({ [CONTEXT_KEYS.jwtIssuer]: ISSUER, [CONTEXT_KEYS.jwtAudience]: "a" }).placeholders,
+    ).toEqual([]);
+    expect(() => config({ [CONTEXT_KEYS.jwtIssuer]: "http://login.example.com" })).toThrow(
+      /teamstack:jwtIssuer: expected .*https.*found `http:\/\/login\.example\.com`/,
+    );
+    expect(() => config({ [CONTEXT_KEYS.jwtAudience]: "a,,b" })).toThrow(
+      /teamstack:jwtAudience: .*found `a,,b`/,
+    );
+    expect(() => config({ [CONTEXT_KEYS.logLevel]: "chatty" })).toThrow(
+      /teamstack:logLevel: expected one of DEBUG, INFO, WARN, ERROR, found `CHATTY`/,
+    );
+  });
+});
+
+describe("cdk-nag AwsSolutions", () => {
+  /** Every acknowledgement written into the template, by logical id, each with its reason. */
+  function acknowledgements(): { logicalId: string; id: string; reason: string }[] {
+    const file = readdirSync(nag.outdir).find((f) => f.endsWith(".template.json")) as string;
+    const t = JSON.parse(readFileSync(join(nag.outdir, file), "utf8")) as {
+      Resources: Record<string, { Metadata?: Json }>;
+    };
+    return Object.entries(t.Resources).flatMap(([logicalId, r]) => {
+      const rules = ((r.Metadata?.cdk_nag as Json | undefined)?.rules_to_suppress ?? []) as {
+        id: string;
+        reason: string;
+      }[];
+      return rules.map((rule) => ({ logicalId, ...rule }));
+    });
+  }
+
+  it("finds nothing unacknowledged", () => {
+    const report = join(nag.outdir, "validation-report.json");
+    // The report also carries the stack's own annotations (the JWT placeholders' warning).
+    const violations = existsSync(report)
+      ? (
+          JSON.parse(readFileSync(report, "utf8")) as {
+            pluginReports: { violations: { ruleName: string }[] }[];
+          }
+        ).pluginReports
+          .flatMap((p) => p.violations)
+          .filter((v) => !v.ruleName.startsWith("Annotation::"))
+      : [];
+    expect(violations).toEqual([]);
+    expect(nag.error).toBeUndefined();
+  });
+
+  it("acknowledges only the reviewed findings, each by its exact id with a reason", () => {
+    const acks = acknowledgements();
+    for (const a of acks) expect(a.reason.length, `${a.logicalId} ${a.id}`).toBeGreaterThan(60);
+    const arn = (rest: string) =>
+      `arn:<AWS::Partition>:${rest.replace(/^(\w+):/, "$1:<AWS::Region>:<AWS::AccountId>:")}`;
+    const iam5 = (resource: string) => `AwsSolutions-IAM5[Resource::${resource}]`;
+    expect([...new Set(acks.map((a) => a.id))].sort()).toEqual(
+      [
+        "AwsSolutions-APIG4",
+        "AwsSolutions-SMG4",
+        "AwsSolutions-SQS3",
+        iam5("*"),
+        iam5(arn("states:execution:Teamstack-Provision:*")),
+        iam5(arn("states:execution:Teamstack-Destroy:*")),
+        iam5(arn("states:execution:Teamstack-Provision/*")),
+        iam5(arn("states:execution:Teamstack-Provision/*:*")),
+        iam5(arn("states:stateMachine:Teamstack-Provision/*")),
+        iam5(arn("secretsmanager:secret:teamstack/*")),
+        iam5("arn:<AWS::Partition>:iam::*:role/teamstack-*"),
+      ].sort(),
+    );
+    // APIG4 exactly on the routes without an authorizer.
+    const open = Template.fromStack(nag.stack).findResources("AWS::ApiGatewayV2::Route", {
+      Properties: { AuthorizationType: "NONE" },
+    });
+    expect(
+      acks
+        .filter((a) => a.id === "AwsSolutions-APIG4")
+        .map((a) => a.logicalId)
+        .sort(),
+    ).toEqual(Object.keys(open).sort());
   });
 });

@@ -135,7 +135,7 @@ describe("send_tweet", () => {
     expect(waits[0]).toBeLessThanOrEqual(9_000);
   });
 
-  it("fails naming every missing X secret, without calling X", async () => {
+  it("fails on half an X configuration, naming every missing secret, without calling X", async () => {
     const { runner } = runnerFor(server);
     const result = await runner.run(
       hookRequest("send_tweet", { msg: "hello" }, { x_consumer_key: X.x_consumer_key }),

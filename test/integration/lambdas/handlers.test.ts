@@ -1,5 +1,10 @@
 import { existsSync, readFileSync } from "node:fs";
 import {
+  DescribeSecretCommand,
+  GetSecretValueCommand,
+  SecretsManagerClient,
+} from "@aws-sdk/client-secrets-manager";
+import {
   DescribeExecutionCommand,
   SendTaskFailureCommand,
   SendTaskSuccessCommand,
@@ -19,6 +24,8 @@ import { startDynalite, type TestDynalite } from "../store/dynalite.ts";
 // The Lambda handlers against a real DynamoDB API (dynalite) and Step Functions mocked at the
 // SDK boundary: the one AWS service that cannot run here.
 const sfn = mockClient(SFNClient);
+// No secrets are set in these tests: Secrets Manager answers as an empty one does.
+const secretsManager = mockClient(SecretsManagerClient);
 let db: TestDynalite;
 const TABLE = "teamstack-test";
 const kebab = (name: string) =>
@@ -38,11 +45,19 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  secretsManager.restore();
   sfn.restore();
   await db.close();
 });
 
 beforeEach(() => {
+  secretsManager.reset();
+  secretsManager
+    .on(DescribeSecretCommand)
+    .rejects(Object.assign(new Error("none"), { name: "ResourceNotFoundException" }));
+  secretsManager
+    .on(GetSecretValueCommand)
+    .rejects(Object.assign(new Error("none"), { name: "ResourceNotFoundException" }));
   sfn.reset();
   sfn.on(SendTaskSuccessCommand).resolves({});
   sfn.on(SendTaskFailureCommand).resolves({});
@@ -55,7 +70,8 @@ async function stack(key: { team: string; stackId: string }) {
     member: "m",
     status: "RUNNING",
     run: 1,
-    templateYaml: "servers: []",
+    templateYaml:
+      "servers:\n  - { name: db, provider: sim, type: t3.micro }\n  - { name: app, provider: sim, type: t3.micro, depends_on: [db] }\n",
     templateFile: "t.yaml",
     templateHash: "h",
     userdata: {},

@@ -330,7 +330,7 @@ describe("the provision state machine on the local runtime", () => {
     const key = await newStack(
       [
         "pre_hooks:",
-        "  - add_github_user: { org: acme, team_name: dev, user: $koding.userdata.github_username }",
+        "  - webhook: { url: 'http://127.0.0.1:9/hook', secret: ci_signing_key }",
         "servers:",
         sim("never"),
       ].join("\n"),
@@ -341,7 +341,7 @@ describe("the provision state machine on the local runtime", () => {
       expect.objectContaining({ name: "never", status: "PENDING", startedAt: null }),
     ]);
     expect(view.hooks).toEqual([expect.objectContaining({ phase: "pre", index: 0, status: "FAILED" })]);
-    expect(view.hooks[0]?.error).toContain("github_token");
-    expect(view.error).toContain("pre_hooks[0] add_github_user failed");
+    expect(view.hooks[0]?.error).toContain("ci_signing_key");
+    expect(view.error).toContain("pre_hooks[0] webhook failed");
   });
 });

@@ -1,0 +1,31 @@
+export {
+  type AwsProviderOptions,
+  clientTokenOf,
+  createAwsProvider,
+  parseAwsOptions,
+  serverTags,
+  UBUNTU_IMAGE_PARAMETER,
+} from "./aws-provider.ts";
+export {
+  BOOTSTRAP_TAG,
+  bootstrapTagValue,
+  ensureBootstrap,
+  FIREWALL_TAG,
+  firewallPermissions,
+  keyPairParameter,
+} from "./bootstrap.ts";
+export {
+  attemptOfToken,
+  CALLBACK_SIGNATURE_HEADER,
+  type CallbackTarget,
+  callbackPath,
+  callbackSignature,
+  callbackUrl,
+  verifyCallbackSignature,
+} from "./callback.ts";
+export { type AwsClientFactory, type AwsClients, type ClientTarget, sdkClientFactory } from "./clients.ts";
+export { type AwsCredentials, CredentialSource, sessionNameFor } from "./credentials.ts";
+export { AwsApiError, AwsCredentialError, ProviderThrottledError, translateAwsError } from "./errors.ts";
+export { architectureOf, PORTABLE_OFFERINGS, resolveInstanceType } from "./sizes.ts";
+export { RUN_INSTANCES_RATE, TokenBucket } from "./token-bucket.ts";
+export { EC2_USER_DATA_LIMIT, encodeUserData, WRAPPER_MAX_OVERHEAD, wrapperScript } from "./user-data.ts";

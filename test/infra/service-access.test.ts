@@ -1,0 +1,294 @@
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import {
+  DescribeSecretCommand,
+  GetSecretValueCommand,
+  SecretsManagerClient,
+} from "@aws-sdk/client-secrets-manager";
+import {
+  DescribeExecutionCommand,
+  SendTaskFailureCommand,
+  SendTaskSuccessCommand,
+  SFNClient,
+  StartExecutionCommand,
+} from "@aws-sdk/client-sfn";
+import { mockClient } from "aws-sdk-client-mock";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { API_ACCESS, type ServiceAccess } from "../../infra/constructs/http-api.ts";
+import { SIGNUP_ACCESS } from "../../infra/constructs/signup.ts";
+import { ROUTES } from "../../src/api/routes.ts";
+import {
+  CALLBACK_SIGNATURE_HEADER,
+  callbackPath,
+  callbackSignature,
+} from "../../src/providers/aws/callback.ts";
+import { createDynamoStore } from "../../src/store/dynamo-store.ts";
+import { createTable } from "../../src/store/table.ts";
+import { startDynalite, type TestDynalite } from "../integration/store/dynalite.ts";
+
+// API_ACCESS and SIGNUP_ACCESS are read off the code by hand; this runs the real handlers, wired
+// by lambdas/shared as in AWS, against a real DynamoDB API (dynalite) with Step Functions mocked at
+// the SDK boundary, records every AWS action they take and compares them with the grants.
+
+const TABLE = "teamstack-service-access";
+const PROVISION = "arn:aws:states:us-east-1:123456789012:stateMachine:Teamstack-Provision";
+const DESTROY = "arn:aws:states:us-east-1:123456789012:stateMachine:Teamstack-Destroy";
+const CALLBACK_SECRET_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:CallbackSecret-AbCdEf";
+const CALLBACK_KEY = "k".repeat(64);
+const sfn = mockClient(SFNClient);
+const secretsManager = mockClient(SecretsManagerClient);
+let db: TestDynalite;
+let recording: Set<string> | undefined;
+const realSend = DynamoDBClient.prototype.send;
+
+beforeAll(async () => {
+  db = await startDynalite();
+  await createTable(db.client, TABLE);
+  Object.assign(process.env, {
+    AWS_ENDPOINT_URL_DYNAMODB: db.endpoint,
+    AWS_REGION: "us-east-1",
+    AWS_ACCESS_KEY_ID: "test",
+    AWS_SECRET_ACCESS_KEY: "test",
+    TABLE_NAME: TABLE,
+    PROVISION_STATE_MACHINE_ARN: PROVISION,
+    DESTROY_STATE_MACHINE_ARN: DESTROY,
+    CALLBACK_SECRET_ARN,
+  });
+  vi.spyOn(DynamoDBClient.prototype, "send").mockImplementation(function (
+    this: DynamoDBClient,
+    ...args: unknown[]
+  ) {
+    const command = args[0] as { constructor: { name: string }; input: { IndexName?: string } };
+    const action = `dynamodb:${command.constructor.name.replace(/Command$/, "")}`;
+    recording?.add(command.input.IndexName ? `${action}@${command.input.IndexName}` : action);
+    return (realSend as (...a: unknown[]) => unknown).apply(this, args);
+  } as never);
+  sfn.on(StartExecutionCommand).callsFake(async (input: { stateMachineArn: string }) => {
+    recording?.add(`states:StartExecution@${input.stateMachineArn === PROVISION ? "provision" : "destroy"}`);
+    return { executionArn: `${input.stateMachineArn}:x`, startDate: new Date() };
+  });
+  sfn.on(SendTaskSuccessCommand).callsFake(async () => {
+    recording?.add("states:SendTaskSuccess");
+    return {};
+  });
+  sfn.on(SendTaskFailureCommand).callsFake(async () => {
+    recording?.add("states:SendTaskFailure");
+    return {};
+  });
+  secretsManager.on(GetSecretValueCommand).callsFake(async (input: { SecretId: string }) => {
+    recording?.add(
+      `secretsmanager:GetSecretValue@${input.SecretId === CALLBACK_SECRET_ARN ? "callback" : input.SecretId.startsWith("teamstack/") ? "teamstack/*" : input.SecretId}`,
+    );
+    return { SecretString: CALLBACK_KEY };
+  });
+  // No member secrets: the API and signup only ask whether one is set.
+  secretsManager.on(DescribeSecretCommand).callsFake(async () => {
+    recording?.add("secretsmanager:DescribeSecret");
+    throw Object.assign(new Error("no such secret"), { name: "ResourceNotFoundException" });
+  });
+  // A lock holder still running: the API must ask, and refuse the rerun.
+  sfn.on(DescribeExecutionCommand).callsFake(async () => {
+    recording?.add("states:DescribeExecution");
+    return { status: "RUNNING" };
+  });
+});
+
+afterAll(async () => {
+  vi.restoreAllMocks();
+  sfn.restore();
+  secretsManager.restore();
+  await db?.close();
+});
+
+/** The actions an access declaration grants, in the form recorded above. */
+function granted(access: ServiceAccess): string[] {
+  return [
+    ...access.table.map((a) => `dynamodb:${a}`),
+    ...(access.queriesStacksIndex ? ["dynamodb:Query@gsi1"] : []),
+    ...access.starts.map((m) => `states:StartExecution@${m}`),
+    ...(access.describesExecutions ? ["states:DescribeExecution"] : []),
+    ...(access.describesSecrets ? ["secretsmanager:DescribeSecret"] : []),
+    ...(access.settlesReadiness
+      ? [
+          "secretsmanager:GetSecretValue@callback",
+          "secretsmanager:GetSecretValue@teamstack/*",
+          "states:SendTaskFailure",
+          "states:SendTaskSuccess",
+        ]
+      : []),
+  ].sort();
+}
+
+/** Commands sent to Step Functions or Secrets Manager that no fake above answers (none). */
+function otherCalls(): string[] {
+  const known = new Set([
+    "StartExecutionCommand",
+    "DescribeExecutionCommand",
+    "SendTaskSuccessCommand",
+    "SendTaskFailureCommand",
+    "GetSecretValueCommand",
+    "DescribeSecretCommand",
+  ]);
+  return [...sfn.calls(), ...secretsManager.calls()]
+    .map((c) => (c.args[0] as { constructor: { name: string } }).constructor.name)
+    .filter((n) => !known.has(n));
+}
+
+const YAML =
+  "servers:\n  - { name: db, provider: sim, type: t3.micro, user_data: 'echo $koding.userdata.github_username' }\n";
+// API Gateway's JWT authorizer hands claims over as strings.
+const ADMIN = { sub: "root", "teamstack:team": "acme", "teamstack:admin": "true" };
+
+describe("the service functions' grants against their code", () => {
+  it("grants lambdas/api exactly what every route of the API calls", async () => {
+    const { serveHttpApi } = await import("../../lambdas/api/handler.ts");
+    const covered = new Set<string>();
+    const call = async (method: string, path: string, route: string, body?: unknown, headers = {}) => {
+      const res = await serveHttpApi({
+        rawPath: path,
+        headers,
+        ...(body === undefined ? {} : { body: typeof body === "string" ? body : JSON.stringify(body) }),
+        requestContext: { http: { method }, authorizer: { jwt: { claims: ADMIN } } },
+      });
+      expect(res.statusCode, `${method} ${path}: ${res.body}`).toBeLessThan(500);
+      covered.add(`${method} ${route}`);
+      return res;
+    };
+
+    recording = new Set();
+    await call("PUT", "/teams/acme/templates/web", "/teams/{team}/templates/{name}", YAML);
+    await call("GET", "/teams/acme/templates", "/teams/{team}/templates");
+    await call("GET", "/teams/acme/templates/web", "/teams/{team}/templates/{name}");
+    await call("POST", "/teams/acme/templates/web/default", "/teams/{team}/templates/{name}/default", {});
+    await call("PUT", "/teams/acme/members/alice", "/teams/{team}/members/{member}", {
+      github_username: "a",
+    });
+    const created = await call(
+      "POST",
+      "/teams/acme/stacks",
+      "/teams/{team}/stacks",
+      { template: "web", member: "alice" },
+      { "idempotency-key": "k1" },
+    );
+    expect(created.statusCode).toBe(202);
+    const { stackId } = JSON.parse(created.body) as { stackId: string };
+    await call(
+      "POST",
+      "/teams/acme/stacks",
+      "/teams/{team}/stacks",
+      { template: "web", member: "alice" },
+      {
+        "idempotency-key": "k1",
+      },
+    );
+    // A member without the data the template needs: is it a secret? (DescribeSecret, never its value.)
+    const missing = await call("POST", "/teams/acme/stacks", "/teams/{team}/stacks", {
+      template: "web",
+      member: "bob",
+    });
+    expect(missing.statusCode).toBe(422);
+    await call("GET", "/teams/acme/stacks", "/teams/{team}/stacks");
+    await call("GET", `/teams/acme/stacks/${stackId}`, "/teams/{team}/stacks/{id}");
+    await call("GET", `/teams/acme/stacks/${stackId}/events`, "/teams/{team}/stacks/{id}/events");
+
+    // A run holds the stack (as Prepare leaves it): rerun and delete ask whether it still runs.
+    const held: Set<string> | undefined = recording;
+    recording = undefined;
+    await createDynamoStore({ client: db.client, tableName: TABLE }).acquireLock(
+      { team: "acme", stackId },
+      {
+        run: 1,
+        execution: `${PROVISION.replace(":stateMachine:", ":execution:")}:run-1`,
+        since: "2026-01-01T00:00:00Z",
+      },
+    );
+    recording = held;
+    expect(
+      (await call("POST", `/teams/acme/stacks/${stackId}/rerun`, "/teams/{team}/stacks/{id}/rerun"))
+        .statusCode,
+    ).toBe(409);
+    sfn.on(DescribeExecutionCommand).callsFake(async () => {
+      recording?.add("states:DescribeExecution");
+      return { status: "SUCCEEDED" };
+    });
+    expect(
+      (await call("POST", `/teams/acme/stacks/${stackId}/rerun`, "/teams/{team}/stacks/{id}/rerun"))
+        .statusCode,
+    ).toBe(202);
+    await call("DELETE", `/teams/acme/stacks/${stackId}`, "/teams/{team}/stacks/{id}");
+    await call("POST", "/events", "/events", {
+      id: "evt-api-1",
+      source: "teamstack.teams",
+      "detail-type": "Team Member Signed Up",
+      detail: { team: "acme", member: "bob" },
+    });
+    await call("GET", "/openapi.json", "/openapi.json");
+
+    // An aws server reports readiness (signed, as its user_data does), then failure on a retry.
+    const store = createDynamoStore({ client: db.client, tableName: TABLE });
+    const callbackRoute = ROUTES.find((r) => r.path.startsWith("/callbacks/ready/"))?.path as string;
+    for (const [server, exitCode] of [
+      ["web", 0],
+      ["worker", 3],
+    ] as const) {
+      const paused: Set<string> | undefined = recording;
+      recording = undefined;
+      await store.putServer({
+        team: "acme",
+        stackId,
+        name: server,
+        provider: "aws",
+        type: "t3.micro",
+        run: 1,
+        attempt: 1,
+        status: "CREATING",
+        deps: [],
+        pending: [],
+        dependents: [],
+        readyToken: `token-${server}`,
+      });
+      recording = paused;
+      const target = { team: "acme", stackId, server, attempt: 1 };
+      const res = await call(
+        "POST",
+        callbackPath(target),
+        callbackRoute,
+        { exitCode },
+        {
+          [CALLBACK_SIGNATURE_HEADER]: callbackSignature(Buffer.from(CALLBACK_KEY), target),
+        },
+      );
+      expect(res.statusCode, res.body).toBe(200);
+    }
+
+    const untested = ROUTES.map((r) => `${r.method} ${r.path}`).filter((r) => !covered.has(r));
+    expect(untested, "routes this test does not call yet").toEqual([]);
+    expect([...(recording ?? [])].sort()).toEqual(granted(API_ACCESS));
+    expect(otherCalls()).toEqual([]);
+    recording = undefined;
+  });
+
+  it("grants lambdas/signup exactly what a signup, its redelivery and a refused event call", async () => {
+    const { onSignup, InvalidEventError } = await import("../../lambdas/signup/handler.ts");
+    recording = new Set();
+    const event = {
+      id: "evt-signup-1",
+      source: "teamstack.teams",
+      "detail-type": "Team Member Signed Up",
+      detail: { team: "acme", member: "carol", userdata: { github_username: "carol-gh" } },
+    };
+    const first = await onSignup(event);
+    expect(await onSignup(event)).toEqual(first);
+    await expect(onSignup({ ...event, detail: { team: "acme" } } as never)).rejects.toBeInstanceOf(
+      InvalidEventError,
+    );
+    await expect(
+      onSignup({ ...event, id: "evt-2", detail: { team: "nodefault", member: "x" } }),
+    ).rejects.toThrow(/no default template/);
+    // A member without the data the template needs: is it a secret? (DescribeSecret, never its value.)
+    await expect(
+      onSignup({ ...event, id: "evt-3", detail: { team: "acme", member: "dan" } }),
+    ).rejects.toThrow(/has not given/);
+    expect([...(recording ?? [])].sort()).toEqual(granted(SIGNUP_ACCESS));
+    recording = undefined;
+  });
+});
