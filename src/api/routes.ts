@@ -310,6 +310,59 @@ export const ROUTES: readonly Route[] = [
   },
   {
     method: "PUT",
+    path: "/teams/{team}/credentials/{name}",
+    summary:
+      "Registers the IAM role in the team's account that the aws provider assumes (with its ExternalId). Admins only.",
+    auth: true,
+    body: {
+      type: "object",
+      properties: {
+        roleArn: {
+          type: "string",
+          pattern: "^arn:aws[a-z-]*:iam::\\d{12}:role/(?:[\\w+=,.@-]+/)*teamstack-[\\w+=,.@-]+$",
+          description: "The role's ARN; teamstack may assume only roles named teamstack-*.",
+        },
+        externalId: {
+          type: "string",
+          pattern: "^[\\w+=,.@:/-]{16,1224}$",
+          description: "The ExternalId its trust policy requires.",
+        },
+        region: {
+          type: "string",
+          pattern: "^[a-z]{2}(-[a-z]+)+-\\d$",
+          description: "Where servers go by default.",
+        },
+        instanceProfile: {
+          type: "string",
+          maxLength: 2048,
+          description: "Instance profile for SSM (run_script).",
+        },
+      },
+      required: ["roleArn", "externalId", "region"],
+      additionalProperties: false,
+    },
+    bodyRequired: true,
+    success: 200,
+    errors: [400, 401, 403],
+    response: {
+      type: "object",
+      properties: {
+        name: { type: "string" },
+        kind: { type: "string" },
+        roleArn: { type: "string" },
+        region: { type: "string" },
+      },
+    },
+    run: (s, c) =>
+      s.putCredential(
+        c.caller,
+        c.params.team as string,
+        c.params.name as string,
+        c.body as { roleArn: string; externalId: string; region: string; instanceProfile?: string },
+      ),
+  },
+  {
+    method: "PUT",
     path: "/teams/{team}/members/{member}",
     summary: "Sets a member's non-secret data, used for $koding.userdata.*. The member or an admin.",
     auth: true,

@@ -169,6 +169,35 @@ export class StackService {
     return { name, version: v.version };
   }
 
+  /**
+   * Registers the IAM role (in the team's own account) that the aws provider assumes with the
+   * ExternalId. The ExternalId is kept, never echoed back.
+   */
+  async putCredential(
+    caller: Caller,
+    team: string,
+    name: string,
+    body: {
+      readonly roleArn: string;
+      readonly externalId: string;
+      readonly region: string;
+      readonly instanceProfile?: string;
+    },
+  ) {
+    this.#admin(caller, team, "registering a cloud credential");
+    await this.#d.store.putCredential({
+      team,
+      name,
+      kind: "role",
+      roleArn: body.roleArn,
+      externalId: body.externalId,
+      region: body.region,
+      ...(body.instanceProfile ? { instanceProfile: body.instanceProfile } : {}),
+      updatedAt: this.#d.now().toISOString(),
+    });
+    return { name, kind: "role", roleArn: body.roleArn, region: body.region };
+  }
+
   async putMember(caller: Caller, team: string, member: string, data: Readonly<Record<string, string>>) {
     this.#self(caller, team, member);
     await this.#d.store.putMember({ team, member, data, updatedAt: this.#d.now().toISOString() });

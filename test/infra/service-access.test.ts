@@ -159,6 +159,11 @@ describe("the service functions' grants against their code", () => {
     await call("GET", "/teams/acme/templates", "/teams/{team}/templates");
     await call("GET", "/teams/acme/templates/web", "/teams/{team}/templates/{name}");
     await call("POST", "/teams/acme/templates/web/default", "/teams/{team}/templates/{name}/default", {});
+    await call("PUT", "/teams/acme/credentials/default", "/teams/{team}/credentials/{name}", {
+      roleArn: "arn:aws:iam::123456789012:role/teamstack-servers",
+      externalId: "0123456789abcdef0123",
+      region: "eu-west-1",
+    });
     await call("PUT", "/teams/acme/members/alice", "/teams/{team}/members/{member}", {
       github_username: "a",
     });

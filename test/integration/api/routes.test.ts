@@ -271,4 +271,31 @@ describe("auth and errors", () => {
     expect(noDefault.status).toBe(422);
     expect(errorOf(noDefault.body).message).toContain("has no default template");
   });
+
+  it("registers a team's AWS role for admins only, keeping the ExternalId to itself", async () => {
+    const body = {
+      roleArn: "arn:aws:iam::123456789012:role/teamstack-servers",
+      externalId: "0123456789abcdef0123",
+      region: "eu-west-1",
+    };
+    const res = await api.call("PUT", "/teams/acme/credentials/default", { token: admin, body });
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({ name: "default", kind: "role", roleArn: body.roleArn, region: "eu-west-1" });
+    expect(res.text).not.toContain(body.externalId);
+    expect(await api.engine.store.getCredential("acme", "default")).toMatchObject({
+      externalId: body.externalId,
+    });
+    expect((await api.call("PUT", "/teams/acme/credentials/default", { token: alice, body })).status).toBe(
+      403,
+    );
+    const other = { ...body, roleArn: "arn:aws:iam::123456789012:role/admin" };
+    const refused = await api.call("PUT", "/teams/acme/credentials/default", { token: admin, body: other });
+    expect(refused.status).toBe(400);
+    expect(errorOf(refused.body).message).toContain("roleArn");
+    const short = await api.call("PUT", "/teams/acme/credentials/default", {
+      token: admin,
+      body: { ...body, externalId: "x" },
+    });
+    expect(short.status).toBe(400);
+  });
 });
