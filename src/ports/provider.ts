@@ -33,6 +33,13 @@ export interface ScriptResult {
   readonly truncated: boolean;
 }
 
+/** How a script runs: its time limit, how much output is kept, extra environment. */
+export interface ScriptOptions {
+  readonly timeoutMs: number;
+  readonly maxOutputBytes: number;
+  readonly env?: Readonly<Record<string, string>>;
+}
+
 export interface ServerRef {
   /**
    * The stack's team. A provider that works in each team's own account (`aws`) finds the team's
@@ -64,15 +71,7 @@ export interface Provider {
   /** Resolves when the server's user_data has finished (or the server is gone), or rejects on abort. */
   waitUntilReady(ref: ServerRef, signal?: AbortSignal): Promise<ReadyResult>;
   /** Runs a script on the server and waits for it. */
-  runScript(
-    ref: ServerRef,
-    script: string,
-    options: {
-      readonly timeoutMs: number;
-      readonly maxOutputBytes: number;
-      readonly env?: Readonly<Record<string, string>>;
-    },
-  ): Promise<ScriptResult>;
+  runScript(ref: ServerRef, script: string, options: ScriptOptions): Promise<ScriptResult>;
   /** Destroys the server and everything it made; a server already gone is not an error. */
   destroy(ref: ServerRef): Promise<void>;
 }

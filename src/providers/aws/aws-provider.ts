@@ -13,6 +13,7 @@ import type {
   CreateServerRequest,
   Provider,
   ReadyResult,
+  ScriptOptions,
   ScriptResult,
   ServerArtifacts,
   ServerRef,
@@ -336,15 +337,7 @@ class AwsProvider implements Provider {
     }
   }
 
-  async runScript(
-    ref: ServerRef,
-    script: string,
-    options: {
-      readonly timeoutMs: number;
-      readonly maxOutputBytes: number;
-      readonly env?: Readonly<Record<string, string>>;
-    },
-  ): Promise<ScriptResult> {
+  async runScript(ref: ServerRef, script: string, options: ScriptOptions): Promise<ScriptResult> {
     const ctx = await this.#refContext(ref);
     const id = ref.id || (await this.#instanceOf(ctx, ref))?.InstanceId;
     if (!id) throw new ServerNotFoundError(ref.stackId, ref.server, "it has no instance id");

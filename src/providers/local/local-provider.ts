@@ -7,6 +7,7 @@ import type {
   CreateServerRequest,
   Provider,
   ReadyResult,
+  ScriptOptions,
   ScriptResult,
   ServerArtifacts,
   ServerRef,
@@ -178,15 +179,7 @@ class LocalProvider implements Provider {
     });
   }
 
-  async runScript(
-    ref: ServerRef,
-    script: string,
-    options: {
-      readonly timeoutMs: number;
-      readonly maxOutputBytes: number;
-      readonly env?: Readonly<Record<string, string>>;
-    },
-  ): Promise<ScriptResult> {
+  async runScript(ref: ServerRef, script: string, options: ScriptOptions): Promise<ScriptResult> {
     checkNames(ref.stackId, ref.server);
     const layout = sandboxLayout(this.#stateDir, ref.stackId, ref.server);
     const record = await readJsonFile<SandboxRecord>(layout.record);
