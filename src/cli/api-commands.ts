@@ -109,9 +109,16 @@ export const eventsCommand: Command = {
   name: "events",
   summary:
     "Deliver a signup event (`events put FILE.json`), or list the events teamstack sent (`events list`).",
-  usage: "teamstack events put FILE.json | events list [--json] [--state-dir DIR]",
-  options: { json: { type: "boolean" }, "state-dir": { type: "string" } },
-  help: [["--json", "Print the events as JSON."], STATE_DIR_HELP],
+  usage: "teamstack events put FILE.json [--endpoint URL] | events list [--json] [--state-dir DIR]",
+  options: { json: { type: "boolean" }, "state-dir": { type: "string" }, endpoint: { type: "string" } },
+  help: [
+    ["--json", "Print the events as JSON."],
+    STATE_DIR_HELP,
+    [
+      "--endpoint URL",
+      "put: deliver through this `teamstack serve` (default: the one running here, if any).",
+    ],
+  ],
   async run(values, args, io) {
     const [verb, file, ...rest] = args;
     if (verb === "put") {
@@ -120,7 +127,7 @@ export const eventsCommand: Command = {
       const problem = checkSchema(event, eventsSchema, file);
       if (problem)
         throw new UsageError(`${problem}; expected a "Team Member Signed Up" event (see the README)`);
-      const server = await findRunningServer(stateDirOf(values));
+      const server = await findRunningServer(stateDirOf(values), values.endpoint as string | undefined);
       if (server) {
         const team = (event as SignupEvent).detail.team;
         const res = await server.call(team, "POST", "/events", event);

@@ -1,6 +1,15 @@
 import { readFile } from "node:fs/promises";
 import { signingKey, signJwt } from "../api/jwt.ts";
+import { TeamstackError } from "../core/errors.ts";
 import { serverInfoFile, signingKeyFile } from "../local/api-server.ts";
+
+/** `--endpoint` names a server that does not answer. */
+export class ServerUnreachableError extends TeamstackError {
+  constructor(message: string) {
+    super(message);
+    this.name = "ServerUnreachableError";
+  }
+}
 
 /** A `teamstack serve` running on the state directory, and a way to call it as a team's admin. */
 export interface RunningServer {
@@ -39,7 +48,11 @@ export async function findRunningServer(
     const res = await fetch(`${url}/openapi.json`, { signal: AbortSignal.timeout(2000) });
     if (!res.ok) return undefined;
   } catch {
-    if (endpoint !== undefined) throw new Error(`no teamstack API answers at ${endpoint}`);
+    if (endpoint !== undefined) {
+      throw new ServerUnreachableError(
+        `no teamstack API answers at ${endpoint} (is \`teamstack serve\` running there?)`,
+      );
+    }
     return undefined;
   }
   const key = await signingKey(signingKeyFile(stateDir));

@@ -19,6 +19,10 @@ const STATE_DIR_HELP: readonly [string, string] = [
   "Where local stacks live (default ./.teamstack).",
 ];
 const JSON_HELP: readonly [string, string] = ["--json", "Print the result as JSON on stdout."];
+const ENDPOINT_HELP: readonly [string, string] = [
+  "--endpoint URL",
+  "Go through this `teamstack serve` (default: the one running on the state directory, if any).",
+];
 const common = { "state-dir": { type: "string" }, json: { type: "boolean" } } as const;
 
 function stateDirOf(values: Values): string {
@@ -314,14 +318,14 @@ function machineCommand(name: string, summary: string, machine: "provision" | "d
   return {
     name,
     summary,
-    usage: `teamstack ${name} ID [--json] [--state-dir DIR]`,
-    options: common,
-    help: [JSON_HELP, STATE_DIR_HELP],
+    usage: `teamstack ${name} ID [--json] [--state-dir DIR] [--endpoint URL]`,
+    options: { ...common, endpoint: { type: "string" } },
+    help: [JSON_HELP, STATE_DIR_HELP, ENDPOINT_HELP],
     async run(values, ids, io) {
       if (ids.length !== 1) throw new UsageError("give one stack ID");
       return withEngine(values, io, async (engine) => {
         const stack = await findStack(engine, ids[0] as string);
-        const server = await findRunningServer(engine.stateDir);
+        const server = await findRunningServer(engine.stateDir, values.endpoint as string | undefined);
         if (server) return throughServer(server, engine, stack, machine, values, io);
         const outcome = await engine[machine](stack);
         if (outcome.status === "FAILED" && outcome.error === "StackLockedError") {

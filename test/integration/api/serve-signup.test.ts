@@ -121,4 +121,18 @@ describe("teamstack serve and the signup door", () => {
       }),
     ]);
   });
+
+  it("runs CLI reruns through the running server, found on the state directory or named by --endpoint", async () => {
+    const stacks = (await call("GET", "/teams/acme/stacks")).body as unknown as { stackId: string }[];
+    const id = stacks[0]?.stackId as string;
+    const found = await runCli(["rerun", id, "--json", "--state-dir", stateDir], 30_000);
+    expect(found.code, found.stderr).toBe(0);
+    expect(JSON.parse(found.stdout)).toMatchObject({ stackId: id, status: "SUCCEEDED", run: 2 });
+    const named = await runCli(["rerun", id, "--endpoint", url, "--state-dir", stateDir], 30_000);
+    expect(named.code, named.stderr).toBe(0);
+    expect(named.stderr).toContain(`on ${url}`);
+    const nobody = await runCli(["rerun", id, "--endpoint", "http://127.0.0.1:9", "--state-dir", stateDir]);
+    expect(nobody.code).toBe(1);
+    expect(nobody.stderr).toContain("no teamstack API answers at http://127.0.0.1:9");
+  });
 });
