@@ -1,7 +1,7 @@
 import middy from "@middy/core";
 import { openApiDocument } from "../../src/api/openapi.ts";
 import { type ApiResponse, handleRequest } from "../../src/api/routes.ts";
-import { lambdaLogging } from "../shared/logger.ts";
+import { lambdaLogging, logger } from "../shared/logger.ts";
 import { buildAwsService } from "../shared/service.ts";
 
 /**
@@ -48,7 +48,12 @@ export async function serveHttpApi(event: HttpApiEvent): Promise<HttpApiResult> 
       body,
       claims: event.requestContext.authorizer?.jwt?.claims,
     },
-    { service, openapi: () => openapi, onError: (e) => console.error(e) },
+    {
+      service,
+      openapi: () => openapi,
+      onError: (e) =>
+        logger.error("request failed unexpectedly", e instanceof Error ? e : new Error(String(e))),
+    },
   );
   return { statusCode: out.status, headers: out.headers, body: out.body };
 }
