@@ -190,7 +190,7 @@ export const upCommand: Command = {
     );
     if (missing.length > 0) {
       throw new UsageError(
-        `${file} uses ${missing.map((k) => `$koding.userdata.${k}`).join(", ")}; give ${missing.length === 1 ? "it" : "them"} with --userdata FILE.json (${JSON.stringify(Object.fromEntries(missing.map((k) => [k, "..."])))})`,
+        `${file} uses ${missing.map((k) => `$koding.userdata.${k}`).join(", ")}; give ${missing.length === 1 ? "it" : "them"} with --userdata FILE.json (${JSON.stringify(Object.fromEntries(missing.map((k) => [k, "..."])))}), or as member secrets (teamstack secrets set --team ${team} --member ${member} KEY, the value on stdin)`,
       );
     }
     await checkProvidersRunHere(loaded.template, simulate, file);

@@ -1,13 +1,17 @@
+import { spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { StackStatusView } from "../../../src/pipeline/status.ts";
 import {
+  BIN,
   ISO_MS,
   leasesOf,
   listStacks,
   liveSandboxes,
   mountsMentioning,
+  ROOT,
   runCli,
   sandboxFiles,
   serverOf,
@@ -30,6 +34,24 @@ describe("teamstack up examples/team-stack.yaml", () => {
 
   beforeAll(async () => {
     stateDir = await tempStateDir("up-example");
+    // As `npm start` does: the member's AWS key is a secret, the rest plain data.
+    const set = spawnSync(
+      process.execPath,
+      [
+        BIN,
+        "secrets",
+        "set",
+        "--team",
+        "local",
+        "--member",
+        "octocat",
+        "AWS_SECRET_KEY",
+        "--state-dir",
+        stateDir,
+      ],
+      { cwd: ROOT, input: readFileSync("examples/octocat.AWS_SECRET_KEY"), encoding: "utf8" },
+    );
+    expect(set.status, set.stderr).toBe(0);
   });
   afterAll(async () => {
     await tearDown(stateDir);
@@ -41,6 +63,8 @@ describe("teamstack up examples/team-stack.yaml", () => {
       EXAMPLE,
       "--simulate-provider",
       "aws",
+      "--member",
+      "octocat",
       "--userdata",
       USERDATA,
       "--json",
@@ -82,6 +106,9 @@ describe("teamstack up examples/team-stack.yaml", () => {
       }
     }
     expect(view.hooks[2]?.output).toContain("mysql");
+    // The member secret reached the script and shows masked.
+    expect(view.hooks[2]?.output).toContain("echo naber gokmen ***");
+    expect(JSON.stringify(view)).not.toContain("example-value-not-a-real-key");
     // The order they ran in: one at a time, pre before post, in template order.
     const finished = (await stackEvents(stateDir, view)).filter((e) => e.type === "HookFinished");
     expect(finished.map((e) => e.message.split(":")[0])).toEqual([
