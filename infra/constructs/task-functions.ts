@@ -47,6 +47,18 @@ export interface TaskAccess {
   readonly timeoutSeconds: number;
 }
 
+/** Prepare's access; RunFailed (resume) prepares again on a redrive, so it needs the same. */
+const PREPARE_ACCESS: TaskAccess = {
+  table: ["GetItem", "Query", "PutItem", "UpdateItem"],
+  sendsTaskTokens: false,
+  describesExecutions: true,
+  readsSecrets: false,
+  publishesEvents: false,
+  actsInTeamAccounts: false,
+  signsReadinessCallbacks: false,
+  timeoutSeconds: 120,
+};
+
 /**
  * Each task folder under lambdas/, and what it may do: read off src/pipeline/steps.ts and the
  * DynamoDB store (src/store/dynamo-store.ts), and checked against the running code by
@@ -56,16 +68,7 @@ export interface TaskAccess {
 export const TASK_ACCESS: Readonly<Record<string, TaskAccess>> = {
   // lock (get, conditional update), list servers and hooks, put server records, update the stack,
   // append events; a held lock's execution is checked with DescribeExecution.
-  prepare: {
-    table: ["GetItem", "Query", "PutItem", "UpdateItem"],
-    sendsTaskTokens: false,
-    describesExecutions: true,
-    readsSecrets: false,
-    publishesEvents: false,
-    actsInTeamAccounts: false,
-    signsReadinessCallbacks: false,
-    timeoutSeconds: 120,
-  },
+  prepare: PREPARE_ACCESS,
   // parks the token (conditional update), appends an event, may release its own token.
   "wait-for-dependencies": {
     table: ["GetItem", "PutItem", "UpdateItem"],
@@ -163,16 +166,7 @@ export const TASK_ACCESS: Readonly<Record<string, TaskAccess>> = {
     timeoutSeconds: 900,
   },
   // RunFailed: arms or consumes the redrive marker on the stack; on a redrive, Prepare again.
-  resume: {
-    table: ["GetItem", "Query", "PutItem", "UpdateItem"],
-    sendsTaskTokens: false,
-    describesExecutions: true,
-    readsSecrets: false,
-    publishesEvents: false,
-    actsInTeamAccounts: false,
-    signsReadinessCallbacks: false,
-    timeoutSeconds: 120,
-  },
+  resume: PREPARE_ACCESS,
   "destroy-server": {
     table: ["GetItem", "PutItem", "UpdateItem"],
     sendsTaskTokens: false,

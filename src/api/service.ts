@@ -1,8 +1,7 @@
 import { createHash, randomBytes } from "node:crypto";
-import { userdataKeys } from "../core/render.ts";
 import type { ProviderName } from "../core/template.ts";
 import { loadTemplate } from "../core/validate.ts";
-import { type PipelineDeps, stackSecrets, stackTemplate } from "../pipeline/context.ts";
+import { missingUserdata, type PipelineDeps, stackSecrets, stackTemplate } from "../pipeline/context.ts";
 import { UserDataFailedError } from "../pipeline/errors.ts";
 import { type StackStatusView, stackStatus } from "../pipeline/status.ts";
 import type { Executions, TaskTokens } from "../ports/orchestration.ts";
@@ -243,12 +242,7 @@ export class StackService {
     if (!template) throw unprocessable(`the template has ${problems.length} problem(s)`, problems);
     const member = await this.#d.store.getMember(team, req.member);
     const userdata = { ...(member?.data ?? {}), ...(req.userdata ?? {}) };
-    const unset = userdataKeys(template).filter((k) => !Object.hasOwn(userdata, k));
-    const secret = this.#d.secrets;
-    const isSecret = await Promise.all(
-      unset.map((k) => (secret ? secret.exists({ team, member: req.member }, k) : Promise.resolve(false))),
-    );
-    const missing = unset.filter((_, i) => !isSecret[i]);
+    const missing = await missingUserdata(template, userdata, this.#d.secrets, { team, member: req.member });
     if (missing.length > 0) {
       throw unprocessable(
         `the template uses ${missing.map((k) => `$koding.userdata.${k}`).join(", ")}, which member \`${req.member}\` has not given (PUT /teams/${team}/members/${req.member}, or pass userdata)`,

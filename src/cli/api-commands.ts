@@ -2,8 +2,8 @@ import { resolve } from "node:path";
 import { ApiError } from "../api/errors.ts";
 import { signingKey, signJwt } from "../api/jwt.ts";
 import { checkSchema, ROUTES, type Schema } from "../api/routes.ts";
-import { type SignupEvent, StackService } from "../api/service.ts";
-import { signingKeyFile, startLocalApiServer } from "../local/api-server.ts";
+import type { SignupEvent } from "../api/service.ts";
+import { localStackService, signingKeyFile, startLocalApiServer } from "../local/api-server.ts";
 import { openLocalEngine } from "../local/engine.ts";
 import { type Command, UsageError, type Values } from "./command.ts";
 import { readJsonFile } from "./files.ts";
@@ -144,16 +144,10 @@ export const eventsCommand: Command = {
       const engine = await openLocalEngine({ stateDir: stateDirOf(values) });
       try {
         const runs: Promise<unknown>[] = [];
-        const service = new StackService({
-          store: engine.store,
-          orchestrator: {
-            async start(machine, key) {
-              runs.push(machine === "provision" ? engine.provision(key) : engine.destroy(key));
-            },
+        const service = localStackService(engine, {
+          async start(machine, key) {
+            runs.push(machine === "provision" ? engine.provision(key) : engine.destroy(key));
           },
-          executions: engine.executions,
-          providers: ["local", "sim"],
-          now: () => new Date(),
         });
         const out = await service.signup(event as SignupEvent);
         io.err(`event ${(event as SignupEvent).id}: stack ${out.stackId}\n`);

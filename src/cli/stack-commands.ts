@@ -2,10 +2,10 @@ import { createHash, randomBytes } from "node:crypto";
 import { userInfo } from "node:os";
 import { resolve } from "node:path";
 import { formatProblem } from "../core/errors.ts";
-import { userdataKeys } from "../core/render.ts";
 import { canonicalProvider, PROVIDERS, type Template } from "../core/template.ts";
 import { loadTemplate, MAX_TEMPLATE_BYTES, tooLarge } from "../core/validate.ts";
 import { type LocalEngine, openLocalEngine } from "../local/engine.ts";
+import { missingUserdata } from "../pipeline/context.ts";
 import { type StackStatusView, stackStatus } from "../pipeline/status.ts";
 import type { StackEvent, StackKey, StackRecord } from "../ports/store.ts";
 import { checkLocalSupport } from "../providers/local/index.ts";
@@ -180,14 +180,8 @@ export const upCommand: Command = {
       io.err(loaded.problems.map((p) => `${formatProblem(p)}\n`).join(""));
       return 1;
     }
-    const memberSecrets = new Set(
-      (await createLocalSecrets({ stateDir: stateDirOf(values) }).list(team))
-        .filter((e) => e.member === member)
-        .map((e) => e.name),
-    );
-    const missing = userdataKeys(loaded.template).filter(
-      (k) => !Object.hasOwn(userdata, k) && !memberSecrets.has(k),
-    );
+    const secrets = createLocalSecrets({ stateDir: stateDirOf(values) });
+    const missing = await missingUserdata(loaded.template, userdata, secrets, { team, member });
     if (missing.length > 0) {
       throw new UsageError(
         `${file} uses ${missing.map((k) => `$koding.userdata.${k}`).join(", ")}; give ${missing.length === 1 ? "it" : "them"} with --userdata FILE.json (${JSON.stringify(Object.fromEntries(missing.map((k) => [k, "..."])))}), or as member secrets (teamstack secrets set --team ${team} --member ${member} KEY, the value on stdin)`,

@@ -31,6 +31,18 @@ export function signingKeyFile(stateDir: string): string {
   return join(stateDir, "api", "signing.key");
 }
 
+/** The StackService on this machine: the engine's store, executions and secrets; local and sim servers. */
+export function localStackService(engine: LocalEngine, orchestrator: Orchestrator): StackService {
+  return new StackService({
+    store: engine.store,
+    orchestrator,
+    executions: engine.executions,
+    providers: ["local", "sim"],
+    secrets: engine.secrets,
+    now: () => new Date(),
+  });
+}
+
 /** Runs executions in this process; a name started once is not started again. */
 function localOrchestrator(engine: LocalEngine, onError: (e: unknown) => void) {
   const started = new Map<string, Promise<unknown>>();
@@ -86,14 +98,7 @@ export async function startLocalApiServer(options: {
   const onError = (e: unknown) => log(`teamstack serve: ${(e as Error)?.stack ?? String(e)}`);
   const key = await signingKey(signingKeyFile(engine.stateDir));
   const { orchestrator, idle } = localOrchestrator(engine, onError);
-  const service = new StackService({
-    store: engine.store,
-    orchestrator,
-    executions: engine.executions,
-    providers: ["local", "sim"],
-    secrets: engine.secrets,
-    now: () => new Date(),
-  });
+  const service = localStackService(engine, orchestrator);
   let url = "";
   const openapi = openApiDocument();
   const server: Server = createServer(async (req, res) => {

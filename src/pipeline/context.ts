@@ -87,6 +87,21 @@ export function renderData(
   return { vars: template.vars, artifacts, userdata: { ...stack.userdata, ...secret.userdata } };
 }
 
+/**
+ * The `$koding.userdata.*` keys a template uses that neither the given data nor the member's
+ * secrets provide (a secret's existence is checked, never its value read).
+ */
+export async function missingUserdata(
+  template: Template,
+  given: Readonly<Record<string, string>>,
+  secrets: Secrets | undefined,
+  scope: { readonly team: string; readonly member: string },
+): Promise<string[]> {
+  const unset = userdataKeys(template).filter((k) => !Object.hasOwn(given, k));
+  const isSecret = await Promise.all(unset.map((k) => (secrets ? secrets.exists(scope, k) : false)));
+  return unset.filter((_, i) => !isSecret[i]);
+}
+
 /** The secrets a stack uses, read for one task: member secrets for `$koding.userdata.*`, and a mask. */
 export interface StackSecrets {
   /** Member secrets the template references, by key. */

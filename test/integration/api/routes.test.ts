@@ -298,4 +298,21 @@ describe("auth and errors", () => {
     });
     expect(short.status).toBe(400);
   });
+
+  it("counts a member secret as given userdata, without echoing it", async () => {
+    const before = await api.call("POST", "/teams/acme/stacks", {
+      token: admin,
+      body: { template: "web", member: "erin" },
+    });
+    expect(before.status).toBe(422);
+    await api.engine.secrets.set({ team: "acme", member: "erin" }, "github_username", "erin-secret-handle");
+    const res = await api.call("POST", "/teams/acme/stacks", {
+      token: admin,
+      body: { template: "web", member: "erin" },
+    });
+    expect(res.status).toBe(202);
+    const done = await settled(api, "acme", (res.body as { stackId: string }).stackId, admin);
+    expect(done.body).toMatchObject({ status: "SUCCEEDED" });
+    expect(done.text).not.toContain("erin-secret-handle");
+  });
 });

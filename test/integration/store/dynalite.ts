@@ -2,6 +2,8 @@ import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import dynalite from "dynalite";
+import { createDynamoStore } from "../../../src/store/dynamo-store.ts";
+import { createTable } from "../../../src/store/table.ts";
 
 /** An in-memory dynalite in this process, on a free port: fast, and gone when closed. */
 export interface TestDynalite {
@@ -33,4 +35,13 @@ export function testClient(endpoint: string): DynamoDBClient {
     credentials: { accessKeyId: "test", secretAccessKey: "test" },
     maxAttempts: 1,
   });
+}
+
+/** A dynalite with the teamstack table made, and the store on it: the usual start of a store test. */
+export async function startTestStore(
+  tableName: string,
+): Promise<{ readonly db: TestDynalite; readonly store: ReturnType<typeof createDynamoStore> }> {
+  const db = await startDynalite();
+  await createTable(db.client, tableName);
+  return { db, store: createDynamoStore({ client: db.client, tableName }) };
 }

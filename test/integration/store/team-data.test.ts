@@ -2,15 +2,14 @@ import { createHash } from "node:crypto";
 import { GetItemCommand, UpdateItemCommand } from "@aws-sdk/client-dynamodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { OutboundEvent, TemplateVersion } from "../../../src/ports/store.ts";
-import { createDynamoStore, type DynamoStore } from "../../../src/store/dynamo-store.ts";
+import type { DynamoStore } from "../../../src/store/dynamo-store.ts";
 import {
   InvalidStoreKeyError,
   ItemTooLargeError,
   StoreError,
   TemplateNotFoundError,
 } from "../../../src/store/errors.ts";
-import { createTable } from "../../../src/store/table.ts";
-import { startDynalite, type TestDynalite } from "./dynalite.ts";
+import { startTestStore, type TestDynalite } from "./dynalite.ts";
 import { bigTemplate, incompressible } from "./templates.ts";
 
 const TABLE = "team-data-test";
@@ -18,9 +17,7 @@ let db: TestDynalite;
 let store: DynamoStore;
 
 beforeAll(async () => {
-  db = await startDynalite();
-  await createTable(db.client, TABLE);
-  store = createDynamoStore({ client: db.client, tableName: TABLE });
+  ({ db, store } = await startTestStore(TABLE));
 });
 afterAll(async () => {
   await db?.close();

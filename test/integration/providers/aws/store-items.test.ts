@@ -1,19 +1,16 @@
 import { GetItemCommand } from "@aws-sdk/client-dynamodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { CredentialRecord } from "../../../../src/ports/store.ts";
-import { createDynamoStore, type DynamoStore } from "../../../../src/store/dynamo-store.ts";
+import type { DynamoStore } from "../../../../src/store/dynamo-store.ts";
 import { InvalidStoreKeyError } from "../../../../src/store/errors.ts";
-import { createTable } from "../../../../src/store/table.ts";
-import { startDynalite, type TestDynalite } from "../../store/dynalite.ts";
+import { startTestStore, type TestDynalite } from "../../store/dynalite.ts";
 
 const TABLE = "aws-items";
 let db: TestDynalite;
 let store: DynamoStore;
 
 beforeAll(async () => {
-  db = await startDynalite();
-  await createTable(db.client, TABLE);
-  store = createDynamoStore({ client: db.client, tableName: TABLE });
+  ({ db, store } = await startTestStore(TABLE));
 });
 afterAll(async () => {
   await db?.close();
