@@ -20,5 +20,7 @@ if (major < 24) {
   });
   process.exit(run.status ?? 1);
 }
+// Everything teamstack writes (records, keys, sandboxes, logs) is for its own user only.
+process.umask(0o077);
 const { main } = await import("../src/cli/main.ts");
 process.exitCode = await main(process.argv.slice(2));

@@ -1,3 +1,4 @@
+import { createMasker } from "../core/mask.ts";
 import type { HookType } from "../core/template.ts";
 import type { HookRequest, HookResult, HookRunner } from "../ports/hook.ts";
 import { addGithubUser } from "./add-github-user.ts";
@@ -99,11 +100,10 @@ function endpoints(given: Partial<HookEndpoints> = {}): HookEndpoints {
 
 /**
  * Masks every secret value the hook read, wherever a service echoed it, and bounds the output.
- * Longest first, so a secret that contains another is masked whole.
+ * Every encoded form of a secret is masked too (see `secretForms`).
  */
 function masked(result: HookResult, secrets: readonly string[]): HookResult {
-  const values = [...new Set(secrets)].sort((a, b) => b.length - a.length);
-  const mask = (text: string) => values.reduce((t, v) => t.replaceAll(v, "***"), text);
+  const mask = createMasker(secrets);
   const output = result.output === undefined ? undefined : mask(result.output).slice(0, MAX_SERVICE_OUTPUT);
   return {
     ...result,
