@@ -102,6 +102,19 @@ export interface MemberRecord {
   readonly updatedAt: string;
 }
 
+/**
+ * Which providers a team's templates may use, as a team admin set it. A team without one may use
+ * every provider the deployment offers.
+ */
+export interface TeamPolicyRecord {
+  readonly team: string;
+  /** Provider names (`aws`, `local`, `sim`); empty: the team may create no stack. */
+  readonly providers: readonly string[];
+  readonly updatedAt: string;
+  /** The admin who set it. */
+  readonly updatedBy: string;
+}
+
 /** An event teamstack sends out (EventBridge in AWS, the events log locally). */
 export interface OutboundEvent {
   readonly id: string;
@@ -305,6 +318,11 @@ export interface Store {
 
   putMember(member: MemberRecord): Promise<void>;
   getMember(team: string, member: string): Promise<MemberRecord | undefined>;
+
+  /** Sets (or replaces) a team's provider policy. */
+  putTeamPolicy(policy: TeamPolicyRecord): Promise<void>;
+  /** The team's provider policy; undefined when no admin has set one. */
+  getTeamPolicy(team: string): Promise<TeamPolicyRecord | undefined>;
 
   /** Registers (or replaces) a team's credential reference. */
   putCredential(credential: CredentialRecord): Promise<void>;

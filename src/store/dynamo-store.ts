@@ -51,6 +51,7 @@ import {
   stackKey,
   stacksIndexSk,
   teamPk,
+  teamPolicyKey,
   templateCatalogKey,
   templateKey,
   templateVersionKey,
@@ -71,6 +72,7 @@ import {
   itemToOutboundEvent,
   itemToServer,
   itemToStack,
+  itemToTeamPolicy,
   itemToTemplateCatalog,
   itemToTemplateVersion,
   memberToItem,
@@ -79,6 +81,7 @@ import {
   serverToItem,
   stackToItem,
   TEMPLATE_ATTR,
+  teamPolicyToItem,
   templateVersionToItem,
 } from "./records.ts";
 import { translateError } from "./translate.ts";
@@ -822,6 +825,18 @@ export function createDynamoStore(options: DynamoStoreOptions): DynamoStore {
     async getMember(team, member) {
       const item = await getItem(keyAttrs(memberKey(team, member)), `member \`${member}\``);
       return item && itemToMember(item);
+    },
+
+    async putTeamPolicy(policy) {
+      const item = teamPolicyToItem(policy);
+      await send("PutItem", `policy of team \`${policy.team}\``, () =>
+        client.send(new PutItemCommand({ TableName: tableName, Item: item })),
+      );
+    },
+
+    async getTeamPolicy(team) {
+      const item = await getItem(keyAttrs(teamPolicyKey(team)), `policy of team \`${team}\``);
+      return item && itemToTeamPolicy(item);
     },
 
     async putCredential(credential) {

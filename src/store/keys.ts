@@ -11,6 +11,7 @@ import { InvalidStoreKeyError } from "./errors.ts";
  * - `TEMPLATE#<name>`: a template's head (the newest version number allocated and its hash);
  * - `TEMPLATE#<name>#V#<version>`: one published version (10 digits, so string order is numeric);
  * - `MEMBER#<member>`: a member's non-secret data;
+ * - `POLICY`: the team's provider policy (which providers its templates may use);
  * - `CREDENTIAL#<name>`: a credential reference (role ARN and external id, or a secret's ARN);
  * - `BOOTSTRAP#<credential>#<region>`: the aws provider's shared network for that credential there.
  *
@@ -40,6 +41,7 @@ export const ITEM_KINDS = {
   outboundEvent: "OUTBOUND_EVENT",
   credential: "CREDENTIAL",
   bootstrap: "BOOTSTRAP",
+  teamPolicy: "POLICY",
 } as const;
 
 /** Partition of the outbound events (not a team's: they are listed across teams). */
@@ -131,6 +133,11 @@ export function templateVersionKey(team: string, name: string, version: number):
 
 export function memberKey(team: string, member: string): ItemKey {
   return { pk: teamPk(team), sk: `MEMBER#${checkName("member", member)}` };
+}
+
+/** The team's provider policy. */
+export function teamPolicyKey(team: string): ItemKey {
+  return { pk: teamPk(team), sk: "POLICY" };
 }
 
 export function credentialKey(team: string, name: string): ItemKey {

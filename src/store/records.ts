@@ -13,6 +13,7 @@ import type {
   StackKey,
   StackRecord,
   StackStatus,
+  TeamPolicyRecord,
   TemplateRef,
   TemplateVersion,
 } from "../ports/store.ts";
@@ -32,6 +33,7 @@ import {
   stackKey,
   stacksIndexSk,
   teamPk,
+  teamPolicyKey,
   templateVersionKey,
 } from "./keys.ts";
 
@@ -336,6 +338,28 @@ export function itemToMember(item: Item): MemberRecord {
     member: f.str("member"),
     data: f.optStrMap("data") ?? {},
     updatedAt: f.str("updatedAt"),
+  };
+}
+
+export function teamPolicyToItem(policy: TeamPolicyRecord): Item {
+  const key = teamPolicyKey(policy.team);
+  return {
+    ...fieldsToItem(policy, ["team", "updatedAt", "updatedBy"]),
+    // A list, not a string set: a set cannot be empty, and an empty policy allows nothing.
+    providers: { L: policy.providers.map((p) => ({ S: p })) },
+    pk: { S: key.pk },
+    sk: { S: key.sk },
+    kind: { S: ITEM_KINDS.teamPolicy },
+  };
+}
+
+export function itemToTeamPolicy(item: Item): TeamPolicyRecord {
+  const f = new Fields(fromItem(item), "team policy item");
+  return {
+    team: f.str("team"),
+    providers: f.strings("providers"),
+    updatedAt: f.str("updatedAt"),
+    updatedBy: f.str("updatedBy"),
   };
 }
 

@@ -302,6 +302,35 @@ describe("members", () => {
   });
 });
 
+describe("team policies", () => {
+  it("has none until set, then puts, replaces and gets one per team, an empty list included", async () => {
+    const team = freshTeam();
+    const other = freshTeam();
+    expect(await store.getTeamPolicy(team)).toBeUndefined();
+    const first = {
+      team,
+      providers: ["aws", "sim"],
+      updatedAt: "2030-01-01T00:00:00.000Z",
+      updatedBy: "ada",
+    };
+    await store.putTeamPolicy(first);
+    expect(await store.getTeamPolicy(team)).toEqual(first);
+    const none = { ...first, providers: [], updatedAt: "2030-01-02T00:00:00.000Z", updatedBy: "bob" };
+    await store.putTeamPolicy(none);
+    expect(await store.getTeamPolicy(team)).toEqual(none);
+    expect(await store.getTeamPolicy(other)).toBeUndefined();
+    const raw = await db.client.send(
+      new GetItemCommand({ TableName: TABLE, Key: { pk: { S: `TEAM#${team}` }, sk: { S: "POLICY" } } }),
+    );
+    expect(raw.Item?.kind).toEqual({ S: "POLICY" });
+    expect(raw.Item?.providers).toEqual({ L: [] });
+  });
+
+  it("refuses a team name that cannot be part of a key", async () => {
+    await expect(store.getTeamPolicy("a#b")).rejects.toBeInstanceOf(InvalidStoreKeyError);
+  });
+});
+
 function event(id: string, time: string, detail: Record<string, unknown> = {}): OutboundEvent {
   return { id, source: "teamstack", detailType: "StackSucceeded", time, detail };
 }
