@@ -29,8 +29,11 @@ export interface HttpApiResult {
 const service = buildAwsService();
 const openapi = openApiDocument();
 
-/** Serves one API Gateway request with the same handler `teamstack serve` runs. */
-export async function serveHttpApi(event: HttpApiEvent): Promise<HttpApiResult> {
+/**
+ * Serves one API Gateway request with the same handler `teamstack serve` runs. `requestId`
+ * (Lambda's) is the one a failure's answer quotes and the log records.
+ */
+export async function serveHttpApi(event: HttpApiEvent, requestId?: string): Promise<HttpApiResult> {
   const headers: Record<string, string> = {};
   for (const [k, v] of Object.entries(event.headers ?? {})) if (v !== undefined) headers[k.toLowerCase()] = v;
   const body =
@@ -51,11 +54,14 @@ export async function serveHttpApi(event: HttpApiEvent): Promise<HttpApiResult> 
     {
       service,
       openapi: () => openapi,
-      onError: (e) =>
-        logger.error("request failed unexpectedly", e instanceof Error ? e : new Error(String(e))),
+      ...(requestId ? { requestId } : {}),
+      onError: (e, id) =>
+        logger.error(`request ${id} failed unexpectedly`, e instanceof Error ? e : new Error(String(e))),
     },
   );
   return { statusCode: out.status, headers: out.headers, body: out.body };
 }
 
-export const handler = middy<HttpApiEvent, HttpApiResult>().use(lambdaLogging()).handler(serveHttpApi);
+export const handler = middy<HttpApiEvent, HttpApiResult>()
+  .use(lambdaLogging())
+  .handler((event, context) => serveHttpApi(event, context?.awsRequestId));

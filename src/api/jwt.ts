@@ -17,7 +17,10 @@ export function signJwt(claims: Record<string, unknown>, key: Buffer): string {
   return `${head}.${body}.${sig}`;
 }
 
-/** The token's claims when its signature and times check out; otherwise why not. */
+/**
+ * The token's claims when its signature and times check out; otherwise why not. `exp` is
+ * required and must be a number (seconds since the epoch); `nbf`, when present, too.
+ */
 export function verifyJwt(
   token: string,
   key: Buffer,
@@ -43,7 +46,13 @@ export function verifyJwt(
   if (claims === null || typeof claims !== "object" || Array.isArray(claims))
     return { ok: false, reason: "the token has no claims" };
   const c = claims as Record<string, unknown>;
-  if (typeof c.exp === "number" && c.exp * 1000 < now) return { ok: false, reason: "the token has expired" };
+  // A token that never expires is refused: a leaked one would work for ever.
+  if (!Object.hasOwn(c, "exp")) return { ok: false, reason: "the token has no expiry (`exp`)" };
+  if (typeof c.exp !== "number" || !Number.isFinite(c.exp))
+    return { ok: false, reason: "the token's expiry (`exp`) is not a number of seconds" };
+  if (c.exp * 1000 < now) return { ok: false, reason: "the token has expired" };
+  if (Object.hasOwn(c, "nbf") && (typeof c.nbf !== "number" || !Number.isFinite(c.nbf)))
+    return { ok: false, reason: "the token's `nbf` is not a number of seconds" };
   if (typeof c.nbf === "number" && c.nbf * 1000 > now)
     return { ok: false, reason: "the token is not valid yet" };
   return { ok: true, claims: c };

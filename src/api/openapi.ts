@@ -12,7 +12,9 @@ const STATUS_TEXT: Record<number, string> = {
   409: "Conflict: the stack is running, or an idempotency key was reused for another request",
   413: "Body too large",
   422: "Invalid template or unusable request, with every problem",
-  500: "Unexpected failure",
+  410: "Gone: reported already, or by an attempt that was replaced",
+  500: "Internal error: a bug; the body's requestId is what to report",
+  503: "The store did not answer; try again (Retry-After)",
 };
 
 function toJsonSchema(s: Schema): Record<string, unknown> {
@@ -30,7 +32,12 @@ function toJsonSchema(s: Schema): Record<string, unknown> {
         ...(s.pattern ? { pattern: s.pattern } : {}),
       };
     case "integer":
-      return { ...out, type: "integer", ...(s.minimum !== undefined ? { minimum: s.minimum } : {}) };
+      return {
+        ...out,
+        type: "integer",
+        ...(s.minimum !== undefined ? { minimum: s.minimum } : {}),
+        ...(s.maximum !== undefined ? { maximum: s.maximum } : {}),
+      };
     case "boolean":
       return { ...out, type: "boolean" };
     case "array":
@@ -55,6 +62,14 @@ function toJsonSchema(s: Schema): Record<string, unknown> {
             ? { additionalProperties: toJsonSchema(s.additionalProperties) }
             : {}),
         ...(s.maxProperties ? { maxProperties: s.maxProperties } : {}),
+        ...(s.propertyNames
+          ? {
+              propertyNames: {
+                maxLength: s.propertyNames.maxLength,
+                ...(s.propertyNames.pattern ? { pattern: s.propertyNames.pattern } : {}),
+              },
+            }
+          : {}),
       };
     }
   }
@@ -66,6 +81,10 @@ const ERROR_SCHEMA = {
   properties: {
     error: { type: "string", description: "A stable code, e.g. NotFound" },
     message: { type: "string", description: "What went wrong and what was expected" },
+    requestId: {
+      type: "string",
+      description: "On a 500 or 503: the id to report; the server's log has the details",
+    },
     problems: {
       type: "array",
       items: {
@@ -112,7 +131,7 @@ export function openApiDocument(serverUrl?: string): Record<string, unknown> {
         content: { "application/json": { schema: toJsonSchema(r.response) } },
       };
     }
-    for (const e of [...r.errors, 405, 500]) {
+    for (const e of [...r.errors, 405, 500, 503]) {
       responses[e] = {
         description: STATUS_TEXT[e] ?? "Error",
         content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } },
@@ -140,7 +159,8 @@ export function openApiDocument(serverUrl?: string): Record<string, unknown> {
     info: {
       title: "teamstack",
       version: "0.1.0",
-      description: "Give every member of a team their own copy of the team's environment.",
+      description:
+        "Give every member of a team their own copy of the team's environment. Every GET also answers HEAD, without the body. Keys `__proto__`, `constructor` and `prototype` are refused (400) anywhere in a JSON body.",
     },
     ...(serverUrl ? { servers: [{ url: serverUrl }] } : {}),
     security: [{ bearer: [] }],

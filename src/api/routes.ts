@@ -1,5 +1,10 @@
+import { randomUUID } from "node:crypto";
+import { PROVIDERS } from "../core/template.ts";
 import { CALLBACK_SIGNATURE_HEADER } from "../providers/aws/callback.ts";
+import { ItemTooLargeError, StoreThrottledError, StoreUnavailableError } from "../store/errors.ts";
+import { MAX_TEMPLATE_VERSION } from "../store/keys.ts";
 import { ApiError, badRequest, forbidden, notFound, unauthorized } from "./errors.ts";
+import { type HostPath, hideHostDetails } from "./redact.ts";
 import type { Caller, CreateStackRequest, ReadyReport, SignupEvent, StackService } from "./service.ts";
 
 /**
@@ -46,7 +51,12 @@ export type Schema =
       readonly pattern?: string;
       readonly description?: string;
     }
-  | { readonly type: "integer"; readonly minimum?: number; readonly description?: string }
+  | {
+      readonly type: "integer";
+      readonly minimum?: number;
+      readonly maximum?: number;
+      readonly description?: string;
+    }
   | { readonly type: "boolean"; readonly description?: string }
   | {
       readonly type: "array";
@@ -60,19 +70,28 @@ export type Schema =
       readonly required?: readonly string[];
       readonly additionalProperties?: false | Schema;
       readonly maxProperties?: number;
+      /** What every key must be (JSON Schema `propertyNames`). */
+      readonly propertyNames?: { readonly maxLength: number; readonly pattern?: string };
       readonly description?: string;
     }
   | { readonly oneOf: readonly Schema[]; readonly description?: string }
   | { readonly description?: string; readonly type?: undefined; readonly oneOf?: undefined };
 
 const NAME_PATTERN = "^[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}$";
+const PROVIDER_PATTERN = `^(${PROVIDERS.join("|")})$`;
 const NAME = new RegExp(NAME_PATTERN);
 const stringMap: Schema = {
   type: "object",
-  additionalProperties: { type: "string", maxLength: 4096 },
+  additionalProperties: { type: "string", maxLength: 2048 },
   maxProperties: 100,
+  propertyNames: { maxLength: 128 },
   description: "Names to string values.",
 };
+
+/** Keys refused anywhere in a JSON body: they mean something to JavaScript objects. */
+export const FORBIDDEN_KEYS: readonly string[] = ["__proto__", "constructor", "prototype"];
+/** The deepest nesting a JSON body may have (every body is a shallow object). */
+export const MAX_JSON_DEPTH = 32;
 
 /** Checks a value against a schema; returns the first mismatch as "where: what", or undefined. */
 export function checkSchema(value: unknown, schema: Schema, where = "body"): string | undefined {
@@ -94,6 +113,8 @@ export function checkSchema(value: unknown, schema: Schema, where = "body"): str
       if (typeof value !== "number" || !Number.isInteger(value)) return `${where}: expected a whole number`;
       if (schema.minimum !== undefined && value < schema.minimum)
         return `${where}: must be at least ${schema.minimum}`;
+      if (schema.maximum !== undefined && value > schema.maximum)
+        return `${where}: must be at most ${schema.maximum}`;
       return undefined;
     case "boolean":
       return typeof value === "boolean" ? undefined : `${where}: expected true or false`;
@@ -115,6 +136,15 @@ export function checkSchema(value: unknown, schema: Schema, where = "body"): str
         return `${where}: more than ${schema.maxProperties} fields`;
       for (const r of schema.required ?? [])
         if (!Object.hasOwn(value, r)) return `${where}: missing field \`${r}\``;
+      if (schema.propertyNames) {
+        const { maxLength, pattern } = schema.propertyNames;
+        for (const [k] of entries) {
+          if (k.length > maxLength)
+            return `${where}: field name \`${k.slice(0, 40)}...\` is longer than ${maxLength} characters`;
+          if (pattern !== undefined && !new RegExp(pattern).test(k))
+            return `${where}: field name \`${k.slice(0, 80)}\` does not match ${pattern}`;
+        }
+      }
       for (const [k, v] of entries) {
         const known =
           schema.properties && Object.hasOwn(schema.properties, k) ? schema.properties[k] : undefined;
@@ -172,14 +202,19 @@ const createStackSchema: Schema = {
       pattern: NAME_PATTERN,
       description: "A team template's name (its newest version).",
     },
-    version: { type: "integer", minimum: 1, description: "The template version (default: the newest)." },
+    version: {
+      type: "integer",
+      minimum: 1,
+      maximum: MAX_TEMPLATE_VERSION,
+      description: "The template version (default: the newest).",
+    },
     yaml: { type: "string", maxLength: 1024 * 1024, description: "A template given inline instead." },
     member: { type: "string", pattern: NAME_PATTERN, description: "Whose stack it is." },
     userdata: stringMap,
     simulate: {
       oneOf: [
         { type: "boolean" },
-        { type: "array", items: { type: "string", pattern: "^(aws|local|sim)$" }, maxItems: 3 },
+        { type: "array", items: { type: "string", pattern: PROVIDER_PATTERN }, maxItems: PROVIDERS.length },
       ],
       description: "Run these providers' servers (or all, with true) on sim.",
     },
@@ -191,14 +226,14 @@ const createStackSchema: Schema = {
 const signupSchema: Schema = {
   type: "object",
   properties: {
-    version: { type: "string" },
+    version: { type: "string", maxLength: 16 },
     id: { type: "string", maxLength: 256, pattern: "^\\S+$" },
     source: { type: "string", pattern: "^teamstack\\.teams$" },
     "detail-type": { type: "string", pattern: "^Team Member Signed Up$" },
-    account: { type: "string" },
-    time: { type: "string" },
-    region: { type: "string" },
-    resources: { type: "array", items: { type: "string" } },
+    account: { type: "string", maxLength: 64 },
+    time: { type: "string", maxLength: 64 },
+    region: { type: "string", maxLength: 64 },
+    resources: { type: "array", items: { type: "string", maxLength: 2048 }, maxItems: 20 },
     detail: {
       type: "object",
       properties: {
@@ -217,11 +252,51 @@ const signupSchema: Schema = {
 const readySchema: Schema = {
   type: "object",
   properties: {
-    exitCode: { type: "integer", description: "user_data's exit code: 0 is ready." },
+    exitCode: {
+      type: "integer",
+      minimum: -2147483648,
+      maximum: 2147483647,
+      description: "user_data's exit code: 0 is ready.",
+    },
     output: { type: "string", maxLength: 8192, description: "The end of user_data's output." },
   },
   required: ["exitCode"],
   additionalProperties: false,
+};
+
+const policySchema: Schema = {
+  type: "object",
+  properties: {
+    providers: {
+      type: "array",
+      items: { type: "string", maxLength: 64 },
+      maxItems: 16,
+      description: `Providers the team's templates may use: any of ${PROVIDERS.join(", ")}; [] allows none.`,
+    },
+  },
+  required: ["providers"],
+  additionalProperties: false,
+};
+
+const providerList: Schema = { type: "array", items: { type: "string", pattern: PROVIDER_PATTERN } };
+const policyView: Schema = {
+  type: "object",
+  properties: {
+    team: { type: "string" },
+    providers: {
+      ...providerList,
+      description: "What the team allows (the default: every provider offered).",
+    },
+    default: { type: "boolean", description: "True when no admin has set a policy." },
+    updatedAt: { type: "string" },
+    updatedBy: { type: "string" },
+    offered: { ...providerList, description: "What this deployment can create." },
+    usable: {
+      type: "object",
+      properties: { admins: providerList, members: providerList },
+      description: "What admins and members may use here: allowed, offered, and offered to their role.",
+    },
+  },
 };
 
 const started: Schema = {
@@ -294,7 +369,7 @@ export const ROUTES: readonly Route[] = [
     auth: true,
     body: {
       type: "object",
-      properties: { version: { type: "integer", minimum: 1 } },
+      properties: { version: { type: "integer", minimum: 1, maximum: MAX_TEMPLATE_VERSION } },
       additionalProperties: false,
     },
     success: 200,
@@ -360,6 +435,30 @@ export const ROUTES: readonly Route[] = [
         c.params.name as string,
         c.body as { roleArn: string; externalId: string; region: string; instanceProfile?: string },
       ),
+  },
+  {
+    method: "GET",
+    path: "/teams/{team}/policy",
+    summary:
+      "Which providers the team's templates may use, and what admins and members may use on this deployment.",
+    auth: true,
+    success: 200,
+    errors: [400, 401, 403],
+    response: policyView,
+    run: (s, c) => s.getPolicy(c.caller, c.params.team as string),
+  },
+  {
+    method: "PUT",
+    path: "/teams/{team}/policy",
+    summary:
+      "Sets which providers the team's templates may use; stacks using another are refused with 403. Admins only.",
+    auth: true,
+    body: policySchema,
+    bodyRequired: true,
+    success: 200,
+    errors: [400, 401, 403],
+    response: policyView,
+    run: (s, c) => s.putPolicy(c.caller, c.params.team as string, c.body as { providers: readonly string[] }),
   },
   {
     method: "PUT",
@@ -539,12 +638,8 @@ function json(status: number, body: unknown, extra: Record<string, string> = {})
   };
 }
 
-function errorResponse(e: ApiError, extra: Record<string, string> = {}): ApiResponse {
-  return json(
-    e.status,
-    { error: e.code, message: e.message, ...(e.problems ? { problems: e.problems } : {}) },
-    extra,
-  );
+function errorBody(e: ApiError): Record<string, unknown> {
+  return { error: e.code, message: e.message, ...(e.problems ? { problems: e.problems } : {}) };
 }
 
 function callerOf(claims: ApiRequest["claims"], names: ClaimNames): Caller {
@@ -563,12 +658,28 @@ export interface ApiOptions {
   readonly claims?: ClaimNames;
   /** The OpenAPI document to serve at /openapi.json. */
   readonly openapi: () => unknown;
-  /** Reports an unexpected error (a 500) with its stack, for the operator's log. */
-  readonly onError?: (error: unknown) => void;
+  /**
+   * Reports an unexpected error (a 500, or a store that does not answer) with its stack, for the
+   * operator's log, under the request id the client is given.
+   */
+  readonly onError?: (error: unknown, requestId: string) => void;
+  /** The request's id (Lambda's), quoted in an answer to a failure; a new one when absent. */
+  readonly requestId?: string;
+  /** Host paths (the state directory) that answers show by a name instead. */
+  readonly hostPaths?: readonly HostPath[];
 }
 
-/** Serves one request. Never throws: every failure is an answer with a JSON error body. */
+/**
+ * Serves one request. Never throws: every failure is an answer with a JSON error body. HEAD is
+ * answered as GET, without the body.
+ */
 export async function handleRequest(req: ApiRequest, options: ApiOptions): Promise<ApiResponse> {
+  const out = await answer(req.method === "HEAD" ? { ...req, method: "GET" } : req, options);
+  return req.method === "HEAD" ? { ...out, body: "" } : out;
+}
+
+async function answer(req: ApiRequest, options: ApiOptions): Promise<ApiResponse> {
+  const hide = (value: unknown) => hideHostDetails(value, options.hostPaths ?? []);
   try {
     const [rawPath = "/", rawQuery] = req.path.split("?", 2) as [string, string | undefined];
     const path = rawPath.length > 1 ? rawPath.replace(/\/+$/, "") : rawPath;
@@ -582,13 +693,10 @@ export async function handleRequest(req: ApiRequest, options: ApiOptions): Promi
     if (candidates.length === 0) throw notFound(`no such resource: ${req.method} ${path.slice(0, 200)}`);
     const found = candidates.find((x) => x.r.method === req.method);
     if (!found) {
-      const allow = candidates.map((x) => x.r.method).join(", ");
-      return errorResponse(
-        new ApiError(405, "MethodNotAllowed", `${req.method} is not allowed here; use ${allow}`),
-        {
-          allow,
-        },
-      );
+      const methods = candidates.map((x) => x.r.method);
+      const allow = (methods.includes("GET") ? [...methods, "HEAD"] : methods).join(", ");
+      const e = new ApiError(405, "MethodNotAllowed", `${req.method} is not allowed here; use ${allow}`);
+      return json(405, errorBody(e), { allow });
     }
     const { r: route, params } = found as { r: Route; params: Record<string, string> };
     if (route.path === "/openapi.json") return json(200, options.openapi());
@@ -599,16 +707,62 @@ export async function handleRequest(req: ApiRequest, options: ApiOptions): Promi
     }
     const body = parseBody(req, route);
     const result = await route.run(options.service, { params, body, caller, headers: req.headers, query });
-    if (result instanceof Status) return json(result.status, result.body);
-    return json(route.success, result);
+    if (result instanceof Status) return json(result.status, hide(result.body));
+    return json(route.success, hide(result));
   } catch (error) {
-    if (error instanceof ApiError) return errorResponse(error);
-    options.onError?.(error);
-    return json(500, {
-      error: "InternalError",
-      message: "the request failed unexpectedly; the server's log has details",
-    });
+    if (error instanceof ApiError) return json(error.status, hide(errorBody(error)));
+    if (error instanceof ItemTooLargeError) {
+      return json(413, { error: "PayloadTooLarge", message: `${hide(error.message)}; send less` });
+    }
+    const requestId = options.requestId ?? randomUUID();
+    options.onError?.(error, requestId);
+    if (error instanceof StoreUnavailableError || error instanceof StoreThrottledError) {
+      return json(
+        503,
+        {
+          error: "ServiceUnavailable",
+          message: `the store did not answer; try again shortly (request id ${requestId})`,
+          requestId,
+        },
+        { "retry-after": "5", "x-request-id": requestId },
+      );
+    }
+    return json(
+      500,
+      {
+        error: "InternalError",
+        message: `internal error: a bug in teamstack; please report it with request id ${requestId} (the server's log has the details)`,
+        requestId,
+      },
+      { "x-request-id": requestId },
+    );
   }
+}
+
+/**
+ * Where a parsed JSON body goes deeper than {@link MAX_JSON_DEPTH} or has a key of
+ * {@link FORBIDDEN_KEYS}, as "where: what"; undefined when it does neither. Iterative, so a deep
+ * body cannot exhaust the stack.
+ */
+export function unsafeJson(value: unknown, where = "body"): string | undefined {
+  const todo: { value: unknown; where: string; depth: number }[] = [{ value, where, depth: 1 }];
+  for (let next = todo.pop(); next !== undefined; next = todo.pop()) {
+    if (next.value === null || typeof next.value !== "object") continue;
+    if (next.depth > MAX_JSON_DEPTH) return `${next.where}: nested deeper than ${MAX_JSON_DEPTH} levels`;
+    if (Array.isArray(next.value)) {
+      next.value.forEach((v, i) => {
+        todo.push({ value: v, where: `${(next as { where: string }).where}[${i}]`, depth: next.depth + 1 });
+      });
+      continue;
+    }
+    for (const [k, v] of Object.entries(next.value)) {
+      if (FORBIDDEN_KEYS.includes(k)) {
+        return `${next.where}: field \`${k}\` is not allowed (${FORBIDDEN_KEYS.join(", ")} are refused anywhere in a body)`;
+      }
+      todo.push({ value: v, where: `${next.where}.${k.slice(0, 64)}`, depth: next.depth + 1 });
+    }
+  }
+  return undefined;
 }
 
 function parseBody(req: ApiRequest, route: Route): unknown {
@@ -632,9 +786,9 @@ function parseBody(req: ApiRequest, route: Route): unknown {
   try {
     value = JSON.parse(text);
   } catch (error) {
-    throw badRequest(`the body is not valid JSON: ${(error as Error).message}`);
+    throw badRequest(`the body is not valid JSON: ${(error as Error).message.slice(0, 200)}`);
   }
-  const problem = checkSchema(value, route.body);
+  const problem = unsafeJson(value) ?? checkSchema(value, route.body);
   if (problem) throw badRequest(problem);
   return value;
 }

@@ -1,14 +1,28 @@
 import { createHash, randomBytes } from "node:crypto";
-import type { ProviderName } from "../core/template.ts";
+import type { ProviderName, ServerSpec } from "../core/template.ts";
 import { loadTemplate } from "../core/validate.ts";
 import { missingUserdata, type PipelineDeps, stackSecrets, stackTemplate } from "../pipeline/context.ts";
 import { UserDataFailedError } from "../pipeline/errors.ts";
 import { type StackStatusView, stackStatus } from "../pipeline/status.ts";
 import type { Executions, TaskTokens } from "../ports/orchestration.ts";
 import type { Secrets } from "../ports/secrets.ts";
-import type { StackEvent, StackKey, StackRecord, Store, TemplateRef } from "../ports/store.ts";
+import type {
+  StackEvent,
+  StackKey,
+  StackRecord,
+  Store,
+  TeamPolicyRecord,
+  TemplateRef,
+} from "../ports/store.ts";
 import { type CallbackTarget, verifyCallbackSignature } from "../providers/aws/callback.ts";
 import { ApiError, badRequest, conflict, forbidden, notFound, unprocessable } from "./errors.ts";
+import {
+  checkPolicyProviders,
+  effectivePolicy,
+  type ProviderOffer,
+  providerRefusals,
+  usableProviders,
+} from "./policy.ts";
 
 /** Who is asking, from the token's claims. */
 export interface Caller {
@@ -32,6 +46,11 @@ export interface ServiceDeps {
   readonly executions: Executions;
   /** Providers that can create servers here; others must be simulated. */
   readonly providers: readonly ProviderName[];
+  /**
+   * Whether members (not only admins) may use `local`, whose servers run on this machine
+   * (`teamstack serve --allow-local`). Default false.
+   */
+  readonly localForMembers?: boolean;
   /** Member secrets count as given userdata (their values are read only by the tasks). */
   readonly secrets?: Secrets;
   /** Settles the WaitUntilReady tokens of servers that report their readiness (POST /callbacks/ready/...). */
@@ -197,6 +216,75 @@ export class StackService {
     return { name, kind: "role", roleArn: body.roleArn, region: body.region };
   }
 
+  get #offer(): ProviderOffer {
+    return { providers: this.#d.providers, localForMembers: this.#d.localForMembers === true };
+  }
+
+  #policyView(team: string, record: TeamPolicyRecord | undefined) {
+    const offer = this.#offer;
+    const policy = effectivePolicy(offer, record);
+    return {
+      team,
+      providers: policy.providers,
+      default: policy.isDefault,
+      ...(record ? { updatedAt: record.updatedAt, updatedBy: record.updatedBy } : {}),
+      offered: offer.providers,
+      usable: {
+        admins: usableProviders(offer, policy, true),
+        members: usableProviders(offer, policy, false),
+      },
+    };
+  }
+
+  /** The team's provider policy (or the default), and what admins and members may use here. */
+  async getPolicy(caller: Caller, team: string) {
+    this.#team(caller, team);
+    return this.#policyView(team, await this.#d.store.getTeamPolicy(team));
+  }
+
+  /**
+   * Sets which providers the team's templates may use. Names are checked against the known
+   * providers; a provider this deployment does not offer may be listed (it stays unusable here).
+   */
+  async putPolicy(caller: Caller, team: string, body: { readonly providers: readonly string[] }) {
+    this.#admin(caller, team, "setting the team's provider policy");
+    const checked = checkPolicyProviders(body.providers);
+    if (!checked.ok) throw badRequest(checked.problems.join("; "));
+    const record: TeamPolicyRecord = {
+      team,
+      providers: checked.providers,
+      updatedAt: this.#d.now().toISOString(),
+      updatedBy: caller.member,
+    };
+    await this.#d.store.putTeamPolicy(record);
+    return this.#policyView(team, record);
+  }
+
+  /**
+   * Refuses servers the team's policy or the caller's role does not allow (403), then servers this
+   * deployment cannot create (422, with the `simulate` that would run them).
+   */
+  async #checkProviders(
+    team: string,
+    admin: boolean,
+    servers: readonly ServerSpec[],
+    simulate: readonly string[],
+    what: string,
+  ): Promise<void> {
+    const offer = this.#offer;
+    const policy = effectivePolicy(offer, await this.#d.store.getTeamPolicy(team));
+    const { forbidden: refused, unavailable } = providerRefusals(servers, simulate, offer, policy, {
+      team,
+      admin,
+    });
+    if (refused.length > 0) throw forbidden(`${what}: ${refused.join("; ")}`);
+    if (unavailable.length > 0) {
+      throw unprocessable(
+        `${unavailable.map((s) => `${s.name} (${s.provider})`).join(", ")}: not available here; pass "simulate": ["${unavailable[0]?.provider}"] to run ${unavailable.length === 1 ? "it" : "them"} on sim`,
+      );
+    }
+  }
+
   async putMember(caller: Caller, team: string, member: string, data: Readonly<Record<string, string>>) {
     this.#self(caller, team, member);
     await this.#d.store.putMember({ team, member, data, updatedAt: this.#d.now().toISOString() });
@@ -224,6 +312,17 @@ export class StackService {
    * event id) with the same request returns the same stack and starts nothing new.
    */
   async createStack(caller: Caller, team: string, req: CreateStackRequest, idempotencyId?: string) {
+    return this.#create(caller, team, req, idempotencyId, caller.admin);
+  }
+
+  /** `asAdmin`: whether the providers offered to admins only may be used (see {@link ProviderOffer}). */
+  async #create(
+    caller: Caller,
+    team: string,
+    req: CreateStackRequest,
+    idempotencyId: string | undefined,
+    asAdmin: boolean,
+  ) {
     this.#self(caller, team, req.member);
     if ((req.template === undefined) === (req.yaml === undefined)) {
       throw badRequest("give exactly one of `template` (a template's name) or `yaml` (the template itself)");
@@ -240,21 +339,14 @@ export class StackService {
     const { yaml, file, ref } = await this.#templateOf(team, req);
     const { template, problems } = loadTemplate(yaml, file);
     if (!template) throw unprocessable(`the template has ${problems.length} problem(s)`, problems);
+    const simulate = req.simulate === true ? ["aws", "local", "sim"] : [...(req.simulate || [])];
+    await this.#checkProviders(team, asAdmin, template.servers, simulate, "refused");
     const member = await this.#d.store.getMember(team, req.member);
     const userdata = { ...(member?.data ?? {}), ...(req.userdata ?? {}) };
     const missing = await missingUserdata(template, userdata, this.#d.secrets, { team, member: req.member });
     if (missing.length > 0) {
       throw unprocessable(
         `the template uses ${missing.map((k) => `$koding.userdata.${k}`).join(", ")}, which member \`${req.member}\` has not given (PUT /teams/${team}/members/${req.member}, or pass userdata)`,
-      );
-    }
-    const simulate = req.simulate === true ? ["aws", "local", "sim"] : [...(req.simulate || [])];
-    const unavailable = template.servers.filter(
-      (s) => !simulate.includes(s.provider) && !this.#d.providers.includes(s.provider),
-    );
-    if (unavailable.length > 0) {
-      throw unprocessable(
-        `${unavailable.map((s) => `${s.name} (${s.provider})`).join(", ")}: not available here; pass "simulate": ["${unavailable[0]?.provider}"] to run ${unavailable.length === 1 ? "it" : "them"} on sim`,
       );
     }
     const now = this.#d.now().toISOString();
@@ -348,6 +440,15 @@ export class StackService {
     if (stack.status === "DESTROYED" || stack.status === "DESTROYING") {
       throw conflict(`stack \`${stackId}\` is ${stack.status.toLowerCase()}; create a new one`);
     }
+    // The policy of now, not of the stack's creation: a rerun may create servers again. Deleting
+    // is always allowed, so a team can clean up what its policy no longer allows.
+    await this.#checkProviders(
+      team,
+      caller.admin,
+      stackTemplate(stack).servers,
+      stack.simulate,
+      `cannot rerun stack \`${stackId}\` (DELETE it instead)`,
+    );
     const executionName = `${stackId}-run-${stack.run + 1}`;
     await this.#d.orchestrator.start("provision", stack, executionName);
     return { stackId, executionName };
@@ -441,12 +542,15 @@ export class StackService {
         updatedAt: this.#d.now().toISOString(),
       });
     }
+    // Authorised as the system (the event names the member), but the stack is the member's:
+    // providers offered to admins only are not offered to it.
     const system: Caller = { team, member, admin: true };
-    return this.createStack(
+    return this.#create(
       system,
       team,
       { template: def.name, version: def.version, member },
       `event:${event.id}`,
+      false,
     );
   }
 }

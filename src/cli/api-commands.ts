@@ -22,11 +22,20 @@ function stateDirOf(values: Values): string {
 export const serveCommand: Command = {
   name: "serve",
   summary: "Serve the HTTP API on this machine (the same handler as API Gateway runs).",
-  usage: "teamstack serve [--port N] [--host 127.0.0.1] [--state-dir DIR]",
-  options: { port: { type: "string" }, host: { type: "string" }, "state-dir": { type: "string" } },
+  usage: "teamstack serve [--port N] [--host 127.0.0.1] [--allow-local] [--state-dir DIR]",
+  options: {
+    port: { type: "string" },
+    host: { type: "string" },
+    "allow-local": { type: "boolean" },
+    "state-dir": { type: "string" },
+  },
   help: [
     ["--port N", "Port to listen on (default 8787; 0 picks a free one)."],
     ["--host ADDR", "Address to listen on (default 127.0.0.1)."],
+    [
+      "--allow-local",
+      "Offer the local provider (servers on this machine) to members too, not only to team admins. For single-user machines.",
+    ],
     STATE_DIR_HELP,
   ],
   async run(values, args, io) {
@@ -34,15 +43,24 @@ export const serveCommand: Command = {
     const port = Number(values.port ?? 8787);
     if (!Number.isInteger(port) || port < 0 || port > 65535)
       throw new UsageError(`--port \`${values.port}\`: expected 0-65535`);
+    const allowLocal = values["allow-local"] === true;
     const engine = await openLocalEngine({ stateDir: stateDirOf(values) });
-    const server = await startLocalApiServer({
-      engine,
-      port,
-      host: (values.host as string | undefined) ?? "127.0.0.1",
-      log: (line) => io.err(`${line}\n`),
-    });
+    let server: Awaited<ReturnType<typeof startLocalApiServer>>;
+    try {
+      server = await startLocalApiServer({
+        engine,
+        port,
+        host: (values.host as string | undefined) ?? "127.0.0.1",
+        log: (line) => io.err(`${line}\n`),
+        allowLocal,
+      });
+    } catch (error) {
+      await engine.close();
+      throw error;
+    }
     io.err(
       `teamstack serve: listening on ${server.url} (state ${engine.stateDir})\n` +
+        `  local servers: offered to ${allowLocal ? "members and team admins (--allow-local)" : "team admins only (--allow-local offers them to members)"}\n` +
         "  get a token:  npx teamstack token --team TEAM --member NAME [--admin]\n",
     );
     io.out(`${server.url}\n`);
@@ -144,11 +162,16 @@ export const eventsCommand: Command = {
       const engine = await openLocalEngine({ stateDir: stateDirOf(values) });
       try {
         const runs: Promise<unknown>[] = [];
-        const service = localStackService(engine, {
-          async start(machine, key) {
-            runs.push(machine === "provision" ? engine.provision(key) : engine.destroy(key));
+        // The operator delivers it on their own machine, as `up` runs there: local is offered.
+        const service = localStackService(
+          engine,
+          {
+            async start(machine, key) {
+              runs.push(machine === "provision" ? engine.provision(key) : engine.destroy(key));
+            },
           },
-        });
+          { localForMembers: true },
+        );
         const out = await service.signup(event as SignupEvent);
         io.err(`event ${(event as SignupEvent).id}: stack ${out.stackId}\n`);
         await Promise.all(runs);

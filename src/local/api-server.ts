@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
@@ -5,6 +6,7 @@ import { signingKey, verifyJwt } from "../api/jwt.ts";
 import { openApiDocument } from "../api/openapi.ts";
 import { type ApiRequest, type ApiResponse, handleRequest, MAX_BODY_BYTES } from "../api/routes.ts";
 import { type Orchestrator, StackService } from "../api/service.ts";
+import { TeamstackError } from "../core/errors.ts";
 import type { StackKey } from "../ports/store.ts";
 import { writeFileAtomic } from "../shared/state-files.ts";
 import type { LocalEngine } from "./engine.ts";
@@ -31,13 +33,29 @@ export function signingKeyFile(stateDir: string): string {
   return join(stateDir, "api", "signing.key");
 }
 
-/** The StackService on this machine: the engine's store, executions and secrets; local and sim servers. */
-export function localStackService(engine: LocalEngine, orchestrator: Orchestrator): StackService {
+/** The API cannot listen where it was asked to: the port is taken, or not this user's to take. */
+export class ListenError extends TeamstackError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "ListenError";
+  }
+}
+
+/**
+ * The StackService on this machine: the engine's store, executions and secrets; local and sim
+ * servers. `localForMembers`: members, not only admins, may use `local` (whose servers run here).
+ */
+export function localStackService(
+  engine: LocalEngine,
+  orchestrator: Orchestrator,
+  options: { readonly localForMembers?: boolean } = {},
+): StackService {
   return new StackService({
     store: engine.store,
     orchestrator,
     executions: engine.executions,
     providers: ["local", "sim"],
+    localForMembers: options.localForMembers === true,
     secrets: engine.secrets,
     now: () => new Date(),
   });
@@ -75,15 +93,24 @@ async function readBody(req: IncomingMessage): Promise<string | "too-large"> {
   return Buffer.concat(chunks).toString("utf8");
 }
 
-function send(res: ServerResponse, out: ApiResponse): void {
-  res.writeHead(out.status, { ...out.headers, "content-length": Buffer.byteLength(out.body) });
-  res.end(out.body);
+function send(res: ServerResponse, out: ApiResponse, head = false): void {
+  // A HEAD answer has no body; its length is left out rather than given as 0.
+  res.writeHead(
+    out.status,
+    head ? out.headers : { ...out.headers, "content-length": Buffer.byteLength(out.body) },
+  );
+  res.end(head ? undefined : out.body);
 }
 
-const errorBody = (status: number, error: string, message: string): ApiResponse => ({
+const errorBody = (
+  status: number,
+  error: string,
+  message: string,
+  extra: Record<string, string> = {},
+): ApiResponse => ({
   status,
-  headers: { "content-type": "application/json" },
-  body: JSON.stringify({ error, message }),
+  headers: { "content-type": "application/json", "cache-control": "no-store" },
+  body: JSON.stringify({ error, message, ...extra }),
 });
 
 export async function startLocalApiServer(options: {
@@ -92,16 +119,21 @@ export async function startLocalApiServer(options: {
   readonly port?: number;
   /** Where unexpected errors go (the server's log). */
   readonly log?: (line: string) => void;
+  /** Offer `local` to members too, not only to admins (`teamstack serve --allow-local`). */
+  readonly allowLocal?: boolean;
 }): Promise<LocalApiServer> {
   const { engine } = options;
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
-  const onError = (e: unknown) => log(`teamstack serve: ${(e as Error)?.stack ?? String(e)}`);
+  const onError = (e: unknown, requestId?: string) =>
+    log(`teamstack serve:${requestId ? ` request ${requestId}:` : ""} ${(e as Error)?.stack ?? String(e)}`);
   const key = await signingKey(signingKeyFile(engine.stateDir));
   const { orchestrator, idle } = localOrchestrator(engine, onError);
-  const service = localStackService(engine, orchestrator);
+  const service = localStackService(engine, orchestrator, { localForMembers: options.allowLocal === true });
+  const hostPaths = [{ path: engine.stateDir, name: "$STATE_DIR" }];
   let url = "";
   const openapi = openApiDocument();
   const server: Server = createServer(async (req, res) => {
+    const head = req.method === "HEAD";
     try {
       const body = await readBody(req);
       if (body === "too-large") {
@@ -120,13 +152,14 @@ export async function startLocalApiServer(options: {
           ? verifyJwt(m[1] as string, key)
           : { ok: false as const, reason: "expected `Bearer TOKEN`" };
         if (!verified.ok) {
-          send(res, errorBody(401, "Unauthorized", `invalid Authorization header: ${verified.reason}`));
+          send(res, errorBody(401, "Unauthorized", `invalid Authorization header: ${verified.reason}`), head);
           return;
         }
         claims = verified.claims;
       }
-      // Not `new URL`: a request path such as `//x` would be read as a host.
-      const path = (req.url ?? "/").split("?")[0] || "/";
+      // The path with its query string (a signed callback's `?sig=`), which handleRequest splits
+      // off. Not `new URL`: a request path such as `//x` would be read as a host.
+      const path = req.url || "/";
       const request: ApiRequest = { method: req.method ?? "GET", path, headers, body, claims };
       send(
         res,
@@ -134,19 +167,34 @@ export async function startLocalApiServer(options: {
           service,
           openapi: () => ({ ...openapi, servers: [{ url }] }),
           onError,
+          hostPaths,
         }),
+        head,
       );
     } catch (error) {
-      onError(error);
-      if (!res.headersSent) send(res, errorBody(500, "InternalError", "the request failed unexpectedly"));
-      else res.destroy();
+      const requestId = randomUUID();
+      onError(error, requestId);
+      if (!res.headersSent) {
+        send(
+          res,
+          errorBody(
+            500,
+            "InternalError",
+            `internal error: a bug in teamstack; please report it with request id ${requestId} (the server's log has the details)`,
+            { requestId },
+          ),
+          head,
+        );
+      } else res.destroy();
     }
   });
   server.requestTimeout = 30_000;
   server.headersTimeout = 10_000;
+  const port = options.port ?? 0;
+  const listenHost = options.host ?? "127.0.0.1";
   await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(options.port ?? 0, options.host ?? "127.0.0.1", () => resolve());
+    server.once("error", (error: NodeJS.ErrnoException) => reject(listenError(error, listenHost, port)));
+    server.listen(port, listenHost, () => resolve());
   });
   const address = server.address() as AddressInfo;
   const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
@@ -163,4 +211,26 @@ export async function startLocalApiServer(options: {
       await idle();
     },
   };
+}
+
+/** What a failed listen means for the one who ran `serve`, and what to do. */
+function listenError(error: NodeJS.ErrnoException, host: string, port: number): Error {
+  const where = `port ${port} on ${host}`;
+  const pick = "pick another with --port N (--port 0 picks a free one)";
+  switch (error.code) {
+    case "EADDRINUSE":
+      return new ListenError(`${where} is taken by another process: stop it, or ${pick}`, { cause: error });
+    case "EACCES":
+      return new ListenError(`${where} needs privileges this user does not have: ${pick} (1024 or above)`, {
+        cause: error,
+      });
+    case "EADDRNOTAVAIL":
+    case "ENOTFOUND":
+      return new ListenError(
+        `cannot listen on ${host}: no interface of this machine has that address; give --host 127.0.0.1 or another of its addresses`,
+        { cause: error },
+      );
+    default:
+      return error;
+  }
 }

@@ -20,10 +20,17 @@ export interface TestApi {
   close(): Promise<void>;
 }
 
-export async function startTestApi(): Promise<TestApi> {
+export async function startTestApi(
+  options: { readonly allowLocal?: boolean; readonly log?: (line: string) => void } = {},
+): Promise<TestApi> {
   const stateDir = mkdtempSync(join(tmpdir(), "teamstack-api-"));
   const engine = await openLocalEngine({ stateDir });
-  const server = await startLocalApiServer({ engine, port: 0, log: () => undefined });
+  const server = await startLocalApiServer({
+    engine,
+    port: 0,
+    log: options.log ?? (() => undefined),
+    allowLocal: options.allowLocal === true,
+  });
   const key = await signingKey(signingKeyFile(stateDir));
   return {
     url: server.url,

@@ -217,7 +217,7 @@ describe("auth and errors", () => {
     expect((await api.call("GET", "/nope", { token: admin })).status).toBe(404);
     const res = await api.call("PATCH", "/teams/acme/stacks", { token: admin });
     expect(res.status).toBe(405);
-    expect(res.headers.get("allow")).toBe("POST, GET");
+    expect(res.headers.get("allow")).toBe("POST, GET, HEAD");
   });
 
   it("serves an OpenAPI 3.1 document, without a token, that validates and lists every route", async () => {
