@@ -14,7 +14,7 @@ const STATUS_TEXT: Record<number, string> = {
   422: "Invalid template or unusable request, with every problem",
   410: "Gone: reported already, or by an attempt that was replaced",
   500: "Internal error: a bug; the body's requestId is what to report",
-  503: "The store did not answer; try again (Retry-After)",
+  503: "The store cannot serve requests right now; try again (Retry-After)",
 };
 
 function toJsonSchema(s: Schema): Record<string, unknown> {

@@ -1,7 +1,12 @@
 import { randomUUID } from "node:crypto";
 import { PROVIDERS } from "../core/template.ts";
 import { CALLBACK_SIGNATURE_HEADER } from "../providers/aws/callback.ts";
-import { ItemTooLargeError, StoreThrottledError, StoreUnavailableError } from "../store/errors.ts";
+import {
+  ItemTooLargeError,
+  StoreThrottledError,
+  StoreUnavailableError,
+  TableNotFoundError,
+} from "../store/errors.ts";
 import { MAX_TEMPLATE_VERSION } from "../store/keys.ts";
 import { ApiError, badRequest, forbidden, notFound, unauthorized } from "./errors.ts";
 import { type HostPath, hideHostDetails } from "./redact.ts";
@@ -716,12 +721,17 @@ async function answer(req: ApiRequest, options: ApiOptions): Promise<ApiResponse
     }
     const requestId = options.requestId ?? randomUUID();
     options.onError?.(error, requestId);
-    if (error instanceof StoreUnavailableError || error instanceof StoreThrottledError) {
+    // The store down, throttled or missing its table: the deployment's trouble, not a bug.
+    if (
+      error instanceof StoreUnavailableError ||
+      error instanceof StoreThrottledError ||
+      error instanceof TableNotFoundError
+    ) {
       return json(
         503,
         {
           error: "ServiceUnavailable",
-          message: `the store did not answer; try again shortly (request id ${requestId})`,
+          message: `the store cannot serve requests right now; try again shortly, and if it lasts, tell the operator request id ${requestId}`,
           requestId,
         },
         { "retry-after": "5", "x-request-id": requestId },

@@ -181,7 +181,11 @@ describe("members and stacks", () => {
       body: { yaml: SLOW, member: "root" },
     });
     const { stackId } = res.body as { stackId: string };
-    await new Promise((r) => setTimeout(r, 300));
+    // Until the run holds the stack's lock (Prepare takes it; the server boots for 1.5 s after).
+    for (const until = Date.now() + 30_000; Date.now() < until; ) {
+      const view = await api.call("GET", `/teams/acme/stacks/${stackId}`, { token: admin });
+      if ((view.body as { lock?: unknown }).lock) break;
+    }
     const rerun = await api.call("POST", `/teams/acme/stacks/${stackId}/rerun`, { token: admin });
     expect(rerun.status).toBe(409);
     expect(errorOf(rerun.body).message).toMatch(/while run 1 \(execution local:/);
