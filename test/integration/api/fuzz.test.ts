@@ -32,6 +32,10 @@ const segment = fc.oneof(
     "openapi.json",
     "web",
     "st-1",
+    "policy",
+    "credentials",
+    "callbacks",
+    "ready",
   ),
   fc.string({ maxLength: 12 }).map((s) => encodeURIComponent(s)),
   fc.constantFrom("%", "%zz", "..", ".", "%00", "__proto__", "constructor", "a".repeat(300)),
@@ -45,6 +49,11 @@ const jsonish = fc.oneof(
     "[]",
     "null",
     '{"__proto__":{"admin":true}}',
+    '{"constructor":{"prototype":{"admin":true}}}',
+    '{"member":"alice","template":"web","userdata":{"__proto__":"x"}}',
+    '{"providers":["sim","__proto__"]}',
+    '{"providers":["aws","local","sim","virtualbox"]}',
+    '{"providers":[]}',
     '{"member":"alice","template":"web"}',
     "servers: []",
     "\u0000\u0001",
@@ -95,5 +104,67 @@ describe("the HTTP API under random input", () => {
     );
     await api.server.idle();
     expect(Object.getPrototypeOf({}).admin).toBeUndefined();
+  });
+
+  // Every route that takes a JSON body, as the team's admin (so auth passes and the body is read).
+  const jsonRoutes = [
+    ["PUT", "/teams/acme/members/alice"],
+    ["POST", "/teams/acme/stacks"],
+    ["PUT", "/teams/acme/policy"],
+    ["PUT", "/teams/acme/credentials/default"],
+    ["POST", "/teams/acme/templates/web/default"],
+    ["POST", "/events"],
+    ["POST", "/callbacks/ready/acme/st-1/web/1?sig=x"],
+  ] as const;
+
+  it("refuses a body with __proto__, constructor or prototype at any depth with 400 naming the key", async () => {
+    // A JSON value with the key placed at a random depth, written as text: JSON.parse makes it an
+    // own property, as a member's request would.
+    const withKey = fc
+      .tuple(
+        fc.constantFrom("__proto__", "constructor", "prototype"),
+        fc.array(fc.oneof(fc.string({ minLength: 1, maxLength: 8 }), fc.nat(3)), { maxLength: 5 }),
+        fc.json({ maxDepth: 2 }),
+        fc.dictionary(fc.string({ maxLength: 8 }), fc.json({ maxDepth: 1 }), { maxKeys: 3 }),
+      )
+      .map(([key, path, leaf, siblings]) => {
+        let text = `{${JSON.stringify(key)}:${leaf}}`;
+        for (const step of path.reverse()) {
+          text =
+            typeof step === "number" ? `[${"0,".repeat(step)}${text}]` : `{${JSON.stringify(step)}:${text}}`;
+        }
+        const rest = Object.entries(siblings)
+          .filter(([k]) => !["__proto__", "constructor", "prototype"].includes(k))
+          .map(([k, v]) => `${JSON.stringify(k)}:${JSON.stringify(v)}`);
+        return { key, body: rest.length > 0 ? `{${rest.join(",")},"x":${text}}` : text };
+      });
+    await fc.assert(
+      fc.asyncProperty(fc.constantFrom(...jsonRoutes), withKey, async ([method, p], { key, body }) => {
+        const res = await api.call(method, p, { token: admin, body });
+        expect(res.status, `${method} ${p} ${body}`).toBe(400);
+        // The injected key, or one the random parts happened to hold.
+        expect((res.body as { message: string }).message).toMatch(
+          /`(__proto__|constructor|prototype)` is not allowed/,
+        );
+        expect(body).toContain(`"${key}"`);
+      }),
+      { numRuns: Number(process.env.FUZZ_RUNS ?? 200) },
+    );
+    expect(await api.engine.store.getTeamPolicy("acme")).toBeUndefined();
+    expect(Object.getPrototypeOf({}).admin).toBeUndefined();
+  });
+
+  it("answers HEAD with GET's status and no body, on any path", async () => {
+    await fc.assert(
+      fc.asyncProperty(path, fc.constantFrom("admin", "member", "none"), async (p, who) => {
+        const token = who === "admin" ? admin : who === "member" ? member : undefined;
+        const get = await api.call("GET", p, token ? { token } : {});
+        const head = await api.call("HEAD", p, token ? { token } : {});
+        expect(head.status, p).toBe(get.status);
+        expect(head.text).toBe("");
+        expect(head.status).toBeLessThan(500);
+      }),
+      { numRuns: Number(process.env.FUZZ_RUNS ?? 200) },
+    );
   });
 });
