@@ -164,6 +164,20 @@ describe("the service functions' grants against their code", () => {
       externalId: "0123456789abcdef0123",
       region: "eu-west-1",
     });
+    await call("GET", "/teams/acme/policy", "/teams/{team}/policy");
+    const policy = await call("PUT", "/teams/acme/policy", "/teams/{team}/policy", {
+      providers: ["aws", "sim"],
+    });
+    expect(JSON.parse(policy.body)).toMatchObject({
+      providers: ["aws", "sim"],
+      usable: { members: ["aws", "sim"] },
+    });
+    // A template with a provider the team does not allow: refused before anything is written.
+    const local = await call("POST", "/teams/acme/stacks", "/teams/{team}/stacks", {
+      yaml: "servers:\n  - { name: box, provider: local, type: sandbox }\n",
+      member: "alice",
+    });
+    expect(local.statusCode).toBe(403);
     await call("PUT", "/teams/acme/members/alice", "/teams/{team}/members/{member}", {
       github_username: "a",
     });
