@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from "node:crypto";
-import type { ProviderName, ServerSpec } from "../core/template.ts";
+import type { ProviderName, ServerSpec, Template } from "../core/template.ts";
 import { loadTemplate } from "../core/validate.ts";
 import { missingUserdata, type PipelineDeps, stackSecrets, stackTemplate } from "../pipeline/context.ts";
 import { UserDataFailedError } from "../pipeline/errors.ts";
@@ -135,6 +135,7 @@ export class StackService {
     this.#admin(caller, team, "publishing a template");
     const { template, problems } = loadTemplate(yaml, `${name}.yaml`);
     if (!template) throw unprocessable(`template \`${name}\` has ${problems.length} problem(s)`, problems);
+    checkTemplateSize(template);
     const { version, created } = await this.#d.store.putTemplateVersion({
       team,
       name,
@@ -339,6 +340,7 @@ export class StackService {
     const { yaml, file, ref } = await this.#templateOf(team, req);
     const { template, problems } = loadTemplate(yaml, file);
     if (!template) throw unprocessable(`the template has ${problems.length} problem(s)`, problems);
+    checkTemplateSize(template);
     const simulate = req.simulate === true ? ["aws", "local", "sim"] : [...(req.simulate || [])];
     await this.#checkProviders(team, asAdmin, template.servers, simulate, "refused");
     const member = await this.#d.store.getMember(team, req.member);
@@ -556,3 +558,18 @@ export class StackService {
 }
 
 const gone = (message: string) => new ApiError(410, "Gone", message);
+
+/** The most servers a stack made through the API may have: each is a sandbox, a VM, or a Map branch. */
+export const MAX_STACK_SERVERS = 100;
+/** The most hooks a stack made through the API may have, pre and post hooks together. */
+export const MAX_STACK_HOOKS = 100;
+
+/** Refuses (422) a template larger than a member may make through the API. */
+function checkTemplateSize(template: Template): void {
+  const problems: string[] = [];
+  if (template.servers.length > MAX_STACK_SERVERS)
+    problems.push(`${template.servers.length} servers; a stack may have at most ${MAX_STACK_SERVERS}`);
+  const hooks = template.preHooks.length + template.postHooks.length;
+  if (hooks > MAX_STACK_HOOKS) problems.push(`${hooks} hooks; a stack may have at most ${MAX_STACK_HOOKS}`);
+  if (problems.length > 0) throw unprocessable(`the template has ${problems.join(", and ")}`);
+}

@@ -157,6 +157,27 @@ describe("JSON bodies", () => {
     expect(await api.engine.store.getMember("acme", "alice")).toBeUndefined();
   });
 
+  it("refuses a template with more servers or hooks than a stack may have, with 422, storing nothing", async () => {
+    const servers = Array.from(
+      { length: 101 },
+      (_, i) => `  - { name: s${i}, provider: sim, type: t3.micro }`,
+    );
+    const many = `servers:\n${servers.join("\n")}\n`;
+    const put = await api.call("PUT", "/teams/acme/templates/many", { token: admin, body: many });
+    expect(put.status).toBe(422);
+    expect(errorOf(put.body).message).toContain("101 servers; a stack may have at most 100");
+    const hooks = Array.from({ length: 101 }, () => "  - webhook: { url: 'https://example.com/x' }");
+    const hooked = `servers:\n  - { name: a, provider: sim, type: t3.micro }\npost_hooks:\n${hooks.join("\n")}\n`;
+    const inline = await api.call("POST", "/teams/acme/stacks", {
+      token: admin,
+      body: { yaml: hooked, member: "root" },
+    });
+    expect(inline.status, inline.text).toBe(422);
+    expect(errorOf(inline.body).message).toContain("101 hooks; a stack may have at most 100");
+    expect(await api.engine.store.listTemplates("acme")).toEqual([]);
+    expect(await api.engine.store.listStacks("acme")).toEqual([]);
+  });
+
   it("answers a template too large to store with 413, not 500", async () => {
     // Random text does not compress: more than a store item holds, less than a body may carry.
     const big = `servers:\n  - name: a\n    provider: sim\n    type: t3.micro\n    user_data: "${randomBytes(600_000).toString("base64")}"\n`;
