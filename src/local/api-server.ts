@@ -137,7 +137,7 @@ export async function startLocalApiServer(options: {
     try {
       const body = await readBody(req);
       if (body === "too-large") {
-        send(res, errorBody(413, "PayloadTooLarge", `the body is larger than ${MAX_BODY_BYTES} bytes`));
+        send(res, errorBody(413, "PayloadTooLarge", `the body is larger than ${MAX_BODY_BYTES} bytes`), head);
         req.resume();
         return;
       }
