@@ -81,13 +81,18 @@ const unusedProvider = (): Provider => {
   throw new Error("a service hook asked for a provider");
 };
 
-/** A hook runner whose services all live on `server`, that records its waits instead of sleeping. */
+/**
+ * A hook runner whose services all live on `server`, that records its waits instead of sleeping.
+ * The egress policy refuses loopback by default: the server's address is allowed explicitly, as an
+ * operator would with TEAMSTACK_EGRESS_ALLOW.
+ */
 export function runnerFor(server: RecordingServer, overrides: Partial<HookRunnerDeps> = {}) {
   const waits: number[] = [];
   const runner = createHookRunner({
     store: unusedStore,
     provider: unusedProvider,
     endpoints: { github: server.url, slack: `${server.url}/api`, x: server.url },
+    egressAllow: `${new URL(server.url).hostname}/32`,
     sleep: async (ms) => {
       waits.push(ms);
     },
