@@ -32,8 +32,11 @@ export interface RecordingServer {
   close(): Promise<void>;
 }
 
-/** A real HTTP server on 127.0.0.1 and a random port that records every request and answers a script. */
-export async function startRecordingServer(): Promise<RecordingServer> {
+/**
+ * A real HTTP server on `host` (127.0.0.1 unless given) and a random port that records every
+ * request and answers a script.
+ */
+export async function startRecordingServer(host = "127.0.0.1"): Promise<RecordingServer> {
   const requests: Recorded[] = [];
   const queue: Scripted[] = [];
   const server: Server = createServer((req, res) => {
@@ -57,10 +60,10 @@ export async function startRecordingServer(): Promise<RecordingServer> {
       res.end(body);
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  await new Promise<void>((resolve) => server.listen(0, host, resolve));
   const { port } = server.address() as AddressInfo;
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `http://${host}:${port}`,
     requests,
     answer: (...answers) => queue.push(...answers),
     close: () =>
