@@ -1,14 +1,9 @@
-import { createServer, type Server } from "node:net";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { resolverResolve } from "../../../src/hooks/egress.ts";
 import type { HookRequest } from "../../../src/ports/hook.ts";
-import {
-  hookRequest,
-  type RecordingServer,
-  runnerFor,
-  startRecordingServer,
-} from "../hooks/recording-server.ts";
+import { hookRequest, type RecordingServer, runnerFor } from "../hooks/recording-server.ts";
 import { type DnsServer, startDnsServer } from "./dns-server.ts";
+import { ALLOWED_HOST, type SsrfTargets, startSsrfTargets } from "./sentinel.ts";
 
 // The SSRF corpus: a member's template points a webhook (or a Slack webhook_url) at an address
 // the host or its network must not be reached on. The operator allows exactly one range,
@@ -18,32 +13,18 @@ import { type DnsServer, startDnsServer } from "./dns-server.ts";
 
 const RULE =
   ": refused by teamstack's egress policy; an operator may allow a range with TEAMSTACK_EGRESS_ALLOW";
-const ALLOWED_HOST = "127.0.0.3";
 
+let targets: SsrfTargets;
 let allowed: RecordingServer;
 let port: number;
 let dns: DnsServer;
-const sentinels: Server[] = [];
-let connections = 0;
+const connections = () => targets.connections();
 
 beforeAll(async () => {
   dns = await startDnsServer();
-  // The allowed server on 127.0.0.3:PORT, the sentinel on 127.0.0.1:PORT: a port free on both.
-  for (let tries = 0; ; tries++) {
-    allowed = await startRecordingServer(ALLOWED_HOST);
-    port = Number(new URL(allowed.url).port);
-    const sentinel = await listen(port, "127.0.0.1");
-    if (sentinel) {
-      sentinels.push(sentinel);
-      break;
-    }
-    await allowed.close();
-    if (tries > 20) throw new Error("no port free on both 127.0.0.3 and 127.0.0.1");
-  }
-  // Where the machine has IPv6 loopback, the ::1 targets are shown to reach nothing as well.
-  const v6 = await listen(port, "::1");
-  if (v6) sentinels.push(v6);
-
+  targets = await startSsrfTargets();
+  allowed = targets.allowed;
+  port = targets.port;
   dns.names.set("loopback.ssrf.test", ["127.0.0.1"]);
   dns.names.set("loopback6.ssrf.test", ["::1"]);
   dns.names.set("metadata.ssrf.test", ["169.254.169.254"]);
@@ -54,28 +35,14 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await allowed?.close();
+  await targets?.close();
   await dns?.close();
-  await Promise.all(sentinels.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
 });
 
 beforeEach(() => {
-  allowed.requests.length = 0;
+  targets.reset();
   dns.queries.clear();
-  connections = 0;
 });
-
-/** A TCP listener that counts connections, or undefined when the address or port is taken. */
-function listen(at: number, host: string): Promise<Server | undefined> {
-  return new Promise((resolve) => {
-    const server = createServer((socket) => {
-      connections++;
-      socket.destroy();
-    });
-    server.once("error", () => resolve(undefined));
-    server.listen(at, host, () => resolve(server));
-  });
-}
 
 function runner(overrides: Parameters<typeof runnerFor>[1] = {}) {
   return runnerFor(allowed, { resolve: resolverResolve(dns.resolver()), ...overrides }).runner;
@@ -246,7 +213,7 @@ describe("the SSRF corpus: template-steered requests", () => {
   it.each(corpus)("refuses $name, naming the rule, and connects nowhere", async ({ request, message }) => {
     const result = await runner().run(request());
     expect(result).toEqual({ status: "FAILED", message, retryable: false });
-    expect(connections).toBe(0);
+    expect(connections()).toBe(0);
     expect(allowed.requests).toEqual([]);
   });
 
@@ -259,14 +226,14 @@ describe("the SSRF corpus: template-steered requests", () => {
       /^webhook URL host `localhost` resolves to (127\.0\.0\.1, which is loopback \(127\.0\.0\.0\/8\)|::1, which is loopback \(::1\/128\))/,
     );
     expect(result.message?.endsWith(RULE)).toBe(true);
-    expect(connections).toBe(0);
+    expect(connections()).toBe(0);
   });
 
   it("refuses a redirect from the allowed server to loopback, naming the rule, without following it", async () => {
     allowed.answer({ status: 302, headers: { location: `http://127.0.0.1:${port}/steal?token=q` } });
     const result = await runner().run(webhook(`${allowed.url}/hook`));
     expect(allowed.requests).toHaveLength(1);
-    expect(connections).toBe(0);
+    expect(connections()).toBe(0);
     expect(result).toEqual({
       status: "FAILED",
       retryable: false,
@@ -293,7 +260,7 @@ describe("the SSRF corpus: template-steered requests", () => {
     // and was refused, and not tried a third time.
     expect(allowed.requests).toHaveLength(1);
     expect(dns.queries.get("rebind.ssrf.test A")).toBe(2);
-    expect(connections).toBe(0);
+    expect(connections()).toBe(0);
     expect(result).toEqual({
       status: "FAILED",
       retryable: false,
@@ -333,7 +300,7 @@ describe("what the policy still lets through", () => {
     const result = await runner().run(webhook(`http://mixed.ssrf.test:${port}/hook`));
     expect(result.status).toBe("SUCCEEDED");
     expect(allowed.requests).toHaveLength(1);
-    expect(connections).toBe(0);
+    expect(connections()).toBe(0);
   });
 
   it("refuses the allowed server's address once the operator's allow list is empty", async () => {
