@@ -340,7 +340,9 @@ function viaNode(
       });
       res.on("end", () => done(false));
       res.on("error", (error) => settle(error));
-      res.on("aborted", () => settle(new Error("the connection closed before the answer ended")));
+      res.on("close", () => {
+        if (!res.complete) settle(new Error("the connection closed before the answer ended"));
+      });
     };
     const req =
       url.protocol === "https:" ? httpsRequest(options, onResponse) : httpRequest(options, onResponse);
