@@ -1,3 +1,9 @@
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createServer as createHttpsServer } from "node:https";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { resolverResolve } from "../../../src/hooks/egress.ts";
 import type { HookRequest } from "../../../src/ports/hook.ts";
@@ -308,5 +314,57 @@ describe("what the policy still lets through", () => {
     const result = await closed.run(webhook(`${allowed.url}/hook`));
     expect(result.message).toBe(`webhook URL host ${ALLOWED_HOST} is loopback (127.0.0.0/8)${RULE}`);
     expect(allowed.requests).toEqual([]);
+  });
+
+  it("keeps verifying an https receiver's certificate (a self-signed one is refused)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "teamstack-ssrf-tls-"));
+    const requests: string[] = [];
+    let handshakes = 0;
+    const tls = createHttpsServer((req, res) => {
+      requests.push(req.url ?? "");
+      res.end("ok");
+    });
+    try {
+      execFileSync(
+        "openssl",
+        [
+          "req",
+          "-x509",
+          "-newkey",
+          "ec",
+          "-pkeyopt",
+          "ec_paramgen_curve:prime256v1",
+          "-nodes",
+          "-days",
+          "1",
+          "-subj",
+          "/CN=allowed.ssrf.test",
+          "-keyout",
+          join(dir, "key.pem"),
+          "-out",
+          join(dir, "cert.pem"),
+        ],
+        { stdio: "ignore" },
+      );
+      tls.setSecureContext({
+        key: readFileSync(join(dir, "key.pem")),
+        cert: readFileSync(join(dir, "cert.pem")),
+      });
+      tls.on("connection", () => handshakes++);
+      await new Promise<void>((resolve) => tls.listen(0, ALLOWED_HOST, resolve));
+      const { port: tlsPort } = tls.address() as AddressInfo;
+      const result = await runner().run(webhook(`https://allowed.ssrf.test:${tlsPort}/hook`));
+      expect(result).toEqual({
+        status: "FAILED",
+        retryable: true,
+        message: `webhook could not be reached (DEPTH_ZERO_SELF_SIGNED_CERT) on 3 attempts (https://allowed.ssrf.test:${tlsPort}/hook)`,
+      });
+      // The name resolved to the allowed address and TLS was tried there, but nothing was sent.
+      expect(handshakes).toBe(3);
+      expect(requests).toEqual([]);
+    } finally {
+      await new Promise<void>((resolve) => tls.close(() => resolve()));
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
