@@ -18,7 +18,7 @@ import { createSimProvider } from "../../src/providers/sim.ts";
 import { createAwsSecrets } from "../../src/secrets/aws-secrets.ts";
 import { createDynamoStore } from "../../src/store/dynamo-store.ts";
 import { callbackSecretLoader } from "./callback-secret.ts";
-import { requireEnv } from "./env.ts";
+import { optionalEnv, requireEnv } from "./env.ts";
 
 /**
  * The task functions' dependencies in AWS, built once per cold start: the DynamoDB table named by
@@ -80,7 +80,8 @@ export function buildAwsDeps(env: NodeJS.ProcessEnv = process.env): PipelineDeps
     tokens: createSfnTaskTokens(sfn),
     readiness,
     executions: createSfnExecutions(sfn),
-    hooks: createHookRunner({ store, provider }),
+    // The run-hook function's webhooks pass the egress policy; an operator may allow ranges.
+    hooks: createHookRunner({ store, provider, egressAllow: optionalEnv("TEAMSTACK_EGRESS_ALLOW", env) }),
     events: createEventBridgePublisher(new EventBridgeClient({}), requireEnv("EVENT_BUS_NAME", env)),
     secrets: createAwsSecrets(secretsManager),
     now: () => new Date(),

@@ -21,3 +21,11 @@ export function requireEnv(name: string, env: NodeJS.ProcessEnv = process.env): 
   }
   return value;
 }
+
+/**
+ * Reads an optional environment variable: empty when it is missing. Handlers read the environment
+ * only through this and requireEnv.
+ */
+export function optionalEnv(name: string, env: NodeJS.ProcessEnv = process.env): string {
+  return env[name] ?? "";
+}

@@ -2,7 +2,7 @@ import type { HookRequest, HookResult } from "../ports/hook.ts";
 import type { HookContext } from "./context.ts";
 import { requireSecrets, stringParam } from "./credentials.ts";
 import { HookRequestError } from "./errors.ts";
-import { excerpt, field, refused, type ServiceCall, type ServiceReply, send } from "./http.ts";
+import { excerpt, field, pathSegment, refused, type ServiceCall, type ServiceReply, send } from "./http.ts";
 
 /**
  * `add_github_user`: adds (or invites) a member to an organization team through
@@ -25,11 +25,13 @@ export async function addGithubUser(context: HookContext, request: HookRequest):
     ["github_token"],
     "add_github_user uses to call the GitHub API",
   );
-  const path = [org, team, user].map(encodeURIComponent);
+  // Each value is one segment: a member cannot walk to another API path with the team's token.
+  const path = `/orgs/${pathSegment("add_github_user", "org", org)}/teams/${pathSegment("add_github_user", "team_name", team)}/memberships/${pathSegment("add_github_user", "user", user)}`;
   const call: ServiceCall = {
     service: "GitHub",
     method: "PUT",
-    url: `${context.endpoints.github}/orgs/${path[0]}/teams/${path[1]}/memberships/${path[2]}`,
+    url: `${context.endpoints.github}${path}`,
+    trusted: true,
     headers: {
       authorization: `Bearer ${token}`,
       accept: "application/vnd.github+json",

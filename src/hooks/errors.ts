@@ -61,3 +61,25 @@ export class HookServiceError extends HookError {
     this.attempts = details.attempts;
   }
 }
+
+/**
+ * A template-steered request would reach an address the egress policy refuses (loopback,
+ * link-local, private, metadata, ...). Never retried: the same address would be refused again.
+ */
+export class EgressRefusedError extends HookError {
+  /** The refused address. */
+  readonly address: string;
+  constructor(message: string, address: string) {
+    super(message, { retryable: false });
+    this.name = "EgressRefusedError";
+    this.address = address;
+  }
+}
+
+/** TEAMSTACK_EGRESS_ALLOW cannot be read: a startup error naming every bad entry. */
+export class EgressConfigError extends TeamstackError {
+  constructor(message: string) {
+    super(message);
+    this.name = "EgressConfigError";
+  }
+}

@@ -46,6 +46,7 @@ export async function sendTweet(context: HookContext, request: HookRequest): Pro
     service: "X",
     method: "POST",
     url,
+    trusted: true,
     headers: () => ({
       authorization: authorizationHeader({ method: "POST", url }, credentials),
       "content-type": "application/json",

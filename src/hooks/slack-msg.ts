@@ -10,7 +10,8 @@ const JSON_UTF8 = "application/json; charset=utf-8";
 /**
  * `slack_msg`: posts `msg` to Slack, through an incoming-webhook URL (`webhook_url`) when given,
  * else through the Web API's `chat.postMessage` to `channel` with the team secret `slack_token`
- * (a bot token with `chat:write`). The Web API answers HTTP 200 with `{ ok: false, error }` when
+ * (a bot token with `chat:write`). A `webhook_url` is the template's, so it passes the egress
+ * policy; the Web API endpoint is the operator's. The Web API answers HTTP 200 with `{ ok: false, error }` when
  * it refuses; that is a failure carrying Slack's error string, and `ratelimited` is retried.
  *
  * @example
@@ -33,6 +34,7 @@ async function postToWebhook(context: HookContext, url: string, text: string): P
     service: "Slack",
     method: "POST",
     url,
+    urlName: "Slack webhook_url",
     headers: { "content-type": JSON_UTF8 },
     body: JSON.stringify({ text }),
   };
@@ -56,6 +58,7 @@ async function postMessage(context: HookContext, request: HookRequest, text: str
     service: "Slack",
     method: "POST",
     url: `${context.endpoints.slack}/chat.postMessage`,
+    trusted: true,
     headers: { authorization: `Bearer ${token}`, "content-type": JSON_UTF8 },
     body: JSON.stringify({ channel, text }),
     transient: (reply) => reply.status === 200 && slackError(reply) === "ratelimited",

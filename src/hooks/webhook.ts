@@ -5,13 +5,6 @@ import { stringParam } from "./credentials.ts";
 import { HookRequestError, MissingSecretError } from "./errors.ts";
 import { excerpt, field, origin, refused, type ServiceCall, type ServiceReply, send } from "./http.ts";
 
-const OWN_HEADERS = new Set([
-  "content-type",
-  "x-teamstack-delivery",
-  "x-teamstack-timestamp",
-  "x-teamstack-signature",
-]);
-
 /** The team secret that signs webhook bodies unless the hook names another. */
 export const DEFAULT_WEBHOOK_SECRET = "webhook_secret";
 
@@ -31,7 +24,9 @@ export function webhookSignature(secret: string, timestamp: string, body: string
  * every try, for de-duplication), `X-Teamstack-Timestamp` (Unix seconds) and
  * `X-Teamstack-Signature` (see webhookSignature) when the team secret named by `secret` (default
  * `webhook_secret`) is set. Without the default secret the body goes unsigned and the output says
- * so; a secret the hook names explicitly must exist.
+ * so; a secret the hook names explicitly must exist. `headers` may not set Host, Content-Type, the
+ * X-Teamstack-* headers or a hop-by-hop or framing header (the hook fails, naming it); `url` passes
+ * the egress policy, and a redirect is not followed.
  *
  * @example
  * ```yaml
@@ -52,11 +47,12 @@ export async function webhook(context: HookContext, request: HookRequest): Promi
     throw new MissingSecretError(request.team, [secretName], "this webhook names to sign its body", true);
   }
   const delivery = randomUUID();
-  const extra = headersParam(request.params.headers);
   const call: ServiceCall = {
     service: "webhook",
     method: "POST",
     url,
+    urlName: "webhook URL",
+    templateHeaders: headersParam(request.params.headers),
     headers: () => {
       const timestamp = String(Math.floor(Date.now() / 1000));
       const ours: [string, string][] = [
@@ -67,9 +63,7 @@ export async function webhook(context: HookContext, request: HookRequest): Promi
       if (secret !== undefined) {
         ours.push(["x-teamstack-signature", webhookSignature(secret, timestamp, body)]);
       }
-      // The hook's headers cannot replace ours (a forged signature, another content type).
-      const theirs = extra.filter(([name]) => !OWN_HEADERS.has(name.toLowerCase()));
-      return [...theirs, ...ours];
+      return ours;
     },
     body,
   };

@@ -169,7 +169,12 @@ export async function openLocalEngine(options: {
     tokens,
     readiness,
     executions: localExecutions(running),
-    hooks: createHookRunner({ store, provider, endpoints: config.hookEndpoints }),
+    hooks: createHookRunner({
+      store,
+      provider,
+      endpoints: config.hookEndpoints,
+      egressAllow: config.egressAllow,
+    }),
     events: { publish: (event) => store.putOutboundEvent(event) },
     secrets,
     now: () => new Date(),

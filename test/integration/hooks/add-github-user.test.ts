@@ -143,4 +143,45 @@ describe("add_github_user", () => {
     expect(result.message).toBe("GitHub answered HTTP 401 Unauthorized: Bad credentials: ***");
     expect(JSON.stringify(result)).not.toContain(TOKEN);
   });
+
+  it.each([
+    [
+      { org: "../../user/repos?x=", team_name: "t", user: "ada" },
+      "/orgs/..%2F..%2Fuser%2Frepos%3Fx%3D/teams/t/memberships/ada",
+    ],
+    [
+      { org: "koding", team_name: "%2e%2e", user: "%2E%2E%2fadmin" },
+      "/orgs/koding/teams/%252e%252e/memberships/%252E%252E%252fadmin",
+    ],
+    [
+      { org: "koding", team_name: "a#b", user: "x\\..\\y" },
+      "/orgs/koding/teams/a%23b/memberships/x%5C..%5Cy",
+    ],
+  ])("keeps each template value inside its own path segment: %j", async (values, path) => {
+    server.answer({ status: 200, body: { role: "member", state: "active" } });
+    const { runner } = runnerFor(server);
+    await runner.run(hookRequest("add_github_user", values, { github_token: TOKEN }));
+    expect(server.requests.map((r) => r.path)).toEqual([path]);
+  });
+
+  it.each([
+    ["org", ".."],
+    ["team_name", "."],
+    ["user", ".."],
+  ])("refuses `%s` set to `%s`, which would walk to another API path with the token", async (name, value) => {
+    const { runner } = runnerFor(server);
+    const result = await runner.run(
+      hookRequest(
+        "add_github_user",
+        { org: "koding", team_name: "backend", user: "ada", [name]: value },
+        { github_token: TOKEN },
+      ),
+    );
+    expect(server.requests).toEqual([]);
+    expect(result).toEqual({
+      status: "FAILED",
+      retryable: false,
+      message: `add_github_user \`${name}\` is \`${value}\`, which is not a name: it would change the API path`,
+    });
+  });
 });

@@ -81,13 +81,14 @@ beforeAll(async () => {
       "--state-dir",
       stateDir,
     ],
-    60_000,
+    110_000,
     env,
   );
   stderr = up.stderr;
   expect(up.code, up.stderr).toBe(0);
   status = JSON.parse(up.stdout);
-});
+  // `up` runs a whole stack in a child process: give it room on a loaded machine.
+}, 120_000);
 
 afterAll(async () => {
   if (status?.stackId) await runCli(["down", status.stackId, "--state-dir", stateDir]);

@@ -32,8 +32,11 @@ export interface RecordingServer {
   close(): Promise<void>;
 }
 
-/** A real HTTP server on 127.0.0.1 and a random port that records every request and answers a script. */
-export async function startRecordingServer(): Promise<RecordingServer> {
+/**
+ * A real HTTP server on `host` (127.0.0.1 unless given) and a random port that records every
+ * request and answers a script.
+ */
+export async function startRecordingServer(host = "127.0.0.1"): Promise<RecordingServer> {
   const requests: Recorded[] = [];
   const queue: Scripted[] = [];
   const server: Server = createServer((req, res) => {
@@ -57,10 +60,10 @@ export async function startRecordingServer(): Promise<RecordingServer> {
       res.end(body);
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  await new Promise<void>((resolve) => server.listen(0, host, resolve));
   const { port } = server.address() as AddressInfo;
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `http://${host}:${port}`,
     requests,
     answer: (...answers) => queue.push(...answers),
     close: () =>
@@ -81,13 +84,18 @@ const unusedProvider = (): Provider => {
   throw new Error("a service hook asked for a provider");
 };
 
-/** A hook runner whose services all live on `server`, that records its waits instead of sleeping. */
+/**
+ * A hook runner whose services all live on `server`, that records its waits instead of sleeping.
+ * The egress policy refuses loopback by default: the server's address is allowed explicitly, as an
+ * operator would with TEAMSTACK_EGRESS_ALLOW.
+ */
 export function runnerFor(server: RecordingServer, overrides: Partial<HookRunnerDeps> = {}) {
   const waits: number[] = [];
   const runner = createHookRunner({
     store: unusedStore,
     provider: unusedProvider,
     endpoints: { github: server.url, slack: `${server.url}/api`, x: server.url },
+    egressAllow: `${new URL(server.url).hostname}/32`,
     sleep: async (ms) => {
       waits.push(ms);
     },

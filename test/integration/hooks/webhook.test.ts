@@ -36,7 +36,7 @@ describe("webhook", () => {
         "webhook",
         {
           url: `${server.url}/hooks/teamstack?token=query-canary`,
-          headers: { "X-Env": "staging", "content-type": "text/plain", "X-Teamstack-Signature": "forged" },
+          headers: { "X-Env": "staging", Authorization: "Bearer ci-receiver-token", Cookie: "ci=1" },
         },
         { webhook_secret: SECRET },
       ),
@@ -48,6 +48,10 @@ describe("webhook", () => {
     expect(req.path).toBe("/hooks/teamstack?token=query-canary");
     expect(req.headers["content-type"]).toBe("application/json");
     expect(req.headers["x-env"]).toBe("staging");
+    // teamstack sets no Authorization on a webhook, so the receiver's own credential may be sent.
+    expect(req.headers.authorization).toBe("Bearer ci-receiver-token");
+    expect(req.headers.cookie).toBe("ci=1");
+    expect(req.headers.host).toBe(new URL(server.url).host);
     expect(req.headers["x-teamstack-delivery"]).toMatch(/^[0-9a-f-]{36}$/);
     expect(JSON.parse(req.body)).toEqual({
       event: "teamstack.hook",
@@ -147,7 +151,7 @@ describe("webhook", () => {
     });
   });
 
-  it("masks the secret in an answer that echoes it and bounds the output to 64 KB", async () => {
+  it("masks the secret in an answer that echoes it and bounds the output to 16 KiB", async () => {
     server.answer({ status: 200, body: `echo ${SECRET} ${"x".repeat(200_000)}` });
     const { runner } = runnerFor(server);
     const result = await runner.run(
@@ -156,7 +160,71 @@ describe("webhook", () => {
     expect(result.status).toBe("SUCCEEDED");
     expect(result.output).toContain("echo *** xxx");
     expect(result.output).not.toContain(SECRET);
-    expect(result.output?.length).toBeLessThanOrEqual(MAX_SERVICE_OUTPUT);
+    expect(MAX_SERVICE_OUTPUT).toBe(16 * 1024);
+    expect(result.output?.length).toBe(MAX_SERVICE_OUTPUT);
+    expect(result.output).toMatch(/x\n\[output truncated at 16384 characters\]$/);
+  });
+
+  it("masks a secret and its base64 form that sit where the stored output is cut", async () => {
+    // Masking runs on the whole answer read, before the cut: no prefix of a secret is kept.
+    const base64 = Buffer.from(SECRET).toString("base64");
+    const pad = "y".repeat(MAX_SERVICE_OUTPUT - 200);
+    server.answer({ status: 200, body: `${pad}${SECRET.repeat(20)}${base64.repeat(20)}` });
+    const { runner } = runnerFor(server);
+    const result = await runner.run(
+      hookRequest("webhook", { url: `${server.url}/in` }, { webhook_secret: SECRET }),
+    );
+    expect(result.status).toBe("SUCCEEDED");
+    const tail = result.output?.slice(result.output.indexOf("yyy*") + 3) ?? "";
+    expect(tail).toMatch(/^\*+\n\[output truncated/);
+    expect(result.output).not.toContain(SECRET.slice(0, 6));
+  });
+
+  it("refuses headers a template may not set, naming each, without sending anything", async () => {
+    const { runner } = runnerFor(server);
+    const result = await runner.run(
+      hookRequest(
+        "webhook",
+        {
+          url: `${server.url}/in`,
+          headers: {
+            Host: "internal.example",
+            "content-type": "text/plain",
+            "X-Teamstack-Signature": "sha256=forged",
+            "x-teamstack-anything": "1",
+            "Transfer-Encoding": "chunked",
+            "Content-Length": "0",
+            Connection: "close",
+            "X-Fine": "yes",
+          },
+        },
+        { webhook_secret: SECRET },
+      ),
+    );
+    expect(server.requests).toEqual([]);
+    expect(result).toEqual({
+      status: "FAILED",
+      retryable: false,
+      message:
+        "a webhook request header cannot be sent: `Host` cannot be set by a template: it is always the URL's host; " +
+        "`content-type` cannot be set by a template: teamstack sets it on this request; " +
+        "`X-Teamstack-Signature` cannot be set by a template: teamstack sets the X-Teamstack-* headers (delivery id, timestamp, signature); " +
+        "`x-teamstack-anything` cannot be set by a template: teamstack sets the X-Teamstack-* headers (delivery id, timestamp, signature); " +
+        "`Transfer-Encoding` cannot be set by a template: teamstack frames the body itself; " +
+        "`Content-Length` cannot be set by a template: teamstack frames the body itself; " +
+        "`Connection` cannot be set by a template: it is a hop-by-hop header teamstack manages",
+    });
+  });
+
+  it("refuses a URL with a user name and password, without sending it", async () => {
+    const { runner } = runnerFor(server);
+    const url = new URL(server.url);
+    const result = await runner.run(hookRequest("webhook", { url: `http://ci:pass-canary@${url.host}/in` }));
+    expect(server.requests).toEqual([]);
+    expect(result.status).toBe("FAILED");
+    expect(result.message).toBe(
+      "webhook URL must not carry a user name or password (`user:pass@`); send a credential in a header instead",
+    );
   });
 
   it("fails before sending when a header cannot be sent, without repeating its value", async () => {
