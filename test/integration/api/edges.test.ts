@@ -159,13 +159,13 @@ describe("JSON bodies", () => {
 
   it("refuses a template with more servers or hooks than a stack may have, with 422, storing nothing", async () => {
     const servers = Array.from(
-      { length: 101 },
+      { length: 1001 },
       (_, i) => `  - { name: s${i}, provider: sim, type: t3.micro }`,
     );
     const many = `servers:\n${servers.join("\n")}\n`;
     const put = await api.call("PUT", "/teams/acme/templates/many", { token: admin, body: many });
     expect(put.status).toBe(422);
-    expect(errorOf(put.body).message).toContain("101 servers; a stack may have at most 100");
+    expect(errorOf(put.body).message).toContain("1001 servers; a stack may have at most 1000");
     const hooks = Array.from({ length: 101 }, () => "  - webhook: { url: 'https://example.com/x' }");
     const hooked = `servers:\n  - { name: a, provider: sim, type: t3.micro }\npost_hooks:\n${hooks.join("\n")}\n`;
     const inline = await api.call("POST", "/teams/acme/stacks", {
