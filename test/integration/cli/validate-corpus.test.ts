@@ -2,16 +2,20 @@ import { readdirSync, readFileSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { type CliResult, ROOT, runCli as runCliWithin } from "../../support/cli.ts";
 
 // The real command in child processes. The bad corpus runs in two batches (human and --json
 // output) and is checked file by file; the rest are single runs.
 
 const BAD = "test/fixtures/bad";
-/** A run that takes longer than this counts as a hang. */
-const TIMEOUT_MS = 10_000;
+/**
+ * A run that takes longer than this counts as a hang. Generous: validating the 10 MB files takes
+ * about a second alone, and many times that on a machine loaded several times over.
+ */
+const TIMEOUT_MS = 90_000;
 const runCli = (args: readonly string[]) => runCliWithin(args, TIMEOUT_MS);
+vi.setConfig({ testTimeout: TIMEOUT_MS + 10_000, hookTimeout: TIMEOUT_MS + 10_000 });
 
 interface Expected {
   readonly line: number;
