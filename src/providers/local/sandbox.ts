@@ -104,8 +104,8 @@ export interface HolderConfig {
   readonly logSegmentBytes: number;
 }
 
-/** The fds bwrap gets from the holder. */
-export const HOLDER_FDS = { root: 3, userData: 4, status: 5 } as const;
+/** The fds bwrap gets from the holder (3 is left closed). */
+export const HOLDER_FDS = { userData: 4, status: 5 } as const;
 
 /** Where user_data lies inside the sandbox (bwrap copies it there from a pipe, into a tmpfs). */
 export const USER_DATA_PATH = "/run/teamstack/user-data";
