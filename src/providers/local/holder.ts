@@ -125,7 +125,7 @@ function startBwrap(config: HolderConfig): ChildProcess {
     return spawn(support.bwrap, config.bwrapArgs, {
       cwd: "/",
       env,
-      stdio: ["ignore", "ignore", "inherit", "ignore", "pipe", "pipe"],
+      stdio: ["ignore", "ignore", "inherit", "ignore", "pipe", "pipe", "pipe"],
     });
   }
   // The state directory is 0700 and the sandbox's uid must not enter it: in a mount namespace of
@@ -152,7 +152,7 @@ function startBwrap(config: HolderConfig): ChildProcess {
       support.bwrap,
       ...config.bwrapArgs,
     ],
-    { cwd: "/", env, stdio: ["ignore", "ignore", "inherit", "ignore", "pipe", "pipe"] },
+    { cwd: "/", env, stdio: ["ignore", "ignore", "inherit", "ignore", "pipe", "pipe", "pipe"] },
   );
 }
 
@@ -175,6 +175,26 @@ function sandboxInit(bwrap: ChildProcess): Promise<number> {
     const onExit = (code: number | null, signal: NodeJS.Signals | null): void =>
       reject(new Error(`bwrap exited (${code ?? signal}) before the sandbox started`));
     status?.on("data", onData);
+    bwrap.once("exit", onExit);
+  });
+}
+
+/** Waits for the line the sandbox's init writes once bwrap has set the sandbox up and run it. */
+function sandboxStarted(bwrap: ChildProcess): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const started = (bwrap.stdio as readonly unknown[])[HOLDER_FDS.started] as Readable | undefined;
+    let text = "";
+    const onData = (chunk: Buffer): void => {
+      text += chunk.toString("utf8");
+      if (text.includes("started\n")) {
+        started?.off("data", onData);
+        bwrap.off("exit", onExit);
+        resolve();
+      }
+    };
+    const onExit = (code: number | null, signal: NodeJS.Signals | null): void =>
+      reject(new Error(`bwrap exited (${code ?? signal}) while setting the sandbox up`));
+    started?.on("data", onData);
     bwrap.once("exit", onExit);
   });
 }
@@ -253,6 +273,7 @@ async function main(): Promise<void> {
   input.on("error", () => undefined);
   input.end(config.userData);
   const initPid = await sandboxInit(bwrap).catch((err: Error) => fail(err.message));
+  await sandboxStarted(bwrap).catch((err: Error) => fail(err.message));
   const bwrapPid = bwrap.pid ?? fail("bwrap has no process id");
   const info: HolderInfo = {
     ...self,

@@ -483,11 +483,13 @@ function bwrapArgs(
 }
 
 /**
- * The sandbox's PID 1: reaps orphans (bash waits for any child on SIGCHLD) and never exits, so
+ * The sandbox's PID 1: tells the holder it runs (bwrap execs it only once the sandbox is set up;
+ * its status fd names the init earlier), reaps orphans (bash waits for any child on SIGCHLD) and never exits, so
  * that what user_data starts keeps running. The kernel delivers no signal to a namespace's init
  * from inside the namespace unless it handles it: ignoring them all leaves only SIGCHLD.
  */
 const INIT = `trap '' TERM INT HUP QUIT USR1 USR2 PIPE ALRM
+echo started >&${HOLDER_FDS.started} && exec ${HOLDER_FDS.started}>&-
 while :; do sleep 3600 & wait $!; done`;
 
 function isSafeName(name: string): boolean {

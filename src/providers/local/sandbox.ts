@@ -104,8 +104,11 @@ export interface HolderConfig {
   readonly logSegmentBytes: number;
 }
 
-/** The fds bwrap gets from the holder (3 is left closed). */
-export const HOLDER_FDS = { userData: 4, status: 5 } as const;
+/**
+ * The fds bwrap gets from the holder (3 is left closed): user_data, bwrap's JSON status, and the
+ * line the sandbox's init writes once it runs, that is once bwrap has set the sandbox up.
+ */
+export const HOLDER_FDS = { userData: 4, status: 5, started: 6 } as const;
 
 /** Where user_data lies inside the sandbox (bwrap copies it there from a pipe, into a tmpfs). */
 export const USER_DATA_PATH = "/run/teamstack/user-data";
@@ -136,7 +139,11 @@ export function sandboxEnv(
  */
 const RUNNER = `exec 2>&1
 if [ "$1" = - ]; then
-  f=$(mktemp /run/teamstack/script.XXXXXX) && cat > "$f" && chmod 700 "$f" || { echo "teamstack: cannot store the script in /run/teamstack"; exit 125; }
+  f=/run/teamstack/script.$$
+  IFS= read -r -d '' body || true
+  (umask 077 && printf '%s' "$body" > "$f") || { echo "teamstack: cannot store the script in /run/teamstack"; exit 125; }
+  unset body
+  if [ "$2" = direct ]; then chmod 700 "$f" || exit 125; fi
 else
   f=$1
 fi
@@ -144,7 +151,7 @@ cd -- "$HOME" 2>/dev/null || cd /
 if [ "$2" = direct ]; then "$f" < /dev/null; else "$0" -e "$f" < /dev/null; fi
 rc=$?
 [ "$1" = - ] && rm -f -- "$f"
-[ -n "\${3-}" ] && printf '%s\n' "$3"
+[ -n "\${3-}" ] && printf '%s\\n' "$3"
 exit $rc`;
 
 /**

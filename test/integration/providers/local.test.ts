@@ -278,13 +278,13 @@ describe.skipIf(support instanceof Error || !NODE)("local provider", () => {
       web.ref,
       "sleep 30 &\necho $! > /tmp/bg.pid\necho started\nsleep 30",
       {
-        timeoutMs: 300,
+        timeoutMs: 3000,
         maxOutputBytes: 4096,
       },
     );
-    expect(performance.now() - started).toBeLessThan(3000);
+    expect(performance.now() - started).toBeLessThan(20_000);
     expect(slow.exitCode).toBe(124);
-    expect(slow.output).toMatch(/^started\n[\s\S]*ran longer than 300 ms/);
+    expect(slow.output).toMatch(/^started\n[\s\S]*ran longer than 3000 ms/);
     const bg = await provider.runScript(
       web.ref,
       'kill -0 "$(cat /tmp/bg.pid)" 2>/dev/null && echo alive || echo gone',
