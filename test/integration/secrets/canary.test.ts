@@ -1,6 +1,6 @@
 import { spawnSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ScanCommand } from "@aws-sdk/client-dynamodb";
@@ -46,9 +46,9 @@ function filesUnder(dir: string): string[] {
   const out: string[] = [];
   for (const name of readdirSync(dir)) {
     const p = join(dir, name);
-    let st: ReturnType<typeof statSync>;
+    let st: ReturnType<typeof lstatSync>;
     try {
-      st = statSync(p);
+      st = lstatSync(p);
     } catch {
       continue;
     }
@@ -112,10 +112,10 @@ describe("a secret used by a stack", () => {
     // The failing user_data's output tail is in the error, masked.
     expect(bad?.error).toContain("failing with ***");
     expect(view?.hooks[0]?.output).toBe("hook ***\n");
-    // The sandbox really got the value: its log under the state directory holds it (the one place
-    // on disk besides the encrypted secrets file, and the server's own business).
+    // The sandbox really got the value: the holder masked it in the log it keeps on disk, which
+    // it does only where the value itself was printed.
     const sandboxLog = readFileSync(join(stateDir, "sandboxes", key.stackId, "box", "output.log"), "utf8");
-    expect(sandboxLog).toContain(`boot ${CANARY}`);
+    expect(sandboxLog).toBe("boot ***\n");
   });
 
   it("appears nowhere: status, events, store items, execution history, API responses, CLI output", async () => {
@@ -151,10 +151,8 @@ describe("a secret used by a stack", () => {
     }
   });
 
-  it("is stored only encrypted: no file of the state directory holds it but the sandbox's own", () => {
-    const holders = filesUnder(stateDir).filter(
-      (f) => !f.includes(`${join(stateDir, "sandboxes")}/`) && readFileSync(f).includes(CANARY),
-    );
+  it("is stored only encrypted: no file of the state directory holds it, the sandboxes' included", () => {
+    const holders = filesUnder(stateDir).filter((f) => readFileSync(f).includes(CANARY));
     expect(holders).toEqual([]);
   });
 });
