@@ -299,6 +299,7 @@ export async function createServer(deps: PipelineDeps, input: ServerInput): Prom
     options: spec.options,
     userData,
     idempotencyToken: rec.idempotencyToken as string,
+    secrets: Object.values(secret.userdata),
   });
   await deps.store.updateServer(key, input.server, { artifacts: { ...artifacts } });
 }

@@ -16,6 +16,11 @@ export interface CreateServerRequest {
    * returns the server made the first time and creates nothing.
    */
   readonly idempotencyToken: string;
+  /**
+   * The secret values the stack uses (which user_data may hold once rendered): a provider that
+   * keeps user_data's output masks them in it.
+   */
+  readonly secrets?: readonly string[];
 }
 
 /** Artifacts a provider reports for a server (`IP`, `Id`, ...), all strings. */

@@ -1,8 +1,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { randomBytes } from "node:crypto";
 import { type FSWatcher, watch } from "node:fs";
-import { mkdir, open, readFile, rmdir, writeFile } from "node:fs/promises";
-import { homedir } from "node:os";
+import { open, readFile, rmdir } from "node:fs/promises";
+import { join } from "node:path";
 import type {
   CreateServerRequest,
   Provider,
@@ -12,21 +11,17 @@ import type {
   ServerArtifacts,
   ServerRef,
 } from "../../ports/provider.ts";
-import {
-  hashOf,
-  isErrno,
-  KeyedMutex,
-  readJsonFile,
-  removeTree,
-  writeFileAtomic,
-} from "../../shared/state-files.ts";
+import { hashOf, isErrno, KeyedMutex, readJsonFile, removeTree } from "../../shared/state-files.ts";
 import { ProviderRequestError, ServerNotFoundError } from "../errors.ts";
 import { leaseAddress, leasedAddresses, releaseAddress } from "./addresses.ts";
 import { LocalSandboxError, SandboxNotRunningError, SandboxSetupError } from "./errors.ts";
-import { holderScript } from "./holder-script.ts";
+import { mkdirPrivate, writePrivateAtomic } from "./files.ts";
 import { withLock } from "./lock.ts";
-import { isAlive, killAndWait } from "./proc.ts";
+import { isAlive, killAndWait, type ProcessIdentity, waitForExit } from "./proc.ts";
+import { buildRootfs, WRITABLE_DIRS } from "./rootfs.ts";
 import {
+  HOLDER_FDS,
+  type HolderConfig,
   type HolderInfo,
   readExitCode,
   readUserDataOutput,
@@ -37,20 +32,13 @@ import {
   sandboxEnv,
   sandboxLayout,
   tailOf,
+  USER_DATA_PATH,
 } from "./sandbox.ts";
-import { detectLocalSupport, type LocalSupport, SANDBOX_PATH, unshareArgs } from "./support.ts";
+import { detectLocalSupport, type LocalSupport, sandboxUid, systemBinds } from "./support.ts";
 
 export interface LocalProviderOptions {
   /** Sandboxes live under `<stateDir>/sandboxes/<stackId>/<server>/`, address leases under `<stateDir>/addresses/`. */
   readonly stateDir: string;
-  /**
-   * How a sandbox gets its own /etc, /home, /opt, /srv, /var (and /root, /run, /usr):
-   * `overlay` (overlayfs, or fail), `copy` (copy directories up to `copyLimitBytes`), or `auto`
-   * (default): overlayfs, falling back to a copy per directory when the kernel refuses it.
-   */
-  readonly filesystem?: "auto" | "overlay" | "copy";
-  /** The largest directory the copy fallback copies (default 64 MiB). */
-  readonly copyLimitBytes?: number;
   /** About how many bytes of user_data output a sandbox keeps (default 1 MiB): the first half, then the latest. */
   readonly outputLogBytes?: number;
   /** How long `create` waits for a sandbox's namespaces and filesystems (default 60 s). */
@@ -62,10 +50,9 @@ export interface LocalProviderOptions {
   readonly livenessCheckMs?: number;
 }
 
-/** Directories a sandbox must have its own of; creating it fails when one cannot be isolated. */
-const REQUIRED_DIRS = ["etc", "home", "opt", "srv", "var", "run"];
-/** Directories isolated when possible (overlayfs, or a small copy), otherwise shared with the host. */
-const OPTIONAL_DIRS = ["root", "usr"];
+/** The holder is one Node process per sandbox, which mostly waits: keep its heap small. */
+const HOLDER_NODE_FLAGS = ["--max-old-space-size=32", "--max-semi-space-size=1"];
+const HOLDER = new URL("./holder-entry.js", import.meta.url).pathname;
 
 /** How many characters of user_data's output a failed ReadyResult carries. */
 const READY_OUTPUT_CHARS = 4096;
@@ -84,8 +71,6 @@ export function localSandboxId(stackId: string, server: string, token: string): 
 class LocalProvider implements Provider {
   readonly name = "local" as const;
   readonly #stateDir: string;
-  readonly #filesystem: "auto" | "overlay" | "copy";
-  readonly #copyLimitKb: number;
   readonly #logHeadBytes: number;
   readonly #logSegmentBytes: number;
   readonly #setupTimeoutMs: number;
@@ -94,8 +79,6 @@ class LocalProvider implements Provider {
 
   constructor(opts: LocalProviderOptions) {
     this.#stateDir = opts.stateDir;
-    this.#filesystem = opts.filesystem ?? "auto";
-    this.#copyLimitKb = Math.ceil((opts.copyLimitBytes ?? 64 * 1024 * 1024) / 1024);
     const logBytes = Math.max(1024, opts.outputLogBytes ?? 1024 * 1024);
     this.#logHeadBytes = Math.floor(logBytes / 2);
     this.#logSegmentBytes = Math.floor(logBytes / 4);
@@ -164,7 +147,8 @@ class LocalProvider implements Provider {
       try {
         watcher = watch(layout.dir, { persistent: true }, (_event, file) => {
           // user_data's output changes constantly and tells nothing about readiness.
-          if (file !== null && (file.startsWith("output.") || file === "holder.log")) return;
+          if (file !== null && (file.startsWith("output.") || file === "holder.log" || file === "root"))
+            return;
           void check();
         });
         watcher.on("error", () => void check());
@@ -190,7 +174,7 @@ class LocalProvider implements Provider {
         record ? `its sandbox is ${record.id}, not ${ref.id}` : `no sandbox in ${layout.dir}`,
       );
     }
-    if (!(await isAlive(record.holder))) {
+    if (!(await isAlive(record.holder)) || !(await isAlive(record.holder.init))) {
       throw new SandboxNotRunningError(
         `sandbox ${record.id} of server \`${ref.server}\` is not running (its holder, process ${record.holder.pid}, is gone); destroy it and create it again`,
       );
@@ -198,12 +182,10 @@ class LocalProvider implements Provider {
     const support = await detectLocalSupport();
     return runInSandbox(
       {
-        nsenter: support.nsenter,
-        bash: support.bash,
-        mode: record.mode,
-        holder: record.holder,
-        ioDir: layout.io,
-        env: { ...sandboxEnv(record, record.mode, support.bash, SANDBOX_PATH, homedir()), ...options.env },
+        support,
+        request: record,
+        init: record.holder.init,
+        env: { ...sandboxEnv(record, support.bash), ...options.env },
       },
       script,
       options,
@@ -233,7 +215,7 @@ class LocalProvider implements Provider {
   /** Runs `fn` alone for this server: in this process (mutex) and across processes (lock file). */
   #exclusive<T>(layout: SandboxLayout, stackId: string, server: string, fn: () => Promise<T>): Promise<T> {
     return this.#mutex.run(layout.dir, async () => {
-      await mkdir(layout.stackDir, { recursive: true });
+      await mkdirPrivate(layout.stackDir);
       return withLock(
         layout.lock,
         `the sandbox of server \`${server}\` (stack \`${stackId}\`)`,
@@ -260,28 +242,40 @@ class LocalProvider implements Provider {
       Type: request.type,
       Region: "local",
     };
+    const own = support.mode === "root";
     const file: SandboxRequestFile = {
       stackId: request.stackId,
       server: request.server,
       token: request.idempotencyToken,
       id,
       address,
+      uid: own ? sandboxUid(address) : (process.getuid?.() ?? 0),
+      gid: own ? sandboxUid(address) : (process.getgid?.() ?? 0),
       type: request.type,
       createdAt: Date.now(),
-      outputMark: `[teamstack] user_data exited ${randomBytes(8).toString("hex")}`,
     };
     try {
-      await mkdir(layout.io, { recursive: true });
-      await writeFileAtomic(layout.request, `${JSON.stringify(file, null, 2)}\n`);
-      await writeFile(layout.holderScript, holderScript());
-      const direct = request.userData.startsWith("#!");
-      await writeFile(layout.userData, request.userData, { mode: direct ? 0o755 : 0o644 });
-      await this.#startHolder(file, support, layout, direct);
+      await mkdirPrivate(layout.dir);
+      await writePrivateAtomic(layout.request, `${JSON.stringify(file, null, 2)}\n`);
+      await buildRootfs(layout.root, file, own ? { uid: file.uid, gid: file.gid } : undefined);
+      await this.#startHolder(
+        {
+          support,
+          request: file,
+          bwrapArgs: bwrapArgs(support, file, layout, request.userData.startsWith("#!")),
+          userData: request.userData,
+          secrets: request.secrets ?? [],
+          env: sandboxEnv(file, support.bash),
+          logHeadBytes: this.#logHeadBytes,
+          logSegmentBytes: this.#logSegmentBytes,
+        },
+        layout,
+      );
       const holder = await readJsonFile<HolderInfo>(layout.holder);
-      if (!holder)
+      if (!holder?.init)
         throw new SandboxSetupError(`the holder of ${layout.dir} reported ready without writing holder.json`);
       const record: SandboxRecord = { ...file, mode: support.mode, holder, artifacts };
-      await writeFileAtomic(layout.record, `${JSON.stringify(record, null, 2)}\n`);
+      await writePrivateAtomic(layout.record, `${JSON.stringify(record, null, 2)}\n`);
       return artifacts;
     } catch (err) {
       await this.#teardown(layout, undefined).catch(() => undefined);
@@ -290,55 +284,42 @@ class LocalProvider implements Provider {
     }
   }
 
-  /** Starts the holder detached (its own session, so it outlives this process) and waits for its `ready`. */
-  async #startHolder(
-    file: SandboxRequestFile,
-    support: LocalSupport,
-    layout: SandboxLayout,
-    direct: boolean,
-  ): Promise<void> {
-    const userEnv = sandboxEnv(file, support.mode, support.bash, SANDBOX_PATH, homedir());
-    const env: Record<string, string> = {
-      PATH: SANDBOX_PATH,
-      LANG: "C.UTF-8",
-      TEAMSTACK_SERVER: file.server,
-      TEAMSTACK_IP: file.address,
-      TS_REQUIRED_DIRS: REQUIRED_DIRS.join(" "),
-      TS_OPTIONAL_DIRS: OPTIONAL_DIRS.join(" "),
-      TS_FS_MODE: this.#filesystem,
-      TS_COPY_LIMIT_KB: String(this.#copyLimitKb),
-      TS_LOG_HEAD_BYTES: String(this.#logHeadBytes),
-      TS_LOG_SEGMENT_BYTES: String(this.#logSegmentBytes),
-      TS_SHELL: support.bash,
-      TS_UD_EXEC: direct ? "1" : "0",
-      TS_OUTPUT_MARK: file.outputMark,
-    };
-    for (const [name, value] of Object.entries(userEnv)) env[`TSENV_${name}`] = value;
-
-    const log = await open(layout.holderLog, "a");
+  /**
+   * Starts the holder detached (its own session, so it outlives this process), sends it its
+   * configuration on stdin, and waits for its `ready`.
+   */
+  async #startHolder(config: HolderConfig, layout: SandboxLayout): Promise<void> {
+    await mkdirPrivate(layout.holderCache);
+    const log = await open(layout.holderLog, "a", 0o600);
     let child: ChildProcess;
     try {
       child = spawn(
-        support.unshare,
+        process.execPath,
         [
-          ...unshareArgs(support.mode),
-          "--",
-          support.bash,
-          "holder.sh",
-          "teamstack-sandbox",
-          `${file.stackId}/${file.server}`,
+          ...HOLDER_NODE_FLAGS,
+          HOLDER,
+          layout.holderCache,
+          "teamstack-holder",
+          `${config.request.stackId}/${config.request.server}`,
         ],
-        { cwd: layout.dir, env, stdio: ["ignore", "pipe", log.fd], detached: true },
+        {
+          cwd: layout.dir,
+          env: { PATH: process.env.PATH ?? "" },
+          stdio: ["pipe", "pipe", log.fd],
+          detached: true,
+        },
       );
     } finally {
       await log.close();
     }
+    child.stdin?.on("error", () => undefined);
+    child.stdin?.end(JSON.stringify(config));
     try {
       await handshake(child, this.#setupTimeoutMs);
     } catch (err) {
       const said = await readHolderLog(layout);
       throw new SandboxSetupError(
-        `cannot set up the sandbox of server \`${file.server}\` (stack \`${file.stackId}\`): ${said || (err as Error).message}`,
+        `cannot set up the sandbox of server \`${config.request.server}\` (stack \`${config.request.stackId}\`): ${said || (err as Error).message}`,
         { cause: err },
       );
     } finally {
@@ -360,7 +341,7 @@ class LocalProvider implements Provider {
     const exitCode = await readExitCode(layout);
     const alive = await isAlive(record.holder);
     if (exitCode === undefined && alive) return undefined;
-    const output = tailOf((await readUserDataOutput(layout.dir, record.outputMark)).text, READY_OUTPUT_CHARS);
+    const output = tailOf((await readUserDataOutput(layout.dir)).text, READY_OUTPUT_CHARS);
     if (!alive) {
       return {
         ready: false,
@@ -384,16 +365,24 @@ class LocalProvider implements Provider {
    * mounts go with its mount namespace), waits for that, and removes its directory.
    */
   async #teardown(layout: SandboxLayout, record: SandboxRecord | undefined): Promise<void> {
-    const holder = record?.holder ?? (await readJsonFile<HolderInfo>(layout.holder).catch(() => undefined));
-    if (holder) {
-      if (!(await killAndWait(holder, KILL_WAIT_MS))) {
+    const holder =
+      record?.holder ??
+      (await readJsonFile<Partial<HolderInfo> & ProcessIdentity>(layout.holder).catch(() => undefined));
+    // The sandbox's init first: the kernel then kills every other process of its PID namespace
+    // and waits until they are all reaped, and bwrap (init's parent) reaps init and exits.
+    // Killing bwrap or the holder first would leave init to the host's PID 1 to reap.
+    const stop = async (proc: ProcessIdentity | undefined, kill: boolean): Promise<void> => {
+      if (!proc) return;
+      if (!kill && (await waitForExit(proc, KILL_WAIT_MS))) return;
+      if (!(await killAndWait(proc, KILL_WAIT_MS))) {
         throw new LocalSandboxError(
-          `cannot stop the sandbox in ${layout.dir}: its holder, process ${holder.pid}, survived SIGKILL for ${KILL_WAIT_MS} ms`,
+          `cannot stop the sandbox in ${layout.dir}: process ${proc.pid} survived SIGKILL for ${KILL_WAIT_MS} ms`,
         );
       }
-      // `unshare` exits as soon as its child has; wait so that nothing is left when we return.
-      await killAndWait({ pid: holder.launcherPid, startTime: holder.launcherStartTime }, KILL_WAIT_MS);
-    }
+    };
+    await stop(holder?.init, true);
+    await stop(holder?.bwrap, holder?.init === undefined);
+    await stop(holder, true);
     await removeTree(layout.dir);
   }
 }
@@ -436,6 +425,73 @@ async function readHolderLog(layout: SandboxLayout): Promise<string> {
   return (own.length > 0 ? own.join("; ") : text.trim()).slice(0, 2000);
 }
 
+/**
+ * bwrap's arguments for a sandbox: every namespace but the network's, its own uid 0 with no
+ * capabilities, the host's system directories read-only, its writable directories from root/
+ * (bound from /tmp in root mode: see the holder), its own /proc, /dev and /run, and an init that
+ * only reaps orphans and never exits.
+ */
+function bwrapArgs(
+  support: LocalSupport,
+  request: SandboxRequestFile,
+  layout: SandboxLayout,
+  direct: boolean,
+): string[] {
+  const source = (dir: string): string => (support.mode === "root" ? `/tmp/${dir}` : join(layout.root, dir));
+  return [
+    "--unshare-all",
+    "--share-net",
+    "--unshare-user",
+    "--uid",
+    "0",
+    "--gid",
+    "0",
+    "--cap-drop",
+    "ALL",
+    "--die-with-parent",
+    "--new-session",
+    "--as-pid-1",
+    "--hostname",
+    request.server,
+    ...systemBinds(),
+    ...WRITABLE_DIRS.flatMap((dir) => ["--bind", source(dir), `/${dir}`]),
+    "--proc",
+    "/proc",
+    "--dev",
+    "/dev",
+    "--tmpfs",
+    "/run",
+    "--perms",
+    "0700",
+    "--dir",
+    "/run/teamstack",
+    "--perms",
+    direct ? "0700" : "0600",
+    "--file",
+    String(HOLDER_FDS.userData),
+    USER_DATA_PATH,
+    "--json-status-fd",
+    String(HOLDER_FDS.status),
+    "--chdir",
+    "/",
+    "--",
+    support.bash,
+    "-c",
+    INIT,
+    "teamstack-init",
+  ];
+}
+
+/**
+ * The sandbox's PID 1: tells the holder it runs (bwrap execs it only once the sandbox is set up;
+ * its status fd names the init earlier), reaps orphans (bash waits for any child on SIGCHLD) and never exits, so
+ * that what user_data starts keeps running. The kernel delivers no signal to a namespace's init
+ * from inside the namespace unless it handles it: ignoring them all leaves only SIGCHLD.
+ */
+const INIT = `trap '' TERM INT HUP QUIT USR1 USR2 PIPE ALRM
+echo started >&${HOLDER_FDS.started} && exec ${HOLDER_FDS.started}>&-
+while :; do sleep 3600 & wait $!; done`;
+
 function isSafeName(name: string): boolean {
   return SAFE_NAME.test(name);
 }
@@ -458,8 +514,9 @@ function gone(ref: ServerRef, detail: string): ReadyResult {
 }
 
 /**
- * Creates the `local` provider: each server is a sandbox on this machine with its own loopback
- * address, its own /etc, /home, /opt, /srv, /var and /tmp, and its own PID namespace.
+ * Creates the `local` provider: each server is a bubblewrap sandbox on this machine with its own
+ * loopback address, its own /etc, /home, /root, /opt, /srv, /var and /tmp, the host's system
+ * directories read-only, its own /proc and PID namespace, and no privilege on the host.
  * Call {@link checkLocalSupport} first to report a machine that cannot make sandboxes.
  */
 export function createLocalProvider(opts: LocalProviderOptions): Provider {

@@ -63,3 +63,16 @@ export async function killAndWait(id: ProcessIdentity, timeoutMs: number): Promi
   }
   return !(await isAlive(id));
 }
+
+/**
+ * Waits until the identified process has exited (or is a zombie), without signalling it.
+ * @returns false when it was still alive after `timeoutMs`.
+ */
+export async function waitForExit(id: ProcessIdentity, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (let pause = 2; Date.now() < deadline; pause = Math.min(pause * 2, 50)) {
+    if (!(await isAlive(id))) return true;
+    await delay(pause);
+  }
+  return !(await isAlive(id));
+}

@@ -1,32 +1,31 @@
 import { spawn } from "node:child_process";
-import { randomBytes } from "node:crypto";
-import { readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { readdir, readFile } from "node:fs/promises";
 import { constants as osConstants } from "node:os";
 import { join } from "node:path";
 import type { ScriptResult, ServerArtifacts } from "../../ports/provider.ts";
 import { isErrno } from "../../shared/state-files.ts";
 import type { ProcessIdentity } from "./proc.ts";
-import type { LocalSupport } from "./support.ts";
+import { type LocalSupport, SANDBOX_PATH } from "./support.ts";
 
 /**
- * A sandbox on disk. Under `<stateDir>/sandboxes/<stackId>/<server>/`:
+ * A sandbox on disk. Under `<stateDir>/sandboxes/<stackId>/<server>/` (directories 0700, files
+ * 0600, owned by the user teamstack runs as; `root/` by the sandbox's uid):
  *
  * | file | written by | holds |
  * |---|---|---|
- * | `request.json` | creator, first | token, id, address, type, creation time |
- * | `holder.sh` | creator | the holder script this sandbox runs |
- * | `io/` | creator | user_data and runScript scripts; /run/teamstack inside the sandbox |
- * | `holder.json` | holder, first thing | host PID and start time of the holder and of `unshare` |
- * | `holder.log` | holder | setup notes and errors |
- * | `fs/<dir>/{upper,work}` | holder | overlayfs layers of /etc, /home, ... (`fs/<dir>/copy` without overlayfs) |
- * | `fs/tmp` | holder | the sandbox's /tmp |
- * | `output.log`, `output.seg.NNNNNN` | holder | user_data's output, bounded: the head, then the latest segments |
+ * | `request.json` | creator, first | token, id, address, uid, type, creation time |
+ * | `root/` | creator | the sandbox's writable directories: /etc (a copy), /var, /home, /root, /opt, /srv, /tmp, /mnt, /media |
+ * | `holder.json` | holder, once the sandbox runs | host PID and start time of the holder, of `bwrap` and of the sandbox's init |
+ * | `holder.log` | holder | setup notes and errors (never user_data's output) |
+ * | `output.log`, `output.seg.NNNNNN` | holder | user_data's output, masked and bounded: the head, then the latest segments |
  * | `exit-code` | holder | user_data's exit code, once it has finished |
  * | `sandbox.json` | creator, last | the finished sandbox: artifacts and holder; its presence means "complete" |
  *
- * A directory without `sandbox.json` is half-made (its creator died) and is removed before the
- * server is made again. The lock `<stateDir>/sandboxes/<stackId>/.<server>.lock` serialises
- * create and destroy of one server across processes.
+ * user_data itself and every script run in the sandbox reach it through pipes, into the
+ * sandbox's own tmpfs (`/run/teamstack`): never through a file here. A directory without
+ * `sandbox.json` is half-made (its creator died) and is removed before the server is made
+ * again. The lock `<stateDir>/sandboxes/<stackId>/.<server>.lock` serialises create and destroy
+ * of one server across processes.
  */
 export interface SandboxLayout {
   readonly stackDir: string;
@@ -34,12 +33,12 @@ export interface SandboxLayout {
   readonly lock: string;
   readonly request: string;
   readonly record: string;
-  readonly holderScript: string;
+  readonly root: string;
   readonly holder: string;
   readonly holderLog: string;
-  readonly io: string;
-  readonly userData: string;
   readonly exitCode: string;
+  /** Node's compile cache for the holders of a state directory (compiled teamstack code only). */
+  readonly holderCache: string;
 }
 
 export function sandboxLayout(stateDir: string, stackId: string, server: string): SandboxLayout {
@@ -51,12 +50,11 @@ export function sandboxLayout(stateDir: string, stackId: string, server: string)
     lock: join(stackDir, `.${server}.lock`),
     request: join(dir, "request.json"),
     record: join(dir, "sandbox.json"),
-    holderScript: join(dir, "holder.sh"),
+    root: join(dir, "root"),
     holder: join(dir, "holder.json"),
     holderLog: join(dir, "holder.log"),
-    io: join(dir, "io"),
-    userData: join(dir, "io", "user-data"),
     exitCode: join(dir, "exit-code"),
+    holderCache: join(stateDir, "sandboxes", ".holder-cache"),
   };
 }
 
@@ -67,18 +65,20 @@ export interface SandboxRequestFile {
   readonly token: string;
   readonly id: string;
   readonly address: string;
+  /** The host uid and gid the sandbox runs as (mapped to uid 0 inside). */
+  readonly uid: number;
+  readonly gid: number;
   readonly type: string;
   /** Epoch milliseconds. */
   readonly createdAt: number;
-  /** The line the holder writes to the log when user_data exits (readers remove it). */
-  readonly outputMark: string;
 }
 
-/** What the holder records about itself, first thing. */
+/** What the holder records once the sandbox runs. */
 export interface HolderInfo extends ProcessIdentity {
-  /** The `unshare` process that started the holder (its parent, outside the sandbox). */
-  readonly launcherPid: number;
-  readonly launcherStartTime: string;
+  /** `bwrap`, the holder's child, outside the sandbox. */
+  readonly bwrap: ProcessIdentity;
+  /** The sandbox's init (PID 1 inside), whose namespaces scripts enter. */
+  readonly init: ProcessIdentity;
   /** `pid:[inode]`: every process of the sandbox is in this PID namespace. */
   readonly pidNamespace: string;
 }
@@ -90,19 +90,37 @@ export interface SandboxRecord extends SandboxRequestFile {
   readonly artifacts: ServerArtifacts;
 }
 
+/** Everything the holder needs, sent on its stdin (never argv or environment: it holds user_data and secrets). */
+export interface HolderConfig {
+  readonly support: LocalSupport;
+  readonly request: SandboxRequestFile;
+  /** bwrap's arguments, the fds it reads named as in {@link HOLDER_FDS}. */
+  readonly bwrapArgs: readonly string[];
+  readonly userData: string;
+  /** Secret values the stack uses: masked in the output log. */
+  readonly secrets: readonly string[];
+  readonly env: Readonly<Record<string, string>>;
+  readonly logHeadBytes: number;
+  readonly logSegmentBytes: number;
+}
+
+/**
+ * The fds bwrap gets from the holder (3 is left closed): user_data, bwrap's JSON status, and the
+ * line the sandbox's init writes once it runs, that is once bwrap has set the sandbox up.
+ */
+export const HOLDER_FDS = { userData: 4, status: 5, started: 6 } as const;
+
+/** Where user_data lies inside the sandbox (bwrap copies it there from a pipe, into a tmpfs). */
+export const USER_DATA_PATH = "/run/teamstack/user-data";
+
 /** The environment of user_data and of every script run in the sandbox (before the caller's additions). */
 export function sandboxEnv(
   record: Pick<SandboxRequestFile, "stackId" | "server" | "address">,
-  mode: LocalSupport["mode"],
   bash: string,
-  path: string,
-  userHome: string,
 ): Record<string, string> {
   return {
-    PATH: path,
-    // In a user namespace the host's /root is not readable: the user's own home (under the
-    // sandbox's /home or shared) is.
-    HOME: mode === "root" ? "/root" : userHome,
+    PATH: SANDBOX_PATH,
+    HOME: "/root",
     USER: "root",
     LOGNAME: "root",
     SHELL: bash,
@@ -111,6 +129,82 @@ export function sandboxEnv(
     TEAMSTACK_IP: record.address,
     TEAMSTACK_STACK_ID: record.stackId,
   };
+}
+
+/**
+ * Runs a script inside the sandbox, as its last step: `$1` is the script's path inside, or `-`
+ * to read it from stdin into the sandbox's tmpfs first; `$2` is `direct` (a `#!` script, run as
+ * is) or `bash` (run with `bash -e`); `$3`, when given, is a line to print after it (the end of
+ * user_data's output). Output and errors go to stdout; the script's stdin is /dev/null.
+ */
+const RUNNER = `exec 2>&1
+if [ "$1" = - ]; then
+  f=/run/teamstack/script.$$
+  IFS= read -r -d '' body || true
+  (umask 077 && printf '%s' "$body" > "$f") || { echo "teamstack: cannot store the script in /run/teamstack"; exit 125; }
+  unset body
+  if [ "$2" = direct ]; then chmod 700 "$f" || exit 125; fi
+else
+  f=$1
+fi
+cd -- "$HOME" 2>/dev/null || cd /
+if [ "$2" = direct ]; then "$f" < /dev/null; else "$0" -e "$f" < /dev/null; fi
+rc=$?
+[ "$1" = - ] && rm -f -- "$f"
+[ -n "\${3-}" ] && printf '%s\\n' "$3"
+exit $rc`;
+
+/**
+ * The command that runs `script` (a path inside, or `-` for stdin) in the sandbox whose init is
+ * `init`: nsenter joins its user, mount, PID, UTS and IPC namespaces and its root, keeping the
+ * caller's uid (the sandbox's host uid, uid 0 inside), then setpriv empties the capability
+ * bounding, inheritable and ambient sets and sets no_new_privs, so the script runs as the
+ * sandbox's root with no capability at all, as everything else in the sandbox does.
+ */
+export function enterCommand(
+  support: LocalSupport,
+  init: ProcessIdentity,
+  script: string,
+  direct: boolean,
+  mark?: string,
+): [string, string[]] {
+  return [
+    support.nsenter,
+    [
+      "--target",
+      String(init.pid),
+      "--user",
+      "--preserve-credentials",
+      "--mount",
+      "--pid",
+      "--uts",
+      "--ipc",
+      "--root",
+      "--wd",
+      "--",
+      support.setpriv,
+      "--no-new-privs",
+      "--inh-caps=-all",
+      "--ambient-caps=-all",
+      "--bounding-set=-all",
+      "--",
+      support.bash,
+      "-c",
+      RUNNER,
+      support.bash,
+      script,
+      direct ? "direct" : "bash",
+      ...(mark === undefined ? [] : [mark]),
+    ],
+  ];
+}
+
+/** The uid and gid options of a process that acts as the sandbox (root mode), none otherwise. */
+export function asSandbox(
+  support: LocalSupport,
+  request: Pick<SandboxRequestFile, "uid" | "gid">,
+): { uid?: number; gid?: number } {
+  return support.mode === "root" ? { uid: request.uid, gid: request.gid } : {};
 }
 
 /** user_data's exit code, once it has finished. */
@@ -138,10 +232,7 @@ async function readOptional(path: string): Promise<Buffer | undefined> {
  * user_data's output as kept: the head, then the latest segments. Where a part was dropped to
  * keep the log bounded (or was removed while being read), a marker line says so.
  */
-export async function readUserDataOutput(
-  dir: string,
-  outputMark: string,
-): Promise<{ text: string; truncated: boolean }> {
+export async function readUserDataOutput(dir: string): Promise<{ text: string; truncated: boolean }> {
   const parts: Buffer[] = [(await readOptional(join(dir, "output.log"))) ?? Buffer.alloc(0)];
   const segments = (await readdir(dir).catch(() => [] as string[]))
     .filter((name) => /^output\.seg\.\d{6}$/.test(name))
@@ -161,7 +252,7 @@ export async function readUserDataOutput(
     if (part) parts.push(part);
     expected = number + 1;
   }
-  const text = Buffer.concat(parts).toString("utf8").replace(`${outputMark}\n`, "");
+  const text = Buffer.concat(parts).toString("utf8");
   return { text, truncated };
 }
 
@@ -177,11 +268,9 @@ export function tailOf(text: string, maxChars: number): string {
 
 /** What `runInSandbox` needs to know about the sandbox. */
 export interface ScriptTarget {
-  readonly nsenter: string;
-  readonly bash: string;
-  readonly mode: LocalSupport["mode"];
-  readonly holder: ProcessIdentity;
-  readonly ioDir: string;
+  readonly support: LocalSupport;
+  readonly request: Pick<SandboxRequestFile, "uid" | "gid">;
+  readonly init: ProcessIdentity;
   readonly env: Readonly<Record<string, string>>;
 }
 
@@ -192,7 +281,8 @@ export const TIMEOUT_EXIT_CODE = 124;
 const OUTPUT_GRACE_MS = 100;
 
 /**
- * Runs a script inside the sandbox's namespaces (nsenter into the holder's), stdin from /dev/null.
+ * Runs a script inside the sandbox (see {@link enterCommand}), stdin from /dev/null. The script
+ * reaches the sandbox through a pipe, into its tmpfs; it is never written to the state directory.
  *
  * stdout and stderr are captured together up to `maxOutputBytes` (the head is kept; the rest is
  * read and dropped, so the script never blocks on a full pipe). At `timeoutMs` the script's whole
@@ -204,97 +294,77 @@ export async function runInSandbox(
   script: string,
   options: { readonly timeoutMs: number; readonly maxOutputBytes: number },
 ): Promise<ScriptResult> {
-  const name = `script-${Date.now()}-${randomBytes(4).toString("hex")}`;
-  const hostPath = join(target.ioDir, name);
-  const inside = `/run/teamstack/${name}`;
-  const direct = script.startsWith("#!");
-  await writeFile(hostPath, script, { mode: direct ? 0o755 : 0o644 });
-  try {
-    const command = direct ? [inside] : [target.bash, "-e", inside];
-    const args = [
-      "--target",
-      String(target.holder.pid),
-      "--mount",
-      "--uts",
-      "--ipc",
-      "--pid",
-      ...(target.mode === "userns" ? ["--user", "--preserve-credentials"] : []),
-      "--",
-      target.bash,
-      "-c",
-      'cd -- "$HOME" 2>/dev/null || cd /; exec "$@" 2>&1',
-      "teamstack-script",
-      ...command,
-    ];
-    return await new Promise<ScriptResult>((resolve, reject) => {
-      // Its own process group (setsid), so that a timeout kills the script and all it started.
-      const child = spawn(target.nsenter, args, {
-        stdio: ["ignore", "pipe", "pipe"],
-        env: { ...target.env },
-        detached: true,
-      });
-      const chunks: Buffer[] = [];
-      let kept = 0;
-      let truncated = false;
-      const collect = (chunk: Buffer): void => {
-        const room = options.maxOutputBytes - kept;
-        if (chunk.length > room) truncated = true;
-        if (room <= 0) return;
-        const part = chunk.length > room ? chunk.subarray(0, room) : chunk;
-        chunks.push(part);
-        kept += part.length;
-      };
-      child.stdout.on("data", collect);
-      child.stderr.on("data", collect);
-
-      let timedOut = false;
-      const timer = setTimeout(() => {
-        timedOut = true;
-        try {
-          if (child.pid !== undefined) process.kill(-child.pid, "SIGKILL");
-        } catch {
-          // already gone
-        }
-      }, options.timeoutMs);
-
-      let open = 2;
-      let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
-      let grace: NodeJS.Timeout | undefined;
-      const finish = (): void => {
-        if (!exit) return;
-        clearTimeout(timer);
-        clearTimeout(grace);
-        child.stdout.destroy();
-        child.stderr.destroy();
-        if (timedOut) {
-          collect(
-            Buffer.from(`\n[teamstack] the script ran longer than ${options.timeoutMs} ms and was killed\n`),
-          );
-        }
-        const code = timedOut
-          ? TIMEOUT_EXIT_CODE
-          : (exit.code ?? 128 + (exit.signal ? (osConstants.signals[exit.signal] ?? 0) : 0));
-        resolve({ exitCode: code, output: decodeHead(Buffer.concat(chunks)), truncated });
-      };
-      const onClose = (): void => {
-        open--;
-        if (open === 0) finish();
-      };
-      child.stdout.on("close", onClose);
-      child.stderr.on("close", onClose);
-      child.once("error", (err) => {
-        clearTimeout(timer);
-        reject(err);
-      });
-      child.once("exit", (code, signal) => {
-        exit = { code, signal };
-        if (open === 0) finish();
-        else grace = setTimeout(finish, OUTPUT_GRACE_MS);
-      });
+  const [file, args] = enterCommand(target.support, target.init, "-", script.startsWith("#!"));
+  return new Promise<ScriptResult>((resolve, reject) => {
+    // Its own process group (setsid), so that a timeout kills the script and all it started.
+    const child = spawn(file, args, {
+      stdio: ["pipe", "pipe", "pipe"],
+      env: { ...target.env },
+      cwd: "/",
+      detached: true,
+      ...asSandbox(target.support, target.request),
     });
-  } finally {
-    await rm(hostPath, { force: true });
-  }
+    child.stdin.on("error", () => undefined);
+    child.stdin.end(script);
+    const chunks: Buffer[] = [];
+    let kept = 0;
+    let truncated = false;
+    const collect = (chunk: Buffer): void => {
+      const room = options.maxOutputBytes - kept;
+      if (chunk.length > room) truncated = true;
+      if (room <= 0) return;
+      const part = chunk.length > room ? chunk.subarray(0, room) : chunk;
+      chunks.push(part);
+      kept += part.length;
+    };
+    child.stdout.on("data", collect);
+    child.stderr.on("data", collect);
+
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      try {
+        if (child.pid !== undefined) process.kill(-child.pid, "SIGKILL");
+      } catch {
+        // already gone
+      }
+    }, options.timeoutMs);
+
+    let open = 2;
+    let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+    let grace: NodeJS.Timeout | undefined;
+    const finish = (): void => {
+      if (!exit) return;
+      clearTimeout(timer);
+      clearTimeout(grace);
+      child.stdout.destroy();
+      child.stderr.destroy();
+      if (timedOut) {
+        collect(
+          Buffer.from(`\n[teamstack] the script ran longer than ${options.timeoutMs} ms and was killed\n`),
+        );
+      }
+      const code = timedOut
+        ? TIMEOUT_EXIT_CODE
+        : (exit.code ?? 128 + (exit.signal ? (osConstants.signals[exit.signal] ?? 0) : 0));
+      resolve({ exitCode: code, output: decodeHead(Buffer.concat(chunks)), truncated });
+    };
+    const onClose = (): void => {
+      open--;
+      if (open === 0) finish();
+    };
+    child.stdout.on("close", onClose);
+    child.stderr.on("close", onClose);
+    child.once("error", (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    child.once("exit", (code, signal) => {
+      exit = { code, signal };
+      if (open === 0) finish();
+      else grace = setTimeout(finish, OUTPUT_GRACE_MS);
+    });
+  });
 }
 
 /** Decodes kept output; a UTF-8 sequence cut in half at the end is dropped, not turned into U+FFFD. */

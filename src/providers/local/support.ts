@@ -1,45 +1,49 @@
 import { execFile } from "node:child_process";
-import { access, constants, mkdtemp, readFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { lstatSync, readlinkSync } from "node:fs";
+import { access, constants, readFile } from "node:fs/promises";
 import { delimiter, join } from "node:path";
-import { removeTree } from "../../shared/state-files.ts";
 import { SandboxUnsupportedError } from "./errors.ts";
 
 /** How this machine makes sandboxes. */
 export interface LocalSupport {
-  /** `root`: plain namespaces; `userns`: inside an unprivileged user namespace, mapped to root. */
-  readonly mode: "root" | "userns";
-  readonly unshare: string;
+  /**
+   * `root`: teamstack runs as root, and each sandbox runs as its own unprivileged host uid (see
+   * {@link sandboxUid}), mapped to uid 0 inside its user namespace. `user`: teamstack runs as an
+   * ordinary user, and sandboxes run as that user's uid, mapped to uid 0 inside.
+   */
+  readonly mode: "root" | "user";
+  readonly bwrap: string;
   readonly nsenter: string;
-  /** bash: the holder needs it, and user_data without a `#!` line runs in it. */
+  readonly setpriv: string;
+  /** Root mode only: gives the sandbox's files to its uid without opening the state directory to it. */
+  readonly unshare: string;
+  readonly mount: string;
+  /** bash: runs user_data and scripts without a `#!` line, inside the sandbox. */
   readonly bash: string;
-  /** Whether overlayfs could be mounted in a sandbox; without it, small directories are copied. */
-  readonly overlay: boolean;
-  /** What the probe noticed that does not stop sandboxes (e.g. why overlayfs is unavailable). */
-  readonly notes: readonly string[];
 }
 
 /** Where tools are looked for, besides PATH: sbin directories are often missing from a user's PATH. */
 const TOOL_DIRS = ["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"];
 
-/** The PATH that sandboxes (and the holder) get. */
+/** The PATH that sandboxes get. */
 export const SANDBOX_PATH = TOOL_DIRS.join(":");
 
-/** Tools the holder runs inside the sandbox; all are in coreutils or util-linux. */
-const HOLDER_TOOLS = [
-  "mount",
-  "env",
-  "head",
-  "mv",
-  "mkdir",
-  "rm",
-  "cp",
-  "du",
-  "cut",
-  "cat",
-  "readlink",
-  "sleep",
-];
+/**
+ * The host uid (and gid) a sandbox runs as when teamstack runs as root: one per loopback address,
+ * so that no two live sandboxes of a state directory share one. The range 0x71000000 to
+ * 0x71FEFFFE lies in the block systemd leaves unused (1879048192 to 2147352575), far above the
+ * uids of users, system services and containers.
+ */
+export const SANDBOX_UID_BASE = 0x71000000;
+
+/** The host uid of the sandbox at `address` (127.x.y.z) in root mode. */
+export function sandboxUid(address: string): number {
+  const [, x, y, z] = address.split(".").map(Number);
+  if (x === undefined || y === undefined || z === undefined || x < 1) {
+    throw new SandboxUnsupportedError(`cannot derive a sandbox uid from the address ${address}`);
+  }
+  return SANDBOX_UID_BASE + (((x - 1) << 16) | (y << 8) | z);
+}
 
 /** Finds an executable on PATH or in the usual system directories. */
 export async function findTool(name: string): Promise<string | undefined> {
@@ -66,45 +70,23 @@ async function readSysctl(path: string): Promise<string | undefined> {
 
 function run(file: string, args: readonly string[]): Promise<{ code: number; output: string }> {
   return new Promise((resolve) => {
-    execFile(file, args, { timeout: 15_000, env: { PATH: SANDBOX_PATH } }, (err, stdout, stderr) => {
-      const code = err ? (typeof err.code === "number" ? err.code : 1) : 0;
-      resolve({ code, output: `${stdout}${stderr}`.trim() });
-    });
+    execFile(
+      file,
+      args,
+      { timeout: 15_000, env: { PATH: SANDBOX_PATH }, cwd: "/" },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof err.code === "number" ? err.code : 1) : 0;
+        resolve({ code, output: `${stdout}${stderr}`.trim() });
+      },
+    );
   });
 }
-
-/** The namespace flags of a sandbox's `unshare`, before the command. */
-export function unshareArgs(mode: LocalSupport["mode"]): string[] {
-  return [
-    ...(mode === "userns" ? ["--user", "--map-root-user"] : []),
-    "--mount",
-    "--uts",
-    "--ipc",
-    "--pid",
-    "--fork",
-    "--kill-child",
-    "--propagation",
-    "private",
-  ];
-}
-
-// Mounts proc and an overlay inside fresh namespaces, as a sandbox does, and says how it went.
-const PROBE = `
-set -u
-mount -t proc proc /proc || { echo "PROBE proc-failed"; exit 3; }
-cd "$1" && mkdir -p lower upper work merged
-if err=$(mount -t overlay overlay -o lowerdir=lower,upperdir=upper,workdir=work merged 2>&1); then
-  echo "PROBE overlay-ok"
-else
-  echo "PROBE overlay-failed $err"
-fi
-`;
 
 let detected: Promise<LocalSupport> | undefined;
 
 /**
  * Finds out how (and whether) this machine can make sandboxes: tools, privileges, kernel features.
- * Probes once per process by starting real namespaces.
+ * Probes once per process by starting a real (empty) sandbox.
  * @throws SandboxUnsupportedError saying exactly what is missing.
  */
 export function detectLocalSupport(): Promise<LocalSupport> {
@@ -118,7 +100,7 @@ export function detectLocalSupport(): Promise<LocalSupport> {
 /**
  * Checks that this machine can create `local` sandboxes.
  * @throws SandboxUnsupportedError (a LocalSandboxError) saying exactly what is missing, for example
- *   "cannot create a sandbox: `unshare` not found (install util-linux)".
+ *   "cannot create a sandbox: bubblewrap (`bwrap`) is not installed; install bubblewrap: apt-get install bubblewrap".
  */
 export async function checkLocalSupport(): Promise<void> {
   await detectLocalSupport();
@@ -130,48 +112,98 @@ async function probe(): Promise<LocalSupport> {
   };
   if (process.platform !== "linux")
     fail(`the local provider needs Linux namespaces; this is ${process.platform}`);
-  const unshare = (await findTool("unshare")) ?? fail("`unshare` not found (install util-linux)");
-  const nsenter = (await findTool("nsenter")) ?? fail("`nsenter` not found (install util-linux)");
+  const bwrap =
+    (await findTool("bwrap")) ??
+    fail("bubblewrap (`bwrap`) is not installed; install bubblewrap: apt-get install bubblewrap");
+  const utilLinux = async (name: string): Promise<string> =>
+    (await findTool(name)) ?? fail(`\`${name}\` not found (install util-linux: apt-get install util-linux)`);
+  const nsenter = await utilLinux("nsenter");
+  const setpriv = await utilLinux("setpriv");
+  const unshare = await utilLinux("unshare");
+  const mount = await utilLinux("mount");
   const bash = (await findTool("bash")) ?? fail("`bash` not found (install bash)");
-  for (const tool of HOLDER_TOOLS) {
-    if (!(await findTool(tool))) fail(`\`${tool}\` not found (install coreutils and util-linux)`);
+  const mode: LocalSupport["mode"] = process.getuid?.() === 0 ? "root" : "user";
+  await checkUserNamespaceSysctls(fail);
+  const support: LocalSupport = { mode, bwrap, nsenter, setpriv, unshare, mount, bash };
+  const { code, output } = await run(...probeCommand(support));
+  if (code !== 0 || !output.includes("PROBE ok")) {
+    const why = output.replace(/PROBE ok/, "").trim() || `exit code ${code}`;
+    if (/namespace|permission|not permitted/i.test(why)) {
+      fail(
+        `bubblewrap cannot create an unprivileged user namespace here (${why}): enable unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1 and user.max_user_namespaces > 0; in a container, allow unshare/clone of user namespaces in its seccomp profile)`,
+      );
+    }
+    fail(`a test sandbox did not start: ${why}`);
   }
+  return support;
+}
 
-  const isRoot = process.getuid?.() === 0;
-  if (!isRoot) await checkUserNamespaceSysctls(fail);
+/** The smallest real sandbox, run as a sandbox would be (as an unprivileged uid in root mode). */
+function probeCommand(support: LocalSupport): [string, string[]] {
+  const bwrapArgs = [
+    "--unshare-all",
+    "--share-net",
+    "--unshare-user",
+    "--uid",
+    "0",
+    "--gid",
+    "0",
+    "--cap-drop",
+    "ALL",
+    "--die-with-parent",
+    ...systemBinds(),
+    "--proc",
+    "/proc",
+    "--dev",
+    "/dev",
+    "--",
+    support.bash,
+    "-c",
+    "echo PROBE ok",
+  ];
+  if (support.mode === "user") return [support.bwrap, bwrapArgs];
+  return [
+    support.setpriv,
+    [
+      `--reuid=${SANDBOX_UID_BASE}`,
+      `--regid=${SANDBOX_UID_BASE}`,
+      "--clear-groups",
+      "--",
+      support.bwrap,
+      ...bwrapArgs,
+    ],
+  ];
+}
 
-  const dir = await mkdtemp(join(tmpdir(), "teamstack-probe-"));
+/**
+ * The host's system directories a sandbox sees, read-only: `/usr`, and `/bin`, `/sbin`, `/lib*`
+ * as the symlinks into `/usr` they are on a merged-/usr system, or read-only binds where they are
+ * real directories.
+ */
+export function systemBinds(): string[] {
+  const args = ["--ro-bind", "/usr", "/usr"];
+  for (const dir of ["bin", "sbin", "lib", "lib32", "lib64", "libx32"]) {
+    const path = `/${dir}`;
+    const link = readLinkSync(path);
+    if (link !== undefined) args.push("--symlink", link, path);
+    else if (isDirSync(path)) args.push("--ro-bind", path, path);
+  }
+  return args;
+}
+
+function readLinkSync(path: string): string | undefined {
   try {
-    let mode: LocalSupport["mode"] = isRoot ? "root" : "userns";
-    let result = await probeNamespaces(unshare, bash, mode, dir);
-    // Root without CAP_SYS_ADMIN (an unprivileged container) may still make user namespaces.
-    if (!result.ok && isRoot) {
-      const viaUserns = await probeNamespaces(unshare, bash, "userns", dir);
-      if (viaUserns.ok) {
-        mode = "userns";
-        result = viaUserns;
-      }
-    }
-    if (result.procFailed) {
-      fail(
-        `/proc cannot be mounted in a new PID namespace here (${mode === "root" ? "as root" : "in a user namespace"})`,
-      );
-    }
-    if (!result.ok) {
-      fail(
-        isRoot
-          ? `\`unshare ${unshareArgs("root").join(" ")}\` failed: ${result.output}`
-          : `an unprivileged user namespace could not be created (${result.output}) and teamstack is not running as root`,
-      );
-    }
-    const notes = result.overlay
-      ? []
-      : [
-          `overlayfs is not available in a sandbox (${result.overlayError}); small directories are copied instead`,
-        ];
-    return { mode, unshare, nsenter, bash, overlay: result.overlay, notes };
-  } finally {
-    await removeTree(dir);
+    return lstatSync(path).isSymbolicLink() ? readlinkSync(path) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function isDirSync(path: string): boolean {
+  try {
+    return lstatSync(path).isDirectory();
+  } catch {
+    return false;
   }
 }
 
@@ -179,44 +211,19 @@ async function checkUserNamespaceSysctls(fail: (what: string) => never): Promise
   const clone = await readSysctl("/proc/sys/kernel/unprivileged_userns_clone");
   if (clone === "0") {
     fail(
-      "user namespaces are disabled (kernel.unprivileged_userns_clone=0) and teamstack is not running as root",
+      "unprivileged user namespaces are disabled (kernel.unprivileged_userns_clone=0); enable them: sysctl kernel.unprivileged_userns_clone=1",
     );
   }
   const max = await readSysctl("/proc/sys/user/max_user_namespaces");
   if (max === "0") {
-    fail("user namespaces are disabled (user.max_user_namespaces=0) and teamstack is not running as root");
+    fail(
+      "user namespaces are disabled (user.max_user_namespaces=0); enable them: sysctl user.max_user_namespaces=15000",
+    );
   }
   const apparmor = await readSysctl("/proc/sys/kernel/apparmor_restrict_unprivileged_userns");
   if (apparmor === "1") {
     fail(
-      "AppArmor forbids unprivileged user namespaces (kernel.apparmor_restrict_unprivileged_userns=1) and teamstack is not running as root",
+      "AppArmor forbids unprivileged user namespaces (kernel.apparmor_restrict_unprivileged_userns=1); allow bwrap an AppArmor profile with `userns`, or set the sysctl to 0",
     );
   }
-}
-
-interface ProbeResult {
-  readonly ok: boolean;
-  readonly procFailed: boolean;
-  readonly overlay: boolean;
-  readonly overlayError: string;
-  readonly output: string;
-}
-
-async function probeNamespaces(
-  unshare: string,
-  bash: string,
-  mode: LocalSupport["mode"],
-  dir: string,
-): Promise<ProbeResult> {
-  const { code, output } = await run(unshare, [...unshareArgs(mode), "--", bash, "-c", PROBE, "probe", dir]);
-  const procFailed = output.includes("PROBE proc-failed");
-  const overlay = output.includes("PROBE overlay-ok");
-  const ok = code === 0 && (overlay || output.includes("PROBE overlay-failed"));
-  return {
-    ok,
-    procFailed,
-    overlay,
-    overlayError: output.replace(/^[\s\S]*PROBE overlay-failed /, ""),
-    output: output || `exit code ${code}`,
-  };
 }

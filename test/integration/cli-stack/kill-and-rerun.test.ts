@@ -153,15 +153,15 @@ async function expectConverged(v: StackStatusView): Promise<void> {
   const live = await liveSandboxes(stateDir, v.stackId);
   expect([...live.keys()].sort()).toEqual([...LOCAL].sort());
   for (const name of LOCAL) {
-    expect(live.get(name)?.launchers, name).toHaveLength(1);
+    expect(live.get(name)?.bwraps, name).toHaveLength(1);
     expect(live.get(name)?.holders, name).toEqual([await recordedHolder(stateDir, v.stackId, name)]);
   }
   expect(await leasesOf(stateDir, v.stackId)).toEqual(
     new Map(LOCAL.map((n) => [serverOf(v, n).artifacts.IP as string, n])),
   );
-  const etc = join(stateDir, "sandboxes", v.stackId, "edge", "fs", "etc");
-  const config = await readFile(join(etc, "upper", "config"), "utf8").catch(() =>
-    readFile(join(etc, "copy", "config"), "utf8"),
+  const config = await readFile(
+    join(stateDir, "sandboxes", v.stackId, "edge", "root", "etc", "config"),
+    "utf8",
   );
   expect(config.trimEnd().split("\n")).toEqual([`a=${serverOf(v, "a").artifacts.IP}`]);
 }

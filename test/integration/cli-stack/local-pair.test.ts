@@ -55,9 +55,9 @@ describe("teamstack up examples/local-pair.yaml", () => {
     ]);
     expect(view.hooks[0]?.output).toContain("hello from web");
 
-    const etc = join(stateDir, "sandboxes", view.stackId, "client", "fs", "etc");
-    const config = await readFile(join(etc, "upper", "config"), "utf8").catch(() =>
-      readFile(join(etc, "copy", "config"), "utf8"),
+    const config = await readFile(
+      join(stateDir, "sandboxes", view.stackId, "client", "root", "etc", "config"),
+      "utf8",
     );
     expect(config).toContain(`web=${webIp}`);
   });

@@ -100,50 +100,70 @@ export function tempStateDir(label: string): Promise<string> {
   return mkdtemp(join(tmpdir(), `teamstack-${label}-`));
 }
 
-/** A process that belongs to a sandbox of `stateDir`: its `unshare` launcher or its holder. */
+/** A process that belongs to a sandbox of `stateDir`: its holder, or the holder's `bwrap`. */
 export interface SandboxProcess {
   readonly pid: number;
   readonly ppid: number;
-  /** `unshare` (outside the sandbox) or `holder` (bash holder.sh, PID 1 in it, or a subshell of it). */
-  readonly kind: "launcher" | "holder";
-  /** The sandbox directory it runs in. */
+  /** `holder` (the Node process outside the sandbox) or `bwrap` (its child, which runs the sandbox). */
+  readonly kind: "holder" | "bwrap";
+  /** The sandbox directory its holder runs in. */
   readonly dir: string;
 }
 
-/** Every process running `holder.sh` whose working directory lies under `stateDir`. */
+interface ProcInfo {
+  readonly pid: number;
+  readonly ppid: number;
+  readonly argv: string[];
+}
+
+async function processInfo(entry: string): Promise<ProcInfo | undefined> {
+  try {
+    const argv = (await readFile(`/proc/${entry}/cmdline`, "utf8")).split("\0");
+    const stat = await readFile(`/proc/${entry}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    // A zombie has exited: it holds nothing.
+    if (fields[0] === "Z") return undefined;
+    return { pid: Number(entry), ppid: Number(fields[1]), argv };
+  } catch {
+    return undefined; // It exited while we looked.
+  }
+}
+
+/** Every sandbox holder whose working directory lies under `stateDir`, and the `bwrap` each runs. */
 export async function sandboxProcesses(stateDir: string): Promise<SandboxProcess[]> {
-  const out: SandboxProcess[] = [];
-  for (const entry of await readdir("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const argv = (await readFile(`/proc/${entry}/cmdline`, "utf8")).split("\0");
-      if (!argv.includes("holder.sh")) continue;
-      const cwd = (await readlink(`/proc/${entry}/cwd`)).replace(/ \(deleted\)$/, "");
-      if (cwd !== stateDir && !cwd.startsWith(`${stateDir}/`)) continue;
-      const stat = await readFile(`/proc/${entry}/stat`, "utf8");
-      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-      const kind = (argv[0] ?? "").endsWith("unshare") ? "launcher" : "holder";
-      out.push({ pid: Number(entry), ppid, kind, dir: cwd });
-    } catch {
-      // It exited while we looked.
+  const all = (
+    await Promise.all((await readdir("/proc")).filter((e) => /^\d+$/.test(e)).map(processInfo))
+  ).filter((p): p is ProcInfo => p !== undefined);
+  const holders = new Map<number, SandboxProcess>();
+  for (const p of all) {
+    if (!p.argv.includes("teamstack-holder")) continue;
+    const cwd = await readlink(`/proc/${p.pid}/cwd`).catch(() => "");
+    const dir = cwd.replace(/ \(deleted\)$/, "");
+    if (dir !== stateDir && !dir.startsWith(`${stateDir}/`)) continue;
+    holders.set(p.pid, { pid: p.pid, ppid: p.ppid, kind: "holder", dir });
+  }
+  const out = [...holders.values()];
+  for (const p of all) {
+    const holder = holders.get(p.ppid);
+    if (holder && (p.argv[0] ?? "").endsWith("bwrap")) {
+      out.push({ pid: p.pid, ppid: p.ppid, kind: "bwrap", dir: holder.dir });
     }
   }
   return out;
 }
 
-/** Per sandbox directory: the live launchers, and the holders that are PID 1 of a sandbox. */
+/** Per sandbox directory: its live holders, and the `bwrap` processes they run. */
 export async function liveSandboxes(
   stateDir: string,
   stackId: string,
-): Promise<Map<string, { launchers: number[]; holders: number[] }>> {
+): Promise<Map<string, { holders: number[]; bwraps: number[] }>> {
   const procs = await sandboxProcesses(join(stateDir, "sandboxes", stackId));
-  const launchers = new Set(procs.filter((p) => p.kind === "launcher").map((p) => p.pid));
-  const byServer = new Map<string, { launchers: number[]; holders: number[] }>();
+  const byServer = new Map<string, { holders: number[]; bwraps: number[] }>();
   for (const p of procs) {
     const server = p.dir.slice(join(stateDir, "sandboxes", stackId).length + 1);
-    const entry = byServer.get(server) ?? { launchers: [], holders: [] };
-    if (p.kind === "launcher") entry.launchers.push(p.pid);
-    else if (launchers.has(p.ppid)) entry.holders.push(p.pid);
+    const entry = byServer.get(server) ?? { holders: [], bwraps: [] };
+    if (p.kind === "holder") entry.holders.push(p.pid);
+    else entry.bwraps.push(p.pid);
     byServer.set(server, entry);
   }
   return byServer;

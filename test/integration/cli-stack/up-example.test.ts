@@ -132,10 +132,10 @@ describe("teamstack up examples/team-stack.yaml", () => {
 
   it("writes mysql's IP into devrim's /etc/config inside its sandbox, not the host's", async () => {
     const mysqlIp = serverOf(view, "mysql").artifacts.IP as string;
-    const fs = join(stateDir, "sandboxes", view.stackId, "devrim", "fs", "etc");
-    // The overlay's upper dir holds what the sandbox wrote (copy/ when overlayfs is unavailable).
-    const config = await readFile(join(fs, "upper", "config"), "utf8").catch(() =>
-      readFile(join(fs, "copy", "config"), "utf8"),
+    // The sandbox's /etc is its own copy, under its directory.
+    const config = await readFile(
+      join(stateDir, "sandboxes", view.stackId, "devrim", "root", "etc", "config"),
+      "utf8",
     );
     expect(config.split("\n")).toContain(mysqlIp);
     const host = await readFile("/etc/config", "utf8").catch(() => "");

@@ -1,9 +1,9 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, readlinkSync, realpathSync, statSync } from "node:fs";
 import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from "node:fs/promises";
 import { connect } from "node:net";
-import { homedir, tmpdir } from "node:os";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type {
@@ -16,8 +16,6 @@ import {
   checkLocalSupport,
   createLocalProvider,
   detectLocalSupport,
-  LocalSandboxError,
-  SandboxSetupError,
 } from "../../../src/providers/local/index.ts";
 
 // Real sandboxes: these tests need a machine where `checkLocalSupport` passes (root, or
@@ -25,12 +23,14 @@ import {
 const support = await detectLocalSupport().catch((err: unknown) => err as Error);
 if (support instanceof Error) console.warn(`skipping local provider tests: ${support.message}`);
 
-// A sandbox has its own empty /tmp: a Node that lives under /tmp (a checkout there) is not
-// visible inside it, so the sandbox then uses the `node` on its own PATH.
-const NODE =
-  process.execPath.startsWith(`${tmpdir()}/`) || process.execPath.startsWith("/tmp/")
-    ? "node"
-    : process.execPath;
+// A sandbox sees the host's /usr and nothing else of it: its servers use a `node` installed there.
+const NODE = ["/usr/local/bin/node", "/usr/bin/node"].find((p) => existsSync(p));
+if (!NODE) console.warn("skipping local provider tests: they run a node from /usr/bin or /usr/local/bin");
+// CI installs what sandboxes need (.ci/run): there, a missing piece is a failure, not a skip.
+if (process.env.CI && (support instanceof Error || !NODE))
+  throw new Error(
+    `local provider tests cannot run in CI: ${support instanceof Error ? support.message : "no node in /usr"}`,
+  );
 const PORT = 8080;
 const run = randomBytes(3).toString("hex");
 const stackId = `it-${run}`;
@@ -40,8 +40,14 @@ let provider: Provider;
 const made: ServerRef[] = [];
 const children: ChildProcess[] = [];
 
-function request(server: string, userData: string, token = `${server}#1`): CreateServerRequest {
+function request(
+  server: string,
+  userData: string,
+  token = `${server}#1`,
+  secrets?: string[],
+): CreateServerRequest {
   return {
+    ...(secrets ? { secrets } : {}),
     stackId,
     team: "team",
     member: "ada",
@@ -69,7 +75,14 @@ function sandboxDir(server: string): string {
 
 interface Record {
   readonly id: string;
-  readonly holder: { pid: number; startTime: string; launcherPid: number; pidNamespace: string };
+  readonly uid: number;
+  readonly holder: {
+    pid: number;
+    startTime: string;
+    bwrap: { pid: number };
+    init: { pid: number };
+    pidNamespace: string;
+  };
 }
 function recordOf(server: string): Record {
   return JSON.parse(readFileSync(join(sandboxDir(server), "sandbox.json"), "utf8")) as Record;
@@ -121,7 +134,7 @@ for i in $(seq 100); do (echo > /dev/tcp/$TEAMSTACK_IP/${PORT}) 2>/dev/null && b
 echo "user_data done"
 `;
 
-describe.skipIf(support instanceof Error)("local provider", () => {
+describe.skipIf(support instanceof Error || !NODE)("local provider", () => {
   const hostConfig = existsSync("/etc/config") ? readFileSync("/etc/config", "utf8") : null;
   let web: { artifacts: ServerArtifacts; ref: ServerRef };
 
@@ -161,10 +174,9 @@ describe.skipIf(support instanceof Error)("local provider", () => {
       timeoutMs: 5000,
       maxOutputBytes: 4096,
     });
-    const home = support instanceof Error || support.mode === "root" ? "/root" : homedir();
     expect(result).toEqual({
       exitCode: 0,
-      output: `server=web ip=${web.artifacts.IP} stack=${stackId} home=${home}\nweb\n`,
+      output: `server=web ip=${web.artifacts.IP} stack=${stackId} home=/root\nweb\n`,
       truncated: false,
     });
     expect(existsSync("/etc/config") ? readFileSync("/etc/config", "utf8") : null).toBe(hostConfig);
@@ -271,13 +283,13 @@ describe.skipIf(support instanceof Error)("local provider", () => {
       web.ref,
       "sleep 30 &\necho $! > /tmp/bg.pid\necho started\nsleep 30",
       {
-        timeoutMs: 300,
+        timeoutMs: 3000,
         maxOutputBytes: 4096,
       },
     );
-    expect(performance.now() - started).toBeLessThan(3000);
+    expect(performance.now() - started).toBeLessThan(20_000);
     expect(slow.exitCode).toBe(124);
-    expect(slow.output).toMatch(/^started\n[\s\S]*ran longer than 300 ms/);
+    expect(slow.output).toMatch(/^started\n[\s\S]*ran longer than 3000 ms/);
     const bg = await provider.runScript(
       web.ref,
       'kill -0 "$(cat /tmp/bg.pid)" 2>/dev/null && echo alive || echo gone',
@@ -303,7 +315,7 @@ process.stdout.write(JSON.stringify(a) + "\\n");
 setInterval(() => {}, 60_000);
 `,
     );
-    const child = spawn(NODE, [script], { stdio: ["ignore", "pipe", "inherit"] });
+    const child = spawn(process.execPath, [script], { stdio: ["ignore", "pipe", "inherit"] });
     children.push(child);
     const line = await new Promise<string>((resolve) => {
       let text = "";
@@ -367,13 +379,66 @@ setInterval(() => {}, 60_000);
     expect(await provider.waitUntilReady(second.ref)).toEqual({ ready: true });
   });
 
-  it("explains which directory could be neither overlaid nor copied", async () => {
-    const copying = createLocalProvider({ stateDir, filesystem: "copy", copyLimitBytes: 1 });
-    const err = await copying.create(request("nocopy", "true")).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(SandboxSetupError);
-    expect(err).toBeInstanceOf(LocalSandboxError);
-    expect((err as Error).message).toMatch(/cannot give the sandbox its own \/etc: .* copy limit/);
-    expect(existsSync(sandboxDir("nocopy"))).toBe(false);
+  it("runs as uid 0 of its own user namespace, with no capability, /usr read-only and no host file in sight", async () => {
+    const probe = await provider.runScript(
+      web.ref,
+      [
+        "id -u",
+        "grep -E '^(CapEff|CapBnd|CapAmb|NoNewPrivs)' /proc/self/status",
+        "cat /proc/self/uid_map",
+        "touch /usr/teamstack-probe 2>&1 | sed 's/.*: //'",
+        `ls ${JSON.stringify(stateDir)} 2>&1 | sed 's/.*: //'`,
+        "ls /proc | grep -cE '^[0-9]+$' > /dev/null && echo procs=$(ls /proc | grep -E '^[0-9]+$' | wc -l)",
+      ].join("\n"),
+      { timeoutMs: 5000, maxOutputBytes: 4096 },
+    );
+    const record = recordOf("web");
+    const lines = probe.output.trim().split("\n");
+    expect(lines.slice(0, 5)).toEqual([
+      "0",
+      "CapEff:\t0000000000000000",
+      "CapBnd:\t0000000000000000",
+      "CapAmb:\t0000000000000000",
+      "NoNewPrivs:\t1",
+    ]);
+    // One uid mapped: 0 inside is the sandbox's own host uid, never the host's root.
+    expect(lines[5]?.trim().split(/\s+/)).toEqual(["0", String(record.uid), "1"]);
+    expect(record.uid).not.toBe(0);
+    if (process.getuid?.() === 0) expect(record.uid).toBeGreaterThanOrEqual(0x71000000);
+    expect(lines[6]).toBe("Read-only file system");
+    expect(lines[7]).toBe("No such file or directory");
+    // The sandbox's processes only: init, its sleep, the server, this script's shells.
+    expect(Number(lines[8]?.replace("procs=", ""))).toBeLessThan(10);
+    expect(existsSync("/usr/teamstack-probe")).toBe(false);
+  });
+
+  it("masks the stack's secrets in user_data's log, and keeps user_data and its files off the state directory", async () => {
+    // 18 characters: its base64 has no partial group, so every line masks whole.
+    const secret = `s3cret${randomBytes(6).toString("hex")}`;
+    const quiet = await create(
+      provider,
+      request(
+        "quiet",
+        `echo "raw ${secret}"\necho -n '${secret}' | base64\necho -n '${secret}' | od -An -tx1 | tr -d ' \\n'; echo`,
+        "quiet#1",
+        [secret],
+      ),
+    );
+    expect(await provider.waitUntilReady(quiet.ref)).toEqual({ ready: true });
+    const log = readFileSync(join(sandboxDir("quiet"), "output.log"), "utf8");
+    expect(log).toBe("raw ***\n***\n***\n");
+    // What the provider made is private: modes 0600 and 0700 (quiet's root/ too: its user_data
+    // wrote nothing; other sandboxes' own files keep the modes their scripts gave them).
+    for (const top of ["sandboxes", "addresses"]) {
+      for (const entry of readdirSync(join(stateDir, top), { recursive: true, withFileTypes: true })) {
+        const path = join(entry.parentPath, entry.name);
+        // Not through a symbolic link (the copy of /etc has some): only what lies here.
+        if (entry.isSymbolicLink() || !realpathSync(path).startsWith(`${realpathSync(stateDir)}/`)) continue;
+        const own = !/\/root\//.test(path.slice(stateDir.length)) || path.includes("/quiet/");
+        if (own) expect([0o600, 0o700], path).toContain(statSync(path).mode & 0o777);
+        if (entry.isFile()) expect(readFileSync(path).includes(secret), path).toBe(false);
+      }
+    }
   });
 
   it("destroys every process, file, mount and address of a sandbox, idempotently", async () => {
@@ -389,7 +454,8 @@ setInterval(() => {}, 60_000);
 
     await provider.destroy(victim.ref);
     expect(processExists(holder.pid)).toBe(false);
-    expect(processExists(holder.launcherPid)).toBe(false);
+    expect(processExists(holder.bwrap.pid)).toBe(false);
+    expect(processExists(holder.init.pid)).toBe(false);
     expect(processesIn(holder.pidNamespace)).toEqual([]);
     expect(existsSync(sandboxDir("victim"))).toBe(false);
     expect(readFileSync("/proc/self/mountinfo", "utf8")).not.toContain(stateDir);
