@@ -56,6 +56,30 @@ function commandHelp(c: Command): string {
   ].join("\n");
 }
 
+const REPORT_HINT = "this is a bug in teamstack; please report it with the command you ran and this message";
+
+/** How an unexpected error (a bug) is shown: the message, the hint, and where it was thrown. */
+export function internalError(command: string, error: unknown): string {
+  const stack = error instanceof Error && error.stack ? `\n${error.stack}` : "";
+  const message = error instanceof Error ? error.message : String(error);
+  return `teamstack ${command}: internal error: ${message}\n(${REPORT_HINT})${stack}\n`;
+}
+
+/**
+ * The process-level guard: a promise rejection nobody handled is a bug, but it must not end
+ * the process (`serve` would stop serving every team, `up` would leave its stack half made).
+ * It is reported in full, with the hint to report it, and the command then fails.
+ */
+function guardRejections(command: string, io: Io): { readonly count: () => number } {
+  let count = 0;
+  const onRejection = (reason: unknown): void => {
+    count++;
+    io.err(internalError(command, reason).replace("internal error:", "internal error: unhandled rejection:"));
+  };
+  process.on("unhandledRejection", onRejection);
+  return { count: () => count };
+}
+
 /**
  * Runs the teamstack command line and returns the exit code: 0 success, 1 the work failed
  * (an invalid template, a failed stack), 2 a usage error or an unreadable file.
@@ -94,8 +118,10 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
     io.out(commandHelp(command));
     return 0;
   }
+  const guard = guardRejections(command.name, io);
   try {
-    return await command.run(values, positionals, io);
+    const code = await command.run(values, positionals, io);
+    return guard.count() > 0 ? Math.max(code, 1) : code;
   } catch (error) {
     if (error instanceof FileError) {
       io.err(`teamstack ${command.name}: ${error.message}\n`);
@@ -109,7 +135,7 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
       io.err(`teamstack ${command.name}: ${error.message}\n`);
       return 1;
     }
-    io.err(`teamstack ${command.name}: internal error: ${(error as Error)?.message ?? String(error)}\n`);
+    io.err(internalError(command.name, error));
     return 1;
   }
 }
