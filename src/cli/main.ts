@@ -1,5 +1,6 @@
 import { parseArgs } from "node:util";
 import { TeamstackError } from "../core/errors.ts";
+import { StateDirError } from "../local/state-dir.ts";
 import { eventsCommand, serveCommand, tokenCommand } from "./api-commands.ts";
 import { type Command, type Io, UsageError, type Values } from "./command.ts";
 import { FileError } from "./files.ts";
@@ -82,7 +83,8 @@ function guardRejections(command: string, io: Io): { readonly count: () => numbe
 
 /**
  * Runs the teamstack command line and returns the exit code: 0 success, 1 the work failed
- * (an invalid template, a failed stack), 2 a usage error or an unreadable file.
+ * (an invalid template, a failed stack), 2 a usage error, an unreadable file or an unusable state
+ * directory.
  */
 export async function main(argv: readonly string[], io: Io = processIo): Promise<number> {
   const [name, ...rest] = argv;
@@ -123,7 +125,7 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
     const code = await command.run(values, positionals, io);
     return guard.count() > 0 ? Math.max(code, 1) : code;
   } catch (error) {
-    if (error instanceof FileError) {
+    if (error instanceof FileError || error instanceof StateDirError) {
       io.err(`teamstack ${command.name}: ${error.message}\n`);
       return 2;
     }

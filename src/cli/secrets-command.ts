@@ -1,12 +1,14 @@
 import { resolve } from "node:path";
 import { localConfig } from "../local/config.ts";
+import { openStateDir } from "../local/state-dir.ts";
 import { createLocalSecrets } from "../secrets/local-secrets.ts";
 import { type Command, UsageError, type Values } from "./command.ts";
 
 const NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}$/;
 
-function secretsOf(values: Values) {
+async function secretsOf(values: Values) {
   const stateDir = resolve(typeof values["state-dir"] === "string" ? values["state-dir"] : ".teamstack");
+  await openStateDir(stateDir);
   const key = localConfig().secretsKey;
   return createLocalSecrets({ stateDir, ...(key ? { key } : {}) });
 }
@@ -48,7 +50,7 @@ export const secretsCommand: Command = {
     if (member !== undefined && !NAME.test(member))
       throw new UsageError(`--member \`${member}\`: letters, digits, _, . and -`);
     const scope = { team: team as string, ...(member ? { member } : {}) };
-    const secrets = secretsOf(values);
+    const secrets = await secretsOf(values);
     if (verb === "set" || verb === "rm") {
       if (!team) throw new UsageError(`secrets ${verb} needs --team`);
       if (!name || rest.length > 0) throw new UsageError(`give one secret NAME`);

@@ -5,6 +5,7 @@ import { formatProblem } from "../core/errors.ts";
 import { canonicalProvider, PROVIDERS, type Template } from "../core/template.ts";
 import { loadTemplate, MAX_TEMPLATE_BYTES, tooLarge } from "../core/validate.ts";
 import { type LocalEngine, openLocalEngine } from "../local/engine.ts";
+import { openStateDir } from "../local/state-dir.ts";
 import { missingUserdata } from "../pipeline/context.ts";
 import { type StackStatusView, stackStatus } from "../pipeline/status.ts";
 import type { StackEvent, StackKey, StackRecord } from "../ports/store.ts";
@@ -180,6 +181,7 @@ export const upCommand: Command = {
       io.err(loaded.problems.map((p) => `${formatProblem(p)}\n`).join(""));
       return 1;
     }
+    await openStateDir(stateDirOf(values));
     const secrets = createLocalSecrets({ stateDir: stateDirOf(values) });
     const missing = await missingUserdata(loaded.template, userdata, secrets, { team, member });
     if (missing.length > 0) {

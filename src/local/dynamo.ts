@@ -1,6 +1,8 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdir, open, readFile, rename, rm, stat } from "node:fs/promises";
+import { Agent } from "node:http";
+import { connect as connectSocket, type Socket } from "node:net";
 import { fileURLToPath } from "node:url";
 import { DynamoDBClient, ListTablesCommand } from "@aws-sdk/client-dynamodb";
 import { createTable } from "../store/table.ts";
@@ -16,6 +18,7 @@ import {
   storePaths,
 } from "./dynamo/files.ts";
 import { ping } from "./dynamo/ping.ts";
+import { openStateDir } from "./state-dir.ts";
 
 /** The table every local teamstack process uses. */
 export const LOCAL_TABLE_NAME = "teamstack";
@@ -31,8 +34,8 @@ const MAX_STARTS = 3;
 
 /** A connection to the state directory's store daemon. */
 export interface LocalStore {
-  /** `http://127.0.0.1:PORT` */
-  readonly endpoint: string;
+  /** The daemon's unix socket. */
+  readonly socket: string;
   readonly client: DynamoDBClient;
   readonly tableName: string;
   /** The daemon's process id. */
@@ -63,8 +66,11 @@ export async function ensureLocalStore(
   stateDir: string,
   options: EnsureLocalStoreOptions = {},
 ): Promise<LocalStore> {
+  await openStateDir(stateDir);
   const paths = storePaths(stateDir);
-  await mkdir(paths.dir, { recursive: true });
+  await mkdir(paths.dir, { mode: 0o700 }).catch((err: unknown) => {
+    if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+  });
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const deadline = Date.now() + timeoutMs;
   let starts = 0;
@@ -73,7 +79,7 @@ export async function ensureLocalStore(
     const found = await findDaemon(paths);
     if (found.state === "live") return connect(found.info);
     lastState =
-      found.state === "busy" ? `pid ${found.info.pid} does not answer on port ${found.info.port}` : lastState;
+      found.state === "busy" ? `pid ${found.info.pid} does not answer on ${found.info.socket}` : lastState;
     if (Date.now() > deadline) {
       throw new LocalStoreError(
         `the local store did not start within ${timeoutMs} ms (${lastState}); see ${paths.log}${await logTail(paths)}`,
@@ -133,15 +139,31 @@ export async function stopLocalStore(
   return true;
 }
 
-/** The SDK client for a local daemon: fixed dummy credentials, short connect timeout, few retries. */
-export function localClient(endpoint: string): DynamoDBClient {
+/** An HTTP agent whose every connection goes to one unix socket, whatever host a request names. */
+class SocketAgent extends Agent {
+  readonly #socket: string;
+  constructor(socket: string) {
+    super({ keepAlive: true });
+    this.#socket = socket;
+  }
+  override createConnection(): Socket {
+    return connectSocket(this.#socket);
+  }
+}
+
+/**
+ * The SDK client for a local daemon, over its unix socket: fixed dummy credentials, short
+ * connect timeout, few retries.
+ */
+export function localClient(socket: string): DynamoDBClient {
   return new DynamoDBClient({
-    endpoint,
+    // Only names the Host header: the agent connects to the socket.
+    endpoint: "http://localhost",
     region: "local",
     credentials: { accessKeyId: "teamstack", secretAccessKey: "local" },
     // Retries cover a keep-alive connection the daemon closed; more would only delay the error.
     maxAttempts: 3,
-    requestHandler: { connectionTimeout: 2_000, requestTimeout: 30_000 },
+    requestHandler: { httpAgent: new SocketAgent(socket), connectionTimeout: 2_000, requestTimeout: 30_000 },
   });
 }
 
@@ -153,7 +175,7 @@ type Found =
 async function findDaemon(paths: StorePaths): Promise<Found> {
   const info = await readDaemonInfo(paths.info);
   if (info === undefined || !(await isRunning(info.pid))) return { state: "none" };
-  const answer = await ping(info.port, 2_000);
+  const answer = await ping(info.socket, 2_000);
   if (answer === "ok") return { state: "live", info };
   // Alive but slow: starting another would fail on the LevelDB lock, so wait for this one.
   if (answer === "timeout") return { state: "busy", info };
@@ -161,8 +183,7 @@ async function findDaemon(paths: StorePaths): Promise<Found> {
 }
 
 async function connect(info: DaemonInfo): Promise<LocalStore> {
-  const endpoint = `http://127.0.0.1:${info.port}`;
-  const client = localClient(endpoint);
+  const client = localClient(info.socket);
   try {
     await createTable(client, LOCAL_TABLE_NAME, { timeoutMs: DEFAULT_TIMEOUT_MS });
   } catch (err) {
@@ -176,7 +197,7 @@ async function connect(info: DaemonInfo): Promise<LocalStore> {
   heartbeat.unref();
   let closed = false;
   return {
-    endpoint,
+    socket: info.socket,
     client,
     tableName: LOCAL_TABLE_NAME,
     pid: info.pid,
