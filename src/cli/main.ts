@@ -87,6 +87,10 @@ function guardRejections(command: string, io: Io): { readonly count: () => numbe
  * directory.
  */
 export async function main(argv: readonly string[], io: Io = processIo): Promise<number> {
+  if (io === processIo) {
+    // A closed terminal (SIGHUP) or a closed pipe makes writes fail: no reason to end a run.
+    for (const stream of [process.stdout, process.stderr]) stream.on("error", () => undefined);
+  }
   const [name, ...rest] = argv;
   if (name === undefined || name === "-h" || name === "--help" || name === "help") {
     io[name === undefined ? "err" : "out"](mainHelp());

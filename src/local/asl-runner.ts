@@ -163,6 +163,8 @@ export interface RunOptions {
   readonly onTransition?: (state: string) => void;
   /** Sees every event of the execution's history (what the console would show). */
   readonly onHistory?: (event: unknown) => void;
+  /** Stops the execution where it is; `runMachine` then rejects with the signal's reason. */
+  readonly signal?: AbortSignal;
 }
 
 /** How an execution ended; `transitions` counts states entered and retried, as Step Functions bills them. */
@@ -177,7 +179,10 @@ export type ExecutionOutcome = (
     }
 ) & { readonly transitions: number };
 
-/** Runs a loaded machine to its end. */
+/**
+ * Runs a loaded machine to its end.
+ * @throws the reason of `options.signal` when it stops the execution.
+ */
 export async function runMachine(
   machine: LoadedMachine,
   input: Record<string, unknown>,
@@ -228,6 +233,9 @@ export async function runMachine(
     } as never,
   });
   const abort = (): void => execution.abort();
+  const onAbort = (): void => abort();
+  options.signal?.addEventListener("abort", onAbort, { once: true });
+  if (options.signal?.aborted) abort();
   let transitions = 0;
   let failedState: { name: string; input: unknown } | undefined;
   const counted = (async () => {
@@ -249,6 +257,7 @@ export async function runMachine(
     return { outcome: { status: "SUCCEEDED", output, transitions }, abort };
   } catch (error) {
     await counted;
+    if (options.signal?.aborted) throw options.signal.reason;
     if (error instanceof ExecutionError) {
       const cause = (error as { cause?: { name?: string; message?: string } }).cause;
       return {
@@ -264,6 +273,7 @@ export async function runMachine(
     }
     throw error;
   } finally {
+    options.signal?.removeEventListener("abort", onAbort);
     for (const token of parked) options.tokens.drop(token);
   }
 }
