@@ -44,9 +44,14 @@ async function readTyped(stdin: typeof process.stdin): Promise<string> {
       };
       const onData = (chunk: string): void => {
         for (const ch of chunk) {
-          if (ch === "\r" || ch === "\n" || ch === "\u0004") return finish(() => resolve(value));
-          if (ch === "\u0003")
-            return finish(() => reject(new TeamstackError("cancelled; no secret was stored")));
+          if (ch === "\r" || ch === "\n" || ch === "\u0004") {
+            finish(() => resolve(value));
+            return;
+          }
+          if (ch === "\u0003") {
+            finish(() => reject(new TeamstackError("cancelled; no secret was stored")));
+            return;
+          }
           if (ch === "\u007f" || ch === "\b") value = [...value].slice(0, -1).join("");
           else value += ch;
         }
