@@ -139,11 +139,18 @@ export async function stopLocalStore(
   return true;
 }
 
-/** An HTTP agent whose every connection goes to one unix socket, whatever host a request names. */
+/** How long a client keeps an idle connection; the daemon keeps it 60 s. */
+const CLIENT_IDLE_MS = 15_000;
+
+/**
+ * An HTTP agent whose every connection goes to one unix socket, whatever host a request names.
+ * It closes idle connections before the daemon does: a request sent on a connection the daemon
+ * is closing fails with EPIPE, and a burst of them used up the SDK's retries.
+ */
 class SocketAgent extends Agent {
   readonly #socket: string;
   constructor(socket: string) {
-    super({ keepAlive: true });
+    super({ keepAlive: true, timeout: CLIENT_IDLE_MS });
     this.#socket = socket;
   }
   override createConnection(): Socket {

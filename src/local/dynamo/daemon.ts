@@ -71,6 +71,8 @@ process.on("uncaughtException", (err) => {
 });
 
 const server = dynalite({ path: paths.db, createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+// Clients close an idle connection after 15 s; closing it here first would race their next request.
+server.keepAliveTimeout = 60_000;
 let lastRequest = Date.now();
 server.on("request", () => {
   lastRequest = Date.now();
