@@ -26,6 +26,8 @@ if (Number(process.versions.node.split(".")[0]) < 24) {
 export interface RunningCli {
   readonly child: ChildProcess;
   readonly done: Promise<CliResult>;
+  /** What it has printed on stderr so far. */
+  readonly stderr: () => string;
 }
 
 /** Starts `teamstack ARGS` without waiting for it; it is SIGKILLed after `timeoutMs` at the latest. */
@@ -46,7 +48,7 @@ export function startCli(args: readonly string[], timeoutMs = 20_000): RunningCl
       resolve({ code, signal, stdout, stderr });
     });
   });
-  return { child, done };
+  return { child, done, stderr: () => stderr };
 }
 
 /** Describes a result for an assertion message. */
