@@ -24,7 +24,8 @@ import { openStateDir } from "./state-dir.ts";
 export const LOCAL_TABLE_NAME = "teamstack";
 
 const DAEMON_FILE = fileURLToPath(new URL("./dynamo/daemon.ts", import.meta.url));
-const DEFAULT_TIMEOUT_MS = 10_000;
+/** Starting a daemon takes a second or two; a busy machine may take many more. */
+const DEFAULT_TIMEOUT_MS = 30_000;
 /** A lock older than this belongs to a starter that hung or died: starting takes well under it. */
 const STALE_LOCK_MS = 30_000;
 /** daemon.log is rotated once it grows past this, when a new daemon starts. */
@@ -48,7 +49,7 @@ export interface LocalStore {
 }
 
 export interface EnsureLocalStoreOptions {
-  /** How long to wait for a daemon to start or answer (default 10 s). */
+  /** How long to wait for a daemon to start or answer (default 30 s). */
   readonly timeoutMs?: number;
   /**
    * Idle limit of a daemon this call starts (default `TEAMSTACK_STORE_IDLE_MS`, else 10 minutes);

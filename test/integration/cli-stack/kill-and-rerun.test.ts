@@ -62,6 +62,10 @@ servers:
   - { name: s2, provider: sim, type: t3.micro, options: { boot_ms: 2500 } }
 `;
 
+/** Generous: eight of these tests run at once, on a machine that may be busy. */
+const RUN_MS = 150_000;
+const TEST_MS = 240_000;
+
 let stateDir: string;
 let templateFile: string;
 let slowFile: string;
@@ -82,16 +86,12 @@ beforeAll(async () => {
 afterAll(async () => {
   local?.close();
   await tearDown(stateDir);
-});
+}, TEST_MS);
 
 interface Up extends RunningCli {
   /** The stack this `up` recorded, once it has. */
   stackId(): Promise<string | undefined>;
 }
-
-/** Generous: eight of these tests run at once, on a machine that may be busy. */
-const RUN_MS = 150_000;
-const TEST_MS = 240_000;
 
 function startUp(file: string, member: string): Up {
   const up = startCli(["up", file, "--member", member, "--json", "--state-dir", stateDir], RUN_MS);

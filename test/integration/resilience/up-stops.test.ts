@@ -36,7 +36,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await tearDown(stateDir);
-});
+}, 120_000);
 
 /** Starts `up` (progress on stderr) and resolves once it prints that `b` is being created. */
 async function upMidRun(member: string): Promise<RunningCli> {
