@@ -1,5 +1,6 @@
 import { parseArgs } from "node:util";
 import { TeamstackError } from "../core/errors.ts";
+import { StateDirError } from "../local/state-dir.ts";
 import { eventsCommand, serveCommand, tokenCommand } from "./api-commands.ts";
 import { type Command, type Io, UsageError, type Values } from "./command.ts";
 import { FileError } from "./files.ts";
@@ -56,11 +57,40 @@ function commandHelp(c: Command): string {
   ].join("\n");
 }
 
+const REPORT_HINT = "this is a bug in teamstack; please report it with the command you ran and this message";
+
+/** How an unexpected error (a bug) is shown: the message, the hint, and where it was thrown. */
+export function internalError(command: string, error: unknown): string {
+  const stack = error instanceof Error && error.stack ? `\n${error.stack}` : "";
+  const message = error instanceof Error ? error.message : String(error);
+  return `teamstack ${command}: internal error: ${message}\n(${REPORT_HINT})${stack}\n`;
+}
+
+/**
+ * The process-level guard: a promise rejection nobody handled is a bug, but it must not end
+ * the process (`serve` would stop serving every team, `up` would leave its stack half made).
+ * It is reported in full, with the hint to report it, and the command then fails.
+ */
+function guardRejections(command: string, io: Io): { readonly count: () => number } {
+  let count = 0;
+  const onRejection = (reason: unknown): void => {
+    count++;
+    io.err(internalError(command, reason).replace("internal error:", "internal error: unhandled rejection:"));
+  };
+  process.on("unhandledRejection", onRejection);
+  return { count: () => count };
+}
+
 /**
  * Runs the teamstack command line and returns the exit code: 0 success, 1 the work failed
- * (an invalid template, a failed stack), 2 a usage error or an unreadable file.
+ * (an invalid template, a failed stack), 2 a usage error, an unreadable file or an unusable state
+ * directory.
  */
 export async function main(argv: readonly string[], io: Io = processIo): Promise<number> {
+  if (io === processIo) {
+    // A closed terminal (SIGHUP) or a closed pipe makes writes fail: no reason to end a run.
+    for (const stream of [process.stdout, process.stderr]) stream.on("error", () => undefined);
+  }
   const [name, ...rest] = argv;
   if (name === undefined || name === "-h" || name === "--help" || name === "help") {
     io[name === undefined ? "err" : "out"](mainHelp());
@@ -94,10 +124,12 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
     io.out(commandHelp(command));
     return 0;
   }
+  const guard = guardRejections(command.name, io);
   try {
-    return await command.run(values, positionals, io);
+    const code = await command.run(values, positionals, io);
+    return guard.count() > 0 ? Math.max(code, 1) : code;
   } catch (error) {
-    if (error instanceof FileError) {
+    if (error instanceof FileError || error instanceof StateDirError) {
       io.err(`teamstack ${command.name}: ${error.message}\n`);
       return 2;
     }
@@ -109,7 +141,7 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
       io.err(`teamstack ${command.name}: ${error.message}\n`);
       return 1;
     }
-    io.err(`teamstack ${command.name}: internal error: ${(error as Error)?.message ?? String(error)}\n`);
+    io.err(internalError(command.name, error));
     return 1;
   }
 }

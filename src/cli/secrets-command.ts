@@ -1,25 +1,69 @@
 import { resolve } from "node:path";
+import { TeamstackError } from "../core/errors.ts";
 import { localConfig } from "../local/config.ts";
+import { openStateDir } from "../local/state-dir.ts";
 import { createLocalSecrets } from "../secrets/local-secrets.ts";
 import { type Command, UsageError, type Values } from "./command.ts";
 
 const NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}$/;
 
-function secretsOf(values: Values) {
+async function secretsOf(values: Values) {
   const stateDir = resolve(typeof values["state-dir"] === "string" ? values["state-dir"] : ".teamstack");
+  await openStateDir(stateDir);
   const key = localConfig().secretsKey;
   return createLocalSecrets({ stateDir, ...(key ? { key } : {}) });
 }
 
-/** Reads a secret's value from stdin: piped, or typed (the terminal does not echo it back here). */
+/** Reads a secret's value from stdin: piped (all of it), or typed on a terminal (see readTyped). */
 async function readValue(): Promise<string> {
-  if (process.stdin.isTTY) process.stderr.write("value (end with Ctrl-D): ");
+  if (process.stdin.isTTY) return readTyped(process.stdin);
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
   // One trailing newline is the shell's, not the secret's.
   return Buffer.concat(chunks)
     .toString("utf8")
     .replace(/\r?\n$/, "");
+}
+
+/**
+ * Reads one line typed on a terminal without echoing it: the terminal is put in raw mode, so
+ * nothing typed shows, and restored after. Enter or Ctrl-D ends the value, Backspace takes back
+ * a character, Ctrl-C cancels. A multi-line value is piped in instead.
+ * @throws TeamstackError when cancelled.
+ */
+async function readTyped(stdin: typeof process.stdin): Promise<string> {
+  process.stderr.write("value (not shown; Enter ends it; pipe a multi-line value in instead): ");
+  stdin.setRawMode(true);
+  stdin.setEncoding("utf8");
+  try {
+    return await new Promise<string>((resolve, reject) => {
+      let value = "";
+      const finish = (result: () => void): void => {
+        stdin.off("data", onData);
+        result();
+      };
+      const onData = (chunk: string): void => {
+        for (const ch of chunk) {
+          if (ch === "\r" || ch === "\n" || ch === "\u0004") {
+            finish(() => resolve(value));
+            return;
+          }
+          if (ch === "\u0003") {
+            finish(() => reject(new TeamstackError("cancelled; no secret was stored")));
+            return;
+          }
+          if (ch === "\u007f" || ch === "\b") value = [...value].slice(0, -1).join("");
+          else value += ch;
+        }
+      };
+      stdin.on("data", onData);
+      stdin.resume();
+    });
+  } finally {
+    stdin.setRawMode(false);
+    stdin.pause();
+    process.stderr.write("\n");
+  }
 }
 
 export const secretsCommand: Command = {
@@ -48,7 +92,7 @@ export const secretsCommand: Command = {
     if (member !== undefined && !NAME.test(member))
       throw new UsageError(`--member \`${member}\`: letters, digits, _, . and -`);
     const scope = { team: team as string, ...(member ? { member } : {}) };
-    const secrets = secretsOf(values);
+    const secrets = await secretsOf(values);
     if (verb === "set" || verb === "rm") {
       if (!team) throw new UsageError(`secrets ${verb} needs --team`);
       if (!name || rest.length > 0) throw new UsageError(`give one secret NAME`);

@@ -1,12 +1,14 @@
 import { createHash, randomBytes } from "node:crypto";
 import { userInfo } from "node:os";
 import { resolve } from "node:path";
-import { formatProblem } from "../core/errors.ts";
+import { formatProblem, TeamstackError } from "../core/errors.ts";
 import { canonicalProvider, PROVIDERS, type Template } from "../core/template.ts";
 import { loadTemplate, MAX_TEMPLATE_BYTES, tooLarge } from "../core/validate.ts";
+import { StoreLostError } from "../local/dynamo/errors.ts";
 import { type LocalEngine, openLocalEngine } from "../local/engine.ts";
+import { openStateDir } from "../local/state-dir.ts";
 import { missingUserdata } from "../pipeline/context.ts";
-import { type StackStatusView, stackStatus } from "../pipeline/status.ts";
+import { type StackStatusView, shownStatus, stackStatus, withLiveness } from "../pipeline/status.ts";
 import type { StackEvent, StackKey, StackRecord } from "../ports/store.ts";
 import { checkLocalSupport } from "../providers/local/index.ts";
 import { createLocalSecrets } from "../secrets/local-secrets.ts";
@@ -36,13 +38,113 @@ function progress(values: Values, io: Io): ((key: StackKey, e: StackEvent) => vo
   return (_key, e) => io.err(`  ${((Date.now() - t0) / 1000).toFixed(1).padStart(6)}s  ${e.message}\n`);
 }
 
-async function withEngine<T>(values: Values, io: Io, fn: (engine: LocalEngine) => Promise<T>): Promise<T> {
-  const onEvent = progress(values, io);
-  const engine = await openLocalEngine({ stateDir: stateDirOf(values), ...(onEvent ? { onEvent } : {}) });
+/**
+ * Servers a run of this process has started making, from its events (what a stop leaves behind);
+ * `muted` once the run was stopped, so that tasks still finishing print nothing after the report.
+ */
+type Seen = Map<string, string> & { muted?: boolean };
+
+async function withEngine<T>(
+  values: Values,
+  io: Io,
+  fn: (engine: LocalEngine, seen: Seen) => Promise<T>,
+): Promise<T> {
+  const print = progress(values, io);
+  const seen: Seen = new Map();
+  const onEvent = (key: StackKey, e: StackEvent): void => {
+    if (e.server !== undefined && e.type !== "ServerWaiting") seen.set(e.server, e.type);
+    if (!seen.muted) print?.(key, e);
+  };
+  // A one-shot command whose store goes away stops and says so, rather than retry for ever.
+  const engine = await openLocalEngine({ stateDir: stateDirOf(values), onEvent, onStoreLost: "fail" });
   try {
-    return await fn(engine);
+    return await fn(engine, seen);
   } finally {
     await engine.close();
+  }
+}
+
+/** A run stopped by a signal: Ctrl-C (SIGINT), a closed terminal (SIGHUP), or SIGTERM. */
+class InterruptedError extends TeamstackError {
+  readonly signal: NodeJS.Signals;
+  constructor(signal: NodeJS.Signals) {
+    super(`interrupted (${signal})`);
+    this.name = "InterruptedError";
+    this.signal = signal;
+  }
+}
+
+const STOP_SIGNALS = ["SIGINT", "SIGHUP", "SIGTERM"] as const;
+const SIGNAL_NUMBERS: Record<(typeof STOP_SIGNALS)[number], number> = { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 };
+
+/** The commands that resume and tear down a stack, with the --state-dir the user gave. */
+function nextSteps(stackId: string, values: Values, machine: "provision" | "destroy"): string {
+  const dir = values["state-dir"] ? ` --state-dir ${values["state-dir"]}` : "";
+  return machine === "provision"
+    ? `resume it:     npx teamstack rerun ${stackId}${dir}\ntear it down:  npx teamstack down ${stackId}${dir}\n`
+    : `finish tearing it down:  npx teamstack down ${stackId}${dir}\n`;
+}
+
+/** What a stopped run leaves running, from the store, or from this run's events when the store is gone. */
+async function leftRunning(engine: LocalEngine, key: StackKey, seen: Seen): Promise<string> {
+  const servers = await Promise.race([
+    engine.store.listServers(key).catch(() => undefined),
+    new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 5_000).unref()),
+  ]);
+  const lines = servers
+    ? servers
+        .filter((s) => s.artifacts?.Id || s.status === "CREATING" || s.status === "SUCCEEDED")
+        .map((s) =>
+          `  ${s.name.padEnd(12)} ${s.status.padEnd(9)} ${s.artifacts?.IP ?? ""}  ${s.artifacts?.Id ?? ""}`.trimEnd(),
+        )
+    : [...seen]
+        .filter(([, type]) => type !== "ServerSkipped" && type !== "ServerDestroyed")
+        .map(([name]) => `  ${name}`);
+  return lines.length === 0 ? "  (no server of it was started)\n" : `${lines.join("\n")}\n`;
+}
+
+/**
+ * Runs a state machine on a stack until it ends, or until Ctrl-C, a closed terminal, SIGTERM or a
+ * lost store stops it: then it says what it left running and the commands that resume the stack
+ * and tear it down, and returns the exit code (128 + the signal's number, or 1).
+ */
+async function runGuarded(
+  command: string,
+  engine: LocalEngine,
+  key: StackKey,
+  machine: "provision" | "destroy",
+  seen: Seen,
+  values: Values,
+  io: Io,
+  run: () => Promise<number>,
+): Promise<number> {
+  let stopped = false;
+  const onSignal = (signal: (typeof STOP_SIGNALS)[number]): void => {
+    // A second signal does not wait for the report.
+    if (stopped) process.exit(128 + SIGNAL_NUMBERS[signal]);
+    stopped = true;
+    engine.stopRuns(new InterruptedError(signal));
+  };
+  for (const signal of STOP_SIGNALS) process.on(signal, onSignal);
+  try {
+    return await run();
+  } catch (error) {
+    if (!(error instanceof InterruptedError) && !(error instanceof StoreLostError)) throw error;
+    seen.muted = true;
+    const what =
+      error instanceof InterruptedError
+        ? `interrupted (${error.signal}) while ${machine === "provision" ? "provisioning" : "destroying"} stack ${key.stackId}`
+        : `${error.message}\nstack ${key.stackId} stopped mid-run`;
+    io.err(
+      `teamstack ${command}: ${what}; what it left running:\n${await leftRunning(engine, key, seen)}${nextSteps(key.stackId, values, machine)}`,
+    );
+    if (error instanceof StoreLostError && machine === "provision")
+      io.err("(rerun starts the store again and takes the stack over)\n");
+    return error instanceof InterruptedError
+      ? 128 + SIGNAL_NUMBERS[error.signal as (typeof STOP_SIGNALS)[number]]
+      : 1;
+  } finally {
+    for (const signal of STOP_SIGNALS) process.off(signal, onSignal);
   }
 }
 
@@ -180,6 +282,7 @@ export const upCommand: Command = {
       io.err(loaded.problems.map((p) => `${formatProblem(p)}\n`).join(""));
       return 1;
     }
+    await openStateDir(stateDirOf(values));
     const secrets = createLocalSecrets({ stateDir: stateDirOf(values) });
     const missing = await missingUserdata(loaded.template, userdata, secrets, { team, member });
     if (missing.length > 0) {
@@ -189,7 +292,7 @@ export const upCommand: Command = {
     }
     await checkProvidersRunHere(loaded.template, simulate, file);
     const yaml = new TextDecoder().decode(read.tooLarge ? new Uint8Array() : read.bytes);
-    return withEngine(values, io, async (engine) => {
+    return withEngine(values, io, async (engine, seen) => {
       const stackId = `${
         member
           .toLowerCase()
@@ -213,13 +316,15 @@ export const upCommand: Command = {
       });
       if (!values.json) io.err(`stack ${stackId}: provisioning ${file} (${engine.stateDir})\n`);
       const key = { team, stackId };
-      await engine.provision(key);
-      const code = await finish(engine, key, values, io);
-      if (!values.json)
-        io.err(
-          `\ntear it down with: npx teamstack down ${stackId}${values["state-dir"] ? ` --state-dir ${values["state-dir"]}` : ""}\n`,
-        );
-      return code;
+      return runGuarded("up", engine, key, "provision", seen, values, io, async () => {
+        await engine.provision(key);
+        const code = await finish(engine, key, values, io);
+        if (!values.json)
+          io.err(
+            `\ntear it down with: npx teamstack down ${stackId}${values["state-dir"] ? ` --state-dir ${values["state-dir"]}` : ""}\n`,
+          );
+        return code;
+      });
     });
   },
 };
@@ -234,11 +339,14 @@ export const statusCommand: Command = {
     if (ids.length !== 1) throw new UsageError("give one stack ID");
     return withEngine({ ...values, json: true }, io, async (engine) => {
       const stack = await findStack(engine, ids[0] as string);
-      const view = (await stackStatus(engine.store, stack)) as StackStatusView;
+      const view = await withLiveness(
+        (await stackStatus(engine.store, stack)) as StackStatusView,
+        engine.executions,
+      );
       printStatus(view, values, io);
       if (!values.json && view.lock && !(await engine.executions.isRunning(view.lock.execution))) {
         io.err(
-          `note: run ${view.lock.run} stopped before it finished (its process is gone); \`teamstack rerun ${view.stackId}\` takes over and completes it\n`,
+          `note: run ${view.lock.run} stopped before it finished (its process is gone); \`teamstack rerun ${view.stackId}\` takes over and completes it, \`teamstack down ${view.stackId}\` tears it down\n`,
         );
       }
       return 0;
@@ -256,18 +364,27 @@ export const listCommand: Command = {
     if (args.length > 0) throw new UsageError("list takes no arguments");
     return withEngine({ ...values, json: true }, io, async (engine) => {
       const stacks = await engine.store.listStacks();
-      const rows = stacks.map((s) => ({
-        stackId: s.stackId,
-        status: s.status,
-        team: s.team,
-        member: s.member,
-        startedAt: s.startedAt,
-      }));
+      const rows = await Promise.all(
+        stacks.map(async (s) => {
+          const status = await shownStatus(s, engine.executions);
+          return {
+            stackId: s.stackId,
+            status,
+            team: s.team,
+            member: s.member,
+            startedAt: s.startedAt,
+            // The run that is gone, for an INTERRUPTED stack.
+            ...(status === "INTERRUPTED" && s.lock ? { run: s.lock.run, execution: s.lock.execution } : {}),
+          };
+        }),
+      );
       if (values.json) io.out(`${JSON.stringify(rows, null, 2)}\n`);
       else if (rows.length === 0) io.err(`no stacks in ${engine.stateDir}\n`);
       else
         for (const r of rows)
-          io.out(`${r.stackId.padEnd(22)} ${r.status.padEnd(10)} ${r.team}/${r.member}  ${r.startedAt}\n`);
+          io.out(
+            `${r.stackId.padEnd(22)} ${r.status.padEnd(11)} ${r.team}/${r.member}  ${r.startedAt}${"run" in r ? `  (run ${r.run}, execution ${r.execution})` : ""}\n`,
+          );
       return 0;
     });
   },
@@ -317,16 +434,19 @@ function machineCommand(name: string, summary: string, machine: "provision" | "d
     help: [JSON_HELP, STATE_DIR_HELP, ENDPOINT_HELP],
     async run(values, ids, io) {
       if (ids.length !== 1) throw new UsageError("give one stack ID");
-      return withEngine(values, io, async (engine) => {
+      return withEngine(values, io, async (engine, seen) => {
         const stack = await findStack(engine, ids[0] as string);
         const server = await findRunningServer(engine.stateDir, values.endpoint as string | undefined);
         if (server) return throughServer(server, engine, stack, machine, values, io);
-        const outcome = await engine[machine](stack);
-        if (outcome.status === "FAILED" && outcome.error === "StackLockedError") {
-          io.err(`teamstack ${name}: ${outcome.cause}\n`);
-          return 1;
-        }
-        return finish(engine, stack, values, io);
+        const key = { team: stack.team, stackId: stack.stackId };
+        return runGuarded(name, engine, key, machine, seen, values, io, async () => {
+          const outcome = await engine[machine](key);
+          if (outcome.status === "FAILED" && outcome.error === "StackLockedError") {
+            io.err(`teamstack ${name}: ${outcome.cause}\n`);
+            return 1;
+          }
+          return finish(engine, key, values, io);
+        });
       });
     },
   };

@@ -24,41 +24,58 @@ export class TaskFailure extends Error {
   }
 }
 
-/** Pending task tokens of this process; `sendSuccess`/`sendFailure` settle them. */
+/** How a task token was settled: its output, or the failure the state sees. */
+export type Settlement =
+  | { readonly ok: true; readonly output: unknown }
+  | { readonly ok: false; readonly error: TaskFailure };
+
+/**
+ * Pending task tokens of this process; `sendSuccess`/`sendFailure` settle them.
+ *
+ * A settlement is a value, never a rejected promise: a dependency may fail a token while the task
+ * function that parked it is still running (WaitForDependencies writing its event), before anyone
+ * awaits the settlement, and Node ends the process on a rejection nobody listens to yet.
+ */
 export class TokenRegistry {
-  readonly #pending = new Map<string, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  readonly #pending = new Map<string, (s: Settlement) => void>();
 
   /** A fresh token and the promise its settlement resolves. */
-  create(): { token: string; settled: Promise<unknown> } {
+  create(): { token: string; settled: Promise<Settlement> } {
     const token = `local:${randomUUID()}`;
-    const settled = new Promise<unknown>((resolve, reject) => this.#pending.set(token, { resolve, reject }));
+    const settled = new Promise<Settlement>((resolve) => this.#pending.set(token, resolve));
     return { token, settled };
   }
 
   /** Settles a token with success; false when it is unknown or settled already (as SFN's TaskTimedOut). */
   sendSuccess(token: string, output: unknown): boolean {
-    const p = this.#pending.get(token);
-    if (!p) return false;
-    this.#pending.delete(token);
-    p.resolve(output);
-    return true;
+    return this.#settle(token, { ok: true, output });
   }
 
   sendFailure(token: string, error: string, cause: string): boolean {
-    const p = this.#pending.get(token);
-    if (!p) return false;
-    this.#pending.delete(token);
-    p.reject(new TaskFailure(error, cause));
-    return true;
+    return this.#settle(token, { ok: false, error: new TaskFailure(error, cause) });
   }
 
-  /** Forgets a token whose state gave up (timeout, abort). */
+  /**
+   * Forgets a token whose state gave up (timeout, abort, its execution ended): whoever still
+   * awaits it sees `States.TaskFailed`, so nothing stays parked for ever.
+   */
   drop(token: string): void {
-    this.#pending.delete(token);
+    this.#settle(token, {
+      ok: false,
+      error: new TaskFailure("States.TaskFailed", "the task token was dropped: its state gave up waiting"),
+    });
   }
 
   get size(): number {
     return this.#pending.size;
+  }
+
+  #settle(token: string, settlement: Settlement): boolean {
+    const resolve = this.#pending.get(token);
+    if (!resolve) return false;
+    this.#pending.delete(token);
+    resolve(settlement);
+    return true;
   }
 }
 
@@ -146,6 +163,8 @@ export interface RunOptions {
   readonly onTransition?: (state: string) => void;
   /** Sees every event of the execution's history (what the console would show). */
   readonly onHistory?: (event: unknown) => void;
+  /** Stops the execution where it is; `runMachine` then rejects with the signal's reason. */
+  readonly signal?: AbortSignal;
 }
 
 /** How an execution ended; `transitions` counts states entered and retried, as Step Functions bills them. */
@@ -160,13 +179,19 @@ export type ExecutionOutcome = (
     }
 ) & { readonly transitions: number };
 
-/** Runs a loaded machine to its end. */
+/**
+ * Runs a loaded machine to its end.
+ * @throws the reason of `options.signal` when it stops the execution.
+ */
 export async function runMachine(
   machine: LoadedMachine,
   input: Record<string, unknown>,
   options: RunOptions,
 ): Promise<{ outcome: ExecutionOutcome; abort: () => void }> {
   const handlers: Record<string, (input: unknown) => Promise<unknown>> = {};
+  // Tokens of this execution still parked: a state that timed out leaves its handler waiting, and
+  // the end of the execution lets it go.
+  const parked = new Set<string>();
   for (const [name, state] of taskStates(machine.definition)) {
     const f = functionOf(state) as { fn: string; waitsForToken: boolean };
     const fn = options.functions[f.fn];
@@ -176,10 +201,14 @@ export async function runMachine(
           options.onTransition?.(name);
           const payload = (raw as { Payload: Record<string, unknown> }).Payload;
           const { token, settled } = options.tokens.create();
+          parked.add(token);
           try {
             await fn({ ...payload, token });
-            return await settled;
+            const settlement = await settled;
+            if (!settlement.ok) throw settlement.error;
+            return settlement.output;
           } finally {
+            parked.delete(token);
             options.tokens.drop(token);
           }
         }
@@ -204,6 +233,9 @@ export async function runMachine(
     } as never,
   });
   const abort = (): void => execution.abort();
+  const onAbort = (): void => abort();
+  options.signal?.addEventListener("abort", onAbort, { once: true });
+  if (options.signal?.aborted) abort();
   let transitions = 0;
   let failedState: { name: string; input: unknown } | undefined;
   const counted = (async () => {
@@ -225,6 +257,7 @@ export async function runMachine(
     return { outcome: { status: "SUCCEEDED", output, transitions }, abort };
   } catch (error) {
     await counted;
+    if (options.signal?.aborted) throw options.signal.reason;
     if (error instanceof ExecutionError) {
       const cause = (error as { cause?: { name?: string; message?: string } }).cause;
       return {
@@ -239,5 +272,8 @@ export async function runMachine(
       };
     }
     throw error;
+  } finally {
+    options.signal?.removeEventListener("abort", onAbort);
+    for (const token of parked) options.tokens.drop(token);
   }
 }

@@ -1,6 +1,8 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdir, open, readFile, rename, rm, stat } from "node:fs/promises";
+import { Agent } from "node:http";
+import { connect as connectSocket, type Socket } from "node:net";
 import { fileURLToPath } from "node:url";
 import { DynamoDBClient, ListTablesCommand } from "@aws-sdk/client-dynamodb";
 import { createTable } from "../store/table.ts";
@@ -16,12 +18,14 @@ import {
   storePaths,
 } from "./dynamo/files.ts";
 import { ping } from "./dynamo/ping.ts";
+import { openStateDir } from "./state-dir.ts";
 
 /** The table every local teamstack process uses. */
 export const LOCAL_TABLE_NAME = "teamstack";
 
 const DAEMON_FILE = fileURLToPath(new URL("./dynamo/daemon.ts", import.meta.url));
-const DEFAULT_TIMEOUT_MS = 10_000;
+/** Starting a daemon takes a second or two; a busy machine may take many more. */
+const DEFAULT_TIMEOUT_MS = 30_000;
 /** A lock older than this belongs to a starter that hung or died: starting takes well under it. */
 const STALE_LOCK_MS = 30_000;
 /** daemon.log is rotated once it grows past this, when a new daemon starts. */
@@ -31,8 +35,8 @@ const MAX_STARTS = 3;
 
 /** A connection to the state directory's store daemon. */
 export interface LocalStore {
-  /** `http://127.0.0.1:PORT` */
-  readonly endpoint: string;
+  /** The daemon's unix socket. */
+  readonly socket: string;
   readonly client: DynamoDBClient;
   readonly tableName: string;
   /** The daemon's process id. */
@@ -45,7 +49,7 @@ export interface LocalStore {
 }
 
 export interface EnsureLocalStoreOptions {
-  /** How long to wait for a daemon to start or answer (default 10 s). */
+  /** How long to wait for a daemon to start or answer (default 30 s). */
   readonly timeoutMs?: number;
   /**
    * Idle limit of a daemon this call starts (default `TEAMSTACK_STORE_IDLE_MS`, else 10 minutes);
@@ -63,8 +67,11 @@ export async function ensureLocalStore(
   stateDir: string,
   options: EnsureLocalStoreOptions = {},
 ): Promise<LocalStore> {
+  await openStateDir(stateDir);
   const paths = storePaths(stateDir);
-  await mkdir(paths.dir, { recursive: true });
+  await mkdir(paths.dir, { mode: 0o700 }).catch((err: unknown) => {
+    if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+  });
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const deadline = Date.now() + timeoutMs;
   let starts = 0;
@@ -73,7 +80,7 @@ export async function ensureLocalStore(
     const found = await findDaemon(paths);
     if (found.state === "live") return connect(found.info);
     lastState =
-      found.state === "busy" ? `pid ${found.info.pid} does not answer on port ${found.info.port}` : lastState;
+      found.state === "busy" ? `pid ${found.info.pid} does not answer on ${found.info.socket}` : lastState;
     if (Date.now() > deadline) {
       throw new LocalStoreError(
         `the local store did not start within ${timeoutMs} ms (${lastState}); see ${paths.log}${await logTail(paths)}`,
@@ -133,15 +140,38 @@ export async function stopLocalStore(
   return true;
 }
 
-/** The SDK client for a local daemon: fixed dummy credentials, short connect timeout, few retries. */
-export function localClient(endpoint: string): DynamoDBClient {
+/** How long a client keeps an idle connection; the daemon keeps it 60 s. */
+const CLIENT_IDLE_MS = 15_000;
+
+/**
+ * An HTTP agent whose every connection goes to one unix socket, whatever host a request names.
+ * It closes idle connections before the daemon does: a request sent on a connection the daemon
+ * is closing fails with EPIPE, and a burst of them used up the SDK's retries.
+ */
+class SocketAgent extends Agent {
+  readonly #socket: string;
+  constructor(socket: string) {
+    super({ keepAlive: true, timeout: CLIENT_IDLE_MS });
+    this.#socket = socket;
+  }
+  override createConnection(): Socket {
+    return connectSocket(this.#socket);
+  }
+}
+
+/**
+ * The SDK client for a local daemon, over its unix socket: fixed dummy credentials, short
+ * connect timeout, few retries.
+ */
+export function localClient(socket: string): DynamoDBClient {
   return new DynamoDBClient({
-    endpoint,
+    // Only names the Host header: the agent connects to the socket.
+    endpoint: "http://localhost",
     region: "local",
     credentials: { accessKeyId: "teamstack", secretAccessKey: "local" },
     // Retries cover a keep-alive connection the daemon closed; more would only delay the error.
     maxAttempts: 3,
-    requestHandler: { connectionTimeout: 2_000, requestTimeout: 30_000 },
+    requestHandler: { httpAgent: new SocketAgent(socket), connectionTimeout: 2_000, requestTimeout: 30_000 },
   });
 }
 
@@ -153,7 +183,7 @@ type Found =
 async function findDaemon(paths: StorePaths): Promise<Found> {
   const info = await readDaemonInfo(paths.info);
   if (info === undefined || !(await isRunning(info.pid))) return { state: "none" };
-  const answer = await ping(info.port, 2_000);
+  const answer = await ping(info.socket, 2_000);
   if (answer === "ok") return { state: "live", info };
   // Alive but slow: starting another would fail on the LevelDB lock, so wait for this one.
   if (answer === "timeout") return { state: "busy", info };
@@ -161,8 +191,7 @@ async function findDaemon(paths: StorePaths): Promise<Found> {
 }
 
 async function connect(info: DaemonInfo): Promise<LocalStore> {
-  const endpoint = `http://127.0.0.1:${info.port}`;
-  const client = localClient(endpoint);
+  const client = localClient(info.socket);
   try {
     await createTable(client, LOCAL_TABLE_NAME, { timeoutMs: DEFAULT_TIMEOUT_MS });
   } catch (err) {
@@ -176,7 +205,7 @@ async function connect(info: DaemonInfo): Promise<LocalStore> {
   heartbeat.unref();
   let closed = false;
   return {
-    endpoint,
+    socket: info.socket,
     client,
     tableName: LOCAL_TABLE_NAME,
     pid: info.pid,

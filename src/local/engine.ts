@@ -24,6 +24,8 @@ import {
   UnboundTaskError,
 } from "./asl-runner.ts";
 import { type LocalConfig, localConfig } from "./config.ts";
+import { StoreLostError } from "./dynamo/errors.ts";
+import { isRunning, storePaths } from "./dynamo/files.ts";
 import { ensureLocalStore } from "./dynamo.ts";
 
 export { ProviderUnavailableError };
@@ -50,9 +52,25 @@ export interface LocalEngine {
    * same execution id, restarting at the state it failed in, with that state's input.
    */
   redrive(execution: string, options?: RunHooks): Promise<ExecutionOutcome & { execution: string }>;
-  /** Stops readiness watchers; running sandboxes keep running. */
+  /**
+   * Stops every run of this engine where it is (Ctrl-C, a lost store): `provision`, `destroy` and
+   * `redrive` reject with `reason`. The stack keeps its lock, which `rerun` takes over once this
+   * process has exited. The engine runs nothing after this.
+   */
+  stopRuns(reason: Error): void;
+  /** Stops readiness watchers and the store watch; running sandboxes keep running. */
   close(): Promise<void>;
 }
+
+/**
+ * What the engine does when its store daemon exits: a long-lived process (`serve`) starts it
+ * again and carries on (runs retry their store calls meanwhile); a one-shot command (`up`,
+ * `rerun`, `down`) stops its runs with StoreLostError, so that it exits and says what to do.
+ */
+export type OnStoreLost = "restart" | "fail";
+
+/** How often the engine checks that its store daemon still runs. */
+const STORE_WATCH_MS = 500;
 
 export interface RunHooks {
   /** Called on every Task state entered (progress, transition counts). */
@@ -96,10 +114,20 @@ export async function openLocalEngine(options: {
   readonly onEvent?: (key: StackKey, event: StackEvent) => void;
   /** Settings; from the environment by default. */
   readonly config?: LocalConfig;
+  /** What to do when the store daemon exits (default `restart`). */
+  readonly onStoreLost?: OnStoreLost;
+  /** Says what the engine did on its own (the store started again). */
+  readonly log?: (line: string) => void;
 }): Promise<LocalEngine> {
   const { stateDir, onEvent } = options;
   const config = options.config ?? localConfig();
-  const { client, tableName } = await ensureLocalStore(stateDir);
+  const local = await ensureLocalStore(stateDir);
+  const { client, tableName } = local;
+  const stopper = new AbortController();
+  const stopRuns = (reason: Error): void => {
+    if (!stopper.signal.aborted) stopper.abort(reason);
+  };
+  const storeWatch = watchStore(stateDir, local.pid, options.onStoreLost ?? "restart", stopRuns, options.log);
   const base = createDynamoStore({ client, tableName });
   const appendEvent: Store["appendEvent"] = async (key, event) => {
     const e = await base.appendEvent(key, event);
@@ -217,6 +245,7 @@ export async function openLocalEngine(options: {
         executionId: execution,
         functions,
         tokens: registry,
+        signal: stopper.signal,
         ...(hooks?.onTransition ? { onTransition: hooks.onTransition } : {}),
         ...(hooks?.onHistory ? { onHistory: hooks.onHistory } : {}),
       });
@@ -250,8 +279,59 @@ export async function openLocalEngine(options: {
       const machine = startingAt(machineOf(f.which), f.state.name);
       return execute(f.which, machine, f.state.input as Record<string, unknown>, execution, hooks);
     },
+    stopRuns,
     async close() {
       watchers.abort();
+      storeWatch.stop();
+    },
+  };
+}
+
+/**
+ * Watches the store daemon's process: when it exits, starts it again (`restart`: the socket's
+ * path stays, so the client reaches the new one) or stops every run with StoreLostError (`fail`).
+ */
+function watchStore(
+  stateDir: string,
+  firstPid: number,
+  mode: OnStoreLost,
+  stopRuns: (reason: Error) => void,
+  log: ((line: string) => void) | undefined,
+): { stop(): void } {
+  let pid = firstPid;
+  let busy = false;
+  let stopped = false;
+  const timer = setInterval(() => {
+    if (busy || stopped) return;
+    busy = true;
+    void (async () => {
+      if (await isRunning(pid)) return;
+      const gone = pid;
+      if (mode === "fail") {
+        stopped = true;
+        clearInterval(timer);
+        stopRuns(
+          new StoreLostError(
+            `the local store stopped: its daemon (pid ${gone}) exited; see ${storePaths(stateDir).log}`,
+          ),
+        );
+        return;
+      }
+      const again = await ensureLocalStore(stateDir);
+      again.close(); // this engine's own client reaches the new daemon on the same socket
+      pid = again.pid;
+      log?.(`the local store daemon (pid ${gone}) exited; started it again (pid ${pid})`);
+    })()
+      .catch((err: unknown) => log?.(`the local store could not be started again: ${(err as Error).message}`))
+      .finally(() => {
+        busy = false;
+      });
+  }, STORE_WATCH_MS);
+  timer.unref();
+  return {
+    stop() {
+      stopped = true;
+      clearInterval(timer);
     },
   };
 }

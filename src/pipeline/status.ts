@@ -1,3 +1,4 @@
+import type { Executions } from "../ports/orchestration.ts";
 import type { HookRecord, ServerRecord, StackKey, StackRecord, Store } from "../ports/store.ts";
 import { stackTemplate } from "./context.ts";
 
@@ -6,7 +7,7 @@ export interface StackStatusView {
   readonly stackId: string;
   readonly team: string;
   readonly member: string;
-  readonly status: StackRecord["status"];
+  readonly status: ShownStatus;
   readonly run: number;
   readonly servers: ReadonlyArray<{
     readonly name: string;
@@ -33,6 +34,39 @@ export interface StackStatusView {
   readonly startedAt: string;
   readonly finishedAt: string | null;
   readonly error: string | null;
+}
+
+/**
+ * A stack's status as shown: the stored one, or INTERRUPTED for a stack whose run is gone (its
+ * process was killed, or stopped by Ctrl-C or a lost store) while the store still says it runs.
+ */
+export type ShownStatus = StackRecord["status"] | "INTERRUPTED";
+
+/**
+ * The status to show for a stack: INTERRUPTED when it is RUNNING or DESTROYING under a lock
+ * whose execution no longer runs (`rerun` takes such a stack over, `down` tears it down).
+ */
+export async function shownStatus(
+  stack: Pick<StackRecord, "status" | "lock">,
+  executions: Executions,
+): Promise<ShownStatus> {
+  const { status, lock } = stack;
+  if (
+    (status === "RUNNING" || status === "DESTROYING") &&
+    lock &&
+    !(await executions.isRunning(lock.execution))
+  )
+    return "INTERRUPTED";
+  return status;
+}
+
+/** The view with INTERRUPTED in place of a status whose run is gone (see `shownStatus`). */
+export async function withLiveness(view: StackStatusView, executions: Executions): Promise<StackStatusView> {
+  const status = await shownStatus(
+    { status: view.status as StackRecord["status"], ...(view.lock ? { lock: view.lock } : {}) },
+    executions,
+  );
+  return status === view.status ? view : { ...view, status };
 }
 
 /** What a server is doing, for people: a PENDING server holding a wait token is WAITING. */

@@ -167,11 +167,11 @@ export async function prepare(deps: PipelineDeps, input: StackInput): Promise<Pr
   for (let i = 0; i < records.length; i += 25) {
     await Promise.all(records.slice(i, i + 25).map((r) => deps.store.putServer(r)));
   }
+  // A rerun runs again, in order, every hook that did not succeed: one SKIPPED for a secret the
+  // team has since set, one that FAILED (with continue_on_error, or before the run failed).
   const hooks = await deps.store.listHooks(key);
   const done = (phase: "pre" | "post", i: number) =>
-    hooks.some(
-      (h) => h.phase === phase && h.index === i && (h.status === "SUCCEEDED" || h.status === "SKIPPED"),
-    );
+    hooks.some((h) => h.phase === phase && h.index === i && h.status === "SUCCEEDED");
   await deps.store.updateStack(key, {
     status: "RUNNING",
     run,

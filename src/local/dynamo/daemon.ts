@@ -3,15 +3,27 @@
  * using that state directory (LevelDB cannot be opened twice). Started detached by
  * `ensureLocalStore`; run as `node daemon.ts <stateDir>`.
  *
- * It listens on 127.0.0.1 on a free port, checks that LevelDB opened, then publishes
- * `store/daemon.json`. It exits, closing LevelDB cleanly, on SIGTERM/SIGINT or after
+ * It listens on the unix socket `store/daemon.sock` (mode 0600, in the 0700 state directory:
+ * a member's server, which shares the host's network, has no port to reach it by), checks that
+ * LevelDB opened, then publishes `store/daemon.json`. It exits, closing LevelDB cleanly, on SIGTERM/SIGINT or after
  * `TEAMSTACK_STORE_IDLE_MS` (default 10 minutes) without requests.
  */
-import { rm } from "node:fs/promises";
-import type { AddressInfo } from "node:net";
+import { chmod, rm } from "node:fs/promises";
+import type { Server } from "node:http";
+import { dirname } from "node:path";
 import dynalite from "dynalite";
-import { type DaemonInfo, readDaemonInfo, storePaths, writeFileAtomic } from "./files.ts";
+import {
+  type DaemonInfo,
+  isErrno,
+  readDaemonInfo,
+  socketAddress,
+  storePaths,
+  writeFileAtomic,
+} from "./files.ts";
 import { ping } from "./ping.ts";
+
+// The socket, the log and LevelDB's files are for this user only, whoever started the daemon.
+process.umask(0o077);
 
 const DEFAULT_IDLE_MS = 600_000;
 /** After this long, a shutdown that has not finished closing LevelDB gives up. */
@@ -39,10 +51,12 @@ function parseIdleMs(text: string | undefined): number {
   return n;
 }
 
-/** Removes daemon.json, but only if it still describes this process. */
+/** Removes daemon.json (and the short link to a deep store folder), but only if they are still this process's. */
 async function unpublish(): Promise<void> {
   const info = await readDaemonInfo(paths.info).catch(() => undefined);
-  if (info?.pid === process.pid) await rm(paths.info, { force: true });
+  if (info?.pid !== process.pid) return;
+  await rm(paths.info, { force: true });
+  if (info.socket !== paths.socket) await rm(dirname(info.socket), { force: true });
 }
 
 // dynalite crashes with an uncaught error when LevelDB is locked by another process: end cleanly.
@@ -57,6 +71,8 @@ process.on("uncaughtException", (err) => {
 });
 
 const server = dynalite({ path: paths.db, createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+// Clients close an idle connection after 15 s; closing it here first would race their next request.
+server.keepAliveTimeout = 60_000;
 let lastRequest = Date.now();
 server.on("request", () => {
   lastRequest = Date.now();
@@ -84,22 +100,39 @@ function shutdown(reason: string): void {
 process.on("SIGTERM", () => shutdown("SIGTERM"));
 process.on("SIGINT", () => shutdown("SIGINT"));
 
-await new Promise<void>((resolve, reject) => {
-  server.once("error", reject);
-  server.listen(0, "127.0.0.1", resolve);
-});
-const { port } = server.address() as AddressInfo;
+/** Listens on `socket`, first removing a socket file a killed daemon left (nothing answers on it). */
+async function listenOn(server: Server, socket: string): Promise<void> {
+  const listen = () =>
+    new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(socket, () => {
+        server.off("error", reject);
+        resolve();
+      });
+    });
+  try {
+    await listen();
+  } catch (err) {
+    if (!isErrno(err, "EADDRINUSE") || (await ping(socket, 2_000)) !== "refused") throw err;
+    await rm(socket, { force: true });
+    await listen();
+  }
+  await chmod(socket, 0o600);
+}
+
+const socket = await socketAddress(paths);
+await listenOn(server, socket);
 
 // LevelDB opens lazily: make it open now, so a locked folder fails here, before we publish.
-const check = await ping(port, 5_000);
+const check = await ping(socket, 5_000);
 if (check !== "ok") {
-  log(`dynalite on port ${port} does not answer ListTables (${check}); exiting`);
+  log(`dynalite on ${socket} does not answer ListTables (${check}); exiting`);
   process.exit(1);
 }
 
-const info: DaemonInfo = { pid: process.pid, port, startedAt: new Date().toISOString(), idleMs };
+const info: DaemonInfo = { pid: process.pid, socket, startedAt: new Date().toISOString(), idleMs };
 await writeFileAtomic(paths.info, `${JSON.stringify(info)}\n`);
-log(`listening on 127.0.0.1:${port}, db ${paths.db}, idle limit ${idleMs} ms`);
+log(`listening on ${socket}, db ${paths.db}, idle limit ${idleMs} ms`);
 
 setInterval(
   () => {

@@ -7,3 +7,11 @@ export class LocalStoreError extends StoreError {
     this.name = "LocalStoreError";
   }
 }
+
+/** The store daemon went away during a run of a process that does not start it again (`up`). */
+export class StoreLostError extends LocalStoreError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "StoreLostError";
+  }
+}

@@ -8,17 +8,16 @@ import { request } from "node:http";
 export type PingResult = "ok" | "refused" | "timeout" | "error";
 
 /**
- * Asks 127.0.0.1:`port` for ListTables without the SDK (the daemon must stay light, and the
+ * Asks the daemon on unix socket `socket` for ListTables without the SDK (the daemon must stay light, and the
  * caller needs to tell "nobody there" from "slow"). dynalite checks that a signature is present,
  * not that it is valid.
  */
-export function ping(port: number, timeoutMs: number): Promise<PingResult> {
+export function ping(socket: string, timeoutMs: number): Promise<PingResult> {
   return new Promise((resolve) => {
     const body = '{"Limit":1}';
     const req = request(
       {
-        host: "127.0.0.1",
-        port,
+        socketPath: socket,
         method: "POST",
         path: "/",
         agent: false,
@@ -47,7 +46,8 @@ export function ping(port: number, timeoutMs: number): Promise<PingResult> {
       resolve("timeout");
     });
     req.on("error", (err: NodeJS.ErrnoException) =>
-      resolve(err.code === "ECONNREFUSED" ? "refused" : "error"),
+      // A socket file with no daemon behind it refuses; no file at all is just as empty.
+      resolve(err.code === "ECONNREFUSED" || err.code === "ENOENT" ? "refused" : "error"),
     );
     req.end(body);
   });

@@ -26,10 +26,15 @@ if (Number(process.versions.node.split(".")[0]) < 24) {
 export interface RunningCli {
   readonly child: ChildProcess;
   readonly done: Promise<CliResult>;
+  /** What it has printed on stderr so far. */
+  readonly stderr: () => string;
 }
 
-/** Starts `teamstack ARGS` without waiting for it; it is SIGKILLed after `timeoutMs` at the latest. */
-export function startCli(args: readonly string[], timeoutMs = 20_000): RunningCli {
+/**
+ * Starts `teamstack ARGS` without waiting for it; it is SIGKILLed after `timeoutMs` at the latest
+ * (a hang: generous, so that a busy machine is not taken for one).
+ */
+export function startCli(args: readonly string[], timeoutMs = 120_000): RunningCli {
   const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
   let stdout = "";
   let stderr = "";
@@ -46,7 +51,7 @@ export function startCli(args: readonly string[], timeoutMs = 20_000): RunningCl
       resolve({ code, signal, stdout, stderr });
     });
   });
-  return { child, done };
+  return { child, done, stderr: () => stderr };
 }
 
 /** Describes a result for an assertion message. */
@@ -56,7 +61,7 @@ export function shown(r: CliResult): string {
 
 /** Runs a command that must succeed and returns its parsed JSON output. */
 export async function cliJson<T>(args: readonly string[]): Promise<T> {
-  const r = await runCli(args);
+  const r = await runCli(args, 60_000);
   if (r.code !== 0) throw new Error(`teamstack ${args.join(" ")}: ${shown(r)}`);
   return JSON.parse(r.stdout) as T;
 }
@@ -235,18 +240,19 @@ export async function simAttempts(stateDir: string, stackId: string): Promise<Ma
   return out;
 }
 
-export function sleep(ms: number): Promise<void> {
+/** The pause between two polls of `until`. */
+function pause(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
 /** Polls `check` every 15 ms until it returns a value, or throws after `timeoutMs`. */
-export async function until<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 15_000) {
+export async function until<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 60_000) {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await check();
     if (v !== undefined) return v;
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(15);
+    await pause(15);
   }
 }
 
@@ -266,7 +272,7 @@ export async function tearDown(stateDir: string): Promise<void> {
     rows
       .filter((row) => row.status !== "DESTROYED")
       .map(async (row) => {
-        const r = await runCli(["down", row.stackId, "--state-dir", stateDir]);
+        const r = await runCli(["down", row.stackId, "--state-dir", stateDir], 120_000);
         if (r.code !== 0) problems.push(`down ${row.stackId}: ${shown(r)}`);
       }),
   );

@@ -54,6 +54,15 @@ async function status(key: StackKey) {
   return view;
 }
 
+/** Resolves once a run holds the stack's lock (Prepare has taken it). */
+async function lockTaken(key: StackKey): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  while (!(await engine.store.getStack(key))?.lock) {
+    if (Date.now() > deadline) throw new Error(`no run took the lock of ${key.stackId} in 20 s`);
+    await new Promise((r) => setImmediate(r));
+  }
+}
+
 const byName = (view: Awaited<ReturnType<typeof status>>) => new Map(view.servers.map((s) => [s.name, s]));
 
 describe("the provision state machine on the local runtime", () => {
@@ -162,10 +171,43 @@ describe("the provision state machine on the local runtime", () => {
     expect(s.get("bad")?.status).toBe("DESTROYED");
   });
 
+  it("runs again on a rerun every hook that did not succeed, in order, and none that did", async () => {
+    const key = await newStack(
+      [
+        "servers:",
+        sim("a"),
+        "pre_hooks:",
+        "  - slack_msg: { channel: ops, msg: starting }",
+        "post_hooks:",
+        "  - run_script: { target_server: a, script: 'echo once' }",
+        "  - webhook: { url: 'https://ci.example.com/hook', secret: not_set, continue_on_error: true }",
+        "  - slack_msg: { channel: ops, msg: done }",
+      ].join("\n"),
+    );
+    expect((await engine.provision(key)).status).toBe("SUCCEEDED");
+    const hooks = (await status(key)).hooks.map((h) => `${h.phase}:${h.index} ${h.status}`);
+    expect(hooks).toEqual(["pre:0 SKIPPED", "post:0 SUCCEEDED", "post:1 FAILED", "post:2 SKIPPED"]);
+    const before = (await engine.store.listEvents(key)).length;
+
+    expect((await engine.provision(key)).status).toBe("SUCCEEDED");
+    const again = (await engine.store.listEvents(key))
+      .slice(before)
+      .filter((e) => e.type === "HookFinished")
+      .map((e) => e.message.split(":")[0]);
+    expect(again).toEqual(["pre_hooks[0] slack_msg", "post_hooks[1] webhook", "post_hooks[2] slack_msg"]);
+    const rerun = await engine.store.listHooks(key);
+    expect(rerun.map((h) => `${h.phase}:${h.index} ${h.run}`).sort()).toEqual([
+      "post:0 1",
+      "post:1 2",
+      "post:2 2",
+      "pre:0 2",
+    ]);
+  });
+
   it("refuses a second concurrent run, naming the running one", async () => {
     const key = await newStack(["servers:", sim("slow", "    options: { boot_ms: 400 }\n")].join("\n"));
     const first = engine.provision(key);
-    await new Promise((r) => setTimeout(r, 100));
+    await lockTaken(key);
     const second = await engine.provision(key);
     expect(second).toMatchObject({ status: "FAILED", error: "StackLockedError" });
     expect(second.status === "FAILED" ? second.cause : "").toMatch(/is busy: run 1 \(execution local:/);

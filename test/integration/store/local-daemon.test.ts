@@ -1,6 +1,6 @@
 import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -78,7 +78,7 @@ describe("local store daemon", () => {
     const stateDir = await freshStateDir();
     const [a, b] = await Promise.all([ensure(stateDir), ensure(stateDir)]);
     expect(a.pid).toBe(b.pid);
-    expect(a.endpoint).toBe(b.endpoint);
+    expect(a.socket).toBe(b.socket);
     expect((await readDaemonInfo(storePaths(stateDir).info))?.pid).toBe(a.pid);
     expect(existsSync(storePaths(stateDir).lock)).toBe(false);
   });
@@ -139,8 +139,10 @@ describe("local store daemon", () => {
     await writeFile(storePaths(stateDir).lock, JSON.stringify({ pid: deadPid, token: "x", at: Date.now() }));
     await writeFile(
       storePaths(stateDir).info,
-      JSON.stringify({ pid: deadPid, port: 9, startedAt: "", idleMs: 1 }),
+      JSON.stringify({ pid: deadPid, socket: storePaths(stateDir).socket, startedAt: "", idleMs: 1 }),
     );
+    // The dead daemon's socket file is still there: the new one replaces it.
+    await writeFile(storePaths(stateDir).socket, "");
     const local = await ensure(stateDir);
     expect(local.pid).not.toBe(deadPid);
   });
@@ -154,4 +156,57 @@ describe("local store daemon", () => {
     expect((err as Error).message).toContain(storePaths(stateDir).log);
     expect(existsSync(storePaths(stateDir).lock)).toBe(false);
   });
+
+  it("listens on a 0600 unix socket in the 0700 store folder and on no TCP port", async () => {
+    const stateDir = await freshStateDir();
+    const local = await ensure(stateDir);
+    const paths = storePaths(stateDir);
+    expect(local.socket).toBe(paths.socket);
+    const socket = await lstat(paths.socket);
+    expect(socket.isSocket()).toBe(true);
+    expect(socket.mode & 0o777).toBe(0o600);
+    expect((await stat(paths.dir)).mode & 0o777).toBe(0o700);
+    expect(await tcpListenersOf(local.pid)).toEqual([]);
+  });
+
+  it("reaches the daemon of a state directory too deep for a socket path through a short link", async () => {
+    const base = await freshStateDir();
+    const stateDir = join(base, ...Array.from({ length: 12 }, (_, i) => `a-rather-long-folder-name-${i}`));
+    expect(Buffer.byteLength(storePaths(stateDir).socket)).toBeGreaterThan(107);
+    const key = { team: "t", stackId: "deep" };
+    const local = await ensure(stateDir);
+    await createDynamoStore({ client: local.client, tableName: local.tableName }).createStack(stack(key));
+    expect(Buffer.byteLength(local.socket)).toBeLessThanOrEqual(107);
+    // The link's folder is this user's alone; the socket itself is the one in the store folder.
+    const links = join(local.socket, "..", "..");
+    expect((await lstat(links)).mode & 0o777).toBe(0o700);
+    expect(await readlink(join(local.socket, ".."))).toBe(storePaths(stateDir).dir);
+    expect((await lstat(storePaths(stateDir).socket)).isSocket()).toBe(true);
+    // Another process finds the same daemon and the same data.
+    expect(await otherProcess(stateDir, key)).toEqual({ pid: local.pid, member: "ada" });
+    local.close();
+    // A daemon that stops takes its link away.
+    expect(await stopLocalStore(stateDir)).toBe(true);
+    expect(await lstat(join(local.socket, "..")).catch(() => undefined)).toBeUndefined();
+  });
 });
+
+/** The TCP sockets process `pid` listens on (from /proc/net/tcp and tcp6, matched by inode). */
+async function tcpListenersOf(pid: number): Promise<string[]> {
+  const inodes = new Set<string>();
+  for (const fd of await readdir(`/proc/${pid}/fd`)) {
+    const target = await readlink(`/proc/${pid}/fd/${fd}`).catch(() => "");
+    const m = /^socket:\[(\d+)\]$/.exec(target);
+    if (m) inodes.add(m[1] as string);
+  }
+  const out: string[] = [];
+  for (const table of ["/proc/net/tcp", "/proc/net/tcp6"]) {
+    const lines = (await readFile(table, "utf8").catch(() => "")).split("\n").slice(1);
+    for (const line of lines) {
+      const f = line.trim().split(/\s+/);
+      // st 0A is LISTEN; field 9 is the inode.
+      if (f[3] === "0A" && inodes.has(f[9] as string)) out.push(`${table} ${f[1]}`);
+    }
+  }
+  return out;
+}
