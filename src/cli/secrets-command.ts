@@ -32,9 +32,10 @@ async function readValue(): Promise<string> {
  * @throws TeamstackError when cancelled.
  */
 async function readTyped(stdin: typeof process.stdin): Promise<string> {
-  process.stderr.write("value (not shown; Enter ends it; pipe a multi-line value in instead): ");
+  // Echo goes off before the prompt shows: keys typed once it shows are never displayed.
   stdin.setRawMode(true);
   stdin.setEncoding("utf8");
+  process.stderr.write("value (not shown; Enter ends it; pipe a multi-line value in instead): ");
   try {
     return await new Promise<string>((resolve, reject) => {
       let value = "";

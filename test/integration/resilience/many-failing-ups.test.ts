@@ -28,9 +28,12 @@ function template(i: number): string {
 }
 
 let stateDirs: string[] = [];
+let env: NodeJS.ProcessEnv;
 
 beforeAll(async () => {
   stateDirs = await Promise.all(Array.from({ length: AT_ONCE }, (_, w) => tempStateDir(`many-ups-${w}`)));
+  // Node's compile cache spares each process compiling the same modules again (a third of its CPU).
+  env = { ...process.env, NODE_COMPILE_CACHE: join(stateDirs[0] as string, "compile-cache") };
 });
 
 afterAll(async () => {
@@ -55,6 +58,7 @@ describe(`${RUNS} runs of \`teamstack up\` on a failing DAG`, () => {
           const r = await runCli(
             ["up", file, "--member", `m${i}`, "--json", "--state-dir", stateDir],
             60_000,
+            env,
           );
           const view = r.code === 1 ? (JSON.parse(r.stdout) as StackStatusView) : undefined;
           const d = view?.servers.find((s) => s.name === "d");
