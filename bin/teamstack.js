@@ -3,6 +3,7 @@
 // Node hands over to the Node the project pins (node_modules/.bin/node), as `npm` and `npx` would.
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
+import module from "node:module";
 import { fileURLToPath } from "node:url";
 
 const major = Number(process.versions.node.split(".")[0]);
@@ -20,6 +21,11 @@ if (major < 24) {
   });
   process.exit(run.status ?? 1);
 }
+// Node's compile cache, in the project's own node_modules (not a shared temporary folder): each
+// command then starts without compiling the same modules again, about a third of its start-up.
+module.enableCompileCache?.(
+  fileURLToPath(new URL("../node_modules/.cache/teamstack-compile", import.meta.url)),
+);
 // Everything teamstack writes (records, keys, sandboxes, logs) is for its own user only.
 process.umask(0o077);
 const { main } = await import("../src/cli/main.ts");
