@@ -3,7 +3,7 @@ import type { ProviderName, ServerSpec, Template } from "../core/template.ts";
 import { loadTemplate } from "../core/validate.ts";
 import { missingUserdata, type PipelineDeps, stackSecrets, stackTemplate } from "../pipeline/context.ts";
 import { UserDataFailedError } from "../pipeline/errors.ts";
-import { type StackStatusView, stackStatus } from "../pipeline/status.ts";
+import { type StackStatusView, shownStatus, stackStatus, withLiveness } from "../pipeline/status.ts";
 import type { Executions, TaskTokens } from "../ports/orchestration.ts";
 import type { Secrets } from "../ports/secrets.ts";
 import type {
@@ -392,17 +392,19 @@ export class StackService {
 
   async listStacks(caller: Caller, team: string) {
     this.#team(caller, team);
-    const stacks = await this.#d.store.listStacks(team);
-    return stacks
-      .filter((s) => caller.admin || s.member === caller.member)
-      .map((s) => ({
-        stackId: s.stackId,
-        member: s.member,
-        status: s.status,
-        template: s.template?.name ?? null,
-        version: s.template?.version ?? null,
-        startedAt: s.startedAt,
-      }));
+    const stacks = (await this.#d.store.listStacks(team)).filter(
+      (s) => caller.admin || s.member === caller.member,
+    );
+    // A stack whose run is gone shows as INTERRUPTED, as `teamstack list` shows it.
+    const statuses = await Promise.all(stacks.map((s) => shownStatus(s, this.#d.executions)));
+    return stacks.map((s, i) => ({
+      stackId: s.stackId,
+      member: s.member,
+      status: statuses[i] ?? s.status,
+      template: s.template?.name ?? null,
+      version: s.template?.version ?? null,
+      startedAt: s.startedAt,
+    }));
   }
 
   async #stack(caller: Caller, team: string, stackId: string): Promise<StackRecord> {
@@ -419,7 +421,10 @@ export class StackService {
     stackId: string,
   ): Promise<StackStatusView & { updateAvailable: boolean }> {
     const stack = await this.#stack(caller, team, stackId);
-    const view = (await stackStatus(this.#d.store, stack)) as StackStatusView;
+    const view = await withLiveness(
+      (await stackStatus(this.#d.store, stack)) as StackStatusView,
+      this.#d.executions,
+    );
     let updateAvailable = false;
     if (stack.template) {
       const latest = await this.#d.store.getTemplateVersion(team, stack.template.name);

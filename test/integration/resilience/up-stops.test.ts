@@ -1,7 +1,10 @@
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { signingKey, signJwt } from "../../../src/api/jwt.ts";
+import { signingKeyFile, startLocalApiServer } from "../../../src/local/api-server.ts";
 import { isRunning, readDaemonInfo, storePaths } from "../../../src/local/dynamo/files.ts";
+import { openLocalEngine } from "../../../src/local/engine.ts";
 import {
   type ListRow,
   listStacks,
@@ -63,6 +66,27 @@ async function expectRerunTakesOver(stackId: string, run: number): Promise<void>
   expect(r.stdout).toMatch(new RegExp(`stack ${stackId} .*: SUCCEEDED`));
 }
 
+/** The stack's status, and its row in the list, as the HTTP API shows them to its member. */
+async function apiStatusOf(stackId: string, member: string): Promise<{ one: unknown; row: unknown }> {
+  const engine = await openLocalEngine({ stateDir });
+  const server = await startLocalApiServer({ engine, port: 0, log: () => undefined });
+  try {
+    const now = Math.floor(Date.now() / 1000);
+    const token = await signJwt(
+      { sub: member, "teamstack:team": "local", iat: now, exp: now + 600 },
+      await signingKey(signingKeyFile(stateDir)),
+    );
+    const get = async (path: string) =>
+      (await fetch(`${server.url}${path}`, { headers: { authorization: `Bearer ${token}` } })).json();
+    const one = ((await get(`/teams/local/stacks/${stackId}`)) as { status: string }).status;
+    const rows = (await get("/teams/local/stacks")) as { stackId: string; status: string }[];
+    return { one, row: rows.find((r) => r.stackId === stackId)?.status };
+  } finally {
+    await server.close();
+    await engine.close();
+  }
+}
+
 describe("`teamstack up` stopped mid-run", () => {
   it("exits within 30 s of its store daemon being killed, saying what to run next; rerun takes over", async () => {
     const up = await upMidRun("storelost");
@@ -111,6 +135,7 @@ describe("`teamstack up` stopped mid-run", () => {
       const status = await runCli(["status", stackId, "--state-dir", stateDir]);
       expect(status.stdout).toMatch(new RegExp(`^stack ${stackId} .*run 1\\): INTERRUPTED$`, "m"));
       expect((await rowOf(member)).status).toBe("INTERRUPTED");
+      expect(await apiStatusOf(stackId, member)).toEqual({ one: "INTERRUPTED", row: "INTERRUPTED" });
       await expectRerunTakesOver(stackId, 1);
     }, 120_000);
   }
