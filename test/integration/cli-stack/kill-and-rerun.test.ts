@@ -295,10 +295,9 @@ describe.concurrent("Killing `teamstack up` with SIGKILL mid-run, then `teamstac
     TEST_MS,
   );
 
-  // Known bug, reported: the server record holds the idempotency token but no Id (the process died
-  // between the provider's create and storing its artifacts), DestroyServer hands the provider an
-  // empty Id, and the local provider leaves alone a sandbox whose Id differs. `down` then says
-  // DESTROYED while the sandbox, its holder and its address lease live on. Make it `it` once fixed.
+  // The server record holds the idempotency token but no Id (the process died between the
+  // provider's create and storing its artifacts): `down` must still find the sandbox by its token
+  // and destroy it, its holder and its address lease.
   it(
     "destroys with `down` a sandbox whose create a SIGKILL cut short",
     async () => {
