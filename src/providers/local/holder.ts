@@ -37,6 +37,7 @@ import {
   HOLDER_FDS,
   type HolderConfig,
   type HolderInfo,
+  sandboxLimits,
   USER_DATA_PATH,
 } from "./sandbox.ts";
 import { SANDBOX_PATH } from "./support.ts";
@@ -121,12 +122,17 @@ function segmentName(n: number): string {
 function startBwrap(config: HolderConfig): ChildProcess {
   const { support, request } = config;
   const env = { PATH: SANDBOX_PATH };
+  const limits = sandboxLimits(support.mode);
   if (support.mode === "user") {
-    return spawn(support.bwrap, config.bwrapArgs, {
-      cwd: "/",
-      env,
-      stdio: ["ignore", "ignore", "inherit", "ignore", "pipe", "pipe", "pipe"],
-    });
+    return spawn(
+      support.bash,
+      ["-c", `${limits} && exec "$@"`, "teamstack-sandbox", support.bwrap, ...config.bwrapArgs],
+      {
+        cwd: "/",
+        env,
+        stdio: ["ignore", "ignore", "inherit", "ignore", "pipe", "pipe", "pipe"],
+      },
+    );
   }
   // The state directory is 0700 and the sandbox's uid must not enter it: in a mount namespace of
   // its own (gone with this process), the holder binds the sandbox's root/ over /tmp, and only
@@ -141,7 +147,7 @@ function startBwrap(config: HolderConfig): ChildProcess {
       "--",
       support.bash,
       "-c",
-      `${support.mount} --bind -- "$1" /tmp && shift && exec "$@"`,
+      `${limits} && ${support.mount} --bind -- "$1" /tmp && shift && exec "$@"`,
       "teamstack-sandbox",
       `${process.cwd()}/root`,
       support.setpriv,

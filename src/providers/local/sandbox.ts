@@ -155,6 +155,25 @@ rc=$?
 exit $rc`;
 
 /**
+ * The most processes a sandbox's uid may have at once (RLIMIT_NPROC), where the sandbox has a
+ * host uid of its own (root mode): a fork bomb stops there instead of filling the machine's
+ * process table. Not applied when sandboxes run as the user's own uid, where it would count the
+ * user's other processes too.
+ */
+export const MAX_SANDBOX_PROCESSES = 2048;
+
+/**
+ * The shell line every process tree entering a sandbox runs first: the process limit (root mode)
+ * and the OOM killer's first preference, so that a server eating the machine's memory is what the
+ * kernel kills, never `serve` or another team's work. Children inherit both; raising one's own
+ * oom_score_adj and lowering one's own limits need no privilege.
+ */
+export function sandboxLimits(mode: LocalSupport["mode"]): string {
+  const nproc = mode === "root" ? `ulimit -u ${MAX_SANDBOX_PROCESSES} && ` : "";
+  return `${nproc}echo 1000 > /proc/self/oom_score_adj`;
+}
+
+/**
  * The command that runs `script` (a path inside, or `-` for stdin) in the sandbox whose init is
  * `init`: nsenter joins its user, mount, PID, UTS and IPC namespaces and its root, keeping the
  * caller's uid (the sandbox's host uid, uid 0 inside), then setpriv empties the capability
@@ -190,7 +209,7 @@ export function enterCommand(
       "--",
       support.bash,
       "-c",
-      RUNNER,
+      `${sandboxLimits(support.mode)} || { echo "teamstack: cannot apply the sandbox's limits"; exit 125; }\n${RUNNER}`,
       support.bash,
       script,
       direct ? "direct" : "bash",

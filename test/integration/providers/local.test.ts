@@ -17,6 +17,7 @@ import {
   createLocalProvider,
   detectLocalSupport,
 } from "../../../src/providers/local/index.ts";
+import { MAX_SANDBOX_PROCESSES } from "../../../src/providers/local/sandbox.ts";
 
 // Real sandboxes: these tests need a machine where `checkLocalSupport` passes (root, or
 // unprivileged user namespaces). Elsewhere they are skipped, and the reason is printed.
@@ -389,6 +390,9 @@ setInterval(() => {}, 60_000);
         "touch /usr/teamstack-probe 2>&1 | sed 's/.*: //'",
         `ls ${JSON.stringify(stateDir)} 2>&1 | sed 's/.*: //'`,
         "ls /proc | grep -cE '^[0-9]+$' > /dev/null && echo procs=$(ls /proc | grep -E '^[0-9]+$' | wc -l)",
+        // The limits every process of the sandbox inherits: this script's and user_data's (init's).
+        "echo limits $(ulimit -u) $(cat /proc/self/oom_score_adj) $(cat /proc/1/oom_score_adj)",
+        "grep '^Max processes' /proc/1/limits | awk '{print \"init\", $3}'",
       ].join("\n"),
       { timeoutMs: 5000, maxOutputBytes: 4096 },
     );
@@ -409,6 +413,11 @@ setInterval(() => {}, 60_000);
     expect(lines[7]).toBe("No such file or directory");
     // The sandbox's processes only: init, its sleep, the server, this script's shells.
     expect(Number(lines[8]?.replace("procs=", ""))).toBeLessThan(10);
+    // A fork bomb stops at the process limit (when the sandbox has a uid of its own), and the OOM
+    // killer takes the sandbox's processes before any of the host's.
+    const nproc = process.getuid?.() === 0 ? String(MAX_SANDBOX_PROCESSES) : expect.any(String);
+    expect(lines[9]?.split(" ")).toEqual(["limits", nproc, "1000", "1000"]);
+    expect(lines[10]?.split(" ")).toEqual(["init", nproc]);
     expect(existsSync("/usr/teamstack-probe")).toBe(false);
   });
 
