@@ -44,7 +44,10 @@ export const serveCommand: Command = {
     if (!Number.isInteger(port) || port < 0 || port > 65535)
       throw new UsageError(`--port \`${values.port}\`: expected 0-65535`);
     const allowLocal = values["allow-local"] === true;
-    const engine = await openLocalEngine({ stateDir: stateDirOf(values) });
+    const engine = await openLocalEngine({
+      stateDir: stateDirOf(values),
+      log: (line) => io.err(`teamstack serve: ${line}\n`),
+    });
     let server: Awaited<ReturnType<typeof startLocalApiServer>>;
     try {
       server = await startLocalApiServer({
@@ -64,17 +67,31 @@ export const serveCommand: Command = {
         "  get a token:  npx teamstack token --team TEAM --member NAME [--admin]\n",
     );
     io.out(`${server.url}\n`);
-    await new Promise<void>((done) => {
-      const stop = () => done();
-      process.once("SIGINT", stop);
-      process.once("SIGTERM", stop);
+    const signal = await new Promise<NodeJS.Signals>((done) => {
+      process.once("SIGINT", () => done("SIGINT"));
+      process.once("SIGTERM", () => done("SIGTERM"));
     });
-    io.err("teamstack serve: stopping; waiting for running executions\n");
+    // A second signal does not wait for anything.
+    process.once("SIGINT", () => process.exit(130));
+    process.once("SIGTERM", () => process.exit(143));
+    io.err(
+      `teamstack serve: stopping (${signal}); running stacks stop where they are and show as INTERRUPTED: \`teamstack rerun ID\` resumes one\n`,
+    );
+    // A hung stack must not keep serve from stopping: its run stops, its lock stays for a rerun.
+    engine.stopRuns(new ServeStoppedError(signal));
     await server.close();
     await engine.close();
     return 0;
   },
 };
+
+/** Why the runs of a stopping `serve` end: they stop where they are; `rerun` takes them over. */
+class ServeStoppedError extends Error {
+  constructor(signal: NodeJS.Signals) {
+    super(`teamstack serve stopped (${signal})`);
+    this.name = "ServeStoppedError";
+  }
+}
 
 export const tokenCommand: Command = {
   name: "token",

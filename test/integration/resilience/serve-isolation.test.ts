@@ -68,7 +68,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   if (serve && serve.exitCode === null) {
-    // SIGKILL: a graceful stop would wait for the hung stack's run.
     serve.kill("SIGKILL");
     await new Promise((r) => serve.once("exit", r));
   }
@@ -129,6 +128,8 @@ const GOOD = [
   "  - { name: app, provider: sim, type: t3.micro, depends_on: [db] }",
 ].join("\n");
 
+let hungStack = "";
+
 describe("teamstack serve under one member's failing stacks", () => {
   it("keeps answering every other team through 50 failing stacks and a hung one", async () => {
     const hung = await call(mallory, "POST", "/teams/evil/stacks", {
@@ -136,6 +137,7 @@ describe("teamstack serve under one member's failing stacks", () => {
       yaml: "servers:\n  - { name: stuck, provider: sim, type: t3.micro, options: { boot_ms: 3600000 } }\n",
     });
     expect(hung.status, JSON.stringify(hung.body)).toBe(202);
+    hungStack = hung.body.stackId as string;
 
     const created = await Promise.all(
       Array.from({ length: 50 }, (_, i) =>
@@ -183,5 +185,18 @@ describe("teamstack serve under one member's failing stacks", () => {
     expect((await ended(alice, "good", good.body.stackId as string)).status).toBe("SUCCEEDED");
     expect(serve.exitCode).toBeNull();
     expect(serveErr).not.toMatch(/internal error|unhandled/i);
+  }, 60_000);
+
+  it("stops on SIGTERM without waiting for the hung stack, which shows as INTERRUPTED for a rerun", async () => {
+    expect(hungStack).not.toBe("");
+    // The daemon-restart test above was seen by serve's log.
+    expect(serveErr).toMatch(/teamstack serve: the local store daemon \(pid \d+\) exited; started it again/);
+    const exited = new Promise<number | null>((resolve) => serve.once("exit", resolve));
+    serve.kill("SIGTERM");
+    expect(await exited).toBe(0);
+    expect(serveErr).toContain("teamstack serve: stopping (SIGTERM); running stacks stop where they are");
+    expect(serveErr).not.toMatch(/internal error|unhandled/i);
+    const status = await runCli(["status", hungStack, "--state-dir", stateDir]);
+    expect(status.stdout).toMatch(new RegExp(`^stack ${hungStack} .*: INTERRUPTED$`, "m"));
   }, 60_000);
 });
