@@ -55,11 +55,16 @@ servers:
       echo "a=$servers.a.IP" >> /etc/config
 `;
 
-/** Two slow servers: a run holds the stack's lock for a couple of seconds. */
+/**
+ * Two slow servers, and a third that only a rerun reaches (it waits for both): a rerun holds the
+ * stack's lock for 10 s or more after it takes it over, so a second rerun started beside it meets
+ * that lock however late a busy machine starts it.
+ */
 const SLOW = `
 servers:
   - { name: s1, provider: sim, type: t3.micro, options: { boot_ms: 2500 } }
   - { name: s2, provider: sim, type: t3.micro, options: { boot_ms: 2500 } }
+  - { name: s3, provider: sim, type: t3.micro, depends_on: [s1, s2], options: { boot_ms: 10000 } }
 `;
 
 /** Generous: eight of these tests run at once, on a machine that may be busy. */
@@ -353,7 +358,7 @@ describe("Two `teamstack rerun`s of one stack at once", () => {
 
       const after = await stackStatus(stateDir, id);
       expect(after).toMatchObject({ status: "SUCCEEDED", run: 2, lock: null });
-      expect(Object.fromEntries(await simAttempts(stateDir, id))).toEqual({ s1: 1, s2: 1 });
+      expect(Object.fromEntries(await simAttempts(stateDir, id))).toEqual({ s1: 1, s2: 1, s3: 1 });
     },
     TEST_MS,
   );
