@@ -7,12 +7,20 @@ export function hashOf(...parts: readonly string[]): string {
   return createHash("sha256").update(parts.join("\0")).digest("hex");
 }
 
-/** Writes a file so that readers see either the old content or the new one, never a part. */
+// Every file and directory teamstack makes under a state directory is private to the user it
+// runs as (0600 and 0700), whatever the process's umask.
+
+/** Creates a directory (and its missing parents) at mode 0700. */
+export async function mkdirPrivate(path: string): Promise<void> {
+  await mkdir(path, { recursive: true, mode: 0o700 });
+}
+
+/** Writes a file (0600) so that readers see either the old content or the new one, never a part. */
 export async function writeFileAtomic(path: string, content: string): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
+  await mkdirPrivate(dirname(path));
   const tmp = `${path}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
   try {
-    await writeFile(tmp, content);
+    await writeFile(tmp, content, { mode: 0o600 });
     await rename(tmp, path);
   } catch (err) {
     await rm(tmp, { force: true });
@@ -21,14 +29,14 @@ export async function writeFileAtomic(path: string, content: string): Promise<vo
 }
 
 /**
- * Creates `path` with `content` only if it does not exist yet, atomically: a reader never sees it
+ * Creates `path` (0600) with `content` only if it does not exist yet, atomically: a reader never sees it
  * half-written, and of two concurrent callers (in any processes) exactly one succeeds.
  * @returns false when the file already existed.
  */
 export async function createFileExclusive(path: string, content: string): Promise<boolean> {
-  await mkdir(dirname(path), { recursive: true });
+  await mkdirPrivate(dirname(path));
   const tmp = `${path}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
-  await writeFile(tmp, content);
+  await writeFile(tmp, content, { mode: 0o600 });
   try {
     await link(tmp, path);
     return true;

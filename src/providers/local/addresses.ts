@@ -1,8 +1,7 @@
 import { readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { hashOf, isErrno, readJsonFile } from "../../shared/state-files.ts";
+import { createFileExclusive, hashOf, isErrno, readJsonFile } from "../../shared/state-files.ts";
 import { AddressExhaustedError } from "./errors.ts";
-import { createPrivateExclusive } from "./files.ts";
 
 /**
  * Loopback addresses for sandboxes: 127.x.y.z with x >= 1, so never 127.0.0.0/16 (127.0.0.1,
@@ -42,7 +41,7 @@ export async function leaseAddress(stateDir: string, stackId: string, server: st
   for (let n = 0; n < MAX_CANDIDATES; n++) {
     const address = candidateAddress(stackId, server, n);
     const path = leasePath(stateDir, address);
-    if (await createPrivateExclusive(path, mine)) return address;
+    if (await createFileExclusive(path, mine)) return address;
     const owner = await readJsonFile<Lease>(path);
     if (owner?.stackId === stackId && owner.server === server) return address;
   }

@@ -11,11 +11,18 @@ import type {
   ServerArtifacts,
   ServerRef,
 } from "../../ports/provider.ts";
-import { hashOf, isErrno, KeyedMutex, readJsonFile, removeTree } from "../../shared/state-files.ts";
+import {
+  hashOf,
+  isErrno,
+  KeyedMutex,
+  mkdirPrivate,
+  readJsonFile,
+  removeTree,
+  writeFileAtomic,
+} from "../../shared/state-files.ts";
 import { ProviderRequestError, ServerNotFoundError } from "../errors.ts";
 import { leaseAddress, leasedAddresses, releaseAddress } from "./addresses.ts";
 import { LocalSandboxError, SandboxNotRunningError, SandboxSetupError } from "./errors.ts";
-import { mkdirPrivate, writePrivateAtomic } from "./files.ts";
 import { withLock } from "./lock.ts";
 import { isAlive, killAndWait, type ProcessIdentity, waitForExit } from "./proc.ts";
 import { buildRootfs, WRITABLE_DIRS } from "./rootfs.ts";
@@ -34,7 +41,7 @@ import {
   tailOf,
   USER_DATA_PATH,
 } from "./sandbox.ts";
-import { detectLocalSupport, type LocalSupport, sandboxUid, systemBinds } from "./support.ts";
+import { detectLocalSupport, ISOLATION_ARGS, type LocalSupport, sandboxUid, systemBinds } from "./support.ts";
 
 export interface LocalProviderOptions {
   /** Sandboxes live under `<stateDir>/sandboxes/<stackId>/<server>/`, address leases under `<stateDir>/addresses/`. */
@@ -256,7 +263,7 @@ class LocalProvider implements Provider {
     };
     try {
       await mkdirPrivate(layout.dir);
-      await writePrivateAtomic(layout.request, `${JSON.stringify(file, null, 2)}\n`);
+      await writeFileAtomic(layout.request, `${JSON.stringify(file, null, 2)}\n`);
       await buildRootfs(layout.root, file, own ? { uid: file.uid, gid: file.gid } : undefined);
       await this.#startHolder(
         {
@@ -275,7 +282,7 @@ class LocalProvider implements Provider {
       if (!holder?.init)
         throw new SandboxSetupError(`the holder of ${layout.dir} reported ready without writing holder.json`);
       const record: SandboxRecord = { ...file, mode: support.mode, holder, artifacts };
-      await writePrivateAtomic(layout.record, `${JSON.stringify(record, null, 2)}\n`);
+      await writeFileAtomic(layout.record, `${JSON.stringify(record, null, 2)}\n`);
       return artifacts;
     } catch (err) {
       await this.#teardown(layout, undefined).catch(() => undefined);
@@ -439,16 +446,7 @@ function bwrapArgs(
 ): string[] {
   const source = (dir: string): string => (support.mode === "root" ? `/tmp/${dir}` : join(layout.root, dir));
   return [
-    "--unshare-all",
-    "--share-net",
-    "--unshare-user",
-    "--uid",
-    "0",
-    "--gid",
-    "0",
-    "--cap-drop",
-    "ALL",
-    "--die-with-parent",
+    ...ISOLATION_ARGS,
     "--new-session",
     "--as-pid-1",
     "--hostname",

@@ -138,19 +138,28 @@ async function probe(): Promise<LocalSupport> {
   return support;
 }
 
+/**
+ * The namespaces and privileges of every sandbox (and of the probe that checks a machine can make
+ * one): every namespace but the network's, root of its own user namespace, no capability, and
+ * gone when its holder goes.
+ */
+export const ISOLATION_ARGS: readonly string[] = [
+  "--unshare-all",
+  "--share-net",
+  "--unshare-user",
+  "--uid",
+  "0",
+  "--gid",
+  "0",
+  "--cap-drop",
+  "ALL",
+  "--die-with-parent",
+];
+
 /** The smallest real sandbox, run as a sandbox would be (as an unprivileged uid in root mode). */
 function probeCommand(support: LocalSupport): [string, string[]] {
   const bwrapArgs = [
-    "--unshare-all",
-    "--share-net",
-    "--unshare-user",
-    "--uid",
-    "0",
-    "--gid",
-    "0",
-    "--cap-drop",
-    "ALL",
-    "--die-with-parent",
+    ...ISOLATION_ARGS,
     ...systemBinds(),
     "--proc",
     "/proc",
