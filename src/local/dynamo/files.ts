@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { existsSync } from "node:fs";
 import { lstat, mkdir, readFile, readlink, rm, symlink } from "node:fs/promises";
 import { join } from "node:path";
 import { createFileExclusive, isErrno, writeFileAtomic } from "../../shared/state-files.ts";
@@ -116,8 +117,10 @@ export async function isRunning(pid: number): Promise<boolean> {
     const stat = await readFile(`/proc/${pid}/stat`, "utf8");
     // Format: "pid (comm) STATE ..."; comm may hold spaces and parentheses, so split at the last ')'.
     return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
-  } catch {
-    return true; // no /proc (macOS): signal 0 is all we have
+  } catch (err) {
+    // Gone between the signal and the read (a zombie reaped meanwhile): not running. With no /proc
+    // at all (macOS), signal 0 is all we have.
+    return !(isErrno(err, "ENOENT") && existsSync("/proc/self/stat"));
   }
 }
 
