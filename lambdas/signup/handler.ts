@@ -1,5 +1,6 @@
 import middy from "@middy/core";
-import { checkSchema, ROUTES, type Schema } from "../../src/api/routes.ts";
+import { checkSchema, type Schema } from "../../src/api/json-schema.ts";
+import { ROUTES } from "../../src/api/routes.ts";
 import type { SignupEvent } from "../../src/api/service.ts";
 import { ERROR_NAMES } from "../../src/core/error-names.ts";
 import { TeamstackError } from "../../src/core/errors.ts";

@@ -1,7 +1,8 @@
 import { resolve } from "node:path";
 import { ApiError } from "../api/errors.ts";
+import { checkSchema, type Schema } from "../api/json-schema.ts";
 import { signingKey, signJwt } from "../api/jwt.ts";
-import { checkSchema, ROUTES, type Schema } from "../api/routes.ts";
+import { ROUTES } from "../api/routes.ts";
 import type { SignupEvent } from "../api/service.ts";
 import { ERROR_NAMES } from "../core/error-names.ts";
 import { localStackService, signingKeyFile, startLocalApiServer } from "../local/api-server.ts";

@@ -4,7 +4,7 @@ import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { signingKey, verifyJwt } from "../api/jwt.ts";
 import { openApiDocument } from "../api/openapi.ts";
-import { type ApiRequest, type ApiResponse, handleRequest, MAX_BODY_BYTES } from "../api/routes.ts";
+import { type ApiRequest, type ApiResponse, handleRequest, MAX_BODY_BYTES } from "../api/router.ts";
 import { type Orchestrator, StackService } from "../api/service.ts";
 import { ERROR_NAMES } from "../core/error-names.ts";
 import { TeamstackError } from "../core/errors.ts";

@@ -2,7 +2,7 @@ import { RunInstancesCommand } from "@aws-sdk/client-ec2";
 import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { STSClient } from "@aws-sdk/client-sts";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { type ApiRequest, handleRequest } from "../../../../src/api/routes.ts";
+import { type ApiRequest, handleRequest } from "../../../../src/api/router.ts";
 import { StackService } from "../../../../src/api/service.ts";
 import type { PipelineDeps } from "../../../../src/pipeline/context.ts";
 import { createServer, type ProvisionPlan, prepare, waitUntilReady } from "../../../../src/pipeline/steps.ts";
