@@ -49,7 +49,7 @@ export interface ServiceAccess {
 }
 
 /**
- * What lambdas/api calls: every route of src/api/routes.ts over the DynamoDB store and Step
+ * What lambdas/api calls: every route of src/api/routes.ts (served by src/api/router.ts) over the DynamoDB store and Step
  * Functions. Checked against the running code by test/infra/service-access.test.ts.
  */
 export const API_ACCESS: ServiceAccess = {

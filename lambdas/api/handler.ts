@@ -1,6 +1,6 @@
 import middy from "@middy/core";
 import { openApiDocument } from "../../src/api/openapi.ts";
-import { type ApiResponse, handleRequest } from "../../src/api/routes.ts";
+import { type ApiResponse, handleRequest } from "../../src/api/router.ts";
 import { lambdaLogging, logger } from "../shared/logger.ts";
 import { buildAwsService } from "../shared/service.ts";
 

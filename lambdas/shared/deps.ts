@@ -13,9 +13,10 @@ import { settleReadiness } from "../../src/pipeline/steps.ts";
 import type { Readiness } from "../../src/ports/orchestration.ts";
 import type { Provider } from "../../src/ports/provider.ts";
 import type { Store } from "../../src/ports/store.ts";
-import { CredentialSource, createAwsProvider } from "../../src/providers/aws/index.ts";
+import { type BootstrapLeases, CredentialSource, createAwsProvider } from "../../src/providers/aws/index.ts";
 import { createSimProvider } from "../../src/providers/sim.ts";
 import { createAwsSecrets } from "../../src/secrets/aws-secrets.ts";
+import { createDynamoBootstrapLeases } from "../../src/store/dynamo/bootstrap-leases.ts";
 import { createDynamoStore } from "../../src/store/dynamo-store.ts";
 import { callbackSecretLoader } from "./callback-secret.ts";
 import { optionalEnv, requireEnv } from "./env.ts";
@@ -26,9 +27,14 @@ import { optionalEnv, requireEnv } from "./env.ts";
  * each team's account (the provider is made when a task first needs it: CALLBACK_BASE_URL and
  * CALLBACK_SECRET_ARN are read then); `sim` servers run in AWS too (dry runs of a deployment).
  */
+/** The table named by TABLE_NAME. */
+function awsTable(env: NodeJS.ProcessEnv) {
+  return { client: new DynamoDBClient({}), tableName: requireEnv("TABLE_NAME", env) };
+}
+
 /** The store on the table named by TABLE_NAME. */
 export function buildAwsStore(env: NodeJS.ProcessEnv = process.env) {
-  return createDynamoStore({ client: new DynamoDBClient({}), tableName: requireEnv("TABLE_NAME", env) });
+  return createDynamoStore(awsTable(env));
 }
 
 /**
@@ -38,19 +44,22 @@ export function buildAwsStore(env: NodeJS.ProcessEnv = process.env) {
  */
 export function buildAwsProvider(
   store: Store,
+  leases: BootstrapLeases,
   secretsManager: SecretsManagerClient,
   env: NodeJS.ProcessEnv = process.env,
 ): Provider {
   const secret = callbackSecretLoader(secretsManager, env);
   return createAwsProvider({
     store,
+    leases,
     credentials: new CredentialSource({ secretsManager }),
     callback: async () => ({ baseUrl: requireEnv("CALLBACK_BASE_URL", env), secret: await secret() }),
   });
 }
 
 export function buildAwsDeps(env: NodeJS.ProcessEnv = process.env): PipelineDeps {
-  const store = buildAwsStore(env);
+  const table = awsTable(env);
+  const store = createDynamoStore(table);
   const sfn = new SFNClient({});
   const secretsManager = new SecretsManagerClient({});
   const sim = createSimProvider({});
@@ -58,7 +67,7 @@ export function buildAwsDeps(env: NodeJS.ProcessEnv = process.env): PipelineDeps
   const provider = (name: ProviderName): Provider => {
     if (name === "sim") return sim;
     if (name === "aws") {
-      aws ??= buildAwsProvider(store, secretsManager, env);
+      aws ??= buildAwsProvider(store, createDynamoBootstrapLeases(table), secretsManager, env);
       return aws;
     }
     throw new ProviderUnavailableError(`the ${name} provider is not available in this deployment`);

@@ -1,10 +1,11 @@
+import { ERROR_NAMES } from "../../src/core/error-names.ts";
 import { TeamstackError } from "../../src/core/errors.ts";
 
 /** A Lambda started without the configuration it needs. */
 export class MissingConfigurationError extends TeamstackError {
   constructor(message: string) {
     super(message);
-    this.name = "MissingConfigurationError";
+    this.name = ERROR_NAMES.MissingConfigurationError;
   }
 }
 

@@ -1,6 +1,8 @@
 import middy from "@middy/core";
-import { checkSchema, ROUTES, type Schema } from "../../src/api/routes.ts";
+import { checkSchema, type Schema } from "../../src/api/json-schema.ts";
+import { ROUTES } from "../../src/api/routes.ts";
 import type { SignupEvent } from "../../src/api/service.ts";
+import { ERROR_NAMES } from "../../src/core/error-names.ts";
 import { TeamstackError } from "../../src/core/errors.ts";
 import { lambdaLogging } from "../shared/logger.ts";
 import { buildAwsService } from "../shared/service.ts";
@@ -9,7 +11,7 @@ import { buildAwsService } from "../shared/service.ts";
 export class InvalidEventError extends TeamstackError {
   constructor(message: string) {
     super(message);
-    this.name = "InvalidEventError";
+    this.name = ERROR_NAMES.InvalidEventError;
   }
 }
 

@@ -1,11 +1,12 @@
 import { type EventBridgeClient, PutEventsCommand } from "@aws-sdk/client-eventbridge";
+import { ERROR_NAMES } from "../core/error-names.ts";
 import { TeamstackError } from "../core/errors.ts";
 import type { EventPublisher } from "../ports/orchestration.ts";
 
 export class EventPublishError extends TeamstackError {
   constructor(message: string) {
     super(message);
-    this.name = "EventPublishError";
+    this.name = ERROR_NAMES.EventPublishError;
   }
 }
 

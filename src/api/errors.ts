@@ -1,3 +1,4 @@
+import { ERROR_NAMES } from "../core/error-names.ts";
 import type { Problem } from "../core/errors.ts";
 import { TeamstackError } from "../core/errors.ts";
 
@@ -8,7 +9,7 @@ export class ApiError extends TeamstackError {
   readonly problems: readonly Problem[] | undefined;
   constructor(status: number, code: string, message: string, problems?: readonly Problem[]) {
     super(message);
-    this.name = "ApiError";
+    this.name = ERROR_NAMES.ApiError;
     this.status = status;
     this.code = code;
     this.problems = problems;

@@ -1,4 +1,5 @@
-import { ROUTES, type Schema } from "./routes.ts";
+import type { Schema } from "./json-schema.ts";
+import { ROUTES } from "./routes.ts";
 
 const STATUS_TEXT: Record<number, string> = {
   200: "OK",

@@ -1,90 +1,19 @@
-import { randomUUID } from "node:crypto";
 import { PROVIDERS } from "../core/template.ts";
 import { CALLBACK_SIGNATURE_HEADER } from "../providers/aws/callback.ts";
-import {
-  ItemTooLargeError,
-  StoreThrottledError,
-  StoreUnavailableError,
-  TableNotFoundError,
-} from "../store/errors.ts";
 import { MAX_TEMPLATE_VERSION } from "../store/keys.ts";
-import { ApiError, badRequest, forbidden, notFound, unauthorized } from "./errors.ts";
-import { type HostPath, hideHostDetails } from "./redact.ts";
+import { badRequest, forbidden } from "./errors.ts";
+import type { Schema } from "./json-schema.ts";
 import type { Caller, CreateStackRequest, ReadyReport, SignupEvent, StackService } from "./service.ts";
 
 /**
- * The HTTP API: one route table that serves requests (API Gateway in AWS, `teamstack serve`
- * locally) and describes them (GET /openapi.json). Framework-free: the Lambda wraps it in middy,
- * the local server in node:http.
+ * The HTTP API's route table: every route with what it takes and answers (its body's schema, its
+ * statuses) and what it runs. The router (router.ts) serves requests from it; openapi.ts describes
+ * it at GET /openapi.json.
  */
 
-export interface ApiRequest {
-  readonly method: string;
-  /** The path; a query string on it is split off into `query`. */
-  readonly path: string;
-  /** Query parameters (API Gateway's `queryStringParameters`); also read from a `?` on `path`. */
-  readonly query?: Readonly<Record<string, string | undefined>>;
-  /** Header names in lower case. */
-  readonly headers: Readonly<Record<string, string | undefined>>;
-  readonly body: string | undefined;
-  /** Claims of a verified token (API Gateway's JWT authorizer, or the local server); none: 401. */
-  readonly claims: Readonly<Record<string, unknown>> | undefined;
-}
-
-export interface ApiResponse {
-  readonly status: number;
-  readonly headers: Readonly<Record<string, string>>;
-  readonly body: string;
-}
-
-/** Claim names the API reads; configurable for an identity provider that names them otherwise. */
-export interface ClaimNames {
-  readonly team: string;
-  readonly member: string;
-  readonly admin: string;
-}
-export const DEFAULT_CLAIMS: ClaimNames = { team: "teamstack:team", member: "sub", admin: "teamstack:admin" };
-
-/** The largest body accepted: a template may be 1 MB. */
-export const MAX_BODY_BYTES = 1024 * 1024 + 64 * 1024;
-
-/** A JSON Schema subset: what bodies need, validated here and published in the OpenAPI document. */
-export type Schema =
-  | {
-      readonly type: "string";
-      readonly maxLength?: number;
-      readonly pattern?: string;
-      readonly description?: string;
-    }
-  | {
-      readonly type: "integer";
-      readonly minimum?: number;
-      readonly maximum?: number;
-      readonly description?: string;
-    }
-  | { readonly type: "boolean"; readonly description?: string }
-  | {
-      readonly type: "array";
-      readonly items: Schema;
-      readonly maxItems?: number;
-      readonly description?: string;
-    }
-  | {
-      readonly type: "object";
-      readonly properties?: Readonly<Record<string, Schema>>;
-      readonly required?: readonly string[];
-      readonly additionalProperties?: false | Schema;
-      readonly maxProperties?: number;
-      /** What every key must be (JSON Schema `propertyNames`). */
-      readonly propertyNames?: { readonly maxLength: number; readonly pattern?: string };
-      readonly description?: string;
-    }
-  | { readonly oneOf: readonly Schema[]; readonly description?: string }
-  | { readonly description?: string; readonly type?: undefined; readonly oneOf?: undefined };
-
-const NAME_PATTERN = "^[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}$";
+/** What a name in a path or a body looks like (team, member, template, stack, server). */
+export const NAME_PATTERN = "^[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}$";
 const PROVIDER_PATTERN = `^(${PROVIDERS.join("|")})$`;
-const NAME = new RegExp(NAME_PATTERN);
 const stringMap: Schema = {
   type: "object",
   additionalProperties: { type: "string", maxLength: 2048 },
@@ -93,95 +22,16 @@ const stringMap: Schema = {
   description: "Names to string values.",
 };
 
-/** Keys refused anywhere in a JSON body: they mean something to JavaScript objects. */
-export const FORBIDDEN_KEYS: readonly string[] = ["__proto__", "constructor", "prototype"];
-/** The deepest nesting a JSON body may have (every body is a shallow object). */
-export const MAX_JSON_DEPTH = 32;
-
-/** Checks a value against a schema; returns the first mismatch as "where: what", or undefined. */
-export function checkSchema(value: unknown, schema: Schema, where = "body"): string | undefined {
-  if ("oneOf" in schema && schema.oneOf) {
-    const fits = schema.oneOf.some((s) => checkSchema(value, s, where) === undefined);
-    return fits ? undefined : `${where}: expected ${schema.oneOf.map(describeSchema).join(" or ")}`;
-  }
-  switch (schema.type) {
-    case undefined:
-      return undefined;
-    case "string":
-      if (typeof value !== "string") return `${where}: expected a string`;
-      if (schema.maxLength !== undefined && value.length > schema.maxLength)
-        return `${where}: longer than ${schema.maxLength} characters`;
-      if (schema.pattern !== undefined && !new RegExp(schema.pattern).test(value))
-        return `${where}: \`${value.slice(0, 80)}\` does not match ${schema.pattern}`;
-      return undefined;
-    case "integer":
-      if (typeof value !== "number" || !Number.isInteger(value)) return `${where}: expected a whole number`;
-      if (schema.minimum !== undefined && value < schema.minimum)
-        return `${where}: must be at least ${schema.minimum}`;
-      if (schema.maximum !== undefined && value > schema.maximum)
-        return `${where}: must be at most ${schema.maximum}`;
-      return undefined;
-    case "boolean":
-      return typeof value === "boolean" ? undefined : `${where}: expected true or false`;
-    case "array": {
-      if (!Array.isArray(value)) return `${where}: expected a list`;
-      if (schema.maxItems !== undefined && value.length > schema.maxItems)
-        return `${where}: more than ${schema.maxItems} items`;
-      for (let i = 0; i < value.length; i++) {
-        const e = checkSchema(value[i], schema.items, `${where}[${i}]`);
-        if (e) return e;
-      }
-      return undefined;
-    }
-    case "object": {
-      if (value === null || typeof value !== "object" || Array.isArray(value))
-        return `${where}: expected a JSON object`;
-      const entries = Object.entries(value);
-      if (schema.maxProperties !== undefined && entries.length > schema.maxProperties)
-        return `${where}: more than ${schema.maxProperties} fields`;
-      for (const r of schema.required ?? [])
-        if (!Object.hasOwn(value, r)) return `${where}: missing field \`${r}\``;
-      if (schema.propertyNames) {
-        const { maxLength, pattern } = schema.propertyNames;
-        for (const [k] of entries) {
-          if (k.length > maxLength)
-            return `${where}: field name \`${k.slice(0, 40)}...\` is longer than ${maxLength} characters`;
-          if (pattern !== undefined && !new RegExp(pattern).test(k))
-            return `${where}: field name \`${k.slice(0, 80)}\` does not match ${pattern}`;
-        }
-      }
-      for (const [k, v] of entries) {
-        const known =
-          schema.properties && Object.hasOwn(schema.properties, k) ? schema.properties[k] : undefined;
-        const s = known ?? (schema.additionalProperties === false ? undefined : schema.additionalProperties);
-        if (!s) {
-          const expected = Object.keys(schema.properties ?? {});
-          return `${where}: unknown field \`${k}\`${expected.length > 0 ? `; expected ${expected.join(", ")}` : ""}`;
-        }
-        const e = checkSchema(v, s, `${where}.${k}`);
-        if (e) return e;
-      }
-      return undefined;
-    }
-  }
-}
-
-function describeSchema(s: Schema): string {
-  if ("oneOf" in s && s.oneOf) return s.oneOf.map(describeSchema).join(" or ");
-  return s.type === "object" ? "an object" : s.type === "array" ? "a list" : (s.type ?? "anything");
-}
-
-interface Context {
+/** What a route runs with: the request, parsed and checked, and who calls. */
+export interface RouteContext {
   readonly params: Readonly<Record<string, string>>;
   readonly body: unknown;
-  /** {@link ANONYMOUS} on a route without auth. */
+  /** A member of no team on a route without auth. */
   readonly caller: Caller;
-  readonly headers: ApiRequest["headers"];
+  /** Header names in lower case. */
+  readonly headers: Readonly<Record<string, string | undefined>>;
   readonly query: Readonly<Record<string, string | undefined>>;
 }
-
-/** The caller of a route without auth: a member of no team, so every team check refuses it. */
-const ANONYMOUS: Caller = { team: "", member: "", admin: false };
 
 export interface Route {
   readonly method: "GET" | "PUT" | "POST" | "DELETE";
@@ -196,7 +46,17 @@ export interface Route {
   /** Error statuses this route can answer, for the OpenAPI document. */
   readonly errors: readonly number[];
   readonly response: Schema;
-  run(service: StackService, ctx: Context): Promise<unknown>;
+  run(service: StackService, ctx: RouteContext): Promise<unknown>;
+}
+
+/** A non-default success status for a route's answer. */
+export class Status {
+  readonly status: number;
+  readonly body: unknown;
+  constructor(status: number, body: unknown) {
+    this.status = status;
+    this.body = body;
+  }
 }
 
 const createStackSchema: Schema = {
@@ -603,202 +463,3 @@ export const ROUTES: readonly Route[] = [
     },
   },
 ];
-
-/** A non-default success status for a route's answer. */
-class Status {
-  readonly status: number;
-  readonly body: unknown;
-  constructor(status: number, body: unknown) {
-    this.status = status;
-    this.body = body;
-  }
-}
-
-function match(route: Route, path: string): Record<string, string> | undefined {
-  const want = route.path.split("/");
-  const got = path.split("/");
-  if (want.length !== got.length) return undefined;
-  const params: Record<string, string> = {};
-  for (let i = 0; i < want.length; i++) {
-    const w = want[i] as string;
-    const g = got[i] as string;
-    if (w.startsWith("{")) {
-      let value: string;
-      try {
-        value = decodeURIComponent(g);
-      } catch {
-        return undefined;
-      }
-      params[w.slice(1, -1)] = value;
-    } else if (w !== g) return undefined;
-  }
-  return params;
-}
-
-function json(status: number, body: unknown, extra: Record<string, string> = {}): ApiResponse {
-  return {
-    status,
-    headers: { "content-type": "application/json", "cache-control": "no-store", ...extra },
-    body: body === undefined ? "" : JSON.stringify(body),
-  };
-}
-
-function errorBody(e: ApiError): Record<string, unknown> {
-  return { error: e.code, message: e.message, ...(e.problems ? { problems: e.problems } : {}) };
-}
-
-function callerOf(claims: ApiRequest["claims"], names: ClaimNames): Caller {
-  if (!claims) throw unauthorized("a bearer token is required (Authorization: Bearer TOKEN)");
-  const team = claims[names.team];
-  const member = claims[names.member];
-  const admin = claims[names.admin];
-  if (typeof team !== "string" || typeof member !== "string") {
-    throw unauthorized(`the token has no \`${names.team}\` and \`${names.member}\` claims`);
-  }
-  return { team, member, admin: admin === true || admin === "true" };
-}
-
-export interface ApiOptions {
-  readonly service: StackService;
-  readonly claims?: ClaimNames;
-  /** The OpenAPI document to serve at /openapi.json. */
-  readonly openapi: () => unknown;
-  /**
-   * Reports an unexpected error (a 500, or a store that does not answer) with its stack, for the
-   * operator's log, under the request id the client is given.
-   */
-  readonly onError?: (error: unknown, requestId: string) => void;
-  /** The request's id (Lambda's), quoted in an answer to a failure; a new one when absent. */
-  readonly requestId?: string;
-  /** Host paths (the state directory) that answers show by a name instead. */
-  readonly hostPaths?: readonly HostPath[];
-}
-
-/**
- * Serves one request. Never throws: every failure is an answer with a JSON error body. HEAD is
- * answered as GET, without the body.
- */
-export async function handleRequest(req: ApiRequest, options: ApiOptions): Promise<ApiResponse> {
-  const out = await answer(req.method === "HEAD" ? { ...req, method: "GET" } : req, options);
-  return req.method === "HEAD" ? { ...out, body: "" } : out;
-}
-
-async function answer(req: ApiRequest, options: ApiOptions): Promise<ApiResponse> {
-  const hide = (value: unknown) => hideHostDetails(value, options.hostPaths ?? []);
-  try {
-    const [rawPath = "/", rawQuery] = req.path.split("?", 2) as [string, string | undefined];
-    const path = rawPath.length > 1 ? rawPath.replace(/\/+$/, "") : rawPath;
-    const query: Record<string, string | undefined> = {
-      ...(rawQuery !== undefined ? Object.fromEntries(new URLSearchParams(rawQuery)) : {}),
-      ...req.query,
-    };
-    const candidates = ROUTES.map((r) => ({ r, params: match(r, path) })).filter(
-      (x) => x.params !== undefined,
-    );
-    if (candidates.length === 0) throw notFound(`no such resource: ${req.method} ${path.slice(0, 200)}`);
-    const found = candidates.find((x) => x.r.method === req.method);
-    if (!found) {
-      const methods = candidates.map((x) => x.r.method);
-      const allow = (methods.includes("GET") ? [...methods, "HEAD"] : methods).join(", ");
-      const e = new ApiError(405, "MethodNotAllowed", `${req.method} is not allowed here; use ${allow}`);
-      return json(405, errorBody(e), { allow });
-    }
-    const { r: route, params } = found as { r: Route; params: Record<string, string> };
-    if (route.path === "/openapi.json") return json(200, options.openapi());
-    const caller = route.auth ? callerOf(req.claims, options.claims ?? DEFAULT_CLAIMS) : ANONYMOUS;
-    for (const [k, v] of Object.entries(params)) {
-      if (!NAME.test(v))
-        throw badRequest(`${k} \`${v.slice(0, 80)}\`: expected letters, digits, _, . and - (at most 63)`);
-    }
-    const body = parseBody(req, route);
-    const result = await route.run(options.service, { params, body, caller, headers: req.headers, query });
-    if (result instanceof Status) return json(result.status, hide(result.body));
-    return json(route.success, hide(result));
-  } catch (error) {
-    if (error instanceof ApiError) return json(error.status, hide(errorBody(error)));
-    if (error instanceof ItemTooLargeError) {
-      return json(413, { error: "PayloadTooLarge", message: `${hide(error.message)}; send less` });
-    }
-    const requestId = options.requestId ?? randomUUID();
-    options.onError?.(error, requestId);
-    // The store down, throttled or missing its table: the deployment's trouble, not a bug.
-    if (
-      error instanceof StoreUnavailableError ||
-      error instanceof StoreThrottledError ||
-      error instanceof TableNotFoundError
-    ) {
-      return json(
-        503,
-        {
-          error: "ServiceUnavailable",
-          message: `the store cannot serve requests right now; try again shortly, and if it lasts, tell the operator request id ${requestId}`,
-          requestId,
-        },
-        { "retry-after": "5", "x-request-id": requestId },
-      );
-    }
-    return json(
-      500,
-      {
-        error: "InternalError",
-        message: `internal error: a bug in teamstack; please report it with request id ${requestId} (the server's log has the details)`,
-        requestId,
-      },
-      { "x-request-id": requestId },
-    );
-  }
-}
-
-/**
- * Where a parsed JSON body goes deeper than {@link MAX_JSON_DEPTH} or has a key of
- * {@link FORBIDDEN_KEYS}, as "where: what"; undefined when it does neither. Iterative, so a deep
- * body cannot exhaust the stack.
- */
-export function unsafeJson(value: unknown, where = "body"): string | undefined {
-  const todo: { value: unknown; where: string; depth: number }[] = [{ value, where, depth: 1 }];
-  for (let next = todo.pop(); next !== undefined; next = todo.pop()) {
-    if (next.value === null || typeof next.value !== "object") continue;
-    if (next.depth > MAX_JSON_DEPTH) return `${next.where}: nested deeper than ${MAX_JSON_DEPTH} levels`;
-    if (Array.isArray(next.value)) {
-      next.value.forEach((v, i) => {
-        todo.push({ value: v, where: `${(next as { where: string }).where}[${i}]`, depth: next.depth + 1 });
-      });
-      continue;
-    }
-    for (const [k, v] of Object.entries(next.value)) {
-      if (FORBIDDEN_KEYS.includes(k)) {
-        return `${next.where}: field \`${k}\` is not allowed (${FORBIDDEN_KEYS.join(", ")} are refused anywhere in a body)`;
-      }
-      todo.push({ value: v, where: `${next.where}.${k.slice(0, 64)}`, depth: next.depth + 1 });
-    }
-  }
-  return undefined;
-}
-
-function parseBody(req: ApiRequest, route: Route): unknown {
-  const text = req.body ?? "";
-  if (Buffer.byteLength(text) > MAX_BODY_BYTES) {
-    throw new ApiError(413, "PayloadTooLarge", `the body is larger than ${MAX_BODY_BYTES} bytes`);
-  }
-  if (route.body === undefined) {
-    if (text.trim() !== "") throw badRequest(`${route.method} ${route.path} takes no body`);
-    return undefined;
-  }
-  if (route.body === "yaml") {
-    if (text.trim() === "") throw badRequest("the body must be the template's YAML");
-    return text;
-  }
-  if (text.trim() === "") {
-    if (route.bodyRequired) throw badRequest("a JSON body is required");
-    return undefined;
-  }
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (error) {
-    throw badRequest(`the body is not valid JSON: ${(error as Error).message.slice(0, 200)}`);
-  }
-  const problem = unsafeJson(value) ?? checkSchema(value, route.body);
-  if (problem) throw badRequest(problem);
-  return value;
-}

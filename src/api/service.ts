@@ -10,8 +10,10 @@ import type {
   StackEvent,
   StackKey,
   StackRecord,
-  Store,
+  StackRuns,
+  TeamDirectory,
   TeamPolicyRecord,
+  TemplateCatalog,
   TemplateRef,
 } from "../ports/store.ts";
 import { type CallbackTarget, verifyCallbackSignature } from "../providers/aws/callback.ts";
@@ -41,7 +43,7 @@ export interface Orchestrator {
 }
 
 export interface ServiceDeps {
-  readonly store: Store;
+  readonly store: StackRuns & TemplateCatalog & TeamDirectory;
   readonly orchestrator: Orchestrator;
   readonly executions: Executions;
   /** Providers that can create servers here; others must be simulated. */

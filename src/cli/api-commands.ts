@@ -1,8 +1,10 @@
 import { resolve } from "node:path";
 import { ApiError } from "../api/errors.ts";
+import { checkSchema, type Schema } from "../api/json-schema.ts";
 import { signingKey, signJwt } from "../api/jwt.ts";
-import { checkSchema, ROUTES, type Schema } from "../api/routes.ts";
+import { ROUTES } from "../api/routes.ts";
 import type { SignupEvent } from "../api/service.ts";
+import { ERROR_NAMES } from "../core/error-names.ts";
 import { localStackService, signingKeyFile, startLocalApiServer } from "../local/api-server.ts";
 import { openLocalEngine } from "../local/engine.ts";
 import { type Command, UsageError, type Values } from "./command.ts";
@@ -89,7 +91,7 @@ export const serveCommand: Command = {
 class ServeStoppedError extends Error {
   constructor(signal: NodeJS.Signals) {
     super(`teamstack serve stopped (${signal})`);
-    this.name = "ServeStoppedError";
+    this.name = ERROR_NAMES.ServeStoppedError;
   }
 }
 

@@ -1,4 +1,5 @@
 import type { ParseArgsConfig } from "node:util";
+import { ERROR_NAMES } from "../core/error-names.ts";
 import { TeamstackError } from "../core/errors.ts";
 
 /** Where a command writes; tests pass their own. */
@@ -11,7 +12,7 @@ export interface Io {
 export class UsageError extends TeamstackError {
   constructor(message: string) {
     super(message);
-    this.name = "UsageError";
+    this.name = ERROR_NAMES.UsageError;
   }
 }
 

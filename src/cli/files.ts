@@ -1,11 +1,12 @@
 import { open, readFile } from "node:fs/promises";
+import { ERROR_NAMES } from "../core/error-names.ts";
 import { TeamstackError } from "../core/errors.ts";
 
 /** A file that cannot be read at all (missing, a directory, no permission): exit code 2. */
 export class FileError extends TeamstackError {
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
-    this.name = "FileError";
+    this.name = ERROR_NAMES.FileError;
   }
 }
 

@@ -1,5 +1,6 @@
 import { readFile } from "node:fs/promises";
 import { signingKey, signJwt } from "../api/jwt.ts";
+import { ERROR_NAMES } from "../core/error-names.ts";
 import { TeamstackError } from "../core/errors.ts";
 import { serverInfoFile, signingKeyFile } from "../local/api-server.ts";
 
@@ -7,7 +8,7 @@ import { serverInfoFile, signingKeyFile } from "../local/api-server.ts";
 export class ServerUnreachableError extends TeamstackError {
   constructor(message: string) {
     super(message);
-    this.name = "ServerUnreachableError";
+    this.name = ERROR_NAMES.ServerUnreachableError;
   }
 }
 

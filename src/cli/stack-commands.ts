@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import { userInfo } from "node:os";
 import { resolve } from "node:path";
+import { ERROR_NAMES } from "../core/error-names.ts";
 import { formatProblem, TeamstackError } from "../core/errors.ts";
 import { canonicalProvider, PROVIDERS, type Template } from "../core/template.ts";
 import { loadTemplate, MAX_TEMPLATE_BYTES, tooLarge } from "../core/validate.ts";
@@ -69,7 +70,7 @@ class InterruptedError extends TeamstackError {
   readonly signal: NodeJS.Signals;
   constructor(signal: NodeJS.Signals) {
     super(`interrupted (${signal})`);
-    this.name = "InterruptedError";
+    this.name = ERROR_NAMES.InterruptedError;
     this.signal = signal;
   }
 }

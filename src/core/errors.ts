@@ -1,3 +1,4 @@
+import { ERROR_NAMES } from "./error-names.ts";
 /** A problem found in a template: where it is and what is wrong. Lines and columns are 1-based. */
 export interface Problem {
   readonly file: string;
@@ -10,7 +11,7 @@ export interface Problem {
 export class TeamstackError extends Error {
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
-    this.name = "TeamstackError";
+    this.name = ERROR_NAMES.TeamstackError;
   }
 }
 
@@ -22,7 +23,7 @@ export class TemplateError extends TeamstackError {
   readonly problems: readonly Problem[];
   constructor(problems: readonly Problem[], options?: ErrorOptions) {
     super(problems.map(formatProblem).join("\n"), options);
-    this.name = "TemplateError";
+    this.name = ERROR_NAMES.TemplateError;
     this.problems = problems;
   }
 }
@@ -34,7 +35,7 @@ export class UnresolvedReferenceError extends TeamstackError {
     super(
       `cannot resolve ${references.map((r) => `\`${r}\``).join(", ")}: no value given for ${references.length === 1 ? "it" : "them"}`,
     );
-    this.name = "UnresolvedReferenceError";
+    this.name = ERROR_NAMES.UnresolvedReferenceError;
     this.references = references;
   }
 }

@@ -6,6 +6,7 @@
  * servers (or a dependency chain 100,000 long) neither overflows the stack nor slows down.
  */
 
+import { ERROR_NAMES } from "./error-names.ts";
 import { TeamstackError } from "./errors.ts";
 import { classify, findReferences } from "./interpolate.ts";
 import type { ServerSpec } from "./template.ts";
@@ -41,7 +42,7 @@ export class GraphError extends TeamstackError {
   readonly problems: GraphProblems;
   constructor(problems: GraphProblems, options?: ErrorOptions) {
     super(describeProblems(problems).join("\n"), options);
-    this.name = "GraphError";
+    this.name = ERROR_NAMES.GraphError;
     this.problems = problems;
   }
 }

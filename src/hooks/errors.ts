@@ -1,3 +1,4 @@
+import { ERROR_NAMES } from "../core/error-names.ts";
 import { TeamstackError } from "../core/errors.ts";
 
 /**
@@ -10,7 +11,7 @@ export class HookError extends TeamstackError {
   readonly retryable: boolean;
   constructor(message: string, options?: ErrorOptions & { readonly retryable?: boolean }) {
     super(message, options);
-    this.name = "HookError";
+    this.name = ERROR_NAMES.HookError;
     this.retryable = options?.retryable ?? false;
   }
 }
@@ -27,7 +28,7 @@ export class MissingSecretError extends HookError {
     super(
       `team \`${team}\` has no secret ${names}, which ${needs}; set ${secrets.length === 1 ? "it" : "them"} with ${how} (the value is read from stdin)`,
     );
-    this.name = "MissingSecretError";
+    this.name = ERROR_NAMES.MissingSecretError;
     this.team = team;
     this.secrets = secrets;
     this.explicit = explicit;
@@ -38,7 +39,7 @@ export class MissingSecretError extends HookError {
 export class HookRequestError extends HookError {
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
-    this.name = "HookRequestError";
+    this.name = ERROR_NAMES.HookRequestError;
   }
 }
 
@@ -55,7 +56,7 @@ export class HookServiceError extends HookError {
     options?: ErrorOptions,
   ) {
     super(message, { ...options, retryable: details.retryable });
-    this.name = "HookServiceError";
+    this.name = ERROR_NAMES.HookServiceError;
     this.service = service;
     this.status = details.status;
     this.attempts = details.attempts;
@@ -71,7 +72,7 @@ export class EgressRefusedError extends HookError {
   readonly address: string;
   constructor(message: string, address: string) {
     super(message, { retryable: false });
-    this.name = "EgressRefusedError";
+    this.name = ERROR_NAMES.EgressRefusedError;
     this.address = address;
   }
 }
@@ -80,6 +81,6 @@ export class EgressRefusedError extends HookError {
 export class EgressConfigError extends TeamstackError {
   constructor(message: string) {
     super(message);
-    this.name = "EgressConfigError";
+    this.name = ERROR_NAMES.EgressConfigError;
   }
 }

@@ -2,13 +2,13 @@ import { parseDuration } from "../core/capabilities.ts";
 import type { ProviderName } from "../core/template.ts";
 import type { HookRequest, HookResult } from "../ports/hook.ts";
 import type { Provider } from "../ports/provider.ts";
-import type { Store } from "../ports/store.ts";
+import type { StackRuns } from "../ports/store.ts";
 
 /** Output kept from a script, per run. */
 export const MAX_SCRIPT_OUTPUT = 64 * 1024;
 
 export interface RunScriptDeps {
-  readonly store: Store;
+  readonly store: Pick<StackRuns, "getServer">;
   readonly provider: (name: ProviderName) => Provider;
 }
 

@@ -4,8 +4,9 @@ import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { signingKey, verifyJwt } from "../api/jwt.ts";
 import { openApiDocument } from "../api/openapi.ts";
-import { type ApiRequest, type ApiResponse, handleRequest, MAX_BODY_BYTES } from "../api/routes.ts";
+import { type ApiRequest, type ApiResponse, handleRequest, MAX_BODY_BYTES } from "../api/router.ts";
 import { type Orchestrator, StackService } from "../api/service.ts";
+import { ERROR_NAMES } from "../core/error-names.ts";
 import { TeamstackError } from "../core/errors.ts";
 import type { StackKey } from "../ports/store.ts";
 import { writeFileAtomic } from "../shared/state-files.ts";
@@ -37,7 +38,7 @@ export function signingKeyFile(stateDir: string): string {
 export class ListenError extends TeamstackError {
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
-    this.name = "ListenError";
+    this.name = ERROR_NAMES.ListenError;
   }
 }
 

@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { ExecutionError, StateMachine } from "aws-local-stepfunctions";
+import { ERROR_NAMES } from "../core/error-names.ts";
 import { TeamstackError } from "../core/errors.ts";
 
 /**
@@ -96,7 +97,7 @@ function* taskStates(def: Definition): Generator<[string, State]> {
 export class UnboundTaskError extends TeamstackError {
   constructor(message: string) {
     super(message);
-    this.name = "UnboundTaskError";
+    this.name = ERROR_NAMES.UnboundTaskError;
   }
 }
 

@@ -1,13 +1,14 @@
 import { constants } from "node:fs";
 import { access, mkdir, stat } from "node:fs/promises";
 import { dirname } from "node:path";
+import { ERROR_NAMES } from "../core/error-names.ts";
 import { TeamstackError } from "../core/errors.ts";
 
 /** A state directory that cannot be created, read or written. */
 export class StateDirError extends TeamstackError {
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
-    this.name = "StateDirError";
+    this.name = ERROR_NAMES.StateDirError;
   }
 }
 

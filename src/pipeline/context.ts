@@ -8,7 +8,8 @@ import type { EventPublisher, Executions, Readiness, TaskTokens } from "../ports
 import type { Provider } from "../ports/provider.ts";
 import { HOOK_SECRETS, type Secrets } from "../ports/secrets.ts";
 import type { ServerRecord, StackKey, StackRecord, Store } from "../ports/store.ts";
-import { StackNotFoundError, TemplateInvalidError } from "./errors.ts";
+import { StackNotFoundError } from "../store/errors.ts";
+import { TemplateInvalidError } from "./errors.ts";
 
 /** What the task functions work with; built once per cold start (or once per local process). */
 export interface PipelineDeps {
@@ -47,7 +48,7 @@ export function stackTemplate(stack: StackRecord): Template {
 
 export async function getStack(deps: PipelineDeps, key: StackKey): Promise<StackRecord> {
   const stack = await deps.store.getStack(key);
-  if (!stack) throw new StackNotFoundError(`no stack \`${key.stackId}\` in team \`${key.team}\``);
+  if (!stack) throw new StackNotFoundError(key.team, key.stackId);
   return stack;
 }
 

@@ -1,13 +1,15 @@
+import { ERROR_NAMES } from "../core/error-names.ts";
 import { TeamstackError } from "../core/errors.ts";
 
 /**
- * Errors the task functions throw. Their `name`s are the contract with the ASL's Retry and Catch
- * (a test checks every ErrorEquals entry is `States.*`, `Lambda.*` or one of these).
+ * Errors the task functions throw. Their names come from src/core/error-names.ts, the contract with
+ * the ASL's Retry and Catch. The store's and the providers' errors reach the ASL as they are
+ * (StackNotFoundError, StoreUnavailableError, ProviderThrottledError, ...): no copies here.
  */
 export class PipelineError extends TeamstackError {
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
-    this.name = "PipelineError";
+    this.name = ERROR_NAMES.PipelineError;
   }
 }
 
@@ -15,14 +17,7 @@ export class PipelineError extends TeamstackError {
 export class StackLockedError extends PipelineError {
   constructor(message: string) {
     super(message);
-    this.name = "StackLockedError";
-  }
-}
-
-export class StackNotFoundError extends PipelineError {
-  constructor(message: string) {
-    super(message);
-    this.name = "StackNotFoundError";
+    this.name = ERROR_NAMES.StackLockedError;
   }
 }
 
@@ -30,15 +25,7 @@ export class StackNotFoundError extends PipelineError {
 export class TemplateInvalidError extends PipelineError {
   constructor(message: string) {
     super(message);
-    this.name = "TemplateInvalidError";
-  }
-}
-
-/** A dependency failed or was skipped, so this server is skipped. */
-export class DependencyFailedError extends PipelineError {
-  constructor(message: string) {
-    super(message);
-    this.name = "DependencyFailedError";
+    this.name = ERROR_NAMES.TemplateInvalidError;
   }
 }
 
@@ -46,22 +33,14 @@ export class DependencyFailedError extends PipelineError {
 export class UserDataFailedError extends PipelineError {
   constructor(message: string) {
     super(message);
-    this.name = "UserDataFailedError";
-  }
-}
-
-/** The provider asks to slow down; the ASL retries with backoff and jitter. */
-export class ProviderThrottledError extends PipelineError {
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = "ProviderThrottledError";
+    this.name = ERROR_NAMES.UserDataFailedError;
   }
 }
 
 export class ProviderFailedError extends PipelineError {
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
-    this.name = "ProviderFailedError";
+    this.name = ERROR_NAMES.ProviderFailedError;
   }
 }
 
@@ -69,14 +48,14 @@ export class ProviderFailedError extends PipelineError {
 export class ServersFailedError extends PipelineError {
   constructor(message: string) {
     super(message);
-    this.name = "ServersFailedError";
+    this.name = ERROR_NAMES.ServersFailedError;
   }
 }
 
 export class HookFailedError extends PipelineError {
   constructor(message: string) {
     super(message);
-    this.name = "HookFailedError";
+    this.name = ERROR_NAMES.HookFailedError;
   }
 }
 
@@ -84,15 +63,7 @@ export class HookFailedError extends PipelineError {
 export class HookRetryableError extends PipelineError {
   constructor(message: string) {
     super(message);
-    this.name = "HookRetryableError";
-  }
-}
-
-/** The store could not be reached; retried by the ASL. */
-export class StoreUnavailableError extends PipelineError {
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = "StoreUnavailableError";
+    this.name = ERROR_NAMES.HookRetryableError;
   }
 }
 
@@ -100,29 +71,14 @@ export class StoreUnavailableError extends PipelineError {
 export class StackFailedError extends PipelineError {
   constructor(message: string) {
     super(message);
-    this.name = "StackFailedError";
+    this.name = ERROR_NAMES.StackFailedError;
   }
 }
-
-/** Error names the state machines may match. */
-export const PIPELINE_ERROR_NAMES = [
-  "StackLockedError",
-  "StackNotFoundError",
-  "TemplateInvalidError",
-  "DependencyFailedError",
-  "UserDataFailedError",
-  "ProviderThrottledError",
-  "ProviderFailedError",
-  "ServersFailedError",
-  "HookFailedError",
-  "HookRetryableError",
-  "StoreUnavailableError",
-] as const;
 
 /** A server's provider cannot run where teamstack runs (the aws provider on one machine, say). */
 export class ProviderUnavailableError extends PipelineError {
   constructor(message: string) {
     super(message);
-    this.name = "ProviderUnavailableError";
+    this.name = ERROR_NAMES.ProviderUnavailableError;
   }
 }

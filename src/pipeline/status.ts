@@ -1,5 +1,5 @@
 import type { Executions } from "../ports/orchestration.ts";
-import type { HookRecord, ServerRecord, StackKey, StackRecord, Store } from "../ports/store.ts";
+import type { HookRecord, ServerRecord, StackKey, StackRecord, StackRuns } from "../ports/store.ts";
 import { stackTemplate } from "./context.ts";
 
 /** The status of a stack as `teamstack status --json` and the API show it. */
@@ -76,7 +76,7 @@ export function serverStatus(s: ServerRecord): string {
 }
 
 /** Builds the status view from the store. */
-export async function stackStatus(store: Store, key: StackKey): Promise<StackStatusView | undefined> {
+export async function stackStatus(store: StackRuns, key: StackKey): Promise<StackStatusView | undefined> {
   const stack = await store.getStack(key);
   if (!stack) return undefined;
   const [servers, hooks, stackArtifacts] = await Promise.all([

@@ -1,7 +1,9 @@
 /**
- * The Store port: stacks, their servers, hooks, artifacts and events, in one DynamoDB table
- * (`pk`/`sk`, see docs/ARCHITECTURE.md "The store"). Every write is a single-item operation; the
- * ones the orchestration races on are atomic updates that return the item as it is afterwards.
+ * The Store port, in parts by what callers need: {@link StackRuns}, {@link TemplateCatalog},
+ * {@link TeamDirectory} and {@link OutboundEventLog}; {@link Store} is all of them. The DynamoDB
+ * adapter keeps them in one table (`pk`/`sk`, see src/store/keys.ts). Every write is a single-item
+ * operation; the ones the orchestration races on are atomic updates that return the item as it is
+ * afterwards.
  */
 
 export const STACK_STATUSES = ["RUNNING", "SUCCEEDED", "FAILED", "DESTROYING", "DESTROYED"] as const;
@@ -216,43 +218,14 @@ export interface CredentialCommon {
   readonly updatedAt: string;
 }
 
-/** The shared network a credential's servers use in one region (see the aws provider's bootstrap). */
-export interface BootstrapResources {
-  readonly vpcId: string;
-  readonly subnetId: string;
-  readonly internetGatewayId: string;
-  readonly routeTableId: string;
-  readonly securityGroupId: string;
-  readonly keyName: string;
-}
-
-/** What is recorded of a credential's bootstrap in a region: in progress (claimed), or done. */
-export interface BootstrapRecord {
-  readonly team: string;
-  readonly credential: string;
-  readonly region: string;
-  readonly status: "CREATING" | "READY";
-  /** While CREATING: who bootstraps, and until when (ISO time) the claim holds. */
-  readonly owner?: string;
-  readonly leaseUntil?: string;
-  /** Present once READY. */
-  readonly resources?: BootstrapResources;
-  readonly updatedAt: string;
-}
-
-/** A claim on a bootstrap: `owner` may bootstrap until `until` (ISO times, compared as text). */
-export interface BootstrapClaim {
-  readonly owner: string;
-  readonly until: string;
-  readonly now: string;
-  /** Claim even a READY bootstrap (its resources turned out to be gone). */
-  readonly force?: boolean;
-}
-
 /** Fields of a record that a patch may change (undefined removes the attribute). */
 export type Patch<T> = { -readonly [K in keyof T]?: T[K] | undefined };
 
-export interface Store {
+/**
+ * A stack's runs: the stack record and its lock, its servers with the wait protocol, its hooks,
+ * artifacts and events. What the task functions, `status` and the stack commands need.
+ */
+export interface StackRuns {
   /** Creates a stack; false when one with this id exists already. */
   createStack(stack: StackRecord): Promise<boolean>;
   getStack(key: StackKey): Promise<StackRecord | undefined>;
@@ -280,11 +253,11 @@ export interface Store {
     name: string,
     patch: Patch<Omit<ServerRecord, "team" | "stackId" | "name">>,
   ): Promise<ServerRecord>;
-  /** Atomically records the wait token; returns the record afterwards. */
+  /** Atomically records the wait token of `run` (ignored for an older run); returns the record afterwards. */
   setWaitToken(key: StackKey, name: string, run: number, token: string): Promise<WaitUpdate>;
-  /** Atomically removes `dep` from `pending` (idempotent); returns the record afterwards. */
+  /** Atomically removes `dep` from `pending` (idempotent; ignored for an older run). */
   removePending(key: StackKey, name: string, run: number, dep: string): Promise<WaitUpdate>;
-  /** Atomically records that `dep` failed (first one wins); returns the record afterwards. */
+  /** Atomically records that `dep` failed, first one wins (ignored for an older run). */
   setFailedDep(key: StackKey, name: string, run: number, dep: string): Promise<WaitUpdate>;
 
   putHook(hook: HookRecord): Promise<void>;
@@ -298,7 +271,10 @@ export interface Store {
 
   /** Removes every item of a stack (after `down`, when asked to forget it). */
   deleteStack(key: StackKey): Promise<void>;
+}
 
+/** A team's published templates: numbered versions, and the team's default for new members. */
+export interface TemplateCatalog {
   /**
    * Publishes a template version: the next number after the newest, atomically (two concurrent
    * publishes get two numbers). Publishing the same YAML as the newest version returns that
@@ -315,7 +291,10 @@ export interface Store {
   /** Makes a template (at a version, or its newest at the time) the team's default for new members. */
   setDefaultTemplate(team: string, ref: TemplateRef): Promise<void>;
   getDefaultTemplate(team: string): Promise<TemplateRef | undefined>;
+}
 
+/** Who is in a team and what the team set: members' data, the provider policy, credentials. */
+export interface TeamDirectory {
   putMember(member: MemberRecord): Promise<void>;
   getMember(team: string, member: string): Promise<MemberRecord | undefined>;
 
@@ -327,24 +306,21 @@ export interface Store {
   /** Registers (or replaces) a team's credential reference. */
   putCredential(credential: CredentialRecord): Promise<void>;
   getCredential(team: string, name: string): Promise<CredentialRecord | undefined>;
+}
 
-  getBootstrap(team: string, credential: string, region: string): Promise<BootstrapRecord | undefined>;
-  /**
-   * Claims the right to bootstrap a credential in a region, atomically: granted when nothing is
-   * recorded, when `claim.owner` holds it already, or when the holder's lease has run out (and, with
-   * `force`, over a READY record). Otherwise answers the record as it is.
-   */
-  claimBootstrap(
-    team: string,
-    credential: string,
-    region: string,
-    claim: BootstrapClaim,
-  ): Promise<{ readonly claimed: true } | { readonly claimed: false; readonly record: BootstrapRecord }>;
-  /** Records a bootstrap (READY with its resources), replacing any claim. */
-  putBootstrap(record: BootstrapRecord): Promise<void>;
-
-  /** Records an outbound event (idempotent on its id) for `teamstack events list`. */
+/**
+ * The record of outbound events, where the local runtime publishes them (`teamstack events list`
+ * reads it). In AWS events go to EventBridge and nothing is recorded here.
+ */
+export interface OutboundEventLog {
+  /** Records an outbound event (idempotent on its id). */
   putOutboundEvent(event: OutboundEvent): Promise<void>;
   /** Outbound events, oldest first. */
   listOutboundEvents(): Promise<OutboundEvent[]>;
 }
+
+/**
+ * The whole store: every part above. Callers that need one part take that part; the aws
+ * provider's bootstrap leases are its own port (src/providers/aws/leases.ts).
+ */
+export type Store = StackRuns & TemplateCatalog & TeamDirectory & OutboundEventLog;

@@ -1,10 +1,11 @@
+import { ERROR_NAMES } from "../core/error-names.ts";
 import { TeamstackError } from "../core/errors.ts";
 
 /** Base class of every error a provider adapter raises on purpose. */
 export class ProviderError extends TeamstackError {
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
-    this.name = "ProviderError";
+    this.name = ERROR_NAMES.ProviderError;
   }
 }
 
@@ -12,7 +13,7 @@ export class ProviderError extends TeamstackError {
 export class ProviderRequestError extends ProviderError {
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
-    this.name = "ProviderRequestError";
+    this.name = ERROR_NAMES.ProviderRequestError;
   }
 }
 
@@ -22,7 +23,7 @@ export class ServerNotFoundError extends ProviderError {
   readonly server: string;
   constructor(stackId: string, server: string, detail: string, options?: ErrorOptions) {
     super(`server \`${server}\` of stack \`${stackId}\` does not exist: ${detail}`, options);
-    this.name = "ServerNotFoundError";
+    this.name = ERROR_NAMES.ServerNotFoundError;
     this.stackId = stackId;
     this.server = server;
   }

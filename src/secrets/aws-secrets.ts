@@ -23,16 +23,92 @@ function secretName(scope: SecretScope, name: string): string {
 
 const errorName = (e: unknown) => (e as { name?: string })?.name;
 
-export function createAwsSecrets(client: SecretsManagerClient): Secrets {
-  return {
-    async get(scope, name) {
-      try {
-        const out = await client.send(new GetSecretValueCommand({ SecretId: secretName(scope, name) }));
-        return out.SecretString;
-      } catch (error) {
-        if (errorName(error) === "ResourceNotFoundException") return undefined;
-        throw new SecretsError(`cannot read secret \`${name}\` of team \`${scope.team}\``, { cause: error });
+/** How long a value read is used again, by default (as Powertools' parameters utility). */
+export const DEFAULT_SECRETS_MAX_AGE_SECONDS = 5;
+
+export interface AwsSecretsOptions {
+  /**
+   * Seconds a value read (or found missing) is used again before it is read anew; 0 reads every
+   * time. Default {@link DEFAULT_SECRETS_MAX_AGE_SECONDS}.
+   */
+  readonly maxAge?: number;
+  /** Clock in milliseconds (tests). */
+  readonly now?: () => number;
+}
+
+interface Cached {
+  readonly value: Promise<string | undefined>;
+  readonly until: number;
+}
+
+/**
+ * Secrets Manager behind the Secrets port. Values are cached per container (the adapter is built
+ * once per cold start) for `maxAge` seconds, as Powertools' parameters utility does, so the tasks of
+ * a 1,000-server stack do not read the same secrets on every call:
+ * - a missing secret is cached too: every task looks up each secret the template's hooks may use
+ *   (to mask them), and a team that has not set one would otherwise pay one failed read per secret
+ *   per task; a value set meanwhile is seen at most `maxAge` later, as a changed value is;
+ * - a failed read (throttled, refused, unreachable) is not cached: the next call reads again;
+ * - `set` and `remove` through this adapter drop the entry once they are done;
+ * - concurrent reads of one secret share one call, and entries past their age are dropped, so a
+ *   value is not kept in memory longer than it may be used.
+ */
+export function createAwsSecrets(client: SecretsManagerClient, options: AwsSecretsOptions = {}): Secrets {
+  const maxAgeMs = (options.maxAge ?? DEFAULT_SECRETS_MAX_AGE_SECONDS) * 1000;
+  const now = options.now ?? Date.now;
+  if (!(maxAgeMs >= 0)) {
+    throw new SecretsError(`maxAge \`${options.maxAge}\`: expected a number of seconds, 0 or more`);
+  }
+  const cache = new Map<string, Cached>();
+
+  function dropExpired(at: number): void {
+    for (const [id, entry] of cache) if (entry.until <= at) cache.delete(id);
+  }
+
+  async function read(id: string, scope: SecretScope, name: string): Promise<string | undefined> {
+    try {
+      const out = await client.send(new GetSecretValueCommand({ SecretId: id }));
+      return out.SecretString;
+    } catch (error) {
+      if (errorName(error) === "ResourceNotFoundException") return undefined;
+      throw new SecretsError(`cannot read secret \`${name}\` of team \`${scope.team}\``, { cause: error });
+    }
+  }
+
+  async function write(id: string, scope: SecretScope, name: string, value: string): Promise<void> {
+    try {
+      await client.send(new PutSecretValueCommand({ SecretId: id, SecretString: value }));
+    } catch (error) {
+      if (errorName(error) !== "ResourceNotFoundException") {
+        throw new SecretsError(`cannot store secret \`${name}\` of team \`${scope.team}\``, {
+          cause: error,
+        });
       }
+      await client.send(
+        new CreateSecretCommand({
+          Name: id,
+          SecretString: value,
+          Tags: [{ Key: "teamstack:team", Value: scope.team }],
+        }),
+      );
+    }
+  }
+
+  return {
+    get(scope, name) {
+      const id = secretName(scope, name);
+      if (maxAgeMs === 0) return read(id, scope, name);
+      const at = now();
+      const hit = cache.get(id);
+      if (hit && hit.until > at) return hit.value;
+      dropExpired(at);
+      const value = read(id, scope, name);
+      const entry = { value, until: at + maxAgeMs };
+      cache.set(id, entry);
+      value.catch(() => {
+        if (cache.get(id) === entry) cache.delete(id);
+      });
+      return value;
     },
     async exists(scope, name) {
       try {
@@ -48,20 +124,10 @@ export function createAwsSecrets(client: SecretsManagerClient): Secrets {
     async set(scope, name, value) {
       const id = secretName(scope, name);
       try {
-        await client.send(new PutSecretValueCommand({ SecretId: id, SecretString: value }));
-      } catch (error) {
-        if (errorName(error) !== "ResourceNotFoundException") {
-          throw new SecretsError(`cannot store secret \`${name}\` of team \`${scope.team}\``, {
-            cause: error,
-          });
-        }
-        await client.send(
-          new CreateSecretCommand({
-            Name: id,
-            SecretString: value,
-            Tags: [{ Key: "teamstack:team", Value: scope.team }],
-          }),
-        );
+        await write(id, scope, name, value);
+      } finally {
+        // The next read reads anew, whatever a read during the write cached.
+        cache.delete(id);
       }
     },
     async list(team) {
@@ -89,16 +155,17 @@ export function createAwsSecrets(client: SecretsManagerClient): Secrets {
       return out;
     },
     async remove(scope, name) {
+      const id = secretName(scope, name);
       try {
-        await client.send(
-          new DeleteSecretCommand({ SecretId: secretName(scope, name), RecoveryWindowInDays: 7 }),
-        );
+        await client.send(new DeleteSecretCommand({ SecretId: id, RecoveryWindowInDays: 7 }));
         return true;
       } catch (error) {
         if (errorName(error) === "ResourceNotFoundException") return false;
         throw new SecretsError(`cannot remove secret \`${name}\` of team \`${scope.team}\``, {
           cause: error,
         });
+      } finally {
+        cache.delete(id);
       }
     },
   };

@@ -1,6 +1,7 @@
 import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
 import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { ERROR_NAMES } from "../core/error-names.ts";
 import { TeamstackError } from "../core/errors.ts";
 import type { SecretEntry, SecretScope, Secrets } from "../ports/secrets.ts";
 import { withLock } from "../providers/local/lock.ts";
@@ -15,7 +16,7 @@ import { readJsonFile, writeFileAtomic } from "../shared/state-files.ts";
 export class SecretsError extends TeamstackError {
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
-    this.name = "SecretsError";
+    this.name = ERROR_NAMES.SecretsError;
   }
 }
 

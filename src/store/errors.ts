@@ -1,10 +1,11 @@
+import { ERROR_NAMES } from "../core/error-names.ts";
 import { TeamstackError } from "../core/errors.ts";
 
 /** Base class of every error the store raises on purpose. */
 export class StoreError extends TeamstackError {
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
-    this.name = "StoreError";
+    this.name = ERROR_NAMES.StoreError;
   }
 }
 
@@ -14,7 +15,7 @@ export class StackNotFoundError extends StoreError {
   readonly stackId: string;
   constructor(team: string, stackId: string, options?: ErrorOptions) {
     super(`stack \`${stackId}\` of team \`${team}\` is not in the store`, options);
-    this.name = "StackNotFoundError";
+    this.name = ERROR_NAMES.StackNotFoundError;
     this.team = team;
     this.stackId = stackId;
   }
@@ -29,7 +30,7 @@ export class ServerRecordNotFoundError extends StoreError {
   readonly server: string;
   constructor(stackId: string, server: string, options?: ErrorOptions) {
     super(`server \`${server}\` of stack \`${stackId}\` is not in the store`, options);
-    this.name = "ServerRecordNotFoundError";
+    this.name = ERROR_NAMES.ServerRecordNotFoundError;
     this.stackId = stackId;
     this.server = server;
   }
@@ -45,7 +46,7 @@ export class TemplateNotFoundError extends StoreError {
       `version ${version} of template \`${template}\` of team \`${team}\` is not in the store: publish it first`,
       options,
     );
-    this.name = "TemplateNotFoundError";
+    this.name = ERROR_NAMES.TemplateNotFoundError;
     this.team = team;
     this.template = template;
     this.version = version;
@@ -56,7 +57,7 @@ export class TemplateNotFoundError extends StoreError {
 export class InvalidStoreKeyError extends StoreError {
   constructor(what: string, value: string) {
     super(`${what} \`${value}\` cannot be stored: expected a non-empty name without \`#\``);
-    this.name = "InvalidStoreKeyError";
+    this.name = ERROR_NAMES.InvalidStoreKeyError;
   }
 }
 
@@ -64,7 +65,7 @@ export class InvalidStoreKeyError extends StoreError {
 export class ItemTooLargeError extends StoreError {
   constructor(what: string, options?: ErrorOptions) {
     super(`${what} is larger than DynamoDB's 400 KB item limit, even with the template compressed`, options);
-    this.name = "ItemTooLargeError";
+    this.name = ERROR_NAMES.ItemTooLargeError;
   }
 }
 
@@ -73,7 +74,7 @@ export class TableNotFoundError extends StoreError {
   readonly tableName: string;
   constructor(tableName: string, options?: ErrorOptions) {
     super(`DynamoDB table \`${tableName}\` does not exist: create it first (createTable)`, options);
-    this.name = "TableNotFoundError";
+    this.name = ERROR_NAMES.TableNotFoundError;
     this.tableName = tableName;
   }
 }
@@ -82,7 +83,7 @@ export class TableNotFoundError extends StoreError {
 export class StoreThrottledError extends StoreError {
   constructor(operation: string, options?: ErrorOptions) {
     super(`DynamoDB throttled ${operation} after the SDK's retries; try again later`, options);
-    this.name = "StoreThrottledError";
+    this.name = ERROR_NAMES.StoreThrottledError;
   }
 }
 
@@ -90,6 +91,6 @@ export class StoreThrottledError extends StoreError {
 export class StoreUnavailableError extends StoreError {
   constructor(operation: string, detail: string, options?: ErrorOptions) {
     super(`cannot reach the store for ${operation}: ${detail}`, options);
-    this.name = "StoreUnavailableError";
+    this.name = ERROR_NAMES.StoreUnavailableError;
   }
 }

@@ -1,7 +1,6 @@
 import { promisify } from "node:util";
 import { gunzip, gzip } from "node:zlib";
 import type {
-  BootstrapRecord,
   CredentialRecord,
   HookRecord,
   LockHolder,
@@ -18,6 +17,7 @@ import type {
   TemplateVersion,
 } from "../ports/store.ts";
 import { HOOK_STATUSES, SERVER_STATUSES, STACK_STATUSES } from "../ports/store.ts";
+import type { BootstrapRecord } from "../providers/aws/leases.ts";
 import { Fields, fromItem, type Item, opt, stringSet, toAttr } from "./codec.ts";
 import { StoreError } from "./errors.ts";
 import {

@@ -1,10 +1,11 @@
+import { ERROR_NAMES } from "../../core/error-names.ts";
 import { StoreError } from "../../store/errors.ts";
 
 /** The local store daemon could not be started, reached or stopped. */
 export class LocalStoreError extends StoreError {
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
-    this.name = "LocalStoreError";
+    this.name = ERROR_NAMES.LocalStoreError;
   }
 }
 
@@ -12,6 +13,6 @@ export class LocalStoreError extends StoreError {
 export class StoreLostError extends LocalStoreError {
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
-    this.name = "StoreLostError";
+    this.name = ERROR_NAMES.StoreLostError;
   }
 }

@@ -18,7 +18,7 @@ import type {
   ServerArtifacts,
   ServerRef,
 } from "../../ports/provider.ts";
-import type { BootstrapResources, CredentialRecord, Store } from "../../ports/store.ts";
+import type { CredentialRecord, Store } from "../../ports/store.ts";
 import { ProviderRequestError, ServerNotFoundError } from "../errors.ts";
 import { delay, truncateUtf8 } from "../timing.ts";
 import {
@@ -33,6 +33,7 @@ import { attemptOfToken, callbackSignature, callbackUrl } from "./callback.ts";
 import { type AwsClientFactory, type AwsClients, sdkClientFactory } from "./clients.ts";
 import { accountKeyOf, type CredentialSource, sessionNameFor } from "./credentials.ts";
 import { AwsApiError, AwsCredentialError, awsErrorCode, isNotFound, translateAwsError } from "./errors.ts";
+import type { BootstrapLeases, BootstrapResources } from "./leases.ts";
 import { loadEc2, loadSsm } from "./sdk.ts";
 import { resolveInstanceType } from "./sizes.ts";
 import { RUN_INSTANCES_RATE, TokenBuckets } from "./token-bucket.ts";
@@ -49,11 +50,10 @@ import { encodeUserData, STATE_DIR, shellQuote } from "./user-data.ts";
  */
 
 export interface AwsProviderOptions {
-  /** Credentials, bootstrap records, and the stack a ref belongs to (for its options). */
-  readonly store: Pick<
-    Store,
-    "getStack" | "getCredential" | "getBootstrap" | "claimBootstrap" | "putBootstrap"
-  >;
+  /** Credentials, and the stack a ref belongs to (for its options). */
+  readonly store: Pick<Store, "getStack" | "getCredential">;
+  /** Where each credential's bootstrap is recorded and claimed. */
+  readonly leases: BootstrapLeases;
   readonly credentials: CredentialSource;
   /** Makes the EC2 and SSM clients for a credential and region (default: SDK clients, cached). */
   readonly clients?: AwsClientFactory;
@@ -204,7 +204,7 @@ class AwsProvider implements Provider {
       sleep: (ms) => this.#sleep(ms),
     });
     this.#bootstrap = {
-      store: this.#store,
+      leases: options.leases,
       owner: randomUUID(),
       now: this.#now,
       sleep: (ms) => this.#sleep(ms),

@@ -8,17 +8,17 @@ import type {
   TagSpecification,
 } from "@aws-sdk/client-ec2";
 import type { SSMClient } from "@aws-sdk/client-ssm";
-import type { BootstrapResources, Store } from "../../ports/store.ts";
 import { ProviderRequestError } from "../errors.ts";
 import { awsErrorCode, isNotFound, ProviderThrottledError, translateAwsError } from "./errors.ts";
+import type { BootstrapLeases, BootstrapResources } from "./leases.ts";
 import { loadEc2, loadSsm } from "./sdk.ts";
 
 /**
  * The bootstrap: the shared network a credential's servers use in a region, the seed's list of
  * VPC, subnet, internet gateway, route table (with its default route), security group and key
  * pair. Found by their `teamstack:bootstrap` tag (or name) first and created only when missing, so
- * running it again creates nothing; the ids are recorded in the store, and a claim there keeps two
- * tasks from bootstrapping the same credential and region at once.
+ * running it again creates nothing; the ids are recorded with the bootstrap leases (leases.ts), and a
+ * claim there keeps two tasks from bootstrapping the same credential and region at once.
  */
 
 export const BOOTSTRAP_TAG = "teamstack:bootstrap";
@@ -37,7 +37,7 @@ export interface BootstrapTarget {
 }
 
 export interface BootstrapDeps {
-  readonly store: Pick<Store, "getBootstrap" | "claimBootstrap" | "putBootstrap">;
+  readonly leases: BootstrapLeases;
   /** Who claims: unique per process. */
   readonly owner: string;
   readonly now: () => number;
@@ -60,7 +60,7 @@ export function keyPairParameter(keyName: string): string {
 }
 
 /**
- * The bootstrap resources of a credential in a region: from the store when recorded, else found or
+ * The bootstrap resources of a credential in a region: from the leases when recorded, else found or
  * made in the account and recorded. `verify` looks again in the account (a recorded resource was
  * reported missing).
  * @throws ProviderThrottledError while another task holds the bootstrap (the ASL retries).
@@ -71,10 +71,10 @@ export async function ensureBootstrap(
   options: { readonly verify?: boolean } = {},
 ): Promise<BootstrapResources> {
   const { team, credential, region } = target;
-  const recorded = await deps.store.getBootstrap(team, credential, region);
+  const recorded = await deps.leases.getBootstrap(team, credential, region);
   if (recorded?.status === "READY" && recorded.resources && !options.verify) return recorded.resources;
   const now = deps.now();
-  const claim = await deps.store.claimBootstrap(team, credential, region, {
+  const claim = await deps.leases.claimBootstrap(team, credential, region, {
     owner: deps.owner,
     until: new Date(now + LEASE_MS).toISOString(),
     now: new Date(now).toISOString(),
@@ -87,7 +87,7 @@ export async function ensureBootstrap(
     );
   }
   const resources = await findOrCreate(deps, target);
-  await deps.store.putBootstrap({
+  await deps.leases.putBootstrap({
     team,
     credential,
     region,

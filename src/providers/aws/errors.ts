@@ -1,3 +1,4 @@
+import { ERROR_NAMES } from "../../core/error-names.ts";
 import { ProviderError, ProviderRequestError } from "../errors.ts";
 
 /**
@@ -8,13 +9,12 @@ import { ProviderError, ProviderRequestError } from "../errors.ts";
 
 /**
  * AWS asks to slow down (RequestLimitExceeded, Throttling), or could not be reached for now. The
- * name is the contract with the ASL, which retries it with backoff and jitter: the same name as
- * the pipeline's `ProviderThrottledError` (src/pipeline/errors.ts), so the same Retry matches it.
+ * ASL retries it by name with backoff and jitter (src/core/error-names.ts: RETRYABLE_ERRORS).
  */
 export class ProviderThrottledError extends ProviderError {
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
-    this.name = "ProviderThrottledError";
+    this.name = ERROR_NAMES.ProviderThrottledError;
   }
 }
 
@@ -22,7 +22,7 @@ export class ProviderThrottledError extends ProviderError {
 export class AwsCredentialError extends ProviderError {
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
-    this.name = "AwsCredentialError";
+    this.name = ERROR_NAMES.AwsCredentialError;
   }
 }
 
@@ -32,7 +32,7 @@ export class AwsApiError extends ProviderError {
   readonly code: string;
   constructor(message: string, code: string, options?: ErrorOptions) {
     super(message, options);
-    this.name = "AwsApiError";
+    this.name = ERROR_NAMES.AwsApiError;
     this.code = code;
   }
 }

@@ -26,6 +26,7 @@ export {
 export { type AwsClientFactory, type AwsClients, type ClientTarget, sdkClientFactory } from "./clients.ts";
 export { type AwsCredentials, CredentialSource, sessionNameFor } from "./credentials.ts";
 export { AwsApiError, AwsCredentialError, ProviderThrottledError, translateAwsError } from "./errors.ts";
+export type { BootstrapClaim, BootstrapLeases, BootstrapRecord, BootstrapResources } from "./leases.ts";
 export { architectureOf, PORTABLE_OFFERINGS, resolveInstanceType } from "./sizes.ts";
 export { RUN_INSTANCES_RATE, TokenBucket } from "./token-bucket.ts";
 export { EC2_USER_DATA_LIMIT, encodeUserData, WRAPPER_MAX_OVERHEAD, wrapperScript } from "./user-data.ts";

@@ -1,10 +1,11 @@
+import { ERROR_NAMES } from "../../core/error-names.ts";
 import { ProviderError } from "../errors.ts";
 
 /** Base class of the `local` provider's errors: something about a sandbox on this machine. */
 export class LocalSandboxError extends ProviderError {
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
-    this.name = "LocalSandboxError";
+    this.name = ERROR_NAMES.LocalSandboxError;
   }
 }
 
@@ -12,7 +13,7 @@ export class LocalSandboxError extends ProviderError {
 export class SandboxUnsupportedError extends LocalSandboxError {
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
-    this.name = "SandboxUnsupportedError";
+    this.name = ERROR_NAMES.SandboxUnsupportedError;
   }
 }
 
@@ -20,7 +21,7 @@ export class SandboxUnsupportedError extends LocalSandboxError {
 export class SandboxSetupError extends LocalSandboxError {
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
-    this.name = "SandboxSetupError";
+    this.name = ERROR_NAMES.SandboxSetupError;
   }
 }
 
@@ -28,7 +29,7 @@ export class SandboxSetupError extends LocalSandboxError {
 export class SandboxNotRunningError extends LocalSandboxError {
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
-    this.name = "SandboxNotRunningError";
+    this.name = ERROR_NAMES.SandboxNotRunningError;
   }
 }
 
@@ -36,7 +37,7 @@ export class SandboxNotRunningError extends LocalSandboxError {
 export class SandboxBusyError extends LocalSandboxError {
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
-    this.name = "SandboxBusyError";
+    this.name = ERROR_NAMES.SandboxBusyError;
   }
 }
 
@@ -44,6 +45,6 @@ export class SandboxBusyError extends LocalSandboxError {
 export class AddressExhaustedError extends LocalSandboxError {
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
-    this.name = "AddressExhaustedError";
+    this.name = ERROR_NAMES.AddressExhaustedError;
   }
 }

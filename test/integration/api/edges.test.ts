@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { DeleteTableCommand } from "@aws-sdk/client-dynamodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { signingKey, signJwt } from "../../../src/api/jwt.ts";
-import { MAX_BODY_BYTES } from "../../../src/api/routes.ts";
+import { MAX_BODY_BYTES } from "../../../src/api/router.ts";
 import { signingKeyFile, startLocalApiServer } from "../../../src/local/api-server.ts";
 import { ensureLocalStore, stopLocalStore } from "../../../src/local/dynamo.ts";
 import type { Store } from "../../../src/ports/store.ts";

@@ -2,7 +2,6 @@ import { readFileSync } from "node:fs";
 import aslValidator from "asl-validator";
 import { describe, expect, it } from "vitest";
 import { functionOf, loadMachine } from "../../../src/local/asl-runner.ts";
-import { PIPELINE_ERROR_NAMES } from "../../../src/pipeline/errors.ts";
 
 const files = ["provision", "destroy"] as const;
 const read = (f: string) =>
@@ -33,22 +32,6 @@ describe.each(files)("statemachines/%s.asl.json", (file) => {
     expect(text).not.toContain("JSONata");
     expect(text).not.toContain('"Assign"');
     expect(text).not.toContain("{%");
-  });
-
-  it("matches only States.*, Lambda.* and exported error names in Retry and Catch", () => {
-    const known = new Set<string>(PIPELINE_ERROR_NAMES);
-    for (const [name, s] of states(def)) {
-      for (const r of [
-        ...((s.Retry as { ErrorEquals: string[] }[]) ?? []),
-        ...((s.Catch as { ErrorEquals: string[] }[]) ?? []),
-      ]) {
-        for (const e of r.ErrorEquals) {
-          expect(e.startsWith("States.") || e.startsWith("Lambda.") || known.has(e), `${name}: ${e}`).toBe(
-            true,
-          );
-        }
-      }
-    }
   });
 
   it("bounds every Task with a timeout and backs off with jitter on every retry", () => {

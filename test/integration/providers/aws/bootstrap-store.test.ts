@@ -5,6 +5,8 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { createAwsProvider } from "../../../../src/providers/aws/aws-provider.ts";
 import { CredentialSource } from "../../../../src/providers/aws/credentials.ts";
 import { ProviderThrottledError } from "../../../../src/providers/aws/errors.ts";
+import type { BootstrapLeases } from "../../../../src/providers/aws/leases.ts";
+import { createDynamoBootstrapLeases } from "../../../../src/store/dynamo/bootstrap-leases.ts";
 import { createDynamoStore, type DynamoStore } from "../../../../src/store/dynamo-store.ts";
 import { createTable } from "../../../../src/store/table.ts";
 import {
@@ -21,16 +23,18 @@ import {
 import { startDynalite, type TestDynalite } from "../../store/dynalite.ts";
 
 // Two task containers (two providers, one table) launch the first servers of a credential at
-// once: the store's claim lets one bootstrap; the other is told to retry (ProviderThrottledError,
+// once: the leases' claim lets one bootstrap; the other is told to retry (ProviderThrottledError,
 // retried by the ASL) and then uses what the first recorded. Nothing is made twice.
 
 let db: TestDynalite;
 let store: DynamoStore;
+let leases: BootstrapLeases;
 
 beforeAll(async () => {
   db = await startDynalite();
   await createTable(db.client, "aws-bootstrap");
   store = createDynamoStore({ client: db.client, tableName: "aws-bootstrap" });
+  leases = createDynamoBootstrapLeases({ client: db.client, tableName: "aws-bootstrap" });
   await store.putCredential(ROLE_CREDENTIAL);
 });
 afterAll(async () => {
@@ -44,6 +48,7 @@ function container() {
   const clock = fakeTime();
   return createAwsProvider({
     store,
+    leases,
     credentials: new CredentialSource({
       sts: new STSClient({ region: "us-east-1" }),
       secretsManager: new SecretsManagerClient({ region: "us-east-1" }),
@@ -72,7 +77,7 @@ describe("the bootstrap over the real store", () => {
     const made = createCalls();
     await container().create(request({ server: "third", idempotencyToken: "st-x.third.1" }));
     expect(createCalls()).toBe(made);
-    expect(await store.getBootstrap("acme", "default", REGION)).toMatchObject({
+    expect(await leases.getBootstrap("acme", "default", REGION)).toMatchObject({
       status: "READY",
       resources: { vpcId: "vpc-1", subnetId: "subnet-2" },
     });

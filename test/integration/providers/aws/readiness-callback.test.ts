@@ -2,7 +2,7 @@ import { RunInstancesCommand } from "@aws-sdk/client-ec2";
 import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { STSClient } from "@aws-sdk/client-sts";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { type ApiRequest, handleRequest } from "../../../../src/api/routes.ts";
+import { type ApiRequest, handleRequest } from "../../../../src/api/router.ts";
 import { StackService } from "../../../../src/api/service.ts";
 import type { PipelineDeps } from "../../../../src/pipeline/context.ts";
 import { createServer, type ProvisionPlan, prepare, waitUntilReady } from "../../../../src/pipeline/steps.ts";
@@ -12,6 +12,7 @@ import type { Secrets } from "../../../../src/ports/secrets.ts";
 import { createAwsProvider } from "../../../../src/providers/aws/aws-provider.ts";
 import { callbackSignature } from "../../../../src/providers/aws/callback.ts";
 import { CredentialSource } from "../../../../src/providers/aws/credentials.ts";
+import { createDynamoBootstrapLeases } from "../../../../src/store/dynamo/bootstrap-leases.ts";
 import { createDynamoStore, type DynamoStore } from "../../../../src/store/dynamo-store.ts";
 import { createTable } from "../../../../src/store/table.ts";
 import {
@@ -94,6 +95,7 @@ function awsProvider(): Provider {
   const clock = fakeTime();
   return createAwsProvider({
     store,
+    leases: createDynamoBootstrapLeases({ client: db.client, tableName: TABLE }),
     credentials: new CredentialSource({
       sts: new STSClient({ region: "us-east-1" }),
       secretsManager: new SecretsManagerClient({ region: "us-east-1" }),

@@ -1,6 +1,8 @@
 import { GetItemCommand } from "@aws-sdk/client-dynamodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { CredentialRecord } from "../../../../src/ports/store.ts";
+import type { BootstrapLeases } from "../../../../src/providers/aws/leases.ts";
+import { createDynamoBootstrapLeases } from "../../../../src/store/dynamo/bootstrap-leases.ts";
 import type { DynamoStore } from "../../../../src/store/dynamo-store.ts";
 import { InvalidStoreKeyError } from "../../../../src/store/errors.ts";
 import { startTestStore, type TestDynalite } from "../../store/dynalite.ts";
@@ -8,9 +10,11 @@ import { startTestStore, type TestDynalite } from "../../store/dynalite.ts";
 const TABLE = "aws-items";
 let db: TestDynalite;
 let store: DynamoStore;
+let leases: BootstrapLeases;
 
 beforeAll(async () => {
   ({ db, store } = await startTestStore(TABLE));
+  leases = createDynamoBootstrapLeases({ client: db.client, tableName: TABLE });
 });
 afterAll(async () => {
   await db?.close();
@@ -56,7 +60,7 @@ describe("credential and bootstrap items in the table", () => {
 
   it("grants a bootstrap claim to one owner at a time, again to its holder, and to another once the lease ran out", async () => {
     const claim = (owner: string, now: string, until: string, force?: boolean) =>
-      store.claimBootstrap("acme", "default", "eu-west-1", {
+      leases.claimBootstrap("acme", "default", "eu-west-1", {
         owner,
         now,
         until,
@@ -85,7 +89,7 @@ describe("credential and bootstrap items in the table", () => {
       securityGroupId: "sg-1",
       keyName: "teamstack-default",
     };
-    await store.putBootstrap({
+    await leases.putBootstrap({
       team: "acme",
       credential: "default",
       region: "us-west-2",
@@ -93,7 +97,7 @@ describe("credential and bootstrap items in the table", () => {
       resources,
       updatedAt: "2030-01-01T00:00:00Z",
     });
-    expect(await store.getBootstrap("acme", "default", "us-west-2")).toEqual({
+    expect(await leases.getBootstrap("acme", "default", "us-west-2")).toEqual({
       team: "acme",
       credential: "default",
       region: "us-west-2",
@@ -102,17 +106,17 @@ describe("credential and bootstrap items in the table", () => {
       updatedAt: "2030-01-01T00:00:00Z",
     });
     const claim = { owner: "c", now: "2031-01-01T00:00:00Z", until: "2031-01-01T00:05:00Z" };
-    expect(await store.claimBootstrap("acme", "default", "us-west-2", claim)).toMatchObject({
+    expect(await leases.claimBootstrap("acme", "default", "us-west-2", claim)).toMatchObject({
       claimed: false,
       record: { status: "READY", resources },
     });
-    expect(await store.claimBootstrap("acme", "default", "us-west-2", { ...claim, force: true })).toEqual({
+    expect(await leases.claimBootstrap("acme", "default", "us-west-2", { ...claim, force: true })).toEqual({
       claimed: true,
     });
-    expect(await store.getBootstrap("acme", "default", "us-west-2")).toMatchObject({
+    expect(await leases.getBootstrap("acme", "default", "us-west-2")).toMatchObject({
       status: "CREATING",
       owner: "c",
     });
-    expect((await store.getBootstrap("acme", "default", "us-west-2"))?.resources).toBeUndefined();
+    expect((await leases.getBootstrap("acme", "default", "us-west-2"))?.resources).toBeUndefined();
   });
 });

@@ -15,7 +15,7 @@ import {
 } from "@aws-sdk/client-ssm";
 import { AssumeRoleCommand } from "@aws-sdk/client-sts";
 import { beforeEach, describe, expect, it, vi } from "vitest";
-import { PIPELINE_ERROR_NAMES } from "../../../../src/pipeline/errors.ts";
+import { isRetryable } from "../../../../src/core/error-names.ts";
 import { callbackSignature } from "../../../../src/providers/aws/callback.ts";
 import { AwsCredentialError, ProviderThrottledError } from "../../../../src/providers/aws/errors.ts";
 import {
@@ -231,7 +231,7 @@ describe("aws provider: create", () => {
     expect(err).toBeInstanceOf(ProviderThrottledError);
     expect(err).toBeInstanceOf(ProviderError);
     expect((err as Error).name).toBe("ProviderThrottledError");
-    expect(PIPELINE_ERROR_NAMES).toContain((err as Error).name);
+    expect(isRetryable((err as Error).name)).toBe(true);
     expect((err as Error).message).toMatch(/RunInstances for server `web` in eu-west-1: AWS is throttling/);
     expect((err as Error).cause).toMatchObject({ name: "RequestLimitExceeded" });
   });

@@ -53,7 +53,7 @@ function deps(
   owner = "task-1",
 ): BootstrapDeps & { store: ReturnType<typeof memoryStore> } {
   const clock = fakeTime();
-  return { store, owner, now: clock.now, sleep: clock.sleep };
+  return { store, leases: store, owner, now: clock.now, sleep: clock.sleep };
 }
 
 describe("aws bootstrap", () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { PIPELINE_ERROR_NAMES } from "../../../../src/pipeline/errors.ts";
+import { isRetryable } from "../../../../src/core/error-names.ts";
 import { translateAwsError } from "../../../../src/providers/aws/errors.ts";
 import { ProviderError, ProviderRequestError } from "../../../../src/providers/errors.ts";
 
@@ -26,7 +26,7 @@ describe("translating AWS errors", () => {
     ]) {
       const out = translateAwsError(err, "EC2 RunInstances");
       expect(out.name, err.name).toBe("ProviderThrottledError");
-      expect(PIPELINE_ERROR_NAMES).toContain(out.name);
+      expect(isRetryable(out.name)).toBe(true);
       expect(out.cause).toBe(err);
     }
   });

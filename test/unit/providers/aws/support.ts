@@ -33,16 +33,11 @@ import { GetParameterCommand, PutParameterCommand, SSMClient } from "@aws-sdk/cl
 import { AssumeRoleCommand, STSClient } from "@aws-sdk/client-sts";
 import { mockClient } from "aws-sdk-client-mock";
 import type { CreateServerRequest, Provider } from "../../../../src/ports/provider.ts";
-import type {
-  BootstrapRecord,
-  CredentialRecord,
-  StackKey,
-  StackRecord,
-  Store,
-} from "../../../../src/ports/store.ts";
+import type { CredentialRecord, StackKey, StackRecord, Store } from "../../../../src/ports/store.ts";
 import { type AwsProviderOptions, createAwsProvider } from "../../../../src/providers/aws/aws-provider.ts";
 import type { ClientTarget } from "../../../../src/providers/aws/clients.ts";
 import { CredentialSource } from "../../../../src/providers/aws/credentials.ts";
+import type { BootstrapLeases, BootstrapRecord } from "../../../../src/providers/aws/leases.ts";
 
 /** Mocks of every AWS client the provider uses; reset before each test by `resetMocks`. */
 export const ec2 = mockClient(EC2Client);
@@ -85,16 +80,17 @@ export const BOOTSTRAPPED = {
   keyName: "teamstack-default",
 };
 
-type MemoryStore = Pick<
-  Store,
-  "getStack" | "getCredential" | "getBootstrap" | "claimBootstrap" | "putBootstrap"
-> & {
-  readonly credentials: Map<string, CredentialRecord>;
-  readonly bootstraps: Map<string, BootstrapRecord>;
-  readonly stacks: Map<string, StackRecord>;
-};
+type MemoryStore = Pick<Store, "getStack" | "getCredential"> &
+  BootstrapLeases & {
+    readonly credentials: Map<string, CredentialRecord>;
+    readonly bootstraps: Map<string, BootstrapRecord>;
+    readonly stacks: Map<string, StackRecord>;
+  };
 
-/** The store methods the provider uses, in memory, with the claim semantics of the DynamoDB store. */
+/**
+ * The store methods and bootstrap leases the provider uses, in memory, with the claim semantics of
+ * the DynamoDB leases.
+ */
 export function memoryStore(): MemoryStore {
   const credentials = new Map<string, CredentialRecord>();
   const bootstraps = new Map<string, BootstrapRecord>();
@@ -217,6 +213,7 @@ export function testProvider(
   const targets: ClientTarget[] = [];
   const provider = createAwsProvider({
     store,
+    leases: store,
     credentials: new CredentialSource({
       sts: new STSClient({ region: "us-east-1" }),
       secretsManager: new SecretsManagerClient({ region: "us-east-1" }),
