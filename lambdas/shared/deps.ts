@@ -14,7 +14,7 @@ import type { Readiness } from "../../src/ports/orchestration.ts";
 import type { Provider } from "../../src/ports/provider.ts";
 import type { Store } from "../../src/ports/store.ts";
 import { CredentialSource, createAwsProvider } from "../../src/providers/aws/index.ts";
-import { createSimProvider } from "../../src/providers/sim.ts";
+import { createSimProvider } from "../../src/providers/sim/sim-provider.ts";
 import { createAwsSecrets } from "../../src/secrets/aws-secrets.ts";
 import { createDynamoStore } from "../../src/store/dynamo-store.ts";
 import { callbackSecretLoader } from "./callback-secret.ts";

@@ -10,7 +10,7 @@ import type { Provider } from "../ports/provider.ts";
 import type { Secrets } from "../ports/secrets.ts";
 import type { StackEvent, StackKey, Store } from "../ports/store.ts";
 import { createLocalProvider } from "../providers/local/local-provider.ts";
-import { createSimProvider } from "../providers/sim.ts";
+import { createSimProvider } from "../providers/sim/sim-provider.ts";
 import { createLocalSecrets } from "../secrets/local-secrets.ts";
 import { createDynamoStore } from "../store/dynamo-store.ts";
 import {

@@ -18,7 +18,7 @@ import type { PipelineDeps } from "../../src/pipeline/context.ts";
 import * as steps from "../../src/pipeline/steps.ts";
 import type { Readiness } from "../../src/ports/orchestration.ts";
 import type { StackKey } from "../../src/ports/store.ts";
-import { createSimProvider } from "../../src/providers/sim.ts";
+import { createSimProvider } from "../../src/providers/sim/sim-provider.ts";
 import { createDynamoStore } from "../../src/store/dynamo-store.ts";
 import { createTable } from "../../src/store/table.ts";
 import { startDynalite, type TestDynalite } from "../integration/store/dynalite.ts";
