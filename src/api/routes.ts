@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
-import { PROVIDERS } from "../core/template.ts";
-import { CALLBACK_SIGNATURE_HEADER } from "../providers/aws/callback.ts";
+import { CALLBACK_SIGNATURE_HEADER } from "../adapters/callback-signing.ts";
+import { PROVIDERS } from "../providers/registry.ts";
 import {
   ItemTooLargeError,
   StoreThrottledError,
@@ -83,7 +83,7 @@ export type Schema =
   | { readonly description?: string; readonly type?: undefined; readonly oneOf?: undefined };
 
 const NAME_PATTERN = "^[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}$";
-const PROVIDER_PATTERN = `^(${PROVIDERS.join("|")})$`;
+const PROVIDER_PATTERN = `^(${PROVIDERS.names.join("|")})$`;
 const NAME = new RegExp(NAME_PATTERN);
 const stringMap: Schema = {
   type: "object",
@@ -219,7 +219,7 @@ const createStackSchema: Schema = {
     simulate: {
       oneOf: [
         { type: "boolean" },
-        { type: "array", items: { type: "string", pattern: PROVIDER_PATTERN }, maxItems: PROVIDERS.length },
+        { type: "array", items: { type: "string", pattern: PROVIDER_PATTERN }, maxItems: PROVIDERS.names.length },
       ],
       description: "Run these providers' servers (or all, with true) on sim.",
     },
@@ -276,7 +276,7 @@ const policySchema: Schema = {
       type: "array",
       items: { type: "string", maxLength: 64 },
       maxItems: 16,
-      description: `Providers the team's templates may use: any of ${PROVIDERS.join(", ")}; [] allows none.`,
+      description: `Providers the team's templates may use: any of ${PROVIDERS.names.join(", ")}; [] allows none.`,
     },
   },
   required: ["providers"],

@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from "node:crypto";
+import { TeamstackError } from "../core/errors.ts";
 import type { ProviderName, ServerSpec, Template } from "../core/template.ts";
 import { loadTemplate } from "../core/validate.ts";
 import { missingUserdata, type PipelineDeps, stackSecrets, stackTemplate } from "../pipeline/context.ts";
@@ -6,6 +7,7 @@ import { UserDataFailedError } from "../pipeline/errors.ts";
 import { type StackStatusView, shownStatus, stackStatus, withLiveness } from "../pipeline/status.ts";
 import type { Executions, TaskTokens } from "../ports/orchestration.ts";
 import type { Secrets } from "../ports/secrets.ts";
+import { PROVIDERS } from "../providers/registry.ts";
 import type {
   StackEvent,
   StackKey,
@@ -14,7 +16,7 @@ import type {
   TeamPolicyRecord,
   TemplateRef,
 } from "../ports/store.ts";
-import { type CallbackTarget, verifyCallbackSignature } from "../providers/aws/callback.ts";
+import { type CallbackTarget, verifyCallbackSignature } from "../adapters/callback-signing.ts";
 import { ApiError, badRequest, conflict, forbidden, notFound, unprocessable } from "./errors.ts";
 import {
   checkPolicyProviders,
@@ -47,6 +49,11 @@ export interface ServiceDeps {
   /** Providers that can create servers here; others must be simulated. */
   readonly providers: readonly ProviderName[];
   /**
+   * Checks, before a stack is created or rerun, what would make its servers fail (the providers'
+   * preflights: sandbox support, a registered credential); throws what is missing.
+   */
+  readonly preflight?: (team: string, servers: readonly ServerSpec[], simulate: readonly string[]) => Promise<void>;
+  /**
    * Whether members (not only admins) may use `local`, whose servers run on this machine
    * (`teamstack serve --allow-local`). Default false.
    */
@@ -74,7 +81,7 @@ export interface CreateStackRequest {
   readonly yaml?: string;
   readonly member: string;
   readonly userdata?: Readonly<Record<string, string>>;
-  /** Providers to run on `sim`, or true for all. */
+  /** Providers to run on the simulator (`sim`), or true for all. */
   readonly simulate?: boolean | readonly string[];
 }
 
@@ -133,7 +140,7 @@ export class StackService {
 
   async publishTemplate(caller: Caller, team: string, name: string, yaml: string) {
     this.#admin(caller, team, "publishing a template");
-    const { template, problems } = loadTemplate(yaml, `${name}.yaml`);
+    const { template, problems } = loadTemplate(yaml, `${name}.yaml`, PROVIDERS);
     if (!template) throw unprocessable(`template \`${name}\` has ${problems.length} problem(s)`, problems);
     checkTemplateSize(template);
     const { version, created } = await this.#d.store.putTemplateVersion({
@@ -218,7 +225,11 @@ export class StackService {
   }
 
   get #offer(): ProviderOffer {
-    return { providers: this.#d.providers, localForMembers: this.#d.localForMembers === true };
+    return {
+      catalog: PROVIDERS,
+      providers: this.#d.providers,
+      localForMembers: this.#d.localForMembers === true,
+    };
   }
 
   #policyView(team: string, record: TeamPolicyRecord | undefined) {
@@ -249,7 +260,7 @@ export class StackService {
    */
   async putPolicy(caller: Caller, team: string, body: { readonly providers: readonly string[] }) {
     this.#admin(caller, team, "setting the team's provider policy");
-    const checked = checkPolicyProviders(body.providers);
+    const checked = checkPolicyProviders(PROVIDERS, body.providers);
     if (!checked.ok) throw badRequest(checked.problems.join("; "));
     const record: TeamPolicyRecord = {
       team,
@@ -281,8 +292,14 @@ export class StackService {
     if (refused.length > 0) throw forbidden(`${what}: ${refused.join("; ")}`);
     if (unavailable.length > 0) {
       throw unprocessable(
-        `${unavailable.map((s) => `${s.name} (${s.provider})`).join(", ")}: not available here; pass "simulate": ["${unavailable[0]?.provider}"] to run ${unavailable.length === 1 ? "it" : "them"} on sim`,
+        `${unavailable.map((s) => `${s.name} (${s.provider})`).join(", ")}: not available here; pass "simulate": ["${unavailable[0]?.provider}"] to run ${unavailable.length === 1 ? "it" : "them"} on ${PROVIDERS.simulator?.name ?? "a simulator"}`,
       );
+    }
+    try {
+      await this.#d.preflight?.(team, servers, simulate);
+    } catch (error) {
+      if (error instanceof TeamstackError) throw unprocessable(`${what}: ${error.message}`);
+      throw error;
     }
   }
 
@@ -338,10 +355,10 @@ export class StackService {
     if (existing) return this.#replay(existing, requestHash, executionName);
 
     const { yaml, file, ref } = await this.#templateOf(team, req);
-    const { template, problems } = loadTemplate(yaml, file);
+    const { template, problems } = loadTemplate(yaml, file, PROVIDERS);
     if (!template) throw unprocessable(`the template has ${problems.length} problem(s)`, problems);
     checkTemplateSize(template);
-    const simulate = req.simulate === true ? ["aws", "local", "sim"] : [...(req.simulate || [])];
+    const simulate = req.simulate === true ? [...PROVIDERS.names] : [...(req.simulate || [])];
     await this.#checkProviders(team, asAdmin, template.servers, simulate, "refused");
     const member = await this.#d.store.getMember(team, req.member);
     const userdata = { ...(member?.data ?? {}), ...(req.userdata ?? {}) };
@@ -452,7 +469,7 @@ export class StackService {
     await this.#checkProviders(
       team,
       caller.admin,
-      stackTemplate(stack).servers,
+      stackTemplate(stack, PROVIDERS).servers,
       stack.simulate,
       `cannot rerun stack \`${stackId}\` (DELETE it instead)`,
     );
@@ -526,7 +543,7 @@ export class StackService {
     if (!secrets || !stack) return undefined;
     // stackSecrets reads only the Secrets port of the pipeline's dependencies.
     const deps = { secrets } as Pick<PipelineDeps, "secrets"> as PipelineDeps;
-    return (await stackSecrets(deps, stack, stackTemplate(stack))).mask;
+    return (await stackSecrets(deps, stack, stackTemplate(stack, PROVIDERS))).mask;
   }
 
   /**

@@ -20,7 +20,7 @@ import {
   CALLBACK_SIGNATURE_HEADER,
   callbackPath,
   callbackSignature,
-} from "../../src/providers/aws/callback.ts";
+} from "../../src/adapters/callback-signing.ts";
 import { createDynamoStore } from "../../src/store/dynamo-store.ts";
 import { createTable } from "../../src/store/table.ts";
 import { startDynalite, type TestDynalite } from "../integration/store/dynalite.ts";

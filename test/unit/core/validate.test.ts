@@ -4,6 +4,7 @@ import { serverDependencies } from "../../../src/core/graph.ts";
 import { planTemplate } from "../../../src/core/plan.ts";
 import type { Template } from "../../../src/core/template.ts";
 import { loadTemplate, MAX_TEMPLATE_BYTES } from "../../../src/core/validate.ts";
+import { PROVIDERS } from "../../../src/providers/registry.ts";
 
 const FILE = "stack.yaml";
 
@@ -13,14 +14,14 @@ const yaml = (...lines: string[]): string => `${lines.join("\n")}\n`;
 const SERVER = ["servers:", "  - name: db", "    provider: sim", "    type: small"];
 
 function valid(text: string): Template {
-  const { template, problems } = loadTemplate(text, FILE);
+  const { template, problems } = loadTemplate(text, FILE, PROVIDERS);
   expect(problems).toEqual([]);
   expect(template).toBeDefined();
   return template as Template;
 }
 
 function problemsOf(text: string | Uint8Array): Array<Omit<Problem, "file">> {
-  const { template, problems } = loadTemplate(text, FILE);
+  const { template, problems } = loadTemplate(text, FILE, PROVIDERS);
   expect(template).toBeUndefined();
   for (const p of problems) expect(p.file).toBe(FILE);
   return problems.map(({ line, column, message }) => ({ line, column, message }));

@@ -44,6 +44,7 @@ function container() {
   const clock = fakeTime();
   return createAwsProvider({
     store,
+    findCredential: (team, name) => store.getCredential(team, name),
     credentials: new CredentialSource({
       sts: new STSClient({ region: "us-east-1" }),
       secretsManager: new SecretsManagerClient({ region: "us-east-1" }),

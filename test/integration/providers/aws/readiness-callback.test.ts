@@ -10,7 +10,8 @@ import type { TaskTokens } from "../../../../src/ports/orchestration.ts";
 import type { Provider } from "../../../../src/ports/provider.ts";
 import type { Secrets } from "../../../../src/ports/secrets.ts";
 import { createAwsProvider } from "../../../../src/providers/aws/aws-provider.ts";
-import { callbackSignature } from "../../../../src/providers/aws/callback.ts";
+import { PROVIDERS } from "../../../../src/providers/registry.ts";
+import { callbackSignature } from "../../../../src/adapters/callback-signing.ts";
 import { CredentialSource } from "../../../../src/providers/aws/credentials.ts";
 import { createDynamoStore, type DynamoStore } from "../../../../src/store/dynamo-store.ts";
 import { createTable } from "../../../../src/store/table.ts";
@@ -94,6 +95,7 @@ function awsProvider(): Provider {
   const clock = fakeTime();
   return createAwsProvider({
     store,
+    findCredential: (team, name) => store.getCredential(team, name),
     credentials: new CredentialSource({
       sts: new STSClient({ region: "us-east-1" }),
       secretsManager: new SecretsManagerClient({ region: "us-east-1" }),
@@ -112,6 +114,7 @@ function pipeline(tokens: TaskTokens): PipelineDeps {
       if (name !== "aws") throw new Error(`no ${name} provider here`);
       return aws;
     },
+    catalog: PROVIDERS,
     tokens,
     // As in lambdas/shared/deps.ts: an aws instance reports itself.
     readiness: {
