@@ -62,7 +62,9 @@ export function checkPolicyProviders(
   const seen = new Set<string>();
   const names = catalog.names;
   const expected =
-    names.length > 1 ? `expected ${names.slice(0, -1).join(", ")} or ${names.at(-1)}` : `expected ${names[0] ?? "none"}`;
+    names.length > 1
+      ? `expected ${names.slice(0, -1).join(", ")} or ${names.at(-1)}`
+      : `expected ${names[0] ?? "none"}`;
   given.forEach((name, i) => {
     const canonical = catalog.canonical(name);
     if (canonical === undefined) {

@@ -219,7 +219,11 @@ const createStackSchema: Schema = {
     simulate: {
       oneOf: [
         { type: "boolean" },
-        { type: "array", items: { type: "string", pattern: PROVIDER_PATTERN }, maxItems: PROVIDERS.names.length },
+        {
+          type: "array",
+          items: { type: "string", pattern: PROVIDER_PATTERN },
+          maxItems: PROVIDERS.names.length,
+        },
       ],
       description: "Run these providers' servers (or all, with true) on sim.",
     },

@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from "node:crypto";
+import { type CallbackTarget, verifyCallbackSignature } from "../adapters/callback-signing.ts";
 import { TeamstackError } from "../core/errors.ts";
 import type { ProviderName, ServerSpec, Template } from "../core/template.ts";
 import { loadTemplate } from "../core/validate.ts";
@@ -7,7 +8,6 @@ import { UserDataFailedError } from "../pipeline/errors.ts";
 import { type StackStatusView, shownStatus, stackStatus, withLiveness } from "../pipeline/status.ts";
 import type { Executions, TaskTokens } from "../ports/orchestration.ts";
 import type { Secrets } from "../ports/secrets.ts";
-import { PROVIDERS } from "../providers/registry.ts";
 import type {
   StackEvent,
   StackKey,
@@ -16,7 +16,7 @@ import type {
   TeamPolicyRecord,
   TemplateRef,
 } from "../ports/store.ts";
-import { type CallbackTarget, verifyCallbackSignature } from "../adapters/callback-signing.ts";
+import { PROVIDERS } from "../providers/registry.ts";
 import { ApiError, badRequest, conflict, forbidden, notFound, unprocessable } from "./errors.ts";
 import {
   checkPolicyProviders,
@@ -52,7 +52,11 @@ export interface ServiceDeps {
    * Checks, before a stack is created or rerun, what would make its servers fail (the providers'
    * preflights: sandbox support, a registered credential); throws what is missing.
    */
-  readonly preflight?: (team: string, servers: readonly ServerSpec[], simulate: readonly string[]) => Promise<void>;
+  readonly preflight?: (
+    team: string,
+    servers: readonly ServerSpec[],
+    simulate: readonly string[],
+  ) => Promise<void>;
   /**
    * Whether members (not only admins) may use `local`, whose servers run on this machine
    * (`teamstack serve --allow-local`). Default false.

@@ -26,7 +26,10 @@ export interface TemplatePlan {
  * @throws GraphError when the template has a cycle (validation reports it first).
  */
 export function planTemplate(template: Template): TemplatePlan {
-  return templatePlanOf(template, plan(template.servers.map((s) => ({ name: s.name, dependsOn: serverDependencies(s) }))));
+  return templatePlanOf(
+    template,
+    plan(template.servers.map((s) => ({ name: s.name, dependsOn: serverDependencies(s) }))),
+  );
 }
 
 /** The template plan of a template whose server graph is planned already. */

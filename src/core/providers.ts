@@ -147,7 +147,9 @@ export function providerCatalog(declarations: readonly ProviderDeclaration[]): P
         );
       }
       if (taken(name)) {
-        throw new ProviderCatalogError(`provider name \`${name}\` is declared twice; names and aliases must be unique`);
+        throw new ProviderCatalogError(
+          `provider name \`${name}\` is declared twice; names and aliases must be unique`,
+        );
       }
       if (name === d.name) byName.set(name, d);
       else aliases.set(name, d.name);
@@ -159,8 +161,7 @@ export function providerCatalog(declarations: readonly ProviderDeclaration[]): P
       `providers ${simulators.map((d) => `\`${d.name}\``).join(" and ")} both declare themselves the simulator; at most one may`,
     );
   }
-  const canonical = (name: string): string | undefined =>
-    byName.has(name) ? name : aliases.get(name);
+  const canonical = (name: string): string | undefined => (byName.has(name) ? name : aliases.get(name));
   return {
     declarations: [...declarations],
     names: declarations.map((d) => d.name),

@@ -36,7 +36,11 @@ export interface LoadResult {
  * dependency graph. Collects every problem rather than stopping at the first. A valid template
  * comes with its plan, so that nothing plans it again.
  */
-export function loadTemplate(source: string | Uint8Array, file: string, providers: ProviderCatalog): LoadResult {
+export function loadTemplate(
+  source: string | Uint8Array,
+  file: string,
+  providers: ProviderCatalog,
+): LoadResult {
   const decoded = decode(source);
   if (typeof decoded !== "string") {
     return { template: undefined, plan: undefined, problems: [{ file, ...decoded }] };

@@ -1,8 +1,8 @@
 import { formatProblem } from "../core/errors.ts";
 import { createMasker } from "../core/mask.ts";
-import { type RenderData, userdataKeys } from "../core/render.ts";
 import type { TemplatePlan } from "../core/plan.ts";
 import type { ProviderCatalog } from "../core/providers.ts";
+import { type RenderData, userdataKeys } from "../core/render.ts";
 import type { ProviderName, ServerSpec, Template } from "../core/template.ts";
 import { loadTemplate } from "../core/validate.ts";
 import type { HookRunner } from "../ports/hook.ts";

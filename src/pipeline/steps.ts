@@ -5,8 +5,8 @@ import type { ServerRecord, StackKey, StackRecord, WaitRelease } from "../ports/
 import {
   getStack,
   iso,
-  type PipelineDeps,
   loadStackTemplate,
+  type PipelineDeps,
   providerOf,
   renderData,
   serverSpec,

@@ -39,7 +39,10 @@ export function hooksOf(ctx: ValidationContext, node: YNode, phase: "pre" | "pos
   entries.forEach(({ key, value }, index) => {
     const type = String(key.value);
     if (!(HOOK_TYPES as readonly string[]).includes(type)) {
-      ctx.at(key.start, `${where}: unknown hook \`${type}\`; expected ${oneOf(HOOK_TYPES)}${didYouMean(type, HOOK_TYPES)}`);
+      ctx.at(
+        key.start,
+        `${where}: unknown hook \`${type}\`; expected ${oneOf(HOOK_TYPES)}${didYouMean(type, HOOK_TYPES)}`,
+      );
       return;
     }
     const hook = hookOf(ctx, type as HookType, value, phase, index, `${where}[${index}] ${type}`);
@@ -68,7 +71,10 @@ function hookOf(
     const name = String(key.value);
     const spec = Object.hasOwn(specs, name) ? specs[name] : undefined;
     if (!spec) {
-      ctx.at(key.start, `${where}: unknown parameter \`${name}\`; expected ${oneOf(names)}${didYouMean(name, names)}`);
+      ctx.at(
+        key.start,
+        `${where}: unknown parameter \`${name}\`; expected ${oneOf(names)}${didYouMean(name, names)}`,
+      );
       ok = false;
       continue;
     }
@@ -95,7 +101,8 @@ function hookOf(
       serverChoices: (name) => ctx.serverChoices(name),
     });
     for (const problem of found) {
-      const at = problem.param === undefined ? undefined : node.entries.find((e) => e.key.value === problem.param);
+      const at =
+        problem.param === undefined ? undefined : node.entries.find((e) => e.key.value === problem.param);
       ctx.at(at?.value.start ?? node.start, `${where}: ${problem.message}`);
       ok = false;
     }

@@ -34,7 +34,8 @@ export function serversOf(ctx: ValidationContext, node: YNode): ServerSpec[] {
     }
     const f = ctx.fields(item, `servers[${i}]`, SERVER_KEYS);
     const entry: (typeof maps)[number] = { map: item, f };
-    if (!f.name) ctx.at(item.start, `servers[${i}]: missing \`name\`; every server needs a name such as \`db\``);
+    if (!f.name)
+      ctx.at(item.start, `servers[${i}]: missing \`name\`; every server needs a name such as \`db\``);
     else if (f.name.kind !== "scalar" || typeof f.name.value !== "string")
       ctx.at(f.name.start, `servers[${i}].name: expected a string, found ${describe(f.name)}`);
     else if (ctx.checkName(f.name, f.name.value, "server", SERVER_NAME)) {
@@ -111,7 +112,10 @@ function typeOf(
   }
   const v = scalarOf(node);
   if (typeof v !== "string" || v === "") {
-    ctx.at(node.start, `${where}: type must be a string such as t3.micro or 2cpu/4gb-ram, found ${describe(node)}`);
+    ctx.at(
+      node.start,
+      `${where}: type must be a string such as t3.micro or 2cpu/4gb-ram, found ${describe(node)}`,
+    );
     return undefined;
   }
   if (findReferences(v).length > 0) {
@@ -132,7 +136,10 @@ function typeOf(
     }
     const mapped = caps.sizes.map(size, v);
     if ("problem" in mapped) {
-      ctx.at(node.start, `${where}: provider \`${provider.name}\` has no offering for \`${v}\`: ${mapped.problem}`);
+      ctx.at(
+        node.start,
+        `${where}: provider \`${provider.name}\` has no offering for \`${v}\`: ${mapped.problem}`,
+      );
       return undefined;
     }
     return v;

@@ -46,7 +46,10 @@ export function settingsOf(ctx: ValidationContext, node: YNode): Settings {
     const v = scalarOf(f.on_failure);
     if (v === "keep" || v === "rollback") onFailure = v;
     else
-      ctx.at(f.on_failure.start, `settings.on_failure: expected keep or rollback, found ${describe(f.on_failure)}`);
+      ctx.at(
+        f.on_failure.start,
+        `settings.on_failure: expected keep or rollback, found ${describe(f.on_failure)}`,
+      );
   }
   if (f.max_parallel) {
     const v = scalarOf(f.max_parallel);

@@ -87,7 +87,13 @@ function scalarFits(s: ReturnType<typeof scalarOf>, v: ValueKind): boolean {
  * `where` names the value ("server `web`: options.disk_gb").
  */
 export function checkValue(ctx: ValidationContext, node: YNode, spec: FieldSpec, where: string): boolean {
-  return checkKind(ctx, node, spec.value, (expected) => `${where}: expected ${expected}, found ${describe(node)}`, where);
+  return checkKind(
+    ctx,
+    node,
+    spec.value,
+    (expected) => `${where}: expected ${expected}, found ${describe(node)}`,
+    where,
+  );
 }
 
 function checkKind(
@@ -104,8 +110,7 @@ function checkKind(
   const s = scalarOf(node);
   switch (v.kind) {
     case "string":
-      if (typeof s !== "string")
-        return fail(`a string${typeof s === "number" ? ` (quote it: "${s}")` : ""}`);
+      if (typeof s !== "string") return fail(`a string${typeof s === "number" ? ` (quote it: "${s}")` : ""}`);
       return scalarFits(s, v) || fail(expectedOf(v));
     case "integer":
     case "number":
@@ -131,7 +136,10 @@ function checkKind(
       let ok = checkNoProtoKeys(ctx, node, where);
       for (const e of node.entries) {
         if (typeof scalarOf(e.value) !== "string") {
-          ctx.at(e.value.start, `${where}.${String(e.key.value)}: expected a string, found ${describe(e.value)}`);
+          ctx.at(
+            e.value.start,
+            `${where}.${String(e.key.value)}: expected a string, found ${describe(e.value)}`,
+          );
           ok = false;
         }
       }
@@ -225,7 +233,10 @@ export function collectStrings(
 ): void {
   if (!isInterpolated(spec.value)) {
     for (const s of scalars(node)) {
-      if (typeof s.value === "string" && scan(s.value).some((t) => t.kind === "ref" || t.kind === "malformed"))
+      if (
+        typeof s.value === "string" &&
+        scan(s.value).some((t) => t.kind === "ref" || t.kind === "malformed")
+      )
         ctx.at(s.start, `${where}: references are not allowed here; write the value itself`);
     }
     return;

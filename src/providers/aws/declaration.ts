@@ -42,7 +42,12 @@ export const awsDeclaration: ProviderDeclaration = {
         doc: "AWS region (default: the team credential's region).",
       },
       ami: {
-        value: { kind: "string", interpolated: false, pattern: /^ami-[0-9a-f]{8,17}$/, describe: "an AMI id" },
+        value: {
+          kind: "string",
+          interpolated: false,
+          pattern: /^ami-[0-9a-f]{8,17}$/,
+          describe: "an AMI id",
+        },
         doc: "Image id (default: the newest Ubuntu LTS).",
       },
       credential: {
@@ -73,7 +78,11 @@ export const awsDeclaration: ProviderDeclaration = {
               doc: "A port, or a range of ports.",
             },
             protocol: {
-              value: { kind: "enum", values: ["tcp", "udp", "icmp", "all"], describe: "tcp, udp, icmp or all" },
+              value: {
+                kind: "enum",
+                values: ["tcp", "udp", "icmp", "all"],
+                describe: "tcp, udp, icmp or all",
+              },
               doc: "The protocol (default tcp).",
             },
             from: {
@@ -117,7 +126,12 @@ export const awsDeclaration: ProviderDeclaration = {
         doc: "The role's ARN; teamstack may assume only roles named teamstack-*.",
       },
       externalId: {
-        value: { kind: "string", interpolated: false, pattern: /^[\w+=,.@:/-]{16,1224}$/, describe: "an ExternalId" },
+        value: {
+          kind: "string",
+          interpolated: false,
+          pattern: /^[\w+=,.@:/-]{16,1224}$/,
+          describe: "an ExternalId",
+        },
         required: true,
         secret: true,
         doc: "The ExternalId its trust policy requires.",

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
-import { ProviderRequestError } from "../errors.ts";
 import { CALLBACK_SIGNATURE_HEADER } from "../../adapters/callback-signing.ts";
+import { ProviderRequestError } from "../errors.ts";
 import { EC2_USER_DATA_LIMIT, WRAPPER_MAX_OVERHEAD } from "./declaration.ts";
 
 /**

@@ -11,7 +11,9 @@ import { checkLocalSupport } from "./support.ts";
  */
 export function create(host: ProviderHost): Provider {
   if (host.stateDir === undefined) {
-    throw new ProviderRequestError("the local provider keeps its sandboxes in a state directory; none was given");
+    throw new ProviderRequestError(
+      "the local provider keeps its sandboxes in a state directory; none was given",
+    );
   }
   return createLocalProvider({ stateDir: host.stateDir });
 }

@@ -2,6 +2,7 @@ import { RunInstancesCommand } from "@aws-sdk/client-ec2";
 import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { STSClient } from "@aws-sdk/client-sts";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { callbackSignature } from "../../../../src/adapters/callback-signing.ts";
 import { type ApiRequest, handleRequest } from "../../../../src/api/routes.ts";
 import { StackService } from "../../../../src/api/service.ts";
 import type { PipelineDeps } from "../../../../src/pipeline/context.ts";
@@ -10,9 +11,8 @@ import type { TaskTokens } from "../../../../src/ports/orchestration.ts";
 import type { Provider } from "../../../../src/ports/provider.ts";
 import type { Secrets } from "../../../../src/ports/secrets.ts";
 import { createAwsProvider } from "../../../../src/providers/aws/aws-provider.ts";
-import { PROVIDERS } from "../../../../src/providers/registry.ts";
-import { callbackSignature } from "../../../../src/adapters/callback-signing.ts";
 import { CredentialSource } from "../../../../src/providers/aws/credentials.ts";
+import { PROVIDERS } from "../../../../src/providers/registry.ts";
 import { createDynamoStore, type DynamoStore } from "../../../../src/store/dynamo-store.ts";
 import { createTable } from "../../../../src/store/table.ts";
 import {

@@ -15,8 +15,8 @@ import {
 } from "@aws-sdk/client-ssm";
 import { AssumeRoleCommand } from "@aws-sdk/client-sts";
 import { beforeEach, describe, expect, it, vi } from "vitest";
-import { PIPELINE_ERROR_NAMES } from "../../../../src/pipeline/errors.ts";
 import { callbackSignature } from "../../../../src/adapters/callback-signing.ts";
+import { PIPELINE_ERROR_NAMES } from "../../../../src/pipeline/errors.ts";
 import { AwsCredentialError, ProviderThrottledError } from "../../../../src/providers/aws/errors.ts";
 import {
   ProviderError,
@@ -352,28 +352,48 @@ describe("aws provider: destroy", () => {
       .resolves({ Reservations: [{ Instances: [instance({ InstanceId: "i-0lost" })] }] });
     const { provider } = testProvider();
     await provider.destroy({ team: "acme", stackId: "st-1", server: "web", options: OPTIONS, id: "i-0gone" });
-    await provider.destroy({ team: "acme", stackId: "st-1", server: "web", options: OPTIONS, id: "", token: "st-1.web.2" });
+    await provider.destroy({
+      team: "acme",
+      stackId: "st-1",
+      server: "web",
+      options: OPTIONS,
+      id: "",
+      token: "st-1.web.2",
+    });
     expect(ec2.commandCalls(TerminateInstancesCommand).map((c) => c.args[0].input.InstanceIds)).toEqual([
       ["i-0gone"],
       ["i-0lost"],
     ]);
-    await provider.destroy({ team: "acme", stackId: "st-1", server: "web", options: OPTIONS, id: "", token: "st-1.web.9" });
+    await provider.destroy({
+      team: "acme",
+      stackId: "st-1",
+      server: "web",
+      options: OPTIONS,
+      id: "",
+      token: "st-1.web.9",
+    });
     expect(ec2.commandCalls(TerminateInstancesCommand)).toHaveLength(2);
   });
 
   it("finds the credential its ref's options name (the store it is given holds no stacks)", async () => {
     const { provider } = testProvider();
     await expect(
-      provider.destroy({ team: "acme", stackId: "st-1", server: "web", id: "i-1", options: { credential: "ops" } }),
+      provider.destroy({
+        team: "acme",
+        stackId: "st-1",
+        server: "web",
+        id: "i-1",
+        options: { credential: "ops" },
+      }),
     ).rejects.toThrow(/team `acme` has no aws credential `ops`/);
     expect(ec2.commandCalls(TerminateInstancesCommand)).toHaveLength(0);
   });
 
   it("asks for the team when a ref has none", async () => {
     const { provider } = testProvider();
-    await expect(provider.destroy({ stackId: "st-1", server: "web", options: OPTIONS, id: "i-1" })).rejects.toThrow(
-      /needs the team of server `web`/,
-    );
+    await expect(
+      provider.destroy({ stackId: "st-1", server: "web", options: OPTIONS, id: "i-1" }),
+    ).rejects.toThrow(/needs the team of server `web`/);
   });
 });
 
@@ -453,10 +473,14 @@ describe("aws provider: run_script through SSM", () => {
     ssm.on(SendCommandCommand).rejects(Object.assign(new Error("bad"), { name: "InvalidInstanceId" }));
     const { provider } = testProvider();
     await expect(
-      provider.runScript({ team: "acme", stackId: "st-1", server: "web", options: OPTIONS, id: "i-0abc" }, "x", {
-        timeoutMs: 1000,
-        maxOutputBytes: 10,
-      }),
+      provider.runScript(
+        { team: "acme", stackId: "st-1", server: "web", options: OPTIONS, id: "i-0abc" },
+        "x",
+        {
+          timeoutMs: 1000,
+          maxOutputBytes: 10,
+        },
+      ),
     ).rejects.toThrow(/not reachable through SSM .*instanceProfile/);
   });
 });
