@@ -8,6 +8,7 @@ import { LogGroup, RetentionDays } from "aws-cdk-lib/aws-logs";
 import { Construct, type IConstruct } from "constructs";
 import type { BuildOptions } from "esbuild";
 import type { DeploymentGrant } from "../../src/core/providers.ts";
+import { PROVIDERS } from "../../src/providers/registry.ts";
 
 /**
  * Lets CommonJS dependencies bundled into an ESM file (`yaml` requires `process`) call `require`.
@@ -25,6 +26,17 @@ export const ESM_REQUIRE_BANNER =
  */
 export const RUNTIME_PROVIDED_MODULES: readonly string[] = ["@aws-sdk/*"];
 
+/**
+ * The factories of the registry's providers that do not run in Lambda (`local`: sandboxes on one
+ * machine), left out of every bundle. The registry loads a factory with `import()` only when its
+ * provider is used, and the Lambda wiring refuses such a provider before it loads anything, so
+ * the import is never reached there. Each provider's folder bears its name (the registry test
+ * checks it).
+ */
+export const PROVIDERS_LEFT_OUT: readonly string[] = PROVIDERS.declarations
+  .filter((d) => !d.runsIn.includes("lambda"))
+  .map((d) => `./${d.name}/factory.ts`);
+
 /** The Node.js version the functions run on: the one package.json pins. */
 export const LAMBDA_RUNTIME = Runtime.NODEJS_24_X;
 const ESBUILD_TARGET = "node24";
@@ -38,7 +50,7 @@ export function lambdaBundling(): BundlingOptions {
     target: ESBUILD_TARGET,
     minify: true,
     sourceMap: false,
-    externalModules: [...RUNTIME_PROVIDED_MODULES],
+    externalModules: [...RUNTIME_PROVIDED_MODULES, ...PROVIDERS_LEFT_OUT],
     banner: ESM_REQUIRE_BANNER,
     forceDockerBundling: false,
     logLevel: LogLevel.WARNING,

@@ -162,6 +162,17 @@ describe("the provider registry", () => {
     expect(PROVIDERS.simulator?.simulator).toBe(true);
   });
 
+  it("keeps each provider in a folder of its name, a pure declaration.ts beside the factory.ts it loads", async () => {
+    for (const m of PROVIDER_MODULES) {
+      const folder = join(ROOT, "src", "providers", m.declaration.name);
+      expect(readdirSync(folder), m.declaration.name).toEqual(
+        expect.arrayContaining(["declaration.ts", "factory.ts"]),
+      );
+      const factory = await import(join(folder, "factory.ts"));
+      expect(await m.load(), m.declaration.name).toBe(factory);
+    }
+  });
+
   it("writes each provider's name as a literal only in the provider's own folder", () => {
     const owners = new Map<string, string>();
     for (const d of PROVIDERS.declarations) {
