@@ -7,6 +7,8 @@ import { type BundlingOptions, LogLevel, NodejsFunction, OutputFormat } from "aw
 import { LogGroup, RetentionDays } from "aws-cdk-lib/aws-logs";
 import { Construct, type IConstruct } from "constructs";
 import type { BuildOptions } from "esbuild";
+import type { DeploymentGrant } from "../../src/core/providers.ts";
+import { PROVIDERS } from "../../src/providers/registry.ts";
 
 /**
  * Lets CommonJS dependencies bundled into an ESM file (`yaml` requires `process`) call `require`.
@@ -24,6 +26,17 @@ export const ESM_REQUIRE_BANNER =
  */
 export const RUNTIME_PROVIDED_MODULES: readonly string[] = ["@aws-sdk/*"];
 
+/**
+ * The factories of the registry's providers that do not run in Lambda (`local`: sandboxes on one
+ * machine), left out of every bundle. The registry loads a factory with `import()` only when its
+ * provider is used, and the Lambda wiring refuses such a provider before it loads anything, so
+ * the import is never reached there. Each provider's folder bears its name (the registry test
+ * checks it).
+ */
+export const PROVIDERS_LEFT_OUT: readonly string[] = PROVIDERS.declarations
+  .filter((d) => !d.runsIn.includes("lambda"))
+  .map((d) => `./${d.name}/factory.ts`);
+
 /** The Node.js version the functions run on: the one package.json pins. */
 export const LAMBDA_RUNTIME = Runtime.NODEJS_24_X;
 const ESBUILD_TARGET = "node24";
@@ -37,7 +50,7 @@ export function lambdaBundling(): BundlingOptions {
     target: ESBUILD_TARGET,
     minify: true,
     sourceMap: false,
-    externalModules: [...RUNTIME_PROVIDED_MODULES],
+    externalModules: [...RUNTIME_PROVIDED_MODULES, ...PROVIDERS_LEFT_OUT],
     banner: ESM_REQUIRE_BANNER,
     forceDockerBundling: false,
     logLevel: LogLevel.WARNING,
@@ -182,28 +195,29 @@ function grantSecretsAction(grantee: IGrantable, action: string): void {
   });
 }
 
-/** The roles teamstack may assume in teams' accounts: infra/team-role.yaml names its role so. */
-export const TEAM_ROLE_PREFIX = "teamstack-";
-
 /**
- * Lets a function assume a team's role: any account, roles named `teamstack-*` only, each trusting
- * teamstack with the team's ExternalId. (A team that gives access keys instead keeps them in a
- * secret under `teamstack/`: grantReadSecrets.)
+ * Grants a function one statement a provider's declaration asks for (`deployment.grants`), with
+ * `{partition}` resolved, and records the declaration's reason for cdk-nag where a resource or an
+ * action has a wildcard (a team's account is not known when teamstack is deployed).
  */
-export function grantTeamAccounts(grantee: IGrantable): void {
+export function grantProviderStatement(grantee: IGrantable, grant: DeploymentGrant): void {
   const principal = grantee.grantPrincipal as unknown as IConstruct;
   const stack = Stack.of(principal);
   grantee.grantPrincipal.addToPrincipalPolicy(
     new PolicyStatement({
-      actions: ["sts:AssumeRole"],
-      resources: [`arn:${stack.partition}:iam::*:role/${TEAM_ROLE_PREFIX}*`],
+      actions: [...grant.actions],
+      resources: grant.resources.map((r) => r.replaceAll("{partition}", stack.partition)),
     }),
   );
-  Validations.of(principal).acknowledge({
-    id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:iam::*:role/${TEAM_ROLE_PREFIX}*]`,
-    reason:
-      "Teams register roles in their own accounts, unknown when teamstack is deployed: any account, but only roles named teamstack-*, and each role's trust policy requires the team's ExternalId (infra/team-role.yaml).",
-  });
+  const wildcards = [
+    ...grant.resources
+      .filter((r) => r.includes("*"))
+      .map((r) => `Resource::${r.replaceAll("{partition}", "<AWS::Partition>")}`),
+    ...grant.actions.filter((a) => a.includes("*")).map((a) => `Action::${a}`),
+  ];
+  for (const what of wildcards) {
+    Validations.of(principal).acknowledge({ id: `AwsSolutions-IAM5[${what}]`, reason: grant.reason });
+  }
 }
 
 function requireLocalEsbuild(projectRoot: string): void {

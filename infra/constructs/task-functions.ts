@@ -7,10 +7,12 @@ import { PolicyStatement } from "aws-cdk-lib/aws-iam";
 import type { NodejsFunction } from "aws-cdk-lib/aws-lambda-nodejs";
 import type { ISecret } from "aws-cdk-lib/aws-secretsmanager";
 import { Construct } from "constructs";
+import type { DeploymentGrant, ProviderDeclaration } from "../../src/core/providers.ts";
+import { PROVIDERS } from "../../src/providers/registry.ts";
 import {
   type FunctionLogLevel,
+  grantProviderStatement,
   grantReadSecrets,
-  grantTeamAccounts,
   TeamstackFunction,
 } from "./lambda-function.ts";
 
@@ -33,18 +35,46 @@ export interface TaskAccess {
    */
   readonly readsSecrets: boolean;
   /**
-   * Acts in teams' own AWS accounts through the `aws` provider: sts:AssumeRole on the team's role
-   * (named `teamstack-*`, infra/team-role.yaml), or the team's access keys, a secret under
-   * `teamstack/`.
+   * Acts through the providers (creates, destroys, runs scripts on servers): it gets what the
+   * deployed providers' declarations ask for (see providerNeeds: the aws provider's sts:AssumeRole
+   * on teams' roles, and the teams' credential secrets under `teamstack/`).
    */
-  readonly actsInTeamAccounts: boolean;
+  readonly actsThroughProviders: boolean;
   /**
-   * Puts a signed readiness callback URL into an aws server's user_data: CALLBACK_BASE_URL (the
-   * HTTP API) and CALLBACK_SECRET_ARN, with read access to that secret.
+   * Creates servers: when a deployed provider's servers report their own readiness (`callback`),
+   * it signs the URL they boot with, so it gets CALLBACK_BASE_URL (the HTTP API) and
+   * CALLBACK_SECRET_ARN, with read access to that secret.
    */
-  readonly signsReadinessCallbacks: boolean;
+  readonly createsServers: boolean;
   /** The Lambda timeout: the Task's TimeoutSeconds in the ASL (callback tasks return at once). */
   readonly timeoutSeconds: number;
+}
+
+/** What the deployed providers ask of the functions that act through them: read off their declarations. */
+export interface ProviderNeeds {
+  /** IAM statements (the aws provider: sts:AssumeRole on teams' `teamstack-*` roles). */
+  readonly grants: readonly DeploymentGrant[];
+  /** Teams' credential secrets, below `teamstack/` in Secrets Manager. */
+  readonly readsCredentialSecrets: boolean;
+  /** Some provider's servers report their own readiness (`callback`): creating one signs its URL. */
+  readonly signsReadinessCallbacks: boolean;
+}
+
+/** The needs of the registry's providers that run in Lambda (or of `declarations`). */
+export function providerNeeds(
+  declarations: readonly ProviderDeclaration[] = PROVIDERS.declarations,
+): ProviderNeeds {
+  const deployed = declarations.filter((d) => d.runsIn.includes("lambda"));
+  return {
+    grants: deployed.flatMap((d) => d.deployment?.grants ?? []),
+    readsCredentialSecrets: deployed.some((d) => d.deployment?.readsCredentialSecrets === true),
+    signsReadinessCallbacks: deployed.some((d) => d.capabilities.readiness === "callback"),
+  };
+}
+
+/** Whether a function with this access signs readiness callbacks under these providers. */
+export function signsReadinessCallbacks(access: TaskAccess, needs: ProviderNeeds = providerNeeds()): boolean {
+  return access.createsServers && needs.signsReadinessCallbacks;
 }
 
 /** Prepare's access; RunFailed (resume) prepares again on a redrive, so it needs the same. */
@@ -54,8 +84,8 @@ const PREPARE_ACCESS: TaskAccess = {
   describesExecutions: true,
   readsSecrets: false,
   publishesEvents: false,
-  actsInTeamAccounts: false,
-  signsReadinessCallbacks: false,
+  actsThroughProviders: false,
+  createsServers: false,
   timeoutSeconds: 120,
 };
 
@@ -76,8 +106,8 @@ export const TASK_ACCESS: Readonly<Record<string, TaskAccess>> = {
     describesExecutions: false,
     readsSecrets: false,
     publishesEvents: false,
-    actsInTeamAccounts: false,
-    signsReadinessCallbacks: false,
+    actsThroughProviders: false,
+    createsServers: false,
     timeoutSeconds: 60,
   },
   "create-server": {
@@ -86,8 +116,8 @@ export const TASK_ACCESS: Readonly<Record<string, TaskAccess>> = {
     describesExecutions: false,
     readsSecrets: true,
     publishesEvents: false,
-    actsInTeamAccounts: true,
-    signsReadinessCallbacks: true,
+    actsThroughProviders: true,
+    createsServers: true,
     timeoutSeconds: 300,
   },
   // records the token, waits for readiness within the invocation (sim), settles the token.
@@ -97,8 +127,8 @@ export const TASK_ACCESS: Readonly<Record<string, TaskAccess>> = {
     describesExecutions: false,
     readsSecrets: true,
     publishesEvents: false,
-    actsInTeamAccounts: false,
-    signsReadinessCallbacks: false,
+    actsThroughProviders: false,
+    createsServers: false,
     timeoutSeconds: 900,
   },
   // marks the server ready and releases its dependents' wait tokens.
@@ -108,8 +138,8 @@ export const TASK_ACCESS: Readonly<Record<string, TaskAccess>> = {
     describesExecutions: false,
     readsSecrets: false,
     publishesEvents: false,
-    actsInTeamAccounts: false,
-    signsReadinessCallbacks: false,
+    actsThroughProviders: false,
+    createsServers: false,
     timeoutSeconds: 120,
   },
   // marks the server failed and fails its dependents' wait tokens.
@@ -119,8 +149,8 @@ export const TASK_ACCESS: Readonly<Record<string, TaskAccess>> = {
     describesExecutions: false,
     readsSecrets: true,
     publishesEvents: false,
-    actsInTeamAccounts: false,
-    signsReadinessCallbacks: false,
+    actsThroughProviders: false,
+    createsServers: false,
     timeoutSeconds: 120,
   },
   "check-servers": {
@@ -129,8 +159,8 @@ export const TASK_ACCESS: Readonly<Record<string, TaskAccess>> = {
     describesExecutions: false,
     readsSecrets: false,
     publishesEvents: false,
-    actsInTeamAccounts: false,
-    signsReadinessCallbacks: false,
+    actsThroughProviders: false,
+    createsServers: false,
     timeoutSeconds: 120,
   },
   "run-hook": {
@@ -139,8 +169,8 @@ export const TASK_ACCESS: Readonly<Record<string, TaskAccess>> = {
     describesExecutions: false,
     readsSecrets: true,
     publishesEvents: false,
-    actsInTeamAccounts: true,
-    signsReadinessCallbacks: false,
+    actsThroughProviders: true,
+    createsServers: false,
     timeoutSeconds: 900,
   },
   // stores the stack artifacts, lists the servers for the Stack Provisioned event, unlocks.
@@ -150,8 +180,8 @@ export const TASK_ACCESS: Readonly<Record<string, TaskAccess>> = {
     describesExecutions: false,
     readsSecrets: false,
     publishesEvents: true,
-    actsInTeamAccounts: false,
-    signsReadinessCallbacks: false,
+    actsThroughProviders: false,
+    createsServers: false,
     timeoutSeconds: 120,
   },
   // rollback lists the run's servers and destroys them (provision gives it 900 s); Stack Failed.
@@ -161,8 +191,8 @@ export const TASK_ACCESS: Readonly<Record<string, TaskAccess>> = {
     describesExecutions: false,
     readsSecrets: false,
     publishesEvents: true,
-    actsInTeamAccounts: true,
-    signsReadinessCallbacks: false,
+    actsThroughProviders: true,
+    createsServers: false,
     timeoutSeconds: 900,
   },
   // RunFailed: arms or consumes the redrive marker on the stack; on a redrive, Prepare again.
@@ -173,8 +203,8 @@ export const TASK_ACCESS: Readonly<Record<string, TaskAccess>> = {
     describesExecutions: false,
     readsSecrets: false,
     publishesEvents: false,
-    actsInTeamAccounts: true,
-    signsReadinessCallbacks: false,
+    actsThroughProviders: true,
+    createsServers: false,
     timeoutSeconds: 600,
   },
 };
@@ -203,6 +233,8 @@ export interface TaskFunction {
   readonly entry: string;
   readonly access: TaskAccess;
   readonly fn: NodejsFunction;
+  /** It signs readiness callback URLs (CALLBACK_BASE_URL and CALLBACK_SECRET_ARN). */
+  readonly signsCallbacks: boolean;
 }
 
 export interface TaskFunctionsProps {
@@ -214,6 +246,8 @@ export interface TaskFunctionsProps {
   /** The secret readiness callbacks are signed with (CALLBACK_SECRET_ARN). */
   readonly callbackSecret: Pick<ISecret, "secretArn">;
   readonly logLevel: FunctionLogLevel;
+  /** The providers deployed (default: the registry's); their declarations decide the provider grants. */
+  readonly providers?: readonly ProviderDeclaration[];
 }
 
 /**
@@ -245,6 +279,7 @@ export class TaskFunctions extends Construct {
       throw new Error(`TASK_ACCESS names lambdas/${missing.join(", lambdas/")}, which has no handler.ts`);
     }
 
+    const needs = providerNeeds(props.providers);
     this.functions = folders.map((folder) => {
       const access = TASK_ACCESS[folder] as TaskAccess;
       const name = pascalCase(folder);
@@ -263,9 +298,11 @@ export class TaskFunctions extends Construct {
         }),
       );
       if (access.publishesEvents) props.eventBus.grantPutEventsTo(fn);
-      if (access.readsSecrets || access.actsInTeamAccounts) grantReadSecrets(fn);
-      if (access.actsInTeamAccounts) grantTeamAccounts(fn);
-      if (access.signsReadinessCallbacks) {
+      const actsThrough = access.actsThroughProviders;
+      if (access.readsSecrets || (actsThrough && needs.readsCredentialSecrets)) grantReadSecrets(fn);
+      if (actsThrough) for (const grant of needs.grants) grantProviderStatement(fn, grant);
+      const signsCallbacks = signsReadinessCallbacks(access, needs);
+      if (signsCallbacks) {
         fn.addEnvironment("CALLBACK_SECRET_ARN", props.callbackSecret.secretArn);
         fn.addToRolePolicy(
           new PolicyStatement({
@@ -274,14 +311,14 @@ export class TaskFunctions extends Construct {
           }),
         );
       }
-      return { folder, name, entry, access, fn };
+      return { folder, name, entry, access, fn, signsCallbacks };
     });
   }
 
   /** Tells the functions that sign readiness callbacks where the HTTP API answers them. */
   setCallbackBaseUrl(url: string): void {
     for (const f of this.functions) {
-      if (f.access.signsReadinessCallbacks) f.fn.addEnvironment("CALLBACK_BASE_URL", url);
+      if (f.signsCallbacks) f.fn.addEnvironment("CALLBACK_BASE_URL", url);
     }
   }
 

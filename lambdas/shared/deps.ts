@@ -5,30 +5,30 @@ import { SFNClient } from "@aws-sdk/client-sfn";
 import { createEventBridgePublisher } from "../../src/adapters/eventbridge-publisher.ts";
 import { createSfnExecutions } from "../../src/adapters/sfn-executions.ts";
 import { createSfnTaskTokens } from "../../src/adapters/sfn-task-tokens.ts";
-import type { ProviderName } from "../../src/core/template.ts";
 import { createHookRunner } from "../../src/hooks/runner.ts";
 import type { PipelineDeps } from "../../src/pipeline/context.ts";
 import { ProviderUnavailableError } from "../../src/pipeline/errors.ts";
 import { settleReadiness } from "../../src/pipeline/steps.ts";
 import type { Readiness } from "../../src/ports/orchestration.ts";
-import type { Provider } from "../../src/ports/provider.ts";
+import type { ProviderHost, ProviderModule } from "../../src/ports/provider.ts";
 import type { Store } from "../../src/ports/store.ts";
-import { type BootstrapLeases, CredentialSource, createAwsProvider } from "../../src/providers/aws/index.ts";
-import { createSimProvider } from "../../src/providers/sim.ts";
+import { type ProviderSet, providerSet } from "../../src/providers/provider-set.ts";
+import { PROVIDER_MODULES } from "../../src/providers/registry.ts";
 import { createAwsSecrets } from "../../src/secrets/aws-secrets.ts";
-import { createDynamoBootstrapLeases } from "../../src/store/dynamo/bootstrap-leases.ts";
+import type { TableOptions } from "../../src/store/dynamo/table-client.ts";
 import { createDynamoStore } from "../../src/store/dynamo-store.ts";
 import { callbackSecretLoader } from "./callback-secret.ts";
 import { optionalEnv, requireEnv } from "./env.ts";
 
 /**
  * The task functions' dependencies in AWS, built once per cold start: the DynamoDB table named by
- * TABLE_NAME, Step Functions for task tokens and lock holders. `aws` servers are EC2 instances in
- * each team's account (the provider is made when a task first needs it: CALLBACK_BASE_URL and
- * CALLBACK_SECRET_ARN are read then); `sim` servers run in AWS too (dry runs of a deployment).
+ * TABLE_NAME, Step Functions for task tokens and lock holders, and the registry's providers that
+ * run in Lambda (src/providers/registry.ts), each made when a task first needs it (aws: EC2 in
+ * each team's account, CALLBACK_BASE_URL and CALLBACK_SECRET_ARN read then; sim: dry runs of a
+ * deployment).
  */
 /** The table named by TABLE_NAME. */
-function awsTable(env: NodeJS.ProcessEnv) {
+export function awsTable(env: NodeJS.ProcessEnv = process.env): TableOptions {
   return { client: new DynamoDBClient({}), tableName: requireEnv("TABLE_NAME", env) };
 }
 
@@ -38,22 +38,28 @@ export function buildAwsStore(env: NodeJS.ProcessEnv = process.env) {
 }
 
 /**
- * The `aws` provider in AWS: the team's role assumed through this function's STS (or the team's
- * keys read from Secrets Manager), instances reporting readiness to CALLBACK_BASE_URL. It loads the
- * EC2, SSM and STS clients on first use, so functions that never meet an aws server start as fast.
+ * The registry's providers that run in Lambda, over the table; servers whose readiness is
+ * `callback` report to CALLBACK_BASE_URL with URLs signed by the CALLBACK_SECRET_ARN secret.
  */
-export function buildAwsProvider(
+export function buildAwsProviders(
   store: Store,
-  leases: BootstrapLeases,
+  table: TableOptions,
   secretsManager: SecretsManagerClient,
   env: NodeJS.ProcessEnv = process.env,
-): Provider {
+  modules: readonly ProviderModule[] = PROVIDER_MODULES,
+): ProviderSet {
   const secret = callbackSecretLoader(secretsManager, env);
-  return createAwsProvider({
+  const host: ProviderHost = {
     store,
-    leases,
-    credentials: new CredentialSource({ secretsManager }),
+    table,
     callback: async () => ({ baseUrl: requireEnv("CALLBACK_BASE_URL", env), secret: await secret() }),
+  };
+  return providerSet({
+    modules,
+    runtime: "lambda",
+    host,
+    unavailable: (name) =>
+      new ProviderUnavailableError(`the ${name} provider is not available in this deployment`),
   });
 }
 
@@ -62,23 +68,15 @@ export function buildAwsDeps(env: NodeJS.ProcessEnv = process.env): PipelineDeps
   const store = createDynamoStore(table);
   const sfn = new SFNClient({});
   const secretsManager = new SecretsManagerClient({});
-  const sim = createSimProvider({});
-  let aws: Provider | undefined;
-  const provider = (name: ProviderName): Provider => {
-    if (name === "sim") return sim;
-    if (name === "aws") {
-      aws ??= buildAwsProvider(store, createDynamoBootstrapLeases(table), secretsManager, env);
-      return aws;
-    }
-    throw new ProviderUnavailableError(`the ${name} provider is not available in this deployment`);
-  };
+  const providers = buildAwsProviders(store, table, secretsManager, env);
+  const provider = (name: string) => providers.provider(name);
   let deps: PipelineDeps;
   const readiness: Readiness = {
     async watch({ provider: name, ref, token, mask }) {
-      // An aws instance reports itself (POST /callbacks/ready/...), which settles the token: nothing
-      // to wait for here.
-      if (name === "aws") return;
-      // A sim server is ready after its boot time: wait for it within this invocation.
+      // A server whose readiness is `callback` reports itself (POST /callbacks/ready/...), which
+      // settles the token: nothing to wait for here.
+      if (providers.catalog.lookup(name)?.capabilities.readiness === "callback") return;
+      // Otherwise (sim: ready after its boot time) wait for it within this invocation.
       const result = await provider(name).waitUntilReady(ref);
       await settleReadiness(deps, token, result, mask);
     },
@@ -86,6 +84,7 @@ export function buildAwsDeps(env: NodeJS.ProcessEnv = process.env): PipelineDeps
   deps = {
     store,
     provider,
+    catalog: providers.catalog,
     tokens: createSfnTaskTokens(sfn),
     readiness,
     executions: createSfnExecutions(sfn),

@@ -5,25 +5,32 @@ import { createSfnOrchestrator } from "../../src/adapters/sfn-orchestrator.ts";
 import { createSfnTaskTokens } from "../../src/adapters/sfn-task-tokens.ts";
 import { StackService } from "../../src/api/service.ts";
 import { createAwsSecrets } from "../../src/secrets/aws-secrets.ts";
+import { createDynamoStore } from "../../src/store/dynamo-store.ts";
 import { callbackSecretLoader } from "./callback-secret.ts";
-import { buildAwsStore } from "./deps.ts";
+import { awsTable, buildAwsProviders } from "./deps.ts";
 import { requireEnv } from "./env.ts";
 
 /**
- * The StackService in AWS: the table, executions started on the deployed state machines, and the
- * readiness callbacks of aws servers (signed with CALLBACK_SECRET_ARN, read on the first callback).
+ * The StackService in AWS: the table, executions started on the deployed state machines, the
+ * registry's providers that run in Lambda (their preflights checked before a stack starts), and
+ * the readiness callbacks of servers that report themselves (signed with CALLBACK_SECRET_ARN, read
+ * on the first callback).
  */
 export function buildAwsService(env: NodeJS.ProcessEnv = process.env): StackService {
   const sfn = new SFNClient({});
   const secretsManager = new SecretsManagerClient({});
+  const table = awsTable(env);
+  const store = createDynamoStore(table);
+  const providers = buildAwsProviders(store, table, secretsManager, env);
   return new StackService({
-    store: buildAwsStore(env),
+    store,
     orchestrator: createSfnOrchestrator(sfn, {
       provision: requireEnv("PROVISION_STATE_MACHINE_ARN", env),
       destroy: requireEnv("DESTROY_STATE_MACHINE_ARN", env),
     }),
     executions: createSfnExecutions(sfn),
-    providers: ["aws", "sim"],
+    providers: providers.available,
+    preflight: (team, servers, simulate) => providers.preflight(team, servers, simulate),
     tokens: createSfnTaskTokens(sfn),
     callbackSecret: callbackSecretLoader(secretsManager, env),
     secrets: createAwsSecrets(secretsManager),

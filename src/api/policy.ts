@@ -1,19 +1,23 @@
-import { canonicalProvider, PROVIDERS, type ProviderName, type ServerSpec } from "../core/template.ts";
+import type { ProviderCatalog } from "../core/providers.ts";
+import type { ProviderName, ServerSpec } from "../core/template.ts";
 import type { TeamPolicyRecord } from "../ports/store.ts";
 
 /**
  * Which providers a stack may use: the team's policy (set by its admins) within what the
- * deployment offers. A team without a policy may use every provider the deployment offers. The
- * `local` provider runs a member's user_data on the machine that serves the API, so `teamstack
- * serve` offers it to admins, and to members only when its operator allows it (`--allow-local`).
- * A server a request puts on sim (`simulate`) is checked as `sim`: that is where it runs.
+ * deployment offers. A team without a policy may use every provider the deployment offers. A
+ * provider whose servers run on the machine that serves the API (`sharesHost` in its declaration:
+ * `local`) is offered to admins, and to members only when its operator allows it
+ * (`teamstack serve --allow-local`). A server a request simulates (`simulate`) is checked as the
+ * catalog's simulator: that is where it runs.
  */
 
 /** What the deployment offers, and to whom. */
 export interface ProviderOffer {
+  /** Every provider the deployment knows (the registry): names, aliases, which share the host. */
+  readonly catalog: ProviderCatalog;
   /** Providers that can create servers here (others must be simulated). */
   readonly providers: readonly ProviderName[];
-  /** Whether members, not only admins, may use `local` (`teamstack serve --allow-local`). */
+  /** Whether members, not only admins, may use providers that share the host (`--allow-local`). */
   readonly localForMembers: boolean;
 }
 
@@ -26,9 +30,13 @@ export interface EffectivePolicy {
 export function effectivePolicy(offer: ProviderOffer, record: TeamPolicyRecord | undefined): EffectivePolicy {
   if (!record) return { providers: [...offer.providers], isDefault: true };
   return {
-    providers: PROVIDERS.filter((p) => record.providers.includes(p)),
+    providers: offer.catalog.names.filter((p) => record.providers.includes(p)),
     isDefault: false,
   };
+}
+
+function sharesHost(offer: ProviderOffer, name: ProviderName): boolean {
+  return offer.catalog.lookup(name)?.sharesHost === true;
 }
 
 /** The providers a caller may use now: allowed by the team, offered here, and offered to their role. */
@@ -38,7 +46,7 @@ export function usableProviders(
   admin: boolean,
 ): ProviderName[] {
   return policy.providers.filter(
-    (p) => offer.providers.includes(p) && (p !== "local" || admin || offer.localForMembers),
+    (p) => offer.providers.includes(p) && (!sharesHost(offer, p) || admin || offer.localForMembers),
   );
 }
 
@@ -47,13 +55,18 @@ export function usableProviders(
  * problem ("providers[1]: unknown provider `x`; ...").
  */
 export function checkPolicyProviders(
+  catalog: ProviderCatalog,
   given: readonly string[],
 ): { ok: true; providers: ProviderName[] } | { ok: false; problems: string[] } {
   const problems: string[] = [];
   const seen = new Set<string>();
-  const expected = `expected ${PROVIDERS.slice(0, -1).join(", ")} or ${PROVIDERS.at(-1)}`;
+  const names = catalog.names;
+  const expected =
+    names.length > 1
+      ? `expected ${names.slice(0, -1).join(", ")} or ${names.at(-1)}`
+      : `expected ${names[0] ?? "none"}`;
   given.forEach((name, i) => {
-    const canonical = canonicalProvider(name);
+    const canonical = catalog.canonical(name);
     if (canonical === undefined) {
       problems.push(`providers[${i}]: unknown provider \`${name.slice(0, 64)}\`; ${expected}`);
     } else if (canonical !== name) {
@@ -66,7 +79,7 @@ export function checkPolicyProviders(
     seen.add(name);
   });
   if (problems.length > 0) return { ok: false, problems };
-  return { ok: true, providers: PROVIDERS.filter((p) => seen.has(p)) };
+  return { ok: true, providers: names.filter((p) => seen.has(p)) };
 }
 
 /** Why a stack's servers may not run for this caller; empty when they may. */
@@ -86,10 +99,11 @@ export function providerRefusals(
 ): ProviderRefusals {
   const forbidden: string[] = [];
   const unavailable: ServerSpec[] = [];
+  const simulator = offer.catalog.simulator?.name;
   for (const s of servers) {
-    const simulated = simulate.includes(s.provider);
-    const runsOn: ProviderName = simulated ? "sim" : s.provider;
-    const label = `server \`${s.name}\` (${s.provider}${simulated ? ", simulated: runs on sim" : ""})`;
+    const simulated = simulator !== undefined && simulate.includes(s.provider);
+    const runsOn: ProviderName = simulated ? simulator : s.provider;
+    const label = `server \`${s.name}\` (${s.provider}${simulated ? `, simulated: runs on ${runsOn}` : ""})`;
     if (!policy.isDefault && !policy.providers.includes(runsOn)) {
       const allowed = policy.providers.length > 0 ? policy.providers.join(", ") : "none";
       forbidden.push(
@@ -97,9 +111,9 @@ export function providerRefusals(
       );
     } else if (!offer.providers.includes(runsOn)) {
       unavailable.push(s);
-    } else if (runsOn === "local" && !who.admin && !offer.localForMembers) {
+    } else if (sharesHost(offer, runsOn) && !who.admin && !offer.localForMembers) {
       forbidden.push(
-        `${label}: local servers run on the machine that serves this API, so this server offers them to team admins only (its operator can allow members with \`teamstack serve --allow-local\` on a single-user machine); or pass "simulate": ["local"]`,
+        `${label}: ${runsOn} servers run on the machine that serves this API, so this server offers them to team admins only (its operator can allow members with \`teamstack serve --allow-local\` on a single-user machine); or pass "simulate": ["${runsOn}"]`,
       );
     }
   }

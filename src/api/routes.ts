@@ -1,5 +1,5 @@
-import { PROVIDERS } from "../core/template.ts";
-import { CALLBACK_SIGNATURE_HEADER } from "../providers/aws/callback.ts";
+import { CALLBACK_SIGNATURE_HEADER } from "../adapters/callback-signing.ts";
+import { PROVIDERS } from "../providers/registry.ts";
 import { MAX_TEMPLATE_VERSION } from "../store/keys.ts";
 import { badRequest, forbidden } from "./errors.ts";
 import type { Schema } from "./json-schema.ts";
@@ -13,7 +13,7 @@ import type { Caller, CreateStackRequest, ReadyReport, SignupEvent, StackService
 
 /** What a name in a path or a body looks like (team, member, template, stack, server). */
 export const NAME_PATTERN = "^[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}$";
-const PROVIDER_PATTERN = `^(${PROVIDERS.join("|")})$`;
+const PROVIDER_PATTERN = `^(${PROVIDERS.names.join("|")})$`;
 const stringMap: Schema = {
   type: "object",
   additionalProperties: { type: "string", maxLength: 2048 },
@@ -79,7 +79,11 @@ const createStackSchema: Schema = {
     simulate: {
       oneOf: [
         { type: "boolean" },
-        { type: "array", items: { type: "string", pattern: PROVIDER_PATTERN }, maxItems: PROVIDERS.length },
+        {
+          type: "array",
+          items: { type: "string", pattern: PROVIDER_PATTERN },
+          maxItems: PROVIDERS.names.length,
+        },
       ],
       description: "Run these providers' servers (or all, with true) on sim.",
     },
@@ -136,7 +140,7 @@ const policySchema: Schema = {
       type: "array",
       items: { type: "string", maxLength: 64 },
       maxItems: 16,
-      description: `Providers the team's templates may use: any of ${PROVIDERS.join(", ")}; [] allows none.`,
+      description: `Providers the team's templates may use: any of ${PROVIDERS.names.join(", ")}; [] allows none.`,
     },
   },
   required: ["providers"],

@@ -1,4 +1,6 @@
 import { createHash, randomBytes } from "node:crypto";
+import { type CallbackTarget, verifyCallbackSignature } from "../adapters/callback-signing.ts";
+import { TeamstackError } from "../core/errors.ts";
 import type { ProviderName, ServerSpec, Template } from "../core/template.ts";
 import { loadTemplate } from "../core/validate.ts";
 import { missingUserdata, type PipelineDeps, stackSecrets, stackTemplate } from "../pipeline/context.ts";
@@ -16,7 +18,7 @@ import type {
   TemplateCatalog,
   TemplateRef,
 } from "../ports/store.ts";
-import { type CallbackTarget, verifyCallbackSignature } from "../providers/aws/callback.ts";
+import { PROVIDERS } from "../providers/registry.ts";
 import { ApiError, badRequest, conflict, forbidden, notFound, unprocessable } from "./errors.ts";
 import {
   checkPolicyProviders,
@@ -49,6 +51,15 @@ export interface ServiceDeps {
   /** Providers that can create servers here; others must be simulated. */
   readonly providers: readonly ProviderName[];
   /**
+   * Checks, before a stack is created or rerun, what would make its servers fail (the providers'
+   * preflights: sandbox support, a registered credential); throws what is missing.
+   */
+  readonly preflight?: (
+    team: string,
+    servers: readonly ServerSpec[],
+    simulate: readonly string[],
+  ) => Promise<void>;
+  /**
    * Whether members (not only admins) may use `local`, whose servers run on this machine
    * (`teamstack serve --allow-local`). Default false.
    */
@@ -76,7 +87,7 @@ export interface CreateStackRequest {
   readonly yaml?: string;
   readonly member: string;
   readonly userdata?: Readonly<Record<string, string>>;
-  /** Providers to run on `sim`, or true for all. */
+  /** Providers to run on the simulator (`sim`), or true for all. */
   readonly simulate?: boolean | readonly string[];
 }
 
@@ -135,7 +146,7 @@ export class StackService {
 
   async publishTemplate(caller: Caller, team: string, name: string, yaml: string) {
     this.#admin(caller, team, "publishing a template");
-    const { template, problems } = loadTemplate(yaml, `${name}.yaml`);
+    const { template, problems } = loadTemplate(yaml, `${name}.yaml`, PROVIDERS);
     if (!template) throw unprocessable(`template \`${name}\` has ${problems.length} problem(s)`, problems);
     checkTemplateSize(template);
     const { version, created } = await this.#d.store.putTemplateVersion({
@@ -220,7 +231,11 @@ export class StackService {
   }
 
   get #offer(): ProviderOffer {
-    return { providers: this.#d.providers, localForMembers: this.#d.localForMembers === true };
+    return {
+      catalog: PROVIDERS,
+      providers: this.#d.providers,
+      localForMembers: this.#d.localForMembers === true,
+    };
   }
 
   #policyView(team: string, record: TeamPolicyRecord | undefined) {
@@ -251,7 +266,7 @@ export class StackService {
    */
   async putPolicy(caller: Caller, team: string, body: { readonly providers: readonly string[] }) {
     this.#admin(caller, team, "setting the team's provider policy");
-    const checked = checkPolicyProviders(body.providers);
+    const checked = checkPolicyProviders(PROVIDERS, body.providers);
     if (!checked.ok) throw badRequest(checked.problems.join("; "));
     const record: TeamPolicyRecord = {
       team,
@@ -283,8 +298,14 @@ export class StackService {
     if (refused.length > 0) throw forbidden(`${what}: ${refused.join("; ")}`);
     if (unavailable.length > 0) {
       throw unprocessable(
-        `${unavailable.map((s) => `${s.name} (${s.provider})`).join(", ")}: not available here; pass "simulate": ["${unavailable[0]?.provider}"] to run ${unavailable.length === 1 ? "it" : "them"} on sim`,
+        `${unavailable.map((s) => `${s.name} (${s.provider})`).join(", ")}: not available here; pass "simulate": ["${unavailable[0]?.provider}"] to run ${unavailable.length === 1 ? "it" : "them"} on ${PROVIDERS.simulator?.name ?? "a simulator"}`,
       );
+    }
+    try {
+      await this.#d.preflight?.(team, servers, simulate);
+    } catch (error) {
+      if (error instanceof TeamstackError) throw unprocessable(`${what}: ${error.message}`);
+      throw error;
     }
   }
 
@@ -340,10 +361,10 @@ export class StackService {
     if (existing) return this.#replay(existing, requestHash, executionName);
 
     const { yaml, file, ref } = await this.#templateOf(team, req);
-    const { template, problems } = loadTemplate(yaml, file);
+    const { template, problems } = loadTemplate(yaml, file, PROVIDERS);
     if (!template) throw unprocessable(`the template has ${problems.length} problem(s)`, problems);
     checkTemplateSize(template);
-    const simulate = req.simulate === true ? ["aws", "local", "sim"] : [...(req.simulate || [])];
+    const simulate = req.simulate === true ? [...PROVIDERS.names] : [...(req.simulate || [])];
     await this.#checkProviders(team, asAdmin, template.servers, simulate, "refused");
     const member = await this.#d.store.getMember(team, req.member);
     const userdata = { ...(member?.data ?? {}), ...(req.userdata ?? {}) };
@@ -454,7 +475,7 @@ export class StackService {
     await this.#checkProviders(
       team,
       caller.admin,
-      stackTemplate(stack).servers,
+      stackTemplate(stack, PROVIDERS).servers,
       stack.simulate,
       `cannot rerun stack \`${stackId}\` (DELETE it instead)`,
     );
@@ -528,7 +549,7 @@ export class StackService {
     if (!secrets || !stack) return undefined;
     // stackSecrets reads only the Secrets port of the pipeline's dependencies.
     const deps = { secrets } as Pick<PipelineDeps, "secrets"> as PipelineDeps;
-    return (await stackSecrets(deps, stack, stackTemplate(stack))).mask;
+    return (await stackSecrets(deps, stack, stackTemplate(stack, PROVIDERS))).mask;
   }
 
   /**

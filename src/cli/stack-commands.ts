@@ -3,7 +3,7 @@ import { userInfo } from "node:os";
 import { resolve } from "node:path";
 import { ERROR_NAMES } from "../core/error-names.ts";
 import { formatProblem, TeamstackError } from "../core/errors.ts";
-import { canonicalProvider, PROVIDERS, type Template } from "../core/template.ts";
+import type { Template } from "../core/template.ts";
 import { loadTemplate, MAX_TEMPLATE_BYTES, tooLarge } from "../core/validate.ts";
 import { StoreLostError } from "../local/dynamo/errors.ts";
 import { type LocalEngine, openLocalEngine } from "../local/engine.ts";
@@ -11,7 +11,8 @@ import { openStateDir } from "../local/state-dir.ts";
 import { missingUserdata } from "../pipeline/context.ts";
 import { type StackStatusView, shownStatus, stackStatus, withLiveness } from "../pipeline/status.ts";
 import type { StackEvent, StackKey, StackRecord } from "../ports/store.ts";
-import { checkLocalSupport } from "../providers/local/index.ts";
+import { providerSet } from "../providers/provider-set.ts";
+import { PROVIDER_MODULES, PROVIDERS } from "../providers/registry.ts";
 import { createLocalSecrets } from "../secrets/local-secrets.ts";
 import { type Command, type Io, UsageError, type Values } from "./command.ts";
 import { readJsonFile, readTemplateBytes } from "./files.ts";
@@ -203,35 +204,45 @@ async function readUserdata(file: string | undefined): Promise<Record<string, st
 }
 
 /**
- * Refuses, before anything is created, a template whose servers cannot run on this machine: the
- * aws provider (unless simulated), or local sandboxes where the machine cannot make them.
+ * Refuses, before anything is created, a template whose servers cannot run on this machine: a
+ * provider that does not run on the local runtime (unless simulated), or one whose preflight
+ * fails (local: the machine cannot make sandboxes).
  */
 async function checkProvidersRunHere(
   template: Template,
   simulate: readonly string[],
   file: string,
+  team: string,
+  stateDir: string,
 ): Promise<void> {
-  const used = new Set(template.servers.map((s) => s.provider).filter((p) => !simulate.includes(p)));
-  if (used.has("aws")) {
-    const names = template.servers.filter((s) => s.provider === "aws").map((s) => s.name);
+  const providers = providerSet({
+    modules: PROVIDER_MODULES,
+    runtime: "local-runtime",
+    host: { stateDir },
+    unavailable: (name) => new UsageError(`the ${name} provider does not run on this machine`),
+  });
+  const used = template.servers.filter((s) => !simulate.includes(s.provider));
+  const elsewhere = used.find((s) => !providers.available.includes(s.provider))?.provider;
+  if (elsewhere !== undefined) {
+    const names = used.filter((s) => s.provider === elsewhere).map((s) => s.name);
     throw new UsageError(
-      `${file}: ${names.join(", ")} use${names.length === 1 ? "s" : ""} the aws provider, which does not run on this machine yet; add --simulate-provider aws to simulate ${names.length === 1 ? "it" : "them"}`,
+      `${file}: ${names.join(", ")} use${names.length === 1 ? "s" : ""} the ${elsewhere} provider, which does not run on this machine yet; add --simulate-provider ${elsewhere} to simulate ${names.length === 1 ? "it" : "them"}`,
     );
   }
-  if (used.has("local")) await checkLocalSupport();
+  await providers.preflight(team, used, simulate);
 }
 
 function simulatedProviders(values: Values): string[] {
   const named = (values["simulate-provider"] as string[] | undefined) ?? [];
   if (values.simulate === true) {
     if (named.length > 0) throw new UsageError("give --simulate or --simulate-provider, not both");
-    return [...PROVIDERS];
+    return [...PROVIDERS.names];
   }
   const out = new Set<string>();
   for (const p of named) {
-    const canonical = canonicalProvider(p);
+    const canonical = PROVIDERS.canonical(p);
     if (!canonical)
-      throw new UsageError(`--simulate-provider \`${p}\`: expected one of ${PROVIDERS.join(", ")}`);
+      throw new UsageError(`--simulate-provider \`${p}\`: expected one of ${PROVIDERS.names.join(", ")}`);
     out.add(canonical);
   }
   return [...out];
@@ -278,7 +289,7 @@ export const upCommand: Command = {
     const read = await readTemplateBytes(file, MAX_TEMPLATE_BYTES);
     const loaded = read.tooLarge
       ? { template: undefined, problems: [{ file, line: 1, column: 1, message: tooLarge(read.size) }] }
-      : loadTemplate(read.bytes, file);
+      : loadTemplate(read.bytes, file, PROVIDERS);
     if (!loaded.template) {
       io.err(loaded.problems.map((p) => `${formatProblem(p)}\n`).join(""));
       return 1;
@@ -291,7 +302,7 @@ export const upCommand: Command = {
         `${file} uses ${missing.map((k) => `$koding.userdata.${k}`).join(", ")}; give ${missing.length === 1 ? "it" : "them"} with --userdata FILE.json (${JSON.stringify(Object.fromEntries(missing.map((k) => [k, "..."])))}), or as member secrets (teamstack secrets set --team ${team} --member ${member} KEY, the value on stdin)`,
       );
     }
-    await checkProvidersRunHere(loaded.template, simulate, file);
+    await checkProvidersRunHere(loaded.template, simulate, file, team, stateDirOf(values));
     const yaml = new TextDecoder().decode(read.tooLarge ? new Uint8Array() : read.bytes);
     return withEngine(values, io, async (engine, seen) => {
       const stackId = `${

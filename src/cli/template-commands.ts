@@ -1,34 +1,42 @@
 import { formatProblem, type Problem } from "../core/errors.ts";
-import { planTemplate, type TemplatePlan } from "../core/plan.ts";
+import type { TemplatePlan } from "../core/plan.ts";
 import { type RenderData, renderText, renderValue } from "../core/render.ts";
 import type { Template } from "../core/template.ts";
 import { loadTemplate, MAX_TEMPLATE_BYTES, tooLarge } from "../core/validate.ts";
+import { PROVIDERS } from "../providers/registry.ts";
 import { type Command, type Io, UsageError, type Values } from "./command.ts";
 import { FileError, readJsonFile, readTemplateBytes } from "./files.ts";
 import { formatPlan, PLAN_FORMATS, type PlanFormat } from "./format-plan.ts";
 
-/** Reads and validates one template file; problems are returned, unreadable files throw FileError. */
+/**
+ * Reads and validates one template file against the registry's providers; problems are returned,
+ * unreadable files throw FileError. A valid template comes with its plan.
+ */
 export async function loadTemplateFile(
   file: string,
-): Promise<{ template?: Template; problems: readonly Problem[] }> {
+): Promise<{ template?: Template; plan?: TemplatePlan; problems: readonly Problem[] }> {
   const read = await readTemplateBytes(file, MAX_TEMPLATE_BYTES);
   if (read.tooLarge) return { problems: [{ file, line: 1, column: 1, message: tooLarge(read.size) }] };
-  const { template, problems } = loadTemplate(read.bytes, file);
-  return template ? { template, problems } : { problems };
+  const { template, plan, problems } = loadTemplate(read.bytes, file, PROVIDERS);
+  return template && plan ? { template, plan, problems } : { problems };
 }
 
 function printProblems(problems: readonly Problem[], io: Io): void {
   io.err(problems.map((p) => `${formatProblem(p)}\n`).join(""));
 }
 
-/** Loads one template or prints its problems; undefined means "exit 1". */
-async function templateOrProblems(file: string, io: Io): Promise<Template | undefined> {
-  const { template, problems } = await loadTemplateFile(file);
-  if (!template) {
+/** Loads one template (with its plan) or prints its problems; undefined means "exit 1". */
+async function templateOrProblems(
+  file: string,
+  io: Io,
+): Promise<{ template: Template; plan: TemplatePlan } | undefined> {
+  const { template, plan, problems } = await loadTemplateFile(file);
+  if (!template || !plan) {
     printProblems(problems, io);
     io.err(`${file}: ${problems.length} problem${problems.length === 1 ? "" : "s"}\n`);
+    return undefined;
   }
-  return template;
+  return { template, plan };
 }
 
 export const validateCommand: Command = {
@@ -76,10 +84,9 @@ export const planCommand: Command = {
     if (!(PLAN_FORMATS as readonly string[]).includes(format)) {
       throw new UsageError(`unknown format \`${format}\`; expected one of ${PLAN_FORMATS.join(", ")}`);
     }
-    const template = await templateOrProblems(file, io);
-    if (!template) return 1;
-    const plan: TemplatePlan = planTemplate(template);
-    io.out(formatPlan(plan, format as PlanFormat));
+    const loaded = await templateOrProblems(file, io);
+    if (!loaded) return 1;
+    io.out(formatPlan(loaded.plan, format as PlanFormat));
     return 0;
   },
 };
@@ -115,7 +122,7 @@ export const renderCommand: Command = {
       throw new UsageError(`--hook \`${hook}\`: expected pre:N or post:N`);
     const artifacts = values.artifacts ? await readArtifacts(values.artifacts as string) : undefined;
     const userdata = values.userdata ? await readUserdata(values.userdata as string) : undefined;
-    const template = await templateOrProblems(file, io);
+    const template = (await templateOrProblems(file, io))?.template;
     if (!template) return 1;
     const data: RenderData = {
       vars: template.vars,

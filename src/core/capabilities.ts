@@ -1,11 +1,16 @@
-import type { HookType, ProviderName } from "./template.ts";
+import { findReferences } from "./interpolate.ts";
+import type { HookType } from "./template.ts";
 
 /**
- * What each provider and each hook accepts: the single table that validation, the JSON Schema
- * test and the docs agree on.
+ * What values template fields take, and what each hook accepts: the tables that validation, the
+ * JSON Schema and the docs agree on. What each provider accepts is in its own declaration
+ * (src/core/providers.ts describes the shape; src/providers/<name>/declaration.ts fills it in).
  */
 
-/** The kind of value a parameter or option takes. */
+/**
+ * The kind of value a parameter or option takes. `describe`, where given, says what is expected in
+ * the user's words ("an AWS region"), in place of the kind's own wording.
+ */
 export type ValueKind =
   | {
       readonly kind: "string";
@@ -13,13 +18,19 @@ export type ValueKind =
       readonly describe?: string;
       readonly interpolated: boolean;
     }
-  | { readonly kind: "integer"; readonly min: number; readonly max: number }
-  | { readonly kind: "number"; readonly min: number; readonly max: number }
+  | { readonly kind: "integer"; readonly min: number; readonly max: number; readonly describe?: string }
+  | { readonly kind: "number"; readonly min: number; readonly max: number; readonly describe?: string }
   | { readonly kind: "boolean" }
-  | { readonly kind: "enum"; readonly values: readonly (string | boolean)[] }
-  | { readonly kind: "fail" }
+  | { readonly kind: "enum"; readonly values: readonly (string | boolean)[]; readonly describe?: string }
+  /** Any one of `choices` (sim's `fail`: true, false, `once` or a rate). */
+  | { readonly kind: "oneOf"; readonly choices: readonly ValueKind[]; readonly describe: string }
   | { readonly kind: "stringList"; readonly pattern?: RegExp; readonly describe?: string }
-  | { readonly kind: "firewall" }
+  /** A list of mappings, each with these fields (aws's `firewall` rules). */
+  | {
+      readonly kind: "records";
+      readonly fields: Readonly<Record<string, FieldSpec>>;
+      readonly describe: string;
+    }
   | { readonly kind: "object"; readonly interpolated: boolean }
   | { readonly kind: "stringMap"; readonly interpolated: boolean }
   | { readonly kind: "duration" };
@@ -28,6 +39,11 @@ export interface FieldSpec {
   readonly value: ValueKind;
   readonly required?: boolean;
   readonly doc: string;
+}
+
+/** Whether a value of this kind is a template string that may hold references. */
+export function isInterpolated(value: ValueKind): boolean {
+  return "interpolated" in value && value.interpolated;
 }
 
 const text = (doc: string, required = false): FieldSpec => ({
@@ -103,70 +119,59 @@ export const HOOK_PARAMS: Readonly<Record<HookType, Readonly<Record<string, Fiel
 
 export const TWEET_MAX = 280;
 
-/** What a provider can do: the options it takes and the types it understands natively. */
-export interface ProviderCapabilities {
-  readonly options: Readonly<Record<string, FieldSpec>>;
-  /** Provider-native machine types, besides portable sizes. */
-  readonly nativeType: RegExp;
-  readonly nativeTypeExample: string;
+/** What a hook rule sees: one hook's parameters (those that passed their own checks) and the template. */
+export interface HookRuleInput {
+  readonly phase: "pre" | "post";
+  readonly params: Readonly<Record<string, unknown>>;
+  /** Whether every parameter passed its own check and every required one is there. */
+  readonly complete: boolean;
+  /** Whether the template has a server of this name. */
+  hasServer(name: string): boolean;
+  /** The template's servers for a message: "; servers are: a, b (did you mean `x`?)". */
+  serverChoices(name: string): string;
 }
 
-export const PROVIDER_CAPABILITIES: Readonly<Record<ProviderName, ProviderCapabilities>> = {
-  aws: {
-    nativeType: /^[a-z][a-z0-9-]*\d[a-z0-9-]*\.[a-z0-9-]+$/,
-    nativeTypeExample: "t3.micro",
-    options: {
-      region: {
-        value: {
-          kind: "string",
-          interpolated: false,
-          pattern: /^[a-z]{2}(-[a-z]+)+-\d$/,
-          describe: "an AWS region",
-        },
-        doc: "AWS region (default: the team credential's region).",
-      },
-      ami: {
-        value: {
-          kind: "string",
-          interpolated: false,
-          pattern: /^ami-[0-9a-f]{8,17}$/,
-          describe: "an AMI id",
-        },
-        doc: "Image id (default: the newest Ubuntu LTS).",
-      },
-      credential: {
-        value: {
-          kind: "string",
-          interpolated: false,
-          pattern: /^[A-Za-z0-9_-]+$/,
-          describe: "a credential name",
-        },
-        doc: "Name of the team credential to use (default: `default`).",
-      },
-      disk_gb: { value: { kind: "integer", min: 8, max: 16384 }, doc: "Root volume size in GB." },
-      firewall: { value: { kind: "firewall" }, doc: "Inbound rules: port, protocol, from (CIDR)." },
-      public_keys: {
-        value: { kind: "stringList", pattern: /^(ssh-|ecdsa-)\S+ \S+/, describe: "an OpenSSH public key" },
-        doc: "Extra SSH public keys.",
-      },
-    },
+/** A problem a hook rule found: at one parameter's value, or at the hook as a whole. */
+export interface HookRuleProblem {
+  readonly param?: string;
+  readonly message: string;
+}
+
+export type HookRule = (hook: HookRuleInput) => readonly HookRuleProblem[];
+
+/** Checks of a hook that look at more than one parameter, or at the template around the hook. */
+export const HOOK_RULES: Readonly<Partial<Record<HookType, HookRule>>> = {
+  slack_msg: ({ params, complete }) =>
+    complete && !("channel" in params) && !("webhook_url" in params)
+      ? [{ message: "give `channel` (Slack Web API) or `webhook_url` (incoming webhook)" }]
+      : [],
+  send_tweet: ({ params }) => {
+    // A message with references is measured once rendered, by the hook itself.
+    if (typeof params.msg !== "string" || findReferences(params.msg).length > 0) return [];
+    const length = [...params.msg].length;
+    return length > TWEET_MAX
+      ? [{ param: "msg", message: `msg is ${length} characters; a post may have at most ${TWEET_MAX}` }]
+      : [];
   },
-  local: {
-    nativeType: /^sandbox$/,
-    nativeTypeExample: "sandbox",
-    options: {},
-  },
-  sim: {
-    nativeType: /^[A-Za-z0-9][A-Za-z0-9._-]*$/,
-    nativeTypeExample: "t3.micro",
-    options: {
-      boot_ms: {
-        value: { kind: "integer", min: 0, max: 86_400_000 },
-        doc: "Milliseconds from create to ready.",
-      },
-      fail: { value: { kind: "fail" }, doc: "`true`, `once` (first attempt only) or a failure rate 0..1." },
-      seed: { value: { kind: "integer", min: 0, max: 2 ** 31 - 1 }, doc: "Seed for a failure rate." },
-    },
+  run_script: ({ params, phase, hasServer, serverChoices }) => {
+    const target = params.target_server;
+    if (typeof target !== "string") return [];
+    if (phase === "pre") {
+      return [
+        {
+          param: "target_server",
+          message: "run_script cannot run in pre_hooks: no server exists yet; move it to post_hooks",
+        },
+      ];
+    }
+    return hasServer(target)
+      ? []
+      : [
+          {
+            param: "target_server",
+            message: `target_server \`${target}\` is not a server of this template${serverChoices(target)}`,
+          },
+        ];
   },
 };
 

@@ -18,6 +18,7 @@ export const ERROR_NAMES = names(
   "TemplateError",
   "UnresolvedReferenceError",
   "GraphError",
+  "ProviderCatalogError",
   // src/pipeline: what the task functions decide.
   "PipelineError",
   "StackLockedError",

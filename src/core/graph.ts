@@ -296,6 +296,28 @@ export interface Plan {
   readonly dependsOn: ReadonlyMap<string, readonly string[]>;
 }
 
+/** A graph's problems, and its plan when it has none: what validation and planning both need, computed once. */
+export interface GraphAnalysis extends GraphProblems {
+  /** Undefined when the graph has a cycle, a dependency on no node, or a name used twice. */
+  readonly plan: Plan | undefined;
+}
+
+/**
+ * Finds every problem of a graph (cycles, dependencies on no node, names used twice) and, when
+ * there is none, plans it: one indexing and one cycle search serve both.
+ * @throws RangeError if `weight` returns a number that is not finite.
+ */
+export function analyzeGraph(
+  nodes: readonly GraphNode[],
+  weight: (name: string) => number = () => 1,
+): GraphAnalysis {
+  const indexed = indexGraph(nodes);
+  const cycles = cyclesOf(nodes, indexed);
+  const { missing, duplicates } = indexed;
+  const ok = duplicates.length === 0 && missing.length === 0 && cycles.length === 0;
+  return { cycles, missing, duplicates, plan: ok ? planIndexed(nodes, indexed, weight) : undefined };
+}
+
 /**
  * Plans a graph: levels, a topological order and the critical path.
  * `weight` gives each node's cost on the critical path (1 by default); ties go to the node
@@ -305,13 +327,14 @@ export interface Plan {
  * @throws RangeError if `weight` returns a number that is not finite.
  */
 export function plan(nodes: readonly GraphNode[], weight: (name: string) => number = () => 1): Plan {
+  const { plan: planned, cycles, missing, duplicates } = analyzeGraph(nodes, weight);
+  if (!planned) throw new GraphError({ cycles, missing, duplicates });
+  return planned;
+}
+
+function planIndexed(nodes: readonly GraphNode[], indexed: Indexed, weight: (name: string) => number): Plan {
   const n = nodes.length;
-  const indexed = indexGraph(nodes);
-  const { adjacency, names, missing, duplicates } = indexed;
-  const cycles = cyclesOf(nodes, indexed);
-  if (duplicates.length > 0 || missing.length > 0 || cycles.length > 0) {
-    throw new GraphError({ cycles, missing, duplicates });
-  }
+  const { adjacency, names } = indexed;
   const dependsOn = new Map<string, readonly string[]>();
   nodes.forEach((node, v) => {
     dependsOn.set(node.name, names[v] as string[]);

@@ -1,4 +1,4 @@
-import { plan, serverDependencies } from "./graph.ts";
+import { type Plan, plan, serverDependencies } from "./graph.ts";
 import type { HookSpec, ProviderName, Template } from "./template.ts";
 
 /** The plan of a template: what `teamstack plan --format json` prints. */
@@ -21,22 +21,29 @@ export interface TemplatePlan {
 
 /**
  * Plans a validated template: dependencies (references and depends_on), order, levels and the
- * critical path.
+ * critical path. `loadTemplate` answers the same plan, computed while it validates; this is for a
+ * template that did not come from it.
  * @throws GraphError when the template has a cycle (validation reports it first).
  */
 export function planTemplate(template: Template): TemplatePlan {
-  const nodes = template.servers.map((s) => ({ name: s.name, dependsOn: serverDependencies(s) }));
-  const p = plan(nodes);
+  return templatePlanOf(
+    template,
+    plan(template.servers.map((s) => ({ name: s.name, dependsOn: serverDependencies(s) }))),
+  );
+}
+
+/** The template plan of a template whose server graph is planned already. */
+export function templatePlanOf(template: Template, graph: Plan): TemplatePlan {
   return {
-    servers: template.servers.map((s, i) => ({
+    servers: template.servers.map((s) => ({
       name: s.name,
       provider: s.provider,
       type: s.type,
-      dependsOn: (nodes[i] as { dependsOn: string[] }).dependsOn,
+      dependsOn: graph.dependsOn.get(s.name) ?? [],
     })),
-    order: p.order,
-    levels: p.levels,
-    criticalPath: p.criticalPath,
+    order: graph.order,
+    levels: graph.levels,
+    criticalPath: graph.criticalPath,
     preHooks: template.preHooks.map(hookView),
     postHooks: template.postHooks.map(hookView),
   };

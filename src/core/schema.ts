@@ -1,16 +1,12 @@
-import {
-  COMMON_HOOK_PARAMS,
-  type FieldSpec,
-  HOOK_PARAMS,
-  PROVIDER_CAPABILITIES,
-  type ValueKind,
-} from "./capabilities.ts";
-import { HOOK_TYPES, PROVIDER_ALIASES, PROVIDERS } from "./template.ts";
+import { COMMON_HOOK_PARAMS, type FieldSpec, HOOK_PARAMS, type ValueKind } from "./capabilities.ts";
+import type { ProviderCatalog } from "./providers.ts";
+import { HOOK_TYPES } from "./template.ts";
 
 /**
  * The JSON Schema (draft-07, what yaml-language-server reads best) of the template format, built
- * from the same tables validation uses. `schema/stack-template.schema.json` is this, written out;
- * a test keeps the two equal. The schema helps editors; `teamstack validate` is the authority.
+ * from the same tables validation uses and the providers' declarations.
+ * `schema/stack-template.schema.json` is this for the registry's providers, written out; a test
+ * keeps the two equal. The schema helps editors; `teamstack validate` is the authority.
  */
 
 type Json = Record<string, unknown>;
@@ -35,32 +31,15 @@ function valueSchema(v: ValueKind): Json {
       return { type: "boolean" };
     case "enum":
       return { enum: [...v.values] };
-    case "fail":
-      return { anyOf: [{ type: "boolean" }, { const: "once" }, { type: "number", minimum: 0, maximum: 1 }] };
+    case "oneOf":
+      return { anyOf: v.choices.map(valueSchema) };
     case "stringList":
       return {
         type: "array",
         items: v.pattern ? { type: "string", pattern: v.pattern.source } : { type: "string" },
       };
-    case "firewall":
-      return {
-        type: "array",
-        items: {
-          type: "object",
-          additionalProperties: false,
-          required: ["port"],
-          properties: {
-            port: {
-              anyOf: [
-                { type: "integer", minimum: 0, maximum: 65535 },
-                { type: "string", pattern: "^\\d{1,5}-\\d{1,5}$" },
-              ],
-            },
-            protocol: { enum: ["tcp", "udp", "icmp", "all"] },
-            from: { type: "string", pattern: "^\\d{1,3}(\\.\\d{1,3}){3}/\\d{1,2}$" },
-          },
-        },
-      };
+    case "records":
+      return { type: "array", items: fieldsSchema(v.fields) };
     case "object":
       return { type: "object" };
     case "stringMap":
@@ -85,8 +64,8 @@ function fieldsSchema(fields: Readonly<Record<string, FieldSpec>>): Json {
   };
 }
 
-/** Builds the template's JSON Schema. */
-export function templateSchema(): Json {
+/** Builds the template's JSON Schema for the providers of `providers`. */
+export function templateSchema(providers: ProviderCatalog): Json {
   const definitions: Json = {};
   for (const type of HOOK_TYPES) {
     definitions[`hook_${type}`] = fieldsSchema({ ...HOOK_PARAMS[type], ...COMMON_HOOK_PARAMS });
@@ -107,14 +86,10 @@ export function templateSchema(): Json {
       { type: "object", additionalProperties: false, properties: hookProps },
     ],
   };
-  const aliases = Object.keys(PROVIDER_ALIASES);
-  const providerCases = PROVIDERS.map((p) => ({
-    if: {
-      properties: { provider: { enum: [p, ...aliases.filter((a) => PROVIDER_ALIASES[a] === p)] } },
-      required: ["provider"],
-    },
+  const providerCases = providers.declarations.map((p) => ({
+    if: { properties: { provider: { enum: [p.name, ...p.aliases] } }, required: ["provider"] },
     // biome-ignore lint/suspicious/noThenProperty: JSON Schema's if/then, not a thenable.
-    then: { properties: { options: fieldsSchema(PROVIDER_CAPABILITIES[p].options) } },
+    then: { properties: { options: fieldsSchema(p.capabilities.options) } },
   }));
   definitions.server = {
     type: "object",
@@ -126,7 +101,10 @@ export function templateSchema(): Json {
         type: "string",
         pattern: "^[A-Za-z_][A-Za-z0-9_-]{0,62}$",
       },
-      provider: { description: "Where the server is created.", enum: [...PROVIDERS, ...aliases] },
+      provider: {
+        description: "Where the server is created.",
+        enum: [...providers.names, ...providers.aliases.keys()],
+      },
       type: {
         description:
           "A provider-native type (t3.micro) or a portable size (4gb-ram/40gb-disk, 2cpu/4gb-ram).",

@@ -3,10 +3,11 @@
  * Produced by `loadTemplate` (parse + validate); every field is checked and normalised.
  */
 
-export const PROVIDERS = ["aws", "local", "sim"] as const;
-export type ProviderName = (typeof PROVIDERS)[number];
-/** Names a template may use for a provider, mapped to the provider itself. */
-export const PROVIDER_ALIASES: Readonly<Record<string, ProviderName>> = { localhost: "local" };
+/**
+ * A provider's canonical name. The core knows no provider by name: validation checks names
+ * against the catalog it is given (src/core/providers.ts), filled from src/providers/registry.ts.
+ */
+export type ProviderName = string;
 
 export const HOOK_TYPES = ["add_github_user", "run_script", "slack_msg", "send_tweet", "webhook"] as const;
 export type HookType = (typeof HOOK_TYPES)[number];
@@ -71,10 +72,4 @@ export interface Template {
   readonly preHooks: readonly HookSpec[];
   readonly servers: readonly ServerSpec[];
   readonly postHooks: readonly HookSpec[];
-}
-
-/** The provider a template name stands for (`localhost` → `local`), or undefined for an unknown name. */
-export function canonicalProvider(name: string): ProviderName | undefined {
-  if ((PROVIDERS as readonly string[]).includes(name)) return name as ProviderName;
-  return Object.hasOwn(PROVIDER_ALIASES, name) ? PROVIDER_ALIASES[name] : undefined;
 }

@@ -43,8 +43,9 @@ export class ListenError extends TeamstackError {
 }
 
 /**
- * The StackService on this machine: the engine's store, executions and secrets; local and sim
- * servers. `localForMembers`: members, not only admins, may use `local` (whose servers run here).
+ * The StackService on this machine: the engine's store, executions, secrets and providers (those
+ * of the registry that run on the local runtime, their preflights checked before a stack starts).
+ * `localForMembers`: members, not only admins, may use `local` (whose servers run here).
  */
 export function localStackService(
   engine: LocalEngine,
@@ -55,7 +56,8 @@ export function localStackService(
     store: engine.store,
     orchestrator,
     executions: engine.executions,
-    providers: ["local", "sim"],
+    providers: engine.providers.available,
+    preflight: (team, servers, simulate) => engine.providers.preflight(team, servers, simulate),
     localForMembers: options.localForMembers === true,
     secrets: engine.secrets,
     now: () => new Date(),

@@ -1,16 +1,15 @@
 import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
-import type { ProviderName } from "../core/template.ts";
 import { createHookRunner } from "../hooks/runner.ts";
 import type { PipelineDeps } from "../pipeline/context.ts";
 import { ProviderUnavailableError } from "../pipeline/errors.ts";
 import * as steps from "../pipeline/steps.ts";
 import type { Executions, Readiness, TaskTokens } from "../ports/orchestration.ts";
-import type { Provider } from "../ports/provider.ts";
+import type { ProviderModule } from "../ports/provider.ts";
 import type { Secrets } from "../ports/secrets.ts";
 import type { StackEvent, StackKey, Store } from "../ports/store.ts";
-import { createLocalProvider } from "../providers/local/local-provider.ts";
-import { createSimProvider } from "../providers/sim.ts";
+import { type ProviderSet, providerSet } from "../providers/provider-set.ts";
+import { PROVIDER_MODULES } from "../providers/registry.ts";
 import { createLocalSecrets } from "../secrets/local-secrets.ts";
 import { createDynamoStore } from "../store/dynamo-store.ts";
 import {
@@ -41,6 +40,8 @@ export interface LocalEngine {
   readonly stateDir: string;
   /** The state directory's secrets. */
   readonly secrets: Secrets;
+  /** The providers this engine makes servers with, and the catalog its templates validate against. */
+  readonly providers: ProviderSet;
   /** Whether the execution holding a stack's lock still runs. */
   readonly executions: Executions;
   /** Runs the provision state machine for a stack to its end. */
@@ -118,6 +119,8 @@ export async function openLocalEngine(options: {
   readonly onStoreLost?: OnStoreLost;
   /** Says what the engine did on its own (the store started again). */
   readonly log?: (line: string) => void;
+  /** The provider modules (default: the registry's); those that run on the local runtime make servers. */
+  readonly providers?: readonly ProviderModule[];
 }): Promise<LocalEngine> {
   const { stateDir, onEvent } = options;
   const config = options.config ?? localConfig();
@@ -150,25 +153,22 @@ export async function openLocalEngine(options: {
       registry.sendFailure(token, error, cause);
     },
   };
-  const providers = new Map<ProviderName, Provider>();
-  const provider = (name: ProviderName): Provider => {
-    let p = providers.get(name);
-    if (!p) {
-      if (name === "local") p = createLocalProvider({ stateDir });
-      else if (name === "sim") p = createSimProvider({ stateDir });
-      else {
-        throw new ProviderUnavailableError(
-          "the aws provider does not run locally yet; run with --simulate-provider aws to put its servers on sim (or --simulate for every server)",
-        );
-      }
-      providers.set(name, p);
-    }
-    return p;
-  };
+  const providers = providerSet({
+    modules: options.providers ?? PROVIDER_MODULES,
+    runtime: "local-runtime",
+    host: { stateDir, store, table: { client, tableName } },
+    unavailable: (name) =>
+      new ProviderUnavailableError(
+        `the ${name} provider does not run locally; run with --simulate-provider ${name} to put its servers on ${providers.catalog.simulator?.name ?? "a simulator"} (or --simulate for every server)`,
+      ),
+  });
+  const provider = (name: string) => providers.provider(name);
   const watchers = new AbortController();
   let deps: PipelineDeps;
   const readiness: Readiness = {
     async watch({ provider: name, ref, token, mask }) {
+      // A server whose readiness is `callback` reports itself (POST /callbacks/ready/... on `serve`).
+      if (providers.catalog.lookup(name)?.capabilities.readiness === "callback") return;
       provider(name)
         .waitUntilReady(ref, watchers.signal)
         .then(
@@ -194,6 +194,7 @@ export async function openLocalEngine(options: {
   deps = {
     store,
     provider,
+    catalog: providers.catalog,
     tokens,
     readiness,
     executions: localExecutions(running),
@@ -270,6 +271,7 @@ export async function openLocalEngine(options: {
     stateDir,
     executions: deps.executions,
     secrets: deps.secrets,
+    providers,
     provision: (key, hooks) => run("provision", key, hooks),
     destroy: (key, hooks) => run("destroy", key, hooks),
     async redrive(execution, hooks) {

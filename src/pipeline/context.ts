@@ -1,5 +1,7 @@
 import { formatProblem } from "../core/errors.ts";
 import { createMasker } from "../core/mask.ts";
+import type { TemplatePlan } from "../core/plan.ts";
+import type { ProviderCatalog } from "../core/providers.ts";
 import { type RenderData, userdataKeys } from "../core/render.ts";
 import type { ProviderName, ServerSpec, Template } from "../core/template.ts";
 import { loadTemplate } from "../core/validate.ts";
@@ -16,6 +18,8 @@ export interface PipelineDeps {
   readonly store: Store;
   /** The provider for a provider name. */
   readonly provider: (name: ProviderName) => Provider;
+  /** The providers templates are validated against (the registry's, or a test's own). */
+  readonly catalog: ProviderCatalog;
   readonly tokens: TaskTokens;
   readonly readiness: Readiness;
   readonly executions: Executions;
@@ -25,25 +29,45 @@ export interface PipelineDeps {
   readonly now: () => Date;
 }
 
-/** Parsed templates by hash: a template is parsed once per process, not once per task. */
-const templates = new Map<string, Template>();
+/** Validated templates (with their plans) by catalog and hash: parsed once per process, not once per task. */
+const templates = new WeakMap<ProviderCatalog, Map<string, LoadedTemplate>>();
+
+/** A stack's template and the plan validation computed with it. */
+export interface LoadedTemplate {
+  readonly template: Template;
+  readonly plan: TemplatePlan;
+}
 
 /**
- * The stack's template, parsed and validated.
+ * The stack's template, parsed and validated against `catalog`, with its plan.
  * @throws TemplateInvalidError when it no longer validates.
  */
-export function stackTemplate(stack: StackRecord): Template {
-  const cached = templates.get(stack.templateHash);
+export function loadStackTemplate(stack: StackRecord, catalog: ProviderCatalog): LoadedTemplate {
+  let cache = templates.get(catalog);
+  if (!cache) {
+    cache = new Map();
+    templates.set(catalog, cache);
+  }
+  const cached = cache.get(stack.templateHash);
   if (cached) return cached;
-  const { template, problems } = loadTemplate(stack.templateYaml, stack.templateFile);
-  if (!template) {
+  const { template, plan, problems } = loadTemplate(stack.templateYaml, stack.templateFile, catalog);
+  if (!template || !plan) {
     throw new TemplateInvalidError(
       `the stack's template is invalid:\n${problems.slice(0, 20).map(formatProblem).join("\n")}`,
     );
   }
-  if (templates.size > 50) templates.clear();
-  templates.set(stack.templateHash, template);
-  return template;
+  if (cache.size > 50) cache.clear();
+  const loaded = { template, plan };
+  cache.set(stack.templateHash, loaded);
+  return loaded;
+}
+
+/**
+ * The stack's template, parsed and validated against `catalog`.
+ * @throws TemplateInvalidError when it no longer validates.
+ */
+export function stackTemplate(stack: StackRecord, catalog: ProviderCatalog): Template {
+  return loadStackTemplate(stack, catalog).template;
 }
 
 export async function getStack(deps: PipelineDeps, key: StackKey): Promise<StackRecord> {
@@ -52,9 +76,14 @@ export async function getStack(deps: PipelineDeps, key: StackKey): Promise<Stack
   return stack;
 }
 
-/** The provider a server runs on in this stack: `sim` for a simulated provider. */
-export function providerOf(stack: StackRecord, spec: Pick<ServerSpec, "provider">): ProviderName {
-  return stack.simulate.includes(spec.provider) ? "sim" : spec.provider;
+/** The provider a server runs on in this stack: the catalog's simulator for a simulated provider. */
+export function providerOf(
+  stack: StackRecord,
+  spec: Pick<ServerSpec, "provider">,
+  catalog: ProviderCatalog,
+): ProviderName {
+  const simulator = catalog.simulator?.name;
+  return simulator !== undefined && stack.simulate.includes(spec.provider) ? simulator : spec.provider;
 }
 
 export function serverSpec(template: Template, name: string): ServerSpec {

@@ -1,5 +1,6 @@
 import type { Executions } from "../ports/orchestration.ts";
 import type { HookRecord, ServerRecord, StackKey, StackRecord, StackRuns } from "../ports/store.ts";
+import { PROVIDERS } from "../providers/registry.ts";
 import { stackTemplate } from "./context.ts";
 
 /** The status of a stack as `teamstack status --json` and the API show it. */
@@ -87,7 +88,7 @@ export async function stackStatus(store: StackRuns, key: StackKey): Promise<Stac
   // Servers in template order, as people wrote them (the store keeps them by name).
   let order: string[] = [];
   try {
-    order = stackTemplate(stack).servers.map((s) => s.name);
+    order = stackTemplate(stack, PROVIDERS).servers.map((s) => s.name);
   } catch {
     // An invalid template: keep the store's order.
   }

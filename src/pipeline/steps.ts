@@ -1,12 +1,11 @@
-import { serverDependencies } from "../core/graph.ts";
 import { maskValue } from "../core/mask.ts";
-import { planTemplate } from "../core/plan.ts";
 import { renderText, renderValue } from "../core/render.ts";
 import type { ServerRef } from "../ports/provider.ts";
 import type { ServerRecord, StackKey, StackRecord, WaitRelease } from "../ports/store.ts";
 import {
   getStack,
   iso,
+  loadStackTemplate,
   type PipelineDeps,
   providerOf,
   renderData,
@@ -103,8 +102,8 @@ export async function prepare(deps: PipelineDeps, input: StackInput): Promise<Pr
   const key = keyOf(input);
   const run = await lock(deps, input);
   const stack = await getStack(deps, key);
-  const template = stackTemplate(stack);
-  const plan = planTemplate(template);
+  // Validation planned the template already: its plan comes with it.
+  const { template, plan } = loadStackTemplate(stack, deps.catalog);
   const existing = new Map((await deps.store.listServers(key)).map((s) => [s.name, s]));
   if (input.mode === "destroy") {
     await deps.store.updateStack(key, {
@@ -129,10 +128,10 @@ export async function prepare(deps: PipelineDeps, input: StackInput): Promise<Pr
   const inRun = new Set(todo);
   const dependents = new Map<string, string[]>(todo.map((n) => [n, []]));
   const depsOf = new Map<string, string[]>();
-  for (const spec of template.servers) {
-    const ds = serverDependencies(spec);
-    depsOf.set(spec.name, ds);
-    for (const d of ds) if (inRun.has(spec.name) && inRun.has(d)) dependents.get(d)?.push(spec.name);
+  for (const s of plan.servers) {
+    const ds = [...s.dependsOn];
+    depsOf.set(s.name, ds);
+    for (const d of ds) if (inRun.has(s.name) && inRun.has(d)) dependents.get(d)?.push(s.name);
   }
   const records: ServerRecord[] = [];
   for (const name of todo) {
@@ -142,7 +141,7 @@ export async function prepare(deps: PipelineDeps, input: StackInput): Promise<Pr
     const record: ServerRecord = {
       ...key,
       name,
-      provider: providerOf(stack, spec),
+      provider: providerOf(stack, spec, deps.catalog),
       type: spec.type,
       status: "PENDING",
       deps: all,
@@ -241,13 +240,13 @@ function refOf(rec: ServerRecord): ServerRef {
 export async function createServer(deps: PipelineDeps, input: ServerInput): Promise<void> {
   const key = keyOf(input);
   const stack = await getStack(deps, key);
-  const template = stackTemplate(stack);
+  const template = stackTemplate(stack, deps.catalog);
   let rec = await deps.store.getServer(key, input.server);
   if (!rec || rec.run !== input.run)
     throw new ProviderFailedError(`server \`${input.server}\` is not part of run ${input.run}`);
   if (rec.status === "SUCCEEDED") return;
   const spec = serverSpec(template, input.server);
-  const provider = deps.provider(providerOf(stack, spec));
+  const provider = deps.provider(providerOf(stack, spec, deps.catalog));
   // A server that failed in an earlier attempt is replaced, never kept beside the new one.
   if (
     rec.status === "FAILED" ||
@@ -310,7 +309,7 @@ export async function waitUntilReady(deps: PipelineDeps, input: TokenInput): Pro
   const rec = await deps.store.updateServer(key, input.server, { readyToken: input.token });
   const stack = await getStack(deps, key);
   // user_data's output may echo a secret: what settles the token masks it first.
-  const { mask } = await stackSecrets(deps, stack, stackTemplate(stack));
+  const { mask } = await stackSecrets(deps, stack, stackTemplate(stack, deps.catalog));
   await deps.readiness.watch({ provider: rec.provider as never, ref: refOf(rec), token: input.token, mask });
 }
 
@@ -355,7 +354,7 @@ export async function markServerFailed(deps: PipelineDeps, input: FailureInput):
   const key = keyOf(input);
   const skipped = input.error.Error === "DependencyFailedError";
   const stack = await getStack(deps, key);
-  const { mask } = await stackSecrets(deps, stack, stackTemplate(stack));
+  const { mask } = await stackSecrets(deps, stack, stackTemplate(stack, deps.catalog));
   const reason = mask(
     input.error.Error === "States.Timeout"
       ? "did not become ready within server_timeout"
@@ -382,7 +381,7 @@ export async function markServerFailed(deps: PipelineDeps, input: FailureInput):
 /** CheckServers: every server of the template is ready, or the run fails naming those that are not. */
 export async function checkServers(deps: PipelineDeps, input: RunInput): Promise<void> {
   const key = keyOf(input);
-  const template = stackTemplate(await getStack(deps, key));
+  const template = stackTemplate(await getStack(deps, key), deps.catalog);
   const records = new Map((await deps.store.listServers(key)).map((s) => [s.name, s]));
   const bad = template.servers
     .map((s) => records.get(s.name))
@@ -406,7 +405,7 @@ const MAX_HOOK_OUTPUT = 64 * 1024;
 export async function runHook(deps: PipelineDeps, input: HookInput): Promise<void> {
   const key = keyOf(input);
   const stack = await getStack(deps, key);
-  const template = stackTemplate(stack);
+  const template = stackTemplate(stack, deps.catalog);
   const spec = (input.phase === "pre" ? template.preHooks : template.postHooks)[input.index];
   if (!spec) throw new HookFailedError(`the template has no ${input.phase}_hooks[${input.index}]`);
   const servers = input.phase === "post" ? await deps.store.listServers(key) : [];
@@ -529,7 +528,7 @@ export async function onFailure(
   if (holds && input.mode !== "destroy") {
     let rollback = false;
     try {
-      rollback = stackTemplate(stack).settings.onFailure === "rollback";
+      rollback = stackTemplate(stack, deps.catalog).settings.onFailure === "rollback";
     } catch {
       // An invalid template created nothing to roll back.
     }

@@ -1,4 +1,7 @@
-import type { ProviderName } from "../core/template.ts";
+import type { ProviderDeclaration } from "../core/providers.ts";
+import type { ProviderName, ServerSpec } from "../core/template.ts";
+import type { TableOptions } from "../store/dynamo/table-client.ts";
+import type { Store } from "./store.ts";
 
 /** What a provider needs to create one server of a stack. */
 export interface CreateServerRequest {
@@ -47,8 +50,8 @@ export interface ScriptOptions {
 
 export interface ServerRef {
   /**
-   * The stack's team. A provider that works in each team's own account (`aws`) finds the team's
-   * credential, and the server's options in the stack, through it; `local` and `sim` ignore it.
+   * The stack's team. A provider that works in each team's own account finds the team's credential
+   * through it; others ignore it.
    */
   readonly team?: string;
   readonly stackId: string;
@@ -60,6 +63,12 @@ export interface ServerRef {
    * recorded (the process died between the create and storing its answer).
    */
   readonly token?: string;
+  /**
+   * The server's compiled, non-secret options, as its create was given them: where a provider
+   * reads its own placement (a region, a credential's name) instead of reading the store or the
+   * template. Absent: the provider's defaults.
+   */
+  readonly options?: Readonly<Record<string, unknown>>;
 }
 
 /**
@@ -79,4 +88,57 @@ export interface Provider {
   runScript(ref: ServerRef, script: string, options: ScriptOptions): Promise<ScriptResult>;
   /** Destroys the server and everything it made; a server already gone is not an error. */
   destroy(ref: ServerRef): Promise<void>;
+  /** Stops the server, keeping its disk (present when the declaration lists the `stop` verb). */
+  stop?(ref: ServerRef): Promise<void>;
+  /** Starts a stopped server again (present when the declaration lists the `start` verb). */
+  start?(ref: ServerRef): Promise<void>;
+}
+
+/**
+ * What a runtime gives a provider's factory: the local runtime's state directory, the store the
+ * provider may keep its own records in (aws: its bootstrap leases) and finds teams' credentials
+ * in, and the readiness callback's endpoint for providers whose servers report themselves.
+ */
+export interface ProviderHost {
+  /** Where the local runtime keeps its files; absent in AWS. */
+  readonly stateDir?: string;
+  /**
+   * The store; absent where none is open (the CLI's checks before a run starts its store). A
+   * provider that needs it says so when it is missing.
+   */
+  readonly store?: Store;
+  /**
+   * The store's table, for a provider that keeps its own small records there behind its own port
+   * (aws: bootstrap leases); absent where no store is open.
+   */
+  readonly table?: TableOptions;
+  /** Where servers report readiness and the secret their URLs are signed with, asked for on first use. */
+  readonly callback?: () => Promise<{ readonly baseUrl: string; readonly secret: Uint8Array }>;
+}
+
+/** A check before anything is created: the servers of a template that will run on this provider. */
+export interface PreflightRequest {
+  readonly team: string;
+  readonly servers: readonly ServerSpec[];
+}
+
+/** The I/O half of a provider module, loaded only where servers are made or checked. */
+export interface ProviderImplementation {
+  /** Makes the provider for a runtime. */
+  create(host: ProviderHost): Provider;
+  /**
+   * Checks, before a stack is created, what would make every server fail (the machine cannot make
+   * sandboxes; the team has no credential of that name).
+   * @throws TeamstackError saying what is missing and how to fix it.
+   */
+  preflight?(request: PreflightRequest, host: ProviderHost): Promise<void>;
+}
+
+/**
+ * A provider: its declaration (pure: names, capabilities, credential schema) and a loader of its
+ * implementation, imported on first use so that reading a registry loads no provider code.
+ */
+export interface ProviderModule {
+  readonly declaration: ProviderDeclaration;
+  readonly load: () => Promise<ProviderImplementation>;
 }

@@ -15,12 +15,12 @@ import { mockClient } from "aws-sdk-client-mock";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { API_ACCESS, type ServiceAccess } from "../../infra/constructs/http-api.ts";
 import { SIGNUP_ACCESS } from "../../infra/constructs/signup.ts";
-import { ROUTES } from "../../src/api/routes.ts";
 import {
   CALLBACK_SIGNATURE_HEADER,
   callbackPath,
   callbackSignature,
-} from "../../src/providers/aws/callback.ts";
+} from "../../src/adapters/callback-signing.ts";
+import { ROUTES } from "../../src/api/routes.ts";
 import { createDynamoStore } from "../../src/store/dynamo-store.ts";
 import { createTable } from "../../src/store/table.ts";
 import { startDynalite, type TestDynalite } from "../integration/store/dynalite.ts";

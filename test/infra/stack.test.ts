@@ -26,7 +26,12 @@ import {
   SIGNUP_EVENT_PATTERN,
   SIGNUP_INVOKE_RETRIES,
 } from "../../infra/constructs/signup.ts";
-import { NON_TASK_HANDLERS, pascalCase, TASK_ACCESS } from "../../infra/constructs/task-functions.ts";
+import {
+  NON_TASK_HANDLERS,
+  pascalCase,
+  signsReadinessCallbacks,
+  TASK_ACCESS,
+} from "../../infra/constructs/task-functions.ts";
 import { aslPlaceholders } from "../../infra/constructs/workflow.ts";
 import { PROJECT_ROOT, TeamstackStack } from "../../infra/teamstack-stack.ts";
 import { ROUTES } from "../../src/api/routes.ts";
@@ -331,7 +336,8 @@ describe("the Lambda functions", () => {
       expect(p.Handler, folder).toBe("index.handler");
       expect(p.Description, folder).toContain(`lambdas/${folder}/handler.ts`);
       const { CALLBACK_BASE_URL: baseUrl, ...variables } = (p.Environment as { Variables: Json }).Variables;
-      const signs = TASK_ACCESS[folder]?.signsReadinessCallbacks === true;
+      const access = TASK_ACCESS[folder];
+      const signs = access !== undefined && signsReadinessCallbacks(access);
       expect(variables, folder).toEqual(
         folder === "api"
           ? { TABLE_NAME: { Ref: tableId }, ...machines, ...callbackSecret, ...powertools }
@@ -459,10 +465,10 @@ describe("the Lambda functions", () => {
       }
       if (access.publishesEvents) expected.push(["events:PutEvents", [`{${busId}.Arn}`]]);
       const secrets: string[] = [];
-      if (access.readsSecrets || access.actsInTeamAccounts) secrets.push(SECRETS_ARN);
-      if (access.signsReadinessCallbacks) secrets.push(`{${logicalId("CallbackSecret")}}`);
+      if (access.readsSecrets || access.actsThroughProviders) secrets.push(SECRETS_ARN);
+      if (signsReadinessCallbacks(access)) secrets.push(`{${logicalId("CallbackSecret")}}`);
       if (secrets.length > 0) expected.push(["secretsmanager:GetSecretValue", secrets]);
-      if (access.actsInTeamAccounts) expected.push(["sts:AssumeRole", [TEAM_ROLES]]);
+      if (access.actsThroughProviders) expected.push(["sts:AssumeRole", [TEAM_ROLES]]);
       expectGrants(functionLogicalId(pascalCase(folder)), expected, folder);
     }
   });

@@ -5,7 +5,6 @@ import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { pascalCase, TASK_ACCESS } from "../../infra/constructs/task-functions.ts";
 import { PROJECT_ROOT } from "../../infra/teamstack-stack.ts";
-import type { ProviderName } from "../../src/core/template.ts";
 import { createHookRunner } from "../../src/hooks/runner.ts";
 import {
   loadMachine,
@@ -18,7 +17,8 @@ import type { PipelineDeps } from "../../src/pipeline/context.ts";
 import * as steps from "../../src/pipeline/steps.ts";
 import type { Readiness } from "../../src/ports/orchestration.ts";
 import type { StackKey } from "../../src/ports/store.ts";
-import { createSimProvider } from "../../src/providers/sim.ts";
+import { PROVIDERS } from "../../src/providers/registry.ts";
+import { createSimProvider } from "../../src/providers/sim/sim-provider.ts";
 import { createDynamoStore } from "../../src/store/dynamo-store.ts";
 import { createTable } from "../../src/store/table.ts";
 import { startDynalite, type TestDynalite } from "../integration/store/dynalite.ts";
@@ -50,7 +50,7 @@ function depsFor(task: string): PipelineDeps {
     },
   } as unknown as DynamoDBClient;
   const store = createDynamoStore({ client, tableName: TABLE });
-  const provider = (name: ProviderName) => {
+  const provider = (name: string) => {
     if (name !== "sim") throw new Error(`only sim servers here, not ${name}`);
     return sim;
   };
@@ -63,6 +63,7 @@ function depsFor(task: string): PipelineDeps {
   deps = {
     store,
     provider,
+    catalog: PROVIDERS,
     tokens: {
       async sendSuccess(token, output) {
         record(task, "states:SendTaskSuccess");

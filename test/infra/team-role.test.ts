@@ -2,8 +2,8 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { TEAM_ROLE_PREFIX } from "../../infra/constructs/lambda-function.ts";
 import { PROJECT_ROOT } from "../../infra/teamstack-stack.ts";
+import { TEAM_ROLE_PREFIX } from "../../src/providers/aws/declaration.ts";
 
 // infra/team-role.yaml is what a team deploys in its own account: the role teamstack assumes. It
 // must allow every EC2 and SSM call the aws provider makes, and scope each to teamstack's tags.

@@ -7,8 +7,7 @@ import type {
   Tag,
 } from "@aws-sdk/client-ec2";
 import type { GetCommandInvocationCommandOutput } from "@aws-sdk/client-ssm";
-import type { Template } from "../../core/template.ts";
-import { loadTemplate } from "../../core/validate.ts";
+import { attemptOfToken, callbackSignature, callbackUrl } from "../../adapters/callback-signing.ts";
 import type {
   CreateServerRequest,
   Provider,
@@ -18,7 +17,7 @@ import type {
   ServerArtifacts,
   ServerRef,
 } from "../../ports/provider.ts";
-import type { CredentialRecord, Store } from "../../ports/store.ts";
+import type { CredentialRecord } from "../../ports/store.ts";
 import { ProviderRequestError, ServerNotFoundError } from "../errors.ts";
 import { delay, truncateUtf8 } from "../timing.ts";
 import {
@@ -29,7 +28,6 @@ import {
   type FirewallRule,
   firewallPermissions,
 } from "./bootstrap.ts";
-import { attemptOfToken, callbackSignature, callbackUrl } from "./callback.ts";
 import { type AwsClientFactory, type AwsClients, sdkClientFactory } from "./clients.ts";
 import { accountKeyOf, type CredentialSource, sessionNameFor } from "./credentials.ts";
 import { AwsApiError, AwsCredentialError, awsErrorCode, isNotFound, translateAwsError } from "./errors.ts";
@@ -42,18 +40,22 @@ import { encodeUserData, STATE_DIR, shellQuote } from "./user-data.ts";
 /**
  * The `aws` provider: servers are EC2 instances in the team's own account, reached with the team's
  * credential (see credentials.ts), in the shared network of that credential and region (see
- * bootstrap.ts). Readiness is reported by the instance itself (see user-data.ts and callback.ts);
- * `run_script` goes through SSM Run Command.
+ * bootstrap.ts). Readiness is reported by the instance itself (see user-data.ts and
+ * src/adapters/callback-signing.ts); `run_script` goes through SSM Run Command. A server's options
+ * (region, credential) come with its ServerRef: the provider reads neither the stack nor the template.
  *
  * Template options: `region`, `ami`, `credential` (default `default`), `disk_gb`, `firewall`,
  * `public_keys`.
  */
 
+/** Finds a team's registered credential by name; undefined when the team has none of that name. */
+export type CredentialLookup = (team: string, name: string) => Promise<CredentialRecord | undefined>;
+
 export interface AwsProviderOptions {
-  /** Credentials, and the stack a ref belongs to (for its options). */
-  readonly store: Pick<Store, "getStack" | "getCredential">;
-  /** Where each credential's bootstrap is recorded and claimed. */
+  /** Where each credential's bootstrap (shared network per region) is recorded and claimed. */
   readonly leases: BootstrapLeases;
+  /** Finds the team credential a server names (its `credential` option, `default` without one). */
+  readonly findCredential: CredentialLookup;
   readonly credentials: CredentialSource;
   /** Makes the EC2 and SSM clients for a credential and region (default: SDK clients, cached). */
   readonly clients?: AwsClientFactory;
@@ -174,7 +176,7 @@ const BOOTSTRAP_GONE = /^(InvalidSubnetID|InvalidSubnet|InvalidGroup|InvalidKeyP
 
 class AwsProvider implements Provider {
   readonly name = "aws" as const;
-  readonly #store: AwsProviderOptions["store"];
+  readonly #findCredential: CredentialLookup;
   readonly #credentials: CredentialSource;
   readonly #clients: AwsClientFactory;
   readonly #callback: AwsProviderOptions["callback"];
@@ -186,10 +188,9 @@ class AwsProvider implements Provider {
   readonly #bootstrap: BootstrapDeps;
   readonly #images = new Map<string, { value: Promise<ImageInfo>; until: number }>();
   readonly #firewalls = new Map<string, Promise<string>>();
-  readonly #templates = new Map<string, Template | undefined>();
 
   constructor(options: AwsProviderOptions) {
-    this.#store = options.store;
+    this.#findCredential = options.findCredential;
     this.#credentials = options.credentials;
     this.#clients = options.clients ?? sdkClientFactory();
     this.#callback = options.callback;
@@ -377,7 +378,7 @@ class AwsProvider implements Provider {
 
   /** The credential, region and clients for a server with these options. */
   async #context(team: string, stackId: string, options: AwsOptions): Promise<Context> {
-    const credential = await this.#store.getCredential(team, options.credential);
+    const credential = await this.#findCredential(team, options.credential);
     if (!credential) {
       throw new AwsCredentialError(
         `team \`${team}\` has no aws credential \`${options.credential}\`: register the team's role (or access keys) under that name first`,
@@ -395,27 +396,14 @@ class AwsProvider implements Provider {
     return { team, credential, region, clients, accountKey: accountKeyOf(credential) };
   }
 
-  /** The context of an existing server: its options come from its stack's template. */
+  /** The context of an existing server: its options come with its ref. */
   async #refContext(ref: ServerRef): Promise<Context> {
     if (!ref.team) {
       throw new ProviderRequestError(
         `the aws provider needs the team of server \`${ref.server}\` (ServerRef.team) to find its credential`,
       );
     }
-    const stack = await this.#store.getStack({ team: ref.team, stackId: ref.stackId });
-    let template: Template | undefined;
-    if (stack) {
-      if (!this.#templates.has(stack.templateHash)) {
-        if (this.#templates.size > 50) this.#templates.clear();
-        this.#templates.set(
-          stack.templateHash,
-          loadTemplate(stack.templateYaml, stack.templateFile).template,
-        );
-      }
-      template = this.#templates.get(stack.templateHash);
-    }
-    const spec = template?.servers.find((s) => s.name === ref.server);
-    return this.#context(ref.team, ref.stackId, parseAwsOptions(spec?.options ?? {}));
+    return this.#context(ref.team, ref.stackId, parseAwsOptions(ref.options ?? {}));
   }
 
   #target(ctx: Context): BootstrapTarget {

@@ -1,5 +1,6 @@
 export {
   type AwsProviderOptions,
+  type CredentialLookup,
   clientTokenOf,
   createAwsProvider,
   parseAwsOptions,
@@ -14,17 +15,9 @@ export {
   firewallPermissions,
   keyPairParameter,
 } from "./bootstrap.ts";
-export {
-  attemptOfToken,
-  CALLBACK_SIGNATURE_HEADER,
-  type CallbackTarget,
-  callbackPath,
-  callbackSignature,
-  callbackUrl,
-  verifyCallbackSignature,
-} from "./callback.ts";
 export { type AwsClientFactory, type AwsClients, type ClientTarget, sdkClientFactory } from "./clients.ts";
 export { type AwsCredentials, CredentialSource, sessionNameFor } from "./credentials.ts";
+export { awsDeclaration, TEAM_ROLE_PREFIX } from "./declaration.ts";
 export { AwsApiError, AwsCredentialError, ProviderThrottledError, translateAwsError } from "./errors.ts";
 export type { BootstrapClaim, BootstrapLeases, BootstrapRecord, BootstrapResources } from "./leases.ts";
 export { architectureOf, PORTABLE_OFFERINGS, resolveInstanceType } from "./sizes.ts";

@@ -58,15 +58,21 @@ export function resolveInstanceType(type: string): ResolvedType {
 }
 
 function nearestOffering(size: PortableSize, type: string): string {
+  const fit = offeringFor(size);
+  if (!fit) throw new ProviderRequestError(`type \`${type}\` ${tooLargeForOfferings()}`);
+  return fit;
+}
+
+/** The instance type a portable size maps to: the cheapest offering with enough CPUs and memory. */
+export function offeringFor(size: PortableSize): string | undefined {
   if (size.cpu === undefined && size.ramMb === undefined) return DEFAULT_INSTANCE_TYPE;
-  const fit = PORTABLE_OFFERINGS.find((o) => o.cpu >= (size.cpu ?? 0) && o.ramMb >= (size.ramMb ?? 0));
-  if (!fit) {
-    const largest = PORTABLE_OFFERINGS[PORTABLE_OFFERINGS.length - 1] as InstanceOffering;
-    throw new ProviderRequestError(
-      `type \`${type}\` is larger than any aws offering teamstack maps sizes to (the largest is ${largest.type}: ${largest.cpu} vCPUs, ${largest.ramMb / 1024} GB); give an EC2 instance type instead`,
-    );
-  }
-  return fit.type;
+  return PORTABLE_OFFERINGS.find((o) => o.cpu >= (size.cpu ?? 0) && o.ramMb >= (size.ramMb ?? 0))?.type;
+}
+
+/** Why a size no offering fits is refused (after "type `X`"). */
+export function tooLargeForOfferings(): string {
+  const largest = PORTABLE_OFFERINGS[PORTABLE_OFFERINGS.length - 1] as InstanceOffering;
+  return `is larger than any aws offering teamstack maps sizes to (the largest is ${largest.type}: ${largest.cpu} vCPUs, ${largest.ramMb / 1024} GB); give an EC2 instance type instead`;
 }
 
 /**

@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
+import { CALLBACK_SIGNATURE_HEADER } from "../../adapters/callback-signing.ts";
 import { ProviderRequestError } from "../errors.ts";
-import { CALLBACK_SIGNATURE_HEADER } from "./callback.ts";
+import { EC2_USER_DATA_LIMIT, WRAPPER_MAX_OVERHEAD } from "./declaration.ts";
 
 /**
  * The UserData an instance boots with: a wrapper that installs the template's extra SSH keys, runs
@@ -9,15 +10,7 @@ import { CALLBACK_SIGNATURE_HEADER } from "./callback.ts";
  * readiness callback (like cfn-signal), retrying while the API answers "not yet".
  */
 
-/** EC2's limit on UserData, in bytes before base64. */
-export const EC2_USER_DATA_LIMIT = 16 * 1024;
-
-/**
- * The most the wrapper adds to user_data without public keys (the longest names, an API base URL of
- * up to 100 characters); public keys add about 400 bytes plus their own length. A user_data over
- * `EC2_USER_DATA_LIMIT - WRAPPER_MAX_OVERHEAD` bytes can be refused before it is rendered.
- */
-export const WRAPPER_MAX_OVERHEAD = 2048;
+export { EC2_USER_DATA_LIMIT, WRAPPER_MAX_OVERHEAD };
 
 /** Where the wrapper keeps user_data, its output and exit code on the instance. */
 export const STATE_DIR = "/var/lib/teamstack";

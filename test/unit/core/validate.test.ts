@@ -2,8 +2,10 @@ import { describe, expect, it } from "vitest";
 import type { Problem } from "../../../src/core/errors.ts";
 import { serverDependencies } from "../../../src/core/graph.ts";
 import { planTemplate } from "../../../src/core/plan.ts";
+import { providerCatalog } from "../../../src/core/providers.ts";
 import type { Template } from "../../../src/core/template.ts";
 import { loadTemplate, MAX_TEMPLATE_BYTES } from "../../../src/core/validate.ts";
+import { PROVIDERS } from "../../../src/providers/registry.ts";
 
 const FILE = "stack.yaml";
 
@@ -13,14 +15,14 @@ const yaml = (...lines: string[]): string => `${lines.join("\n")}\n`;
 const SERVER = ["servers:", "  - name: db", "    provider: sim", "    type: small"];
 
 function valid(text: string): Template {
-  const { template, problems } = loadTemplate(text, FILE);
+  const { template, problems } = loadTemplate(text, FILE, PROVIDERS);
   expect(problems).toEqual([]);
   expect(template).toBeDefined();
   return template as Template;
 }
 
 function problemsOf(text: string | Uint8Array): Array<Omit<Problem, "file">> {
-  const { template, problems } = loadTemplate(text, FILE);
+  const { template, problems } = loadTemplate(text, FILE, PROVIDERS);
   expect(template).toBeUndefined();
   for (const p of problems) expect(p.file).toBe(FILE);
   return problems.map(({ line, column, message }) => ({ line, column, message }));
@@ -218,6 +220,56 @@ describe("loadTemplate: what a valid template becomes", () => {
     );
     expect(problems).toEqual([
       { line: 5, column: 21, message: expect.stringContaining("dependency cycle: a → b → a") },
+    ]);
+  });
+});
+
+describe("loadTemplate: the plan it computes", () => {
+  it("answers the plan with a valid template, as planTemplate would make it, and none with an invalid one", () => {
+    const text = yaml(
+      "servers:",
+      "  - name: db",
+      "    provider: sim",
+      "    type: small",
+      "  - name: cache",
+      "    provider: sim",
+      "    type: small",
+      "  - name: web",
+      "    provider: sim",
+      "    type: small",
+      "    depends_on: [cache]",
+      "    user_data: echo $servers.db.IP $servers.cache.IP $servers.db.Id",
+      "post_hooks:",
+      "  - slack_msg: { channel: ops, msg: done }",
+    );
+    const { template, plan } = loadTemplate(text, FILE, PROVIDERS);
+    expect(plan).toEqual(planTemplate(template as Template));
+    expect(plan?.servers.find((s) => s.name === "web")?.dependsOn).toEqual(["db", "cache"]);
+    expect(plan?.levels).toEqual([["db", "cache"], ["web"]]);
+    expect(
+      loadTemplate(yaml(...SERVER, "    user_data: echo $servers.db.IP"), FILE, PROVIDERS).plan,
+    ).toBeUndefined();
+  });
+});
+
+describe("loadTemplate: against the providers it is given", () => {
+  it("refuses a portable size no offering of the provider fits, where the size is written", () => {
+    const text = yaml("servers:", "  - name: big", "    provider: aws", "    type: 512cpu/4gb-ram");
+    expect(problemsOf(text)).toEqual([
+      {
+        line: 4,
+        column: 11,
+        message: expect.stringContaining(
+          "server `big`: provider `aws` has no offering for `512cpu/4gb-ram`: it is larger than any aws offering",
+        ),
+      },
+    ]);
+  });
+
+  it("knows no provider when given an empty catalog", () => {
+    const { problems } = loadTemplate(yaml(...SERVER), FILE, providerCatalog([]));
+    expect(problems.map((p) => p.message)).toEqual([
+      "server `db`: unknown provider `sim`; no provider is registered",
     ]);
   });
 });

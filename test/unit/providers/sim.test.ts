@@ -4,7 +4,11 @@ import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { CreateServerRequest, Provider, ServerRef } from "../../../src/ports/provider.ts";
 import { ProviderError, ProviderRequestError, ServerNotFoundError } from "../../../src/providers/errors.ts";
-import { createSimProvider, parseSimOptions, simAttemptFails } from "../../../src/providers/sim.ts";
+import {
+  createSimProvider,
+  parseSimOptions,
+  simAttemptFails,
+} from "../../../src/providers/sim/sim-provider.ts";
 
 let stateDir: string;
 beforeEach(async () => {

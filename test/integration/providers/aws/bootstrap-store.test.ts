@@ -47,8 +47,8 @@ beforeEach(() => {
 function container() {
   const clock = fakeTime();
   return createAwsProvider({
-    store,
     leases,
+    findCredential: (team, name) => store.getCredential(team, name),
     credentials: new CredentialSource({
       sts: new STSClient({ region: "us-east-1" }),
       secretsManager: new SecretsManagerClient({ region: "us-east-1" }),

@@ -2,6 +2,7 @@ import { RunInstancesCommand } from "@aws-sdk/client-ec2";
 import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { STSClient } from "@aws-sdk/client-sts";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { callbackSignature } from "../../../../src/adapters/callback-signing.ts";
 import { type ApiRequest, handleRequest } from "../../../../src/api/router.ts";
 import { StackService } from "../../../../src/api/service.ts";
 import type { PipelineDeps } from "../../../../src/pipeline/context.ts";
@@ -10,8 +11,8 @@ import type { TaskTokens } from "../../../../src/ports/orchestration.ts";
 import type { Provider } from "../../../../src/ports/provider.ts";
 import type { Secrets } from "../../../../src/ports/secrets.ts";
 import { createAwsProvider } from "../../../../src/providers/aws/aws-provider.ts";
-import { callbackSignature } from "../../../../src/providers/aws/callback.ts";
 import { CredentialSource } from "../../../../src/providers/aws/credentials.ts";
+import { PROVIDERS } from "../../../../src/providers/registry.ts";
 import { createDynamoBootstrapLeases } from "../../../../src/store/dynamo/bootstrap-leases.ts";
 import { createDynamoStore, type DynamoStore } from "../../../../src/store/dynamo-store.ts";
 import { createTable } from "../../../../src/store/table.ts";
@@ -94,8 +95,8 @@ const secrets: Secrets = {
 function awsProvider(): Provider {
   const clock = fakeTime();
   return createAwsProvider({
-    store,
     leases: createDynamoBootstrapLeases({ client: db.client, tableName: TABLE }),
+    findCredential: (team, name) => store.getCredential(team, name),
     credentials: new CredentialSource({
       sts: new STSClient({ region: "us-east-1" }),
       secretsManager: new SecretsManagerClient({ region: "us-east-1" }),
@@ -114,6 +115,7 @@ function pipeline(tokens: TaskTokens): PipelineDeps {
       if (name !== "aws") throw new Error(`no ${name} provider here`);
       return aws;
     },
+    catalog: PROVIDERS,
     tokens,
     // As in lambdas/shared/deps.ts: an aws instance reports itself.
     readiness: {

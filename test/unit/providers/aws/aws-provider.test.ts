@@ -15,8 +15,8 @@ import {
 } from "@aws-sdk/client-ssm";
 import { AssumeRoleCommand } from "@aws-sdk/client-sts";
 import { beforeEach, describe, expect, it, vi } from "vitest";
+import { callbackSignature } from "../../../../src/adapters/callback-signing.ts";
 import { isRetryable } from "../../../../src/core/error-names.ts";
-import { callbackSignature } from "../../../../src/providers/aws/callback.ts";
 import { AwsCredentialError, ProviderThrottledError } from "../../../../src/providers/aws/errors.ts";
 import {
   ProviderError,
@@ -40,7 +40,6 @@ import {
   testProvider,
   UBUNTU_ARM,
   UBUNTU_X86,
-  withStack,
 } from "./support.ts";
 
 beforeEach(() => {
@@ -329,19 +328,14 @@ describe("aws provider: create", () => {
   });
 });
 
-const TEMPLATE = `servers:
-  - name: web
-    provider: aws
-    type: t3.micro
-    options: { region: us-west-2 }
-`;
+/** The server's compiled options, as the pipeline passes them on its ref. */
+const OPTIONS = { region: "us-west-2" };
 
 describe("aws provider: destroy", () => {
   it("terminates the instance in the region of the server's options", async () => {
     ec2.on(TerminateInstancesCommand).resolves({});
-    const { provider, store, targets } = testProvider();
-    withStack(store, "st-1", TEMPLATE);
-    await provider.destroy({ team: "acme", stackId: "st-1", server: "web", id: "i-0abc" });
+    const { provider, targets } = testProvider();
+    await provider.destroy({ team: "acme", stackId: "st-1", server: "web", options: OPTIONS, id: "i-0abc" });
     expect(ec2.commandCalls(TerminateInstancesCommand).map((c) => c.args[0].input)).toEqual([
       { InstanceIds: ["i-0abc"] },
     ]);
@@ -356,23 +350,50 @@ describe("aws provider: destroy", () => {
     ec2
       .on(DescribeInstancesCommand, { Filters: [{ Name: "client-token", Values: ["st-1.web.2"] }] })
       .resolves({ Reservations: [{ Instances: [instance({ InstanceId: "i-0lost" })] }] });
-    const { provider, store } = testProvider();
-    withStack(store, "st-1", TEMPLATE);
-    await provider.destroy({ team: "acme", stackId: "st-1", server: "web", id: "i-0gone" });
-    await provider.destroy({ team: "acme", stackId: "st-1", server: "web", id: "", token: "st-1.web.2" });
+    const { provider } = testProvider();
+    await provider.destroy({ team: "acme", stackId: "st-1", server: "web", options: OPTIONS, id: "i-0gone" });
+    await provider.destroy({
+      team: "acme",
+      stackId: "st-1",
+      server: "web",
+      options: OPTIONS,
+      id: "",
+      token: "st-1.web.2",
+    });
     expect(ec2.commandCalls(TerminateInstancesCommand).map((c) => c.args[0].input.InstanceIds)).toEqual([
       ["i-0gone"],
       ["i-0lost"],
     ]);
-    await provider.destroy({ team: "acme", stackId: "st-1", server: "web", id: "", token: "st-1.web.9" });
+    await provider.destroy({
+      team: "acme",
+      stackId: "st-1",
+      server: "web",
+      options: OPTIONS,
+      id: "",
+      token: "st-1.web.9",
+    });
     expect(ec2.commandCalls(TerminateInstancesCommand)).toHaveLength(2);
+  });
+
+  it("finds the credential its ref's options name (the store it is given holds no stacks)", async () => {
+    const { provider } = testProvider();
+    await expect(
+      provider.destroy({
+        team: "acme",
+        stackId: "st-1",
+        server: "web",
+        id: "i-1",
+        options: { credential: "ops" },
+      }),
+    ).rejects.toThrow(/team `acme` has no aws credential `ops`/);
+    expect(ec2.commandCalls(TerminateInstancesCommand)).toHaveLength(0);
   });
 
   it("asks for the team when a ref has none", async () => {
     const { provider } = testProvider();
-    await expect(provider.destroy({ stackId: "st-1", server: "web", id: "i-1" })).rejects.toThrow(
-      /needs the team of server `web`/,
-    );
+    await expect(
+      provider.destroy({ stackId: "st-1", server: "web", options: OPTIONS, id: "i-1" }),
+    ).rejects.toThrow(/needs the team of server `web`/);
   });
 });
 
@@ -389,10 +410,9 @@ describe("aws provider: run_script through SSM", () => {
         StandardOutputContent: "out\n",
         StandardErrorContent: "err\n",
       });
-    const { provider, store, time } = testProvider();
-    withStack(store, "st-1", TEMPLATE);
+    const { provider, time } = testProvider();
     const result = await provider.runScript(
-      { team: "acme", stackId: "st-1", server: "web", id: "i-0abc" },
+      { team: "acme", stackId: "st-1", server: "web", options: OPTIONS, id: "i-0abc" },
       "echo $GREETING\nexit 3",
       { timeoutMs: 90_000, maxOutputBytes: 1024, env: { GREETING: "it's me" } },
     );
@@ -415,10 +435,9 @@ describe("aws provider: run_script through SSM", () => {
     ssm
       .on(GetCommandInvocationCommand)
       .resolves({ Status: "Success", ResponseCode: 0, StandardOutputContent: "é".repeat(100) });
-    const { provider, store } = testProvider();
-    withStack(store, "st-1", TEMPLATE);
+    const { provider } = testProvider();
     const result = await provider.runScript(
-      { team: "acme", stackId: "st-1", server: "web", id: "i-0abc" },
+      { team: "acme", stackId: "st-1", server: "web", options: OPTIONS, id: "i-0abc" },
       "x",
       {
         timeoutMs: 1000,
@@ -434,10 +453,9 @@ describe("aws provider: run_script through SSM", () => {
       .on(GetCommandInvocationCommand)
       .resolves({ Status: "InProgress", StandardOutputContent: "working\n" });
     ssm.on(CancelCommandCommand).resolves({});
-    const { provider, store } = testProvider();
-    withStack(store, "st-1", TEMPLATE);
+    const { provider } = testProvider();
     const result = await provider.runScript(
-      { team: "acme", stackId: "st-1", server: "web", id: "i-0abc" },
+      { team: "acme", stackId: "st-1", server: "web", options: OPTIONS, id: "i-0abc" },
       "sleep 999",
       {
         timeoutMs: 5_000,
@@ -453,13 +471,16 @@ describe("aws provider: run_script through SSM", () => {
 
   it("says when SSM cannot reach the instance (no agent or instance profile)", async () => {
     ssm.on(SendCommandCommand).rejects(Object.assign(new Error("bad"), { name: "InvalidInstanceId" }));
-    const { provider, store } = testProvider();
-    withStack(store, "st-1", TEMPLATE);
+    const { provider } = testProvider();
     await expect(
-      provider.runScript({ team: "acme", stackId: "st-1", server: "web", id: "i-0abc" }, "x", {
-        timeoutMs: 1000,
-        maxOutputBytes: 10,
-      }),
+      provider.runScript(
+        { team: "acme", stackId: "st-1", server: "web", options: OPTIONS, id: "i-0abc" },
+        "x",
+        {
+          timeoutMs: 1000,
+          maxOutputBytes: 10,
+        },
+      ),
     ).rejects.toThrow(/not reachable through SSM .*instanceProfile/);
   });
 });
@@ -482,12 +503,12 @@ describe("aws provider: waitUntilReady", () => {
         ResponseCode: 0,
         StandardOutputContent: "teamstack-exit-code:2\nE: no such package\n",
       });
-    const { provider, store } = testProvider();
-    withStack(store, "st-1", TEMPLATE);
+    const { provider } = testProvider();
     const result = await provider.waitUntilReady({
       team: "acme",
       stackId: "st-1",
       server: "web",
+      options: OPTIONS,
       id: "i-0abc",
     });
     expect(result).toEqual({
@@ -502,12 +523,12 @@ describe("aws provider: waitUntilReady", () => {
     ec2.on(DescribeInstancesCommand).resolves({
       Reservations: [{ Instances: [instance({ State: { Name: "terminated" } })] }],
     });
-    const { provider, store } = testProvider();
-    withStack(store, "st-1", TEMPLATE);
+    const { provider } = testProvider();
     const result = await provider.waitUntilReady({
       team: "acme",
       stackId: "st-1",
       server: "web",
+      options: OPTIONS,
       id: "i-0123456789abcdef0",
     });
     expect(result).toMatchObject({ ready: false, reason: expect.stringContaining("is terminated") });

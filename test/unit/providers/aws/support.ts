@@ -33,7 +33,7 @@ import { GetParameterCommand, PutParameterCommand, SSMClient } from "@aws-sdk/cl
 import { AssumeRoleCommand, STSClient } from "@aws-sdk/client-sts";
 import { mockClient } from "aws-sdk-client-mock";
 import type { CreateServerRequest, Provider } from "../../../../src/ports/provider.ts";
-import type { CredentialRecord, StackKey, StackRecord, Store } from "../../../../src/ports/store.ts";
+import type { CredentialRecord, Store } from "../../../../src/ports/store.ts";
 import { type AwsProviderOptions, createAwsProvider } from "../../../../src/providers/aws/aws-provider.ts";
 import type { ClientTarget } from "../../../../src/providers/aws/clients.ts";
 import { CredentialSource } from "../../../../src/providers/aws/credentials.ts";
@@ -80,29 +80,23 @@ export const BOOTSTRAPPED = {
   keyName: "teamstack-default",
 };
 
-type MemoryStore = Pick<Store, "getStack" | "getCredential"> &
+type MemoryStore = Pick<Store, "getCredential"> &
   BootstrapLeases & {
     readonly credentials: Map<string, CredentialRecord>;
     readonly bootstraps: Map<string, BootstrapRecord>;
-    readonly stacks: Map<string, StackRecord>;
   };
 
 /**
- * The store methods and bootstrap leases the provider uses, in memory, with the claim semantics of
- * the DynamoDB leases.
+ * The team's credentials (found through `findCredential`) and the bootstrap leases the provider
+ * uses, in memory, with the claim semantics of the DynamoDB leases.
  */
 export function memoryStore(): MemoryStore {
   const credentials = new Map<string, CredentialRecord>();
   const bootstraps = new Map<string, BootstrapRecord>();
-  const stacks = new Map<string, StackRecord>();
   const bkey = (t: string, c: string, r: string) => `${t}|${c}|${r}`;
   return {
     credentials,
     bootstraps,
-    stacks,
-    async getStack(key: StackKey) {
-      return stacks.get(`${key.team}|${key.stackId}`);
-    },
     async getCredential(team, name) {
       return credentials.get(`${team}|${name}`);
     },
@@ -146,23 +140,6 @@ export function withBootstrap(store: MemoryStore, region = REGION): void {
     status: "READY",
     resources: BOOTSTRAPPED,
     updatedAt: "2030-01-01T00:00:00Z",
-  });
-}
-
-export function withStack(store: MemoryStore, stackId: string, yaml: string): void {
-  store.stacks.set(`acme|${stackId}`, {
-    team: "acme",
-    stackId,
-    member: "ada",
-    status: "RUNNING",
-    run: 1,
-    templateYaml: yaml,
-    templateFile: "stack.yaml",
-    templateHash: `hash-${stackId}`,
-    userdata: {},
-    simulate: [],
-    createdAt: "2030-01-01T00:00:00Z",
-    startedAt: "2030-01-01T00:00:00Z",
   });
 }
 
@@ -212,8 +189,8 @@ export function testProvider(
   const clock = fakeTime();
   const targets: ClientTarget[] = [];
   const provider = createAwsProvider({
-    store,
     leases: store,
+    findCredential: (team, name) => store.getCredential(team, name),
     credentials: new CredentialSource({
       sts: new STSClient({ region: "us-east-1" }),
       secretsManager: new SecretsManagerClient({ region: "us-east-1" }),

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { callbackSignature, callbackUrl } from "../../../../src/providers/aws/callback.ts";
+import { callbackSignature, callbackUrl } from "../../../../src/adapters/callback-signing.ts";
 import {
   EC2_USER_DATA_LIMIT,
   encodeUserData,

@@ -6,10 +6,10 @@ import type {
   ScriptResult,
   ServerArtifacts,
   ServerRef,
-} from "../ports/provider.ts";
-import { hashOf, KeyedMutex, readJsonFile, writeFileAtomic } from "../shared/state-files.ts";
-import { ProviderRequestError, ServerNotFoundError } from "./errors.ts";
-import { delay, truncateUtf8 } from "./timing.ts";
+} from "../../ports/provider.ts";
+import { hashOf, KeyedMutex, readJsonFile, writeFileAtomic } from "../../shared/state-files.ts";
+import { ProviderRequestError, ServerNotFoundError } from "../errors.ts";
+import { delay, truncateUtf8 } from "../timing.ts";
 
 /**
  * The `sim` provider: servers that exist only as records, for dry runs, tests and benchmarks.

@@ -6,7 +6,7 @@ import {
   callbackSignature,
   callbackUrl,
   verifyCallbackSignature,
-} from "../../../../src/providers/aws/callback.ts";
+} from "../../../src/adapters/callback-signing.ts";
 
 const secret = Buffer.from("a-callback-secret-of-32-bytes!!!");
 const target = { team: "acme", stackId: "st-1", server: "web", attempt: 2 };

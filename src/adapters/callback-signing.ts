@@ -4,7 +4,8 @@ import { createHmac, timingSafeEqual } from "node:crypto";
  * The readiness callback, like cfn-signal: when user_data has finished, the instance POSTs its exit
  * code to `${base}/callbacks/ready/{team}/{stackId}/{server}/{attempt}?sig=...`. The signature binds
  * the URL to one server and creation attempt; the API accepts it once (the server's ready token is
- * consumed). Shared by the provider, which signs, and the API, which verifies; no SDK here.
+ * consumed). An adapter shared by the providers whose readiness is `callback` (aws), which sign, and
+ * the API, which verifies; no SDK here.
  */
 
 export interface CallbackTarget {

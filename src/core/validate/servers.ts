@@ -1,0 +1,251 @@
+import { looksPortable, parsePortableSize } from "../capabilities.ts";
+import { findReferences } from "../interpolate.ts";
+import type { ProviderDeclaration } from "../providers.ts";
+import type { ServerSpec } from "../template.ts";
+import type { YMap, YNode } from "../yaml-tree.ts";
+import { SERVER_NAME, type ValidationContext } from "./context.ts";
+import { describe, didYouMean, oneOf } from "./hints.ts";
+import { checkValue, scalarOf, toPlain } from "./values.ts";
+
+/**
+ * The servers: names, providers (from the catalog the validation was given), types, options,
+ * user_data and depends_on. References inside user_data are queued for the reference check.
+ */
+
+const SERVER_KEYS = ["name", "provider", "type", "user_data", "depends_on", "options"] as const;
+type ServerFields = Partial<Record<(typeof SERVER_KEYS)[number], YNode>>;
+
+export function serversOf(ctx: ValidationContext, node: YNode): ServerSpec[] {
+  if (node.kind !== "seq") {
+    ctx.at(node.start, `servers: expected a list of servers (\`- name: ...\`), found ${describe(node)}`);
+    return [];
+  }
+  if (node.items.length === 0)
+    ctx.at(node.start, "servers: the list is empty; a template needs at least one server");
+  // Names first, so references and depends_on can point forward.
+  const maps: Array<{ map: YMap; f: ServerFields; name?: string }> = [];
+  node.items.forEach((item, i) => {
+    if (item.kind !== "map") {
+      ctx.at(
+        item.start,
+        `servers[${i}]: expected a server mapping with name, provider and type, found ${describe(item)}`,
+      );
+      return;
+    }
+    const f = ctx.fields(item, `servers[${i}]`, SERVER_KEYS);
+    const entry: (typeof maps)[number] = { map: item, f };
+    if (!f.name)
+      ctx.at(item.start, `servers[${i}]: missing \`name\`; every server needs a name such as \`db\``);
+    else if (f.name.kind !== "scalar" || typeof f.name.value !== "string")
+      ctx.at(f.name.start, `servers[${i}].name: expected a string, found ${describe(f.name)}`);
+    else if (ctx.checkName(f.name, f.name.value, "server", SERVER_NAME)) {
+      const first = ctx.serverNames.get(f.name.value);
+      if (first) {
+        const at = ctx.lines.position(first.start);
+        ctx.at(
+          f.name.start,
+          `duplicate server name \`${f.name.value}\` (first used at line ${at.line}); server names must be unique`,
+        );
+      } else {
+        ctx.serverNames.set(f.name.value, f.name);
+        entry.name = f.name.value;
+      }
+    }
+    maps.push(entry);
+  });
+  const servers: ServerSpec[] = [];
+  maps.forEach(({ map, f, name }, i) => {
+    const where = name ? `server \`${name}\`` : `servers[${i}]`;
+    const provider = providerOf(ctx, map, f.provider, where);
+    const type = typeOf(ctx, map, f.type, provider, where);
+    const options = optionsOf(ctx, f.options, provider, where);
+    const userData = userDataOf(ctx, f.user_data, provider, name, where);
+    const dependsOn = dependsOnOf(ctx, f.depends_on, name, where);
+    if (name && provider && type !== undefined) {
+      servers.push({ name, provider: provider.name, type, userData, dependsOn, options });
+      ctx.referenced.set(name, []);
+    }
+  });
+  return servers;
+}
+
+function providerOf(
+  ctx: ValidationContext,
+  map: YMap,
+  node: YNode | undefined,
+  where: string,
+): ProviderDeclaration | undefined {
+  const { names, aliases } = ctx.providers;
+  const expected = names.length > 0 ? `expected ${oneOf(names)}` : "no provider is registered";
+  if (!node) {
+    ctx.at(map.start, `${where}: missing \`provider\`; ${expected}`);
+    return undefined;
+  }
+  const v = scalarOf(node);
+  if (typeof v !== "string") {
+    ctx.at(node.start, `${where}: provider must be a string, found ${describe(node)}`);
+    return undefined;
+  }
+  const found = ctx.providers.lookup(v);
+  if (found) return found;
+  const aliasNotes = [...aliases].map(([alias, of]) => `\`${alias}\` is an alias of \`${of}\``);
+  ctx.at(
+    node.start,
+    `${where}: unknown provider \`${v}\`; ${expected}${aliasNotes.length > 0 ? ` (${aliasNotes.join("; ")})` : ""}${didYouMean(v, [...names, ...aliases.keys()])}`,
+  );
+  return undefined;
+}
+
+function typeOf(
+  ctx: ValidationContext,
+  map: YMap,
+  node: YNode | undefined,
+  provider: ProviderDeclaration | undefined,
+  where: string,
+): string | undefined {
+  if (!node) {
+    ctx.at(
+      map.start,
+      `${where}: missing \`type\`; expected a machine type or a portable size such as 4gb-ram/40gb-disk`,
+    );
+    return undefined;
+  }
+  const v = scalarOf(node);
+  if (typeof v !== "string" || v === "") {
+    ctx.at(
+      node.start,
+      `${where}: type must be a string such as t3.micro or 2cpu/4gb-ram, found ${describe(node)}`,
+    );
+    return undefined;
+  }
+  if (findReferences(v).length > 0) {
+    ctx.at(
+      node.start,
+      `${where}: type cannot hold references; only user_data and hook parameters are interpolated`,
+    );
+    return undefined;
+  }
+  if (!provider) return v;
+  const caps = provider.capabilities;
+  if (caps.nativeType.test(v) && !looksPortable(v)) return v;
+  if (looksPortable(v)) {
+    const size = parsePortableSize(v);
+    if (typeof size === "string") {
+      ctx.at(node.start, `${where}: invalid portable size \`${v}\`: ${size}`);
+      return undefined;
+    }
+    const mapped = caps.sizes.map(size, v);
+    if ("problem" in mapped) {
+      ctx.at(
+        node.start,
+        `${where}: provider \`${provider.name}\` has no offering for \`${v}\`: ${mapped.problem}`,
+      );
+      return undefined;
+    }
+    return v;
+  }
+  ctx.at(
+    node.start,
+    `${where}: provider \`${provider.name}\` has no machine type \`${v}\`; expected a ${provider.name} type such as ${caps.nativeTypeExample} or a portable size such as 4gb-ram/40gb-disk`,
+  );
+  return undefined;
+}
+
+function optionsOf(
+  ctx: ValidationContext,
+  node: YNode | undefined,
+  provider: ProviderDeclaration | undefined,
+  where: string,
+): Record<string, unknown> {
+  const out: Record<string, unknown> = Object.create(null);
+  if (!node || (node.kind === "scalar" && node.value === null)) return out;
+  if (node.kind !== "map") {
+    ctx.at(node.start, `${where}: options must be a mapping, found ${describe(node)}`);
+    return out;
+  }
+  if (!provider) return out;
+  const specs = provider.capabilities.options;
+  const names = Object.keys(specs);
+  for (const { key, value } of node.entries) {
+    const name = String(key.value);
+    const spec = Object.hasOwn(specs, name) ? specs[name] : undefined;
+    if (!spec) {
+      const supported = names.length > 0 ? `supported: ${names.join(", ")}` : "it takes no options";
+      ctx.at(
+        key.start,
+        `${where}: provider \`${provider.name}\` does not support option \`${name}\`; ${supported}${didYouMean(name, names)}`,
+      );
+      continue;
+    }
+    if (checkValue(ctx, value, spec, `${where}: options.${name}`)) out[name] = toPlain(value);
+  }
+  for (const [name, spec] of Object.entries(specs)) {
+    if (spec.required && !node.entries.some((e) => e.key.value === name)) {
+      ctx.at(node.start, `${where}: provider \`${provider.name}\` needs option \`${name}\` (${spec.doc})`);
+    }
+  }
+  return out;
+}
+
+function userDataOf(
+  ctx: ValidationContext,
+  node: YNode | undefined,
+  provider: ProviderDeclaration | undefined,
+  owner: string | undefined,
+  where: string,
+): string {
+  if (!node || (node.kind === "scalar" && node.value === null)) return "";
+  if (node.kind !== "scalar" || typeof node.value !== "string") {
+    ctx.at(
+      node.start,
+      `${where}: user_data must be a script (a string; use \`|\` for several lines), found ${describe(node)}`,
+    );
+    return "";
+  }
+  const userData = node.value;
+  const limit = provider?.capabilities.userDataLimit;
+  if (limit) {
+    const bytes = new TextEncoder().encode(userData).byteLength;
+    if (bytes > limit.bytes) {
+      ctx.at(
+        node.start,
+        `${where}: user_data is ${bytes} bytes; ${limit.why}: at most ${limit.bytes} bytes (fetch a larger script from user_data instead)`,
+      );
+    }
+  }
+  if (owner) ctx.pending.push({ node, value: userData, scope: "server", owner, where });
+  return userData;
+}
+
+function dependsOnOf(
+  ctx: ValidationContext,
+  node: YNode | undefined,
+  owner: string | undefined,
+  where: string,
+): string[] {
+  if (!node || (node.kind === "scalar" && node.value === null)) return [];
+  if (node.kind === "map") {
+    ctx.at(node.start, `${where}: depends_on must be a list of server names, found a mapping`);
+    return [];
+  }
+  const items = node.kind === "seq" ? node.items : [node];
+  const out: string[] = [];
+  for (const item of items) {
+    const v = scalarOf(item);
+    if (typeof v !== "string") {
+      ctx.at(item.start, `${where}: depends_on entries must be server names, found ${describe(item)}`);
+      continue;
+    }
+    if (!ctx.serverNames.has(v)) {
+      ctx.at(item.start, `${where}: depends_on names unknown server \`${v}\`${ctx.serverChoices(v)}`);
+      continue;
+    }
+    if (v === owner) {
+      ctx.at(item.start, `${where} depends on itself; a server cannot wait for itself`);
+      continue;
+    }
+    if (!out.includes(v)) out.push(v);
+    if (owner) ctx.edge(owner, v, item.start);
+  }
+  return out;
+}

@@ -1,0 +1,24 @@
+import type { ProviderDeclaration } from "../../core/providers.ts";
+
+/**
+ * The `local` provider's declaration: servers are sandboxes on the machine that runs teamstack
+ * (see README.md beside it). Pure: validation, the JSON Schema and the API read it.
+ */
+export const localDeclaration: ProviderDeclaration = {
+  name: "local",
+  aliases: ["localhost"],
+  summary: "Sandboxes (bubblewrap) on the machine that runs teamstack, each with its own loopback address.",
+  capabilities: {
+    nativeType: /^sandbox$/,
+    nativeTypeExample: "sandbox",
+    sizes: {
+      describe: "every size is a sandbox: sizes are accepted and not enforced",
+      map: () => ({ type: "sandbox" }),
+    },
+    options: {},
+    verbs: [],
+    readiness: "watch",
+  },
+  runsIn: ["local-runtime"],
+  sharesHost: true,
+};
