@@ -1,90 +1,34 @@
-import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import { EventBridgeClient } from "@aws-sdk/client-eventbridge";
-import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
-import { SFNClient } from "@aws-sdk/client-sfn";
-import { createEventBridgePublisher } from "../../src/adapters/eventbridge-publisher.ts";
-import { createSfnExecutions } from "../../src/adapters/sfn-executions.ts";
-import { createSfnTaskTokens } from "../../src/adapters/sfn-task-tokens.ts";
-import type { ProviderName } from "../../src/core/template.ts";
-import { createHookRunner } from "../../src/hooks/runner.ts";
 import type { PipelineDeps } from "../../src/pipeline/context.ts";
-import { ProviderUnavailableError } from "../../src/pipeline/errors.ts";
-import { settleReadiness } from "../../src/pipeline/steps.ts";
-import type { Readiness } from "../../src/ports/orchestration.ts";
-import type { Provider } from "../../src/ports/provider.ts";
-import type { Store } from "../../src/ports/store.ts";
-import { CredentialSource, createAwsProvider } from "../../src/providers/aws/index.ts";
-import { createSimProvider } from "../../src/providers/sim.ts";
-import { createAwsSecrets } from "../../src/secrets/aws-secrets.ts";
-import { createDynamoStore } from "../../src/store/dynamo-store.ts";
-import { callbackSecretLoader } from "./callback-secret.ts";
-import { optionalEnv, requireEnv } from "./env.ts";
+import { buildAwsEvents } from "./events.ts";
+import { buildAwsHooks } from "./hooks.ts";
+import { buildAwsProviders } from "./providers.ts";
+import { buildAwsReadiness } from "./readiness.ts";
+import { buildAwsSecrets } from "./secrets.ts";
+import { buildAwsExecutions, buildAwsTokens } from "./sfn.ts";
+import { buildAwsStore } from "./store.ts";
+
+export { buildAwsProvider } from "./providers.ts";
+export { buildAwsStore } from "./store.ts";
 
 /**
- * The task functions' dependencies in AWS, built once per cold start: the DynamoDB table named by
- * TABLE_NAME, Step Functions for task tokens and lock holders. `aws` servers are EC2 instances in
- * each team's account (the provider is made when a task first needs it: CALLBACK_BASE_URL and
- * CALLBACK_SECRET_ARN are read then); `sim` servers run in AWS too (dry runs of a deployment).
+ * Every dependency of the task functions in AWS at once: the DynamoDB table named by TABLE_NAME,
+ * Step Functions for task tokens and lock holders, Secrets Manager, EventBridge, the providers and
+ * the hook runner. A handler does not use this: it builds only the parts its task takes (see
+ * lambdas/shared/*.ts), so that its bundle carries no more. Tests and tools use the whole.
  */
-/** The store on the table named by TABLE_NAME. */
-export function buildAwsStore(env: NodeJS.ProcessEnv = process.env) {
-  return createDynamoStore({ client: new DynamoDBClient({}), tableName: requireEnv("TABLE_NAME", env) });
-}
-
-/**
- * The `aws` provider in AWS: the team's role assumed through this function's STS (or the team's
- * keys read from Secrets Manager), instances reporting readiness to CALLBACK_BASE_URL. It loads the
- * EC2, SSM and STS clients on first use, so functions that never meet an aws server start as fast.
- */
-export function buildAwsProvider(
-  store: Store,
-  secretsManager: SecretsManagerClient,
-  env: NodeJS.ProcessEnv = process.env,
-): Provider {
-  const secret = callbackSecretLoader(secretsManager, env);
-  return createAwsProvider({
-    store,
-    credentials: new CredentialSource({ secretsManager }),
-    callback: async () => ({ baseUrl: requireEnv("CALLBACK_BASE_URL", env), secret: await secret() }),
-  });
-}
-
 export function buildAwsDeps(env: NodeJS.ProcessEnv = process.env): PipelineDeps {
   const store = buildAwsStore(env);
-  const sfn = new SFNClient({});
-  const secretsManager = new SecretsManagerClient({});
-  const sim = createSimProvider({});
-  let aws: Provider | undefined;
-  const provider = (name: ProviderName): Provider => {
-    if (name === "sim") return sim;
-    if (name === "aws") {
-      aws ??= buildAwsProvider(store, secretsManager, env);
-      return aws;
-    }
-    throw new ProviderUnavailableError(`the ${name} provider is not available in this deployment`);
-  };
-  let deps: PipelineDeps;
-  const readiness: Readiness = {
-    async watch({ provider: name, ref, token, mask }) {
-      // An aws instance reports itself (POST /callbacks/ready/...), which settles the token: nothing
-      // to wait for here.
-      if (name === "aws") return;
-      // A sim server is ready after its boot time: wait for it within this invocation.
-      const result = await provider(name).waitUntilReady(ref);
-      await settleReadiness(deps, token, result, mask);
-    },
-  };
-  deps = {
+  const provider = buildAwsProviders(store, env);
+  const tokens = buildAwsTokens();
+  return {
     store,
     provider,
-    tokens: createSfnTaskTokens(sfn),
-    readiness,
-    executions: createSfnExecutions(sfn),
-    // The run-hook function's webhooks pass the egress policy; an operator may allow ranges.
-    hooks: createHookRunner({ store, provider, egressAllow: optionalEnv("TEAMSTACK_EGRESS_ALLOW", env) }),
-    events: createEventBridgePublisher(new EventBridgeClient({}), requireEnv("EVENT_BUS_NAME", env)),
-    secrets: createAwsSecrets(secretsManager),
+    tokens,
+    readiness: buildAwsReadiness(tokens, provider("sim")),
+    executions: buildAwsExecutions(),
+    hooks: buildAwsHooks(store, provider, env),
+    events: buildAwsEvents(env),
+    secrets: buildAwsSecrets(),
     now: () => new Date(),
   };
-  return deps;
 }

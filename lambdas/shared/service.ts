@@ -6,8 +6,8 @@ import { createSfnTaskTokens } from "../../src/adapters/sfn-task-tokens.ts";
 import { StackService } from "../../src/api/service.ts";
 import { createAwsSecrets } from "../../src/secrets/aws-secrets.ts";
 import { callbackSecretLoader } from "./callback-secret.ts";
-import { buildAwsStore } from "./deps.ts";
 import { requireEnv } from "./env.ts";
+import { buildAwsStore } from "./store.ts";
 
 /**
  * The StackService in AWS: the table, executions started on the deployed state machines, and the

@@ -60,6 +60,11 @@ export interface ServerRef {
    * recorded (the process died between the create and storing its answer).
    */
   readonly token?: string;
+  /**
+   * The server's compiled, non-secret options, from its stored spec: a provider reads its own
+   * placement (aws: region, credential name) here, never from the store or the template.
+   */
+  readonly options?: Readonly<Record<string, unknown>>;
 }
 
 /**

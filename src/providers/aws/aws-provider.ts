@@ -7,8 +7,6 @@ import type {
   Tag,
 } from "@aws-sdk/client-ec2";
 import type { GetCommandInvocationCommandOutput } from "@aws-sdk/client-ssm";
-import type { Template } from "../../core/template.ts";
-import { loadTemplate } from "../../core/validate.ts";
 import type {
   CreateServerRequest,
   Provider,
@@ -186,7 +184,6 @@ class AwsProvider implements Provider {
   readonly #bootstrap: BootstrapDeps;
   readonly #images = new Map<string, { value: Promise<ImageInfo>; until: number }>();
   readonly #firewalls = new Map<string, Promise<string>>();
-  readonly #templates = new Map<string, Template | undefined>();
 
   constructor(options: AwsProviderOptions) {
     this.#store = options.store;
@@ -395,27 +392,14 @@ class AwsProvider implements Provider {
     return { team, credential, region, clients, accountKey: accountKeyOf(credential) };
   }
 
-  /** The context of an existing server: its options come from its stack's template. */
+  /** The context of an existing server: its options come with its ref (the server's stored spec). */
   async #refContext(ref: ServerRef): Promise<Context> {
     if (!ref.team) {
       throw new ProviderRequestError(
         `the aws provider needs the team of server \`${ref.server}\` (ServerRef.team) to find its credential`,
       );
     }
-    const stack = await this.#store.getStack({ team: ref.team, stackId: ref.stackId });
-    let template: Template | undefined;
-    if (stack) {
-      if (!this.#templates.has(stack.templateHash)) {
-        if (this.#templates.size > 50) this.#templates.clear();
-        this.#templates.set(
-          stack.templateHash,
-          loadTemplate(stack.templateYaml, stack.templateFile).template,
-        );
-      }
-      template = this.#templates.get(stack.templateHash);
-    }
-    const spec = template?.servers.find((s) => s.name === ref.server);
-    return this.#context(ref.team, ref.stackId, parseAwsOptions(spec?.options ?? {}));
+    return this.#context(ref.team, ref.stackId, parseAwsOptions(ref.options ?? {}));
   }
 
   #target(ctx: Context): BootstrapTarget {

@@ -40,7 +40,6 @@ import {
   testProvider,
   UBUNTU_ARM,
   UBUNTU_X86,
-  withStack,
 } from "./support.ts";
 
 beforeEach(() => {
@@ -329,19 +328,14 @@ describe("aws provider: create", () => {
   });
 });
 
-const TEMPLATE = `servers:
-  - name: web
-    provider: aws
-    type: t3.micro
-    options: { region: us-west-2 }
-`;
+/** The server's options as its stored spec gives them to the provider (ServerRef.options). */
+const WEST = { region: "us-west-2" };
 
 describe("aws provider: destroy", () => {
   it("terminates the instance in the region of the server's options", async () => {
     ec2.on(TerminateInstancesCommand).resolves({});
-    const { provider, store, targets } = testProvider();
-    withStack(store, "st-1", TEMPLATE);
-    await provider.destroy({ team: "acme", stackId: "st-1", server: "web", id: "i-0abc" });
+    const { provider, targets } = testProvider();
+    await provider.destroy({ team: "acme", stackId: "st-1", server: "web", options: WEST, id: "i-0abc" });
     expect(ec2.commandCalls(TerminateInstancesCommand).map((c) => c.args[0].input)).toEqual([
       { InstanceIds: ["i-0abc"] },
     ]);
@@ -356,15 +350,28 @@ describe("aws provider: destroy", () => {
     ec2
       .on(DescribeInstancesCommand, { Filters: [{ Name: "client-token", Values: ["st-1.web.2"] }] })
       .resolves({ Reservations: [{ Instances: [instance({ InstanceId: "i-0lost" })] }] });
-    const { provider, store } = testProvider();
-    withStack(store, "st-1", TEMPLATE);
-    await provider.destroy({ team: "acme", stackId: "st-1", server: "web", id: "i-0gone" });
-    await provider.destroy({ team: "acme", stackId: "st-1", server: "web", id: "", token: "st-1.web.2" });
+    const { provider } = testProvider();
+    await provider.destroy({ team: "acme", stackId: "st-1", server: "web", options: WEST, id: "i-0gone" });
+    await provider.destroy({
+      team: "acme",
+      stackId: "st-1",
+      server: "web",
+      options: WEST,
+      id: "",
+      token: "st-1.web.2",
+    });
     expect(ec2.commandCalls(TerminateInstancesCommand).map((c) => c.args[0].input.InstanceIds)).toEqual([
       ["i-0gone"],
       ["i-0lost"],
     ]);
-    await provider.destroy({ team: "acme", stackId: "st-1", server: "web", id: "", token: "st-1.web.9" });
+    await provider.destroy({
+      team: "acme",
+      stackId: "st-1",
+      server: "web",
+      options: WEST,
+      id: "",
+      token: "st-1.web.9",
+    });
     expect(ec2.commandCalls(TerminateInstancesCommand)).toHaveLength(2);
   });
 
@@ -389,10 +396,9 @@ describe("aws provider: run_script through SSM", () => {
         StandardOutputContent: "out\n",
         StandardErrorContent: "err\n",
       });
-    const { provider, store, time } = testProvider();
-    withStack(store, "st-1", TEMPLATE);
+    const { provider, time } = testProvider();
     const result = await provider.runScript(
-      { team: "acme", stackId: "st-1", server: "web", id: "i-0abc" },
+      { team: "acme", stackId: "st-1", server: "web", options: WEST, id: "i-0abc" },
       "echo $GREETING\nexit 3",
       { timeoutMs: 90_000, maxOutputBytes: 1024, env: { GREETING: "it's me" } },
     );
@@ -415,10 +421,9 @@ describe("aws provider: run_script through SSM", () => {
     ssm
       .on(GetCommandInvocationCommand)
       .resolves({ Status: "Success", ResponseCode: 0, StandardOutputContent: "é".repeat(100) });
-    const { provider, store } = testProvider();
-    withStack(store, "st-1", TEMPLATE);
+    const { provider } = testProvider();
     const result = await provider.runScript(
-      { team: "acme", stackId: "st-1", server: "web", id: "i-0abc" },
+      { team: "acme", stackId: "st-1", server: "web", options: WEST, id: "i-0abc" },
       "x",
       {
         timeoutMs: 1000,
@@ -434,10 +439,9 @@ describe("aws provider: run_script through SSM", () => {
       .on(GetCommandInvocationCommand)
       .resolves({ Status: "InProgress", StandardOutputContent: "working\n" });
     ssm.on(CancelCommandCommand).resolves({});
-    const { provider, store } = testProvider();
-    withStack(store, "st-1", TEMPLATE);
+    const { provider } = testProvider();
     const result = await provider.runScript(
-      { team: "acme", stackId: "st-1", server: "web", id: "i-0abc" },
+      { team: "acme", stackId: "st-1", server: "web", options: WEST, id: "i-0abc" },
       "sleep 999",
       {
         timeoutMs: 5_000,
@@ -453,10 +457,9 @@ describe("aws provider: run_script through SSM", () => {
 
   it("says when SSM cannot reach the instance (no agent or instance profile)", async () => {
     ssm.on(SendCommandCommand).rejects(Object.assign(new Error("bad"), { name: "InvalidInstanceId" }));
-    const { provider, store } = testProvider();
-    withStack(store, "st-1", TEMPLATE);
+    const { provider } = testProvider();
     await expect(
-      provider.runScript({ team: "acme", stackId: "st-1", server: "web", id: "i-0abc" }, "x", {
+      provider.runScript({ team: "acme", stackId: "st-1", server: "web", options: WEST, id: "i-0abc" }, "x", {
         timeoutMs: 1000,
         maxOutputBytes: 10,
       }),
@@ -482,12 +485,12 @@ describe("aws provider: waitUntilReady", () => {
         ResponseCode: 0,
         StandardOutputContent: "teamstack-exit-code:2\nE: no such package\n",
       });
-    const { provider, store } = testProvider();
-    withStack(store, "st-1", TEMPLATE);
+    const { provider } = testProvider();
     const result = await provider.waitUntilReady({
       team: "acme",
       stackId: "st-1",
       server: "web",
+      options: WEST,
       id: "i-0abc",
     });
     expect(result).toEqual({
@@ -502,12 +505,12 @@ describe("aws provider: waitUntilReady", () => {
     ec2.on(DescribeInstancesCommand).resolves({
       Reservations: [{ Instances: [instance({ State: { Name: "terminated" } })] }],
     });
-    const { provider, store } = testProvider();
-    withStack(store, "st-1", TEMPLATE);
+    const { provider } = testProvider();
     const result = await provider.waitUntilReady({
       team: "acme",
       stackId: "st-1",
       server: "web",
+      options: WEST,
       id: "i-0123456789abcdef0",
     });
     expect(result).toMatchObject({ ready: false, reason: expect.stringContaining("is terminated") });
