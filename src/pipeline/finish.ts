@@ -137,7 +137,7 @@ async function storedRun(deps: Pick<PipelineDeps, "store">, stack: StackRecord):
   }
   return {
     servers: servers
-      .flatMap((s) => (s.spec ? [{ name: s.name, spec: s.spec }] : []))
+      .flatMap((s) => (s.spec ? [{ name: s.name, spec: s.spec, provider: s.provider }] : []))
       .sort((a, b) => a.spec.order - b.spec.order),
     hooks: hookSpecs,
     settings: stack.settings,

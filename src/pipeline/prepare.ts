@@ -1,9 +1,8 @@
 import { type CompiledStack, compileStack } from "../core/compile.ts";
-import { planTemplate } from "../core/plan.ts";
 import type { HookSpec } from "../core/template.ts";
 import { HOOK_SECRETS } from "../ports/secrets.ts";
 import type { RunSettings, StackRecord } from "../ports/store.ts";
-import { getStack, iso, keyOf, type PipelineDeps } from "./context.ts";
+import { getStack, iso, keyOf, type PipelineDeps, providerOf } from "./context.ts";
 import {
   type DestroyPlan,
   lock,
@@ -12,7 +11,7 @@ import {
   type StackInput,
   startRun,
 } from "./run.ts";
-import { stackTemplate } from "./template.ts";
+import { loadStackTemplate } from "./template.ts";
 
 export type { DestroyPlan, ProvisionPlan, StackInput } from "./run.ts";
 
@@ -35,8 +34,8 @@ function waitTimeout(serverTimeout: number, levels: number): number {
   return Math.min(serverTimeout * Math.max(levels, 1) + 300, 31_536_000);
 }
 
-/** The run a compiled stack makes. */
-export function runSpecs(compiled: CompiledStack, member: string): RunSpecs {
+/** The run a compiled stack makes for a stack (whose `simulate` says which servers run on sim). */
+export function runSpecs(compiled: CompiledStack, stack: StackRecord): RunSpecs {
   const { settings } = compiled;
   const run: RunSettings = {
     onFailure: settings.onFailure,
@@ -45,23 +44,27 @@ export function runSpecs(compiled: CompiledStack, member: string): RunSpecs {
     waitTimeout: waitTimeout(settings.serverTimeoutSeconds, compiled.levels),
   };
   return {
-    servers: compiled.servers.map(({ name, ...spec }) => ({ name, spec })),
+    servers: compiled.servers.map(({ name, ...spec }) => ({
+      name,
+      spec,
+      provider: providerOf(stack, spec.provider),
+    })),
     hooks: [...compiled.preHooks, ...compiled.postHooks].map(({ phase, index, ...spec }) => ({
       phase,
       index,
       spec,
     })),
     settings: run,
-    context: { member, secrets: compiled.secrets },
+    context: { member: stack.member, secrets: compiled.secrets },
   };
 }
 
-/** Compiles a stack's template with the stack's non-secret context. */
+/** Compiles a stack's template (with the plan its validation made) and the stack's non-secret context. */
 export function compileStackRecord(stack: StackRecord): CompiledStack {
-  const template = stackTemplate(stack);
+  const { template, plan } = loadStackTemplate(stack);
   return compileStack(
     template,
-    planTemplate(template),
+    plan,
     { team: stack.team, stackId: stack.stackId, member: stack.member, userdata: stack.userdata },
     { hookSecrets },
   );
@@ -73,7 +76,7 @@ export async function prepare(deps: PrepareDeps, input: StackInput): Promise<Pro
   const key = keyOf(input);
   const run = await lock(deps, input);
   const stack = await getStack(deps, key);
-  return startRun(deps, stack, run, runSpecs(compileStackRecord(stack), stack.member));
+  return startRun(deps, stack, run, runSpecs(compileStackRecord(stack), stack));
 }
 
 /**
@@ -85,12 +88,11 @@ export async function prepareDestroy(deps: PrepareDeps, input: StackInput): Prom
   const key = keyOf(input);
   const run = await lock(deps, input);
   const stack = await getStack(deps, key);
-  const template = stackTemplate(stack);
-  const plan = planTemplate(template);
+  const { template, plan } = loadStackTemplate(stack);
   const existing = new Map((await deps.store.listServers(key)).map((s) => [s.name, s]));
   const unspecified = [...existing.values()].filter((s) => !s.spec && s.status !== "DESTROYED");
   if (unspecified.length > 0) {
-    const compiled = runSpecs(compileStackRecord(stack), stack.member);
+    const compiled = runSpecs(compileStackRecord(stack), stack);
     const specs = new Map(compiled.servers.map((s) => [s.name, s.spec]));
     await Promise.all(
       unspecified.map(async (s) => {

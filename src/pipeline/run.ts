@@ -7,7 +7,7 @@ import type {
   StackKey,
   StackRecord,
 } from "../ports/store.ts";
-import { getStack, iso, keyOf, type PipelineDeps, providerOf } from "./context.ts";
+import { getStack, iso, keyOf, type PipelineDeps } from "./context.ts";
 import { StackLockedError } from "./errors.ts";
 
 /**
@@ -57,8 +57,12 @@ export interface DestroyPlan {
 
 /** What a run is made of: every server's and hook's spec, the settings, the context. */
 export interface RunSpecs {
-  /** Every server of the stack, in topological order. */
-  readonly servers: readonly { readonly name: string; readonly spec: CompiledServer }[];
+  /** Every server of the stack, in topological order, with the provider that runs it (sim when simulated). */
+  readonly servers: readonly {
+    readonly name: string;
+    readonly spec: CompiledServer;
+    readonly provider: string;
+  }[];
   /** Every hook, pre hooks first, each phase in order. */
   readonly hooks: readonly {
     readonly phase: "pre" | "post";
@@ -127,12 +131,12 @@ export async function startRun(
   const dependents = new Map<string, string[]>(todo.map((s) => [s.name, []]));
   for (const { name, spec } of todo) for (const d of spec.dependsOn) dependents.get(d)?.push(name);
   const records: ServerRecord[] = [];
-  for (const { name, spec } of todo) {
+  for (const { name, spec, provider } of todo) {
     const before = existing.get(name);
     const record: ServerRecord = {
       ...key,
       name,
-      provider: providerOf(stack, spec.provider),
+      provider,
       type: spec.type,
       status: "PENDING",
       deps: spec.dependsOn,

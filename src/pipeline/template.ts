@@ -1,4 +1,5 @@
 import { formatProblem } from "../core/errors.ts";
+import { planTemplate, type TemplatePlan } from "../core/plan.ts";
 import { userdataKeys } from "../core/render.ts";
 import type { Template } from "../core/template.ts";
 import { loadTemplate } from "../core/validate.ts";
@@ -12,14 +13,20 @@ import { TemplateInvalidError } from "./errors.ts";
  * carry no YAML parser (a test checks).
  */
 
+/** A stack's template and its plan. */
+export interface LoadedTemplate {
+  readonly template: Template;
+  readonly plan: TemplatePlan;
+}
+
 /** Parsed templates by hash: a template is parsed once per process, not once per call. */
-const templates = new Map<string, Template>();
+const templates = new Map<string, LoadedTemplate>();
 
 /**
- * The stack's template, parsed and validated.
+ * The stack's template, parsed and validated, with its plan.
  * @throws TemplateInvalidError when it no longer validates.
  */
-export function stackTemplate(stack: StackRecord): Template {
+export function loadStackTemplate(stack: StackRecord): LoadedTemplate {
   const cached = templates.get(stack.templateHash);
   if (cached) return cached;
   const { template, problems } = loadTemplate(stack.templateYaml, stack.templateFile);
@@ -29,8 +36,17 @@ export function stackTemplate(stack: StackRecord): Template {
     );
   }
   if (templates.size > 50) templates.clear();
-  templates.set(stack.templateHash, template);
-  return template;
+  const loaded = { template, plan: planTemplate(template) };
+  templates.set(stack.templateHash, loaded);
+  return loaded;
+}
+
+/**
+ * The stack's template, parsed and validated.
+ * @throws TemplateInvalidError when it no longer validates.
+ */
+export function stackTemplate(stack: StackRecord): Template {
+  return loadStackTemplate(stack).template;
 }
 
 /**
