@@ -1,4 +1,4 @@
-// Benchmark: each Lambda's bundle, built exactly as the deployment builds it, by size and cold import.
+// Benchmark: each Lambda's bundle, built exactly as the deployment builds it, by size (against its goal) and cold import.
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
@@ -8,8 +8,22 @@ import { esbuildOptions, RUNTIME_PROVIDED_MODULES } from "../infra/constructs/la
 
 const ROOT = join(import.meta.dirname, "..");
 const RUNS = 5;
-const SIZE_GOAL_KB = 300;
 const IMPORT_GOAL_MS = 150;
+
+/**
+ * The functions that read templates (YAML): the API and the signup consumer publish and create
+ * stacks from them, Prepare compiles them. Every other function is a task that reads the run's
+ * compiled records, and carries neither the YAML parser nor the validator.
+ */
+export const TEMPLATE_READERS: ReadonlySet<string> = new Set(["api", "signup", "prepare"]);
+/** Minified size goals, KB: a task function's, and a template reader's. */
+export const TASK_SIZE_GOAL_KB = 150;
+export const READER_SIZE_GOAL_KB = 300;
+
+/** The size goal of a function's bundle, KB. */
+export function sizeGoalKb(folder: string): number {
+  return TEMPLATE_READERS.has(folder) ? READER_SIZE_GOAL_KB : TASK_SIZE_GOAL_KB;
+}
 
 /**
  * Dummy values for every variable a handler reads at cold start (lambdas/shared): importing a
@@ -56,7 +70,8 @@ export async function benchBundles(): Promise<Record<string, string>> {
   rmSync(outDir, { recursive: true, force: true });
   mkdirSync(outDir, { recursive: true });
   const rows: Record<string, string> = {};
-  let largest = 0;
+  const over: string[] = [];
+  let largestTask = 0;
   let slowest = 0;
   try {
     for (const folder of handlerFolders()) {
@@ -64,15 +79,18 @@ export async function benchBundles(): Promise<Record<string, string>> {
       await build(esbuildOptions(join(ROOT, "lambdas", folder, "handler.ts"), outfile));
       const kb = statSync(outfile).size / 1024;
       const ms = median(Array.from({ length: RUNS }, () => coldImportMs(outfile)));
-      largest = Math.max(largest, kb);
+      const goal = sizeGoalKb(folder);
+      if (kb >= goal) over.push(folder);
+      if (!TEMPLATE_READERS.has(folder)) largestTask = Math.max(largestTask, kb);
       slowest = Math.max(slowest, ms);
-      rows[`lambdas/${folder}`] = `${kb.toFixed(1)} KB minified, cold import ${ms.toFixed(0)} ms`;
+      rows[`lambdas/${folder}`] =
+        `${kb.toFixed(1)} KB minified (goal < ${goal} KB: ${kb < goal ? "met" : "NOT met"}), cold import ${ms.toFixed(0)} ms`;
     }
   } finally {
     rmSync(outDir, { recursive: true, force: true });
   }
-  const met = largest < SIZE_GOAL_KB && slowest < IMPORT_GOAL_MS;
-  rows["largest bundle / slowest cold import"] =
-    `${largest.toFixed(1)} KB / ${slowest.toFixed(0)} ms (goal < ${SIZE_GOAL_KB} KB and < ${IMPORT_GOAL_MS} ms each: ${met ? "met" : "NOT met"}); cold import is the median of ${RUNS} fresh processes; ${RUNTIME_PROVIDED_MODULES.join(", ")} left to the Lambda runtime`;
+  const met = over.length === 0 && slowest < IMPORT_GOAL_MS;
+  rows["largest task bundle / slowest cold import"] =
+    `${largestTask.toFixed(1)} KB / ${slowest.toFixed(0)} ms (goal: each task < ${TASK_SIZE_GOAL_KB} KB, ${[...TEMPLATE_READERS].join(", ")} < ${READER_SIZE_GOAL_KB} KB, each import < ${IMPORT_GOAL_MS} ms: ${met ? "met" : `NOT met${over.length > 0 ? ` (${over.join(", ")} over)` : ""}`}); cold import is the median of ${RUNS} fresh processes; ${RUNTIME_PROVIDED_MODULES.join(", ")} left to the Lambda runtime`;
   return rows;
 }

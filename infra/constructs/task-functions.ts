@@ -30,7 +30,7 @@ export interface TaskAccess {
   /** Emits `Stack Provisioned` / `Stack Failed`: events:PutEvents on teamstack's bus. */
   readonly publishesEvents: boolean;
   /**
-   * Reads the member's and team's secrets a stack uses (src/pipeline/context.ts stackSecrets):
+   * Reads the member's and team's secrets a stack uses (src/pipeline/secrets.ts runSecrets):
    * secretsmanager:GetSecretValue on `teamstack/*` (src/secrets/aws-secrets.ts names them so).
    */
   readonly readsSecrets: boolean;

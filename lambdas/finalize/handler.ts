@@ -1,10 +1,14 @@
 import middy from "@middy/core";
-import { finalize } from "../../src/pipeline/steps.ts";
-import { buildAwsDeps } from "../shared/deps.ts";
+import { finalize } from "../../src/pipeline/finish.ts";
+import { buildAwsEvents } from "../shared/events.ts";
 import { lambdaLogging } from "../shared/logger.ts";
+import { buildAwsStore } from "../shared/store.ts";
 
-/** The Finalize task of the state machines (`${FinalizeFunctionArn}`). */
-const deps = buildAwsDeps();
+/**
+ * The Finalize task of the state machines (`${FinalizeFunctionArn}`). Builds, once per cold start,
+ * only what the task takes, so that its bundle carries nothing else.
+ */
+const deps = { store: buildAwsStore(), events: buildAwsEvents(), now: () => new Date() };
 
 export const handler = middy<Parameters<typeof finalize>[1]>()
   .use(lambdaLogging())

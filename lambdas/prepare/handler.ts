@@ -1,10 +1,20 @@
 import middy from "@middy/core";
-import { prepare, type StackInput } from "../../src/pipeline/steps.ts";
-import { buildAwsDeps } from "../shared/deps.ts";
+import { prepare, type StackInput } from "../../src/pipeline/prepare.ts";
+import { PROVIDERS } from "../../src/providers/registry.ts";
 import { lambdaLogging } from "../shared/logger.ts";
+import { buildAwsExecutions } from "../shared/sfn.ts";
+import { buildAwsStore } from "../shared/store.ts";
 
-/** The Prepare task of the state machines (`${PrepareFunctionArn}`). */
-const deps = buildAwsDeps();
+/**
+ * The Prepare task of the state machines (`${PrepareFunctionArn}`). Builds, once per cold start,
+ * only what the task takes, so that its bundle carries nothing else.
+ */
+const deps = {
+  store: buildAwsStore(),
+  executions: buildAwsExecutions(),
+  catalog: PROVIDERS,
+  now: () => new Date(),
+};
 
 export const handler = middy<StackInput>()
   .use(lambdaLogging())

@@ -1,14 +1,14 @@
-import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { SFNClient } from "@aws-sdk/client-sfn";
 import { createSfnExecutions } from "../../src/adapters/sfn-executions.ts";
 import { createSfnOrchestrator } from "../../src/adapters/sfn-orchestrator.ts";
 import { createSfnTaskTokens } from "../../src/adapters/sfn-task-tokens.ts";
 import { StackService } from "../../src/api/service.ts";
 import { createAwsSecrets } from "../../src/secrets/aws-secrets.ts";
-import { createDynamoStore } from "../../src/store/dynamo-store.ts";
 import { callbackSecretLoader } from "./callback-secret.ts";
-import { awsTable, buildAwsProviders } from "./deps.ts";
 import { requireEnv } from "./env.ts";
+import { buildAwsProviderSet } from "./providers.ts";
+import { secretsManagerClient } from "./secrets.ts";
+import { buildAwsStore } from "./store.ts";
 
 /**
  * The StackService in AWS: the table, executions started on the deployed state machines, the
@@ -18,10 +18,9 @@ import { requireEnv } from "./env.ts";
  */
 export function buildAwsService(env: NodeJS.ProcessEnv = process.env): StackService {
   const sfn = new SFNClient({});
-  const secretsManager = new SecretsManagerClient({});
-  const table = awsTable(env);
-  const store = createDynamoStore(table);
-  const providers = buildAwsProviders(store, table, secretsManager, env);
+  const secretsManager = secretsManagerClient();
+  const store = buildAwsStore(env);
+  const providers = buildAwsProviderSet(store, env);
   return new StackService({
     store,
     orchestrator: createSfnOrchestrator(sfn, {

@@ -3,12 +3,14 @@ import { type CallbackTarget, verifyCallbackSignature } from "../adapters/callba
 import { TeamstackError } from "../core/errors.ts";
 import type { ProviderName, ServerSpec, Template } from "../core/template.ts";
 import { loadTemplate } from "../core/validate.ts";
-import { missingUserdata, type PipelineDeps, stackSecrets, stackTemplate } from "../pipeline/context.ts";
 import { UserDataFailedError } from "../pipeline/errors.ts";
+import { runSecrets } from "../pipeline/secrets.ts";
 import { type StackStatusView, shownStatus, stackStatus, withLiveness } from "../pipeline/status.ts";
+import { missingUserdata, stackTemplate } from "../pipeline/template.ts";
 import type { Executions, TaskTokens } from "../ports/orchestration.ts";
 import type { Secrets } from "../ports/secrets.ts";
 import type {
+  RunContext,
   StackEvent,
   StackKey,
   StackRecord,
@@ -529,7 +531,7 @@ export class StackService {
     let reason: string | undefined;
     if (ready) await tokens.sendSuccess(token, { server });
     else {
-      const mask = await this.#mask(key);
+      const mask = await this.#mask(team, rec.context);
       // Without the Secrets port the output cannot be masked, so it does not travel.
       const tail = report.output && mask ? `\n${mask(report.output.slice(-2000))}` : "";
       reason = `user_data failed on ${server} (exit code ${report.exitCode})`;
@@ -542,14 +544,17 @@ export class StackService {
     return { server, ready };
   }
 
-  /** Masks the secrets a stack uses (user_data's output may echo them); undefined when it cannot. */
-  async #mask(key: StackKey): Promise<((text: string) => string) | undefined> {
+  /**
+   * Masks the secrets a stack uses (user_data's output may echo them), named on the server's
+   * record by Prepare; undefined when it cannot.
+   */
+  async #mask(
+    team: string,
+    context: RunContext | undefined,
+  ): Promise<((text: string) => string) | undefined> {
     const secrets = this.#d.secrets;
-    const stack = await this.#d.store.getStack(key);
-    if (!secrets || !stack) return undefined;
-    // stackSecrets reads only the Secrets port of the pipeline's dependencies.
-    const deps = { secrets } as Pick<PipelineDeps, "secrets"> as PipelineDeps;
-    return (await stackSecrets(deps, stack, stackTemplate(stack, PROVIDERS))).mask;
+    if (!secrets || !context) return undefined;
+    return (await runSecrets(secrets, team, context)).mask;
   }
 
   /**

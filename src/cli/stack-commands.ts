@@ -8,8 +8,8 @@ import { loadTemplate, MAX_TEMPLATE_BYTES, tooLarge } from "../core/validate.ts"
 import { StoreLostError } from "../local/dynamo/errors.ts";
 import { type LocalEngine, openLocalEngine } from "../local/engine.ts";
 import { openStateDir } from "../local/state-dir.ts";
-import { missingUserdata } from "../pipeline/context.ts";
 import { type StackStatusView, shownStatus, stackStatus, withLiveness } from "../pipeline/status.ts";
+import { missingUserdata } from "../pipeline/template.ts";
 import type { StackEvent, StackKey, StackRecord } from "../ports/store.ts";
 import { providerSet } from "../providers/provider-set.ts";
 import { PROVIDER_MODULES, PROVIDERS } from "../providers/registry.ts";

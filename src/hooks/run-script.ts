@@ -27,13 +27,17 @@ export async function runScript(deps: RunScriptDeps, request: HookRequest): Prom
   }
   const timeout = request.params.timeout as string | number | undefined;
   const timeoutMs = ((timeout !== undefined ? parseDuration(timeout) : undefined) ?? 600) * 1000;
-  const result = await deps
-    .provider(server.provider as ProviderName)
-    .runScript(
-      { team: request.team, stackId: request.stackId, server: target, id: server.artifacts.Id },
-      String(request.params.script),
-      { timeoutMs, maxOutputBytes: MAX_SCRIPT_OUTPUT },
-    );
+  const result = await deps.provider(server.provider as ProviderName).runScript(
+    {
+      team: request.team,
+      stackId: request.stackId,
+      server: target,
+      id: server.artifacts.Id,
+      ...(server.spec ? { options: server.spec.options } : {}),
+    },
+    String(request.params.script),
+    { timeoutMs, maxOutputBytes: MAX_SCRIPT_OUTPUT },
+  );
   const output = result.truncated
     ? `${result.output}\n[output truncated at ${MAX_SCRIPT_OUTPUT} bytes]`
     : result.output;

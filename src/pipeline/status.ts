@@ -1,7 +1,6 @@
 import type { Executions } from "../ports/orchestration.ts";
 import type { HookRecord, ServerRecord, StackKey, StackRecord, StackRuns } from "../ports/store.ts";
-import { PROVIDERS } from "../providers/registry.ts";
-import { stackTemplate } from "./context.ts";
+import { inTemplateOrder } from "./servers.ts";
 
 /** The status of a stack as `teamstack status --json` and the API show it. */
 export interface StackStatusView {
@@ -76,7 +75,7 @@ export function serverStatus(s: ServerRecord): string {
   return s.status;
 }
 
-/** Builds the status view from the store. */
+/** Builds the status view from the store's records (never the template). */
 export async function stackStatus(store: StackRuns, key: StackKey): Promise<StackStatusView | undefined> {
   const stack = await store.getStack(key);
   if (!stack) return undefined;
@@ -85,19 +84,9 @@ export async function stackStatus(store: StackRuns, key: StackKey): Promise<Stac
     store.listHooks(key),
     store.getArtifacts(key),
   ]);
-  // Servers in template order, as people wrote them (the store keeps them by name).
-  let order: string[] = [];
-  try {
-    order = stackTemplate(stack, PROVIDERS).servers.map((s) => s.name);
-  } catch {
-    // An invalid template: keep the store's order.
-  }
-  const rank = (name: string) => {
-    const i = order.indexOf(name);
-    return i === -1 ? order.length : i;
-  };
-  const sorted = [...servers].sort((a, b) => rank(a.name) - rank(b.name));
-  return statusView(stack, sorted, hooks, stackArtifacts);
+  // Servers in template order, as people wrote them (the store keeps them by name): each record's
+  // spec knows its place.
+  return statusView(stack, inTemplateOrder(servers), hooks, stackArtifacts);
 }
 
 export function statusView(

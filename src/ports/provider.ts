@@ -64,9 +64,8 @@ export interface ServerRef {
    */
   readonly token?: string;
   /**
-   * The server's compiled, non-secret options, as its create was given them: where a provider
-   * reads its own placement (a region, a credential's name) instead of reading the store or the
-   * template. Absent: the provider's defaults.
+   * The server's compiled, non-secret options, from its stored spec: a provider reads its own
+   * placement (aws: region, credential name) here, never from the store or the template.
    */
   readonly options?: Readonly<Record<string, unknown>>;
 }

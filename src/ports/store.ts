@@ -6,6 +6,8 @@
  * afterwards.
  */
 
+import type { CompiledHook, CompiledServer, SecretNames } from "../core/compiled.ts";
+
 export const STACK_STATUSES = ["RUNNING", "SUCCEEDED", "FAILED", "DESTROYING", "DESTROYED"] as const;
 export type StackStatus = (typeof STACK_STATUSES)[number];
 
@@ -66,6 +68,28 @@ export interface StackRecord extends StackKey {
    * execution has ended; the next pass through RunFailed is then a redrive.
    */
   readonly redrive?: { readonly execution: string; readonly armed: boolean };
+  /** The compiled template's settings, recorded by Prepare: what OnFailure and a redrive need. */
+  readonly settings?: RunSettings;
+}
+
+/** A run's settings, compiled from the template's `settings`. */
+export interface RunSettings {
+  readonly onFailure: "keep" | "rollback";
+  readonly maxParallel: number;
+  /** Seconds a server may take from create to ready. */
+  readonly serverTimeout: number;
+  /** Seconds a server may wait for its dependencies: the longest chain before it, at most. */
+  readonly waitTimeout: number;
+}
+
+/**
+ * What every task of a run needs of its stack besides its own spec, copied by Prepare onto each
+ * server and hook record so that a task reads only its own item.
+ */
+export interface RunContext {
+  readonly member: string;
+  /** Every secret the stack uses, by name only: read at the last moment, and masked. */
+  readonly secrets: SecretNames;
 }
 
 export interface TemplateRef {
@@ -155,6 +179,12 @@ export interface ServerRecord extends StackKey {
   readonly startedAt?: string;
   readonly readyAt?: string;
   readonly error?: string;
+  /**
+   * The server's compiled spec, written by Prepare (for a server ready from an earlier run: the
+   * spec it was created from). Absent only on records written before specs were stored.
+   */
+  readonly spec?: CompiledServer;
+  readonly context?: RunContext;
 }
 
 export interface HookRecord extends StackKey {
@@ -168,6 +198,9 @@ export interface HookRecord extends StackKey {
   readonly startedAt?: string;
   readonly finishedAt?: string;
   readonly error?: string;
+  /** The hook's compiled spec, written by Prepare (PENDING) for every hook the run will run. */
+  readonly spec?: CompiledHook;
+  readonly context?: RunContext;
 }
 
 export interface StackEvent {

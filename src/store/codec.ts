@@ -115,8 +115,13 @@ export class Fields {
     throw this.#bad(name, "a boolean");
   }
   bytes(name: string): Uint8Array {
+    const v = this.optBytes(name);
+    if (v === undefined) throw this.#bad(name, "binary");
+    return v;
+  }
+  optBytes(name: string): Uint8Array | undefined {
     const v = this.#item[name];
-    if (v instanceof Uint8Array) return v;
+    if (v === undefined || v instanceof Uint8Array) return v;
     throw this.#bad(name, "binary");
   }
   /** A list or a set of strings; absent is empty. */

@@ -1,11 +1,14 @@
 import { promisify } from "node:util";
-import { gunzip, gzip } from "node:zlib";
+import { gunzip, gunzipSync, gzip, gzipSync } from "node:zlib";
+import type { CompiledHook, CompiledServer } from "../core/compiled.ts";
 import type {
   CredentialRecord,
   HookRecord,
   LockHolder,
   MemberRecord,
   OutboundEvent,
+  RunContext,
+  RunSettings,
   ServerRecord,
   ServerStatus,
   StackEvent,
@@ -46,6 +49,13 @@ const gunzipAsync = promisify(gunzip);
 export const TEMPLATE_ATTR = "templateGz";
 
 /**
+ * A server's or hook's compiled spec is stored as gzip-compressed JSON in this binary attribute:
+ * exact for any option value (DynamoDB maps have no null and lose nothing else, but JSON is what
+ * the spec hash is over), and small, so that a long user_data stays far from the 400 KB item limit.
+ */
+export const SPEC_ATTR = "specGz";
+
+/**
  * Attributes a patch may not touch: keys, index keys, and what only the store itself maintains
  * (the event counter, the release claim of the wait protocol).
  */
@@ -64,6 +74,9 @@ export const RESERVED_ATTRS = new Set([
   "releasedToken",
   "releasedBy",
   TEMPLATE_ATTR,
+  // A spec is written whole with its record (putServer, putHook), never patched.
+  "spec",
+  SPEC_ATTR,
 ]);
 
 export async function compressTemplate(text: string): Promise<Uint8Array> {
@@ -102,6 +115,7 @@ const STACK_FIELDS = [
   "template",
   "requestHash",
   "redrive",
+  "settings",
 ] as const satisfies readonly (keyof StackRecord)[];
 
 const SERVER_FIELDS = [
@@ -124,6 +138,7 @@ const SERVER_FIELDS = [
   "startedAt",
   "readyAt",
   "error",
+  "context",
 ] as const satisfies readonly (keyof ServerRecord)[];
 
 const HOOK_FIELDS = [
@@ -139,6 +154,7 @@ const HOOK_FIELDS = [
   "startedAt",
   "finishedAt",
   "error",
+  "context",
 ] as const satisfies readonly (keyof HookRecord)[];
 
 export async function stackToItem(stack: StackRecord): Promise<Item> {
@@ -159,6 +175,7 @@ export async function itemToStack(item: Item): Promise<StackRecord> {
   const lock = f.optFields("lock");
   const template = f.optFields("template");
   const redrive = f.optFields("redrive");
+  const settings = f.optFields("settings");
   return {
     team: f.str("team"),
     stackId: f.str("stackId"),
@@ -181,6 +198,15 @@ export async function itemToStack(item: Item): Promise<StackRecord> {
     ...opt<"template", TemplateRef>("template", template && templateRef(template)),
     ...opt("requestHash", f.optStr("requestHash")),
     ...opt("redrive", redrive && { execution: redrive.str("execution"), armed: redrive.bool("armed") }),
+    ...opt<"settings", RunSettings>(
+      "settings",
+      settings && {
+        onFailure: oneOf(settings.str("onFailure"), ["keep", "rollback"] as const, "on_failure setting"),
+        maxParallel: settings.num("maxParallel"),
+        serverTimeout: settings.num("serverTimeout"),
+        waitTimeout: settings.num("waitTimeout"),
+      },
+    ),
   };
 }
 
@@ -193,6 +219,7 @@ export function serverToItem(server: ServerRecord): Item {
     sk: { S: key.sk },
     kind: { S: ITEM_KINDS.server },
     ...(pendingAttr && { pending: pendingAttr }),
+    ...(server.spec && { [SPEC_ATTR]: encodeSpec(server.spec) }),
   };
 }
 
@@ -219,6 +246,8 @@ export function itemToServer(item: Item): ServerRecord {
     ...opt("startedAt", f.optStr("startedAt")),
     ...opt("readyAt", f.optStr("readyAt")),
     ...opt("error", f.optStr("error")),
+    ...opt("spec", decodeSpec<CompiledServer>(f, "server", serverSpecProblem)),
+    ...opt("context", runContext(f)),
   };
 }
 
@@ -229,6 +258,7 @@ export function hookToItem(hook: HookRecord): Item {
     pk: { S: key.pk },
     sk: { S: key.sk },
     kind: { S: ITEM_KINDS.hook },
+    ...(hook.spec && { [SPEC_ATTR]: encodeSpec(hook.spec) }),
   };
 }
 
@@ -247,7 +277,77 @@ export function itemToHook(item: Item): HookRecord {
     ...opt("startedAt", f.optStr("startedAt")),
     ...opt("finishedAt", f.optStr("finishedAt")),
     ...opt("error", f.optStr("error")),
+    ...opt("spec", decodeSpec<CompiledHook>(f, "hook", hookSpecProblem)),
+    ...opt("context", runContext(f)),
   };
+}
+
+function encodeSpec(spec: CompiledServer | CompiledHook): { B: Uint8Array } {
+  return { B: new Uint8Array(gzipSync(Buffer.from(JSON.stringify(spec), "utf8"))) };
+}
+
+/** Reads a stored spec, checking the fields every reader relies on. */
+function decodeSpec<T>(
+  f: Fields,
+  what: string,
+  problem: (spec: Record<string, unknown>) => string | undefined,
+): T | undefined {
+  const bytes = f.optBytes(SPEC_ATTR);
+  if (bytes === undefined) return undefined;
+  let spec: unknown;
+  try {
+    spec = JSON.parse(gunzipSync(bytes).toString("utf8"));
+  } catch (error) {
+    throw new StoreError(`${what} item: attribute \`${SPEC_ATTR}\` is not gzip-compressed JSON`, {
+      cause: error,
+    });
+  }
+  const found =
+    typeof spec !== "object" || spec === null || Array.isArray(spec)
+      ? "is not an object"
+      : problem(spec as Record<string, unknown>);
+  if (found) throw new StoreError(`${what} item: the stored spec ${found}`);
+  return spec as T;
+}
+
+const isStrings = (v: unknown) => Array.isArray(v) && v.every((x) => typeof x === "string");
+
+function serverSpecProblem(s: Record<string, unknown>): string | undefined {
+  for (const k of ["provider", "type", "hash"] as const)
+    if (typeof s[k] !== "string") return `has no string \`${k}\``;
+  for (const k of ["index", "order"] as const) if (typeof s[k] !== "number") return `has no number \`${k}\``;
+  if (typeof s.options !== "object" || s.options === null) return "has no `options` object";
+  if (!Array.isArray(s.userData)) return "has no `userData` list";
+  if (!isStrings(s.dependsOn)) return "has no `dependsOn` list of strings";
+  return undefined;
+}
+
+function hookSpecProblem(s: Record<string, unknown>): string | undefined {
+  if (typeof s.type !== "string") return "has no string `type`";
+  if (typeof s.continueOnError !== "boolean") return "has no boolean `continueOnError`";
+  const params = s.params as { holes?: unknown } | null;
+  if (typeof params !== "object" || params === null || !Array.isArray(params.holes))
+    return "has no compiled `params`";
+  const secrets = s.secrets as { userdata?: unknown; team?: unknown } | null;
+  if (
+    typeof secrets !== "object" ||
+    secrets === null ||
+    !isStrings(secrets.userdata) ||
+    !isStrings(secrets.team)
+  )
+    return "has no `secrets` names";
+  return undefined;
+}
+
+function runContext(f: Fields): RunContext | undefined {
+  const c = f.optFields("context");
+  const secrets = c?.optFields("secrets");
+  return (
+    c && {
+      member: c.str("member"),
+      secrets: { userdata: secrets?.strings("userdata") ?? [], team: secrets?.strings("team") ?? [] },
+    }
+  );
 }
 
 export function artifactsToItem(key: StackKey, artifacts: Readonly<Record<string, string>>): Item {

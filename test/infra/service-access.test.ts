@@ -264,6 +264,8 @@ describe("the service functions' grants against their code", () => {
         pending: [],
         dependents: [],
         readyToken: `token-${server}`,
+        // As Prepare records it: the member, and the secrets the stack's template uses, by name.
+        context: { member: "alice", secrets: { userdata: ["github_username"], team: [] } },
       });
       recording = paused;
       const target = { team: "acme", stackId, server, attempt: 1 };

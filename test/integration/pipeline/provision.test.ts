@@ -313,8 +313,10 @@ describe("the provision state machine on the local runtime", () => {
     try {
       expect((await engine.provision(stopped)).status).toBe("FAILED");
       const a = await status(stopped);
+      // Prepare records every hook of the run: the one after the failure never ran.
       expect(a.hooks).toEqual([
         expect.objectContaining({ index: 0, status: "FAILED", exitCode: 4, output: "out\n" }),
+        expect.objectContaining({ index: 1, status: "PENDING", output: null, exitCode: null }),
       ]);
       expect(a.error).toContain("post_hooks[0] run_script failed");
 

@@ -1,0 +1,121 @@
+import { type CompiledStack, compileStack } from "../core/compile.ts";
+import type { ProviderCatalog } from "../core/providers.ts";
+import type { HookSpec } from "../core/template.ts";
+import { HOOK_SECRETS } from "../ports/secrets.ts";
+import type { RunSettings, StackRecord } from "../ports/store.ts";
+import { getStack, iso, keyOf, type PipelineDeps, providerOf } from "./context.ts";
+import {
+  type DestroyPlan,
+  lock,
+  type ProvisionPlan,
+  type RunSpecs,
+  type StackInput,
+  startRun,
+} from "./run.ts";
+import { loadStackTemplate } from "./template.ts";
+
+export type { DestroyPlan, ProvisionPlan, StackInput } from "./run.ts";
+
+/**
+ * Prepare: the only task that reads the template. It validates and compiles it, and records the
+ * run with every server's and hook's compiled spec; the other tasks read those records.
+ */
+
+type PrepareDeps = Pick<PipelineDeps, "store" | "executions" | "catalog" | "now">;
+
+/** The team secrets a hook uses: those of its type, and the one a webhook signs with. */
+export function hookSecrets(hook: HookSpec): string[] {
+  const names: string[] = [...HOOK_SECRETS[hook.type]];
+  if (hook.type === "webhook" && typeof hook.params.secret === "string") names.push(hook.params.secret);
+  return names;
+}
+
+/** The longest a server may wait for its dependencies: the longest chain before it to be created. */
+function waitTimeout(serverTimeout: number, levels: number): number {
+  return Math.min(serverTimeout * Math.max(levels, 1) + 300, 31_536_000);
+}
+
+/** The run a compiled stack makes for a stack (whose `simulate` says which servers run on sim). */
+export function runSpecs(compiled: CompiledStack, stack: StackRecord, catalog: ProviderCatalog): RunSpecs {
+  const { settings } = compiled;
+  const run: RunSettings = {
+    onFailure: settings.onFailure,
+    maxParallel: settings.maxParallel,
+    serverTimeout: settings.serverTimeoutSeconds,
+    waitTimeout: waitTimeout(settings.serverTimeoutSeconds, compiled.levels),
+  };
+  return {
+    servers: compiled.servers.map(({ name, ...spec }) => ({
+      name,
+      spec,
+      provider: providerOf(stack, spec.provider, catalog),
+    })),
+    hooks: [...compiled.preHooks, ...compiled.postHooks].map(({ phase, index, ...spec }) => ({
+      phase,
+      index,
+      spec,
+    })),
+    settings: run,
+    context: { member: stack.member, secrets: compiled.secrets },
+  };
+}
+
+/** Compiles a stack's template (with the plan its validation made) and the stack's non-secret context. */
+export function compileStackRecord(stack: StackRecord, catalog: ProviderCatalog): CompiledStack {
+  const { template, plan } = loadStackTemplate(stack, catalog);
+  return compileStack(
+    template,
+    plan,
+    { team: stack.team, stackId: stack.stackId, member: stack.member, userdata: stack.userdata },
+    { hookSecrets },
+  );
+}
+
+/** Prepare: lock, load, validate, compile, record the run; returns the Map items and limits. */
+export async function prepare(deps: PrepareDeps, input: StackInput): Promise<ProvisionPlan | DestroyPlan> {
+  if (input.mode === "destroy") return prepareDestroy(deps, input);
+  const key = keyOf(input);
+  const run = await lock(deps, input);
+  const stack = await getStack(deps, key);
+  return startRun(deps, stack, run, runSpecs(compileStackRecord(stack, deps.catalog), stack, deps.catalog));
+}
+
+/**
+ * Prepare of the destroy machine: lock, and the servers that exist by levels, dependents first.
+ * A server recorded before specs were stored gets its spec, so that the provider finds its
+ * placement (`ServerRef.options`).
+ */
+export async function prepareDestroy(deps: PrepareDeps, input: StackInput): Promise<DestroyPlan> {
+  const key = keyOf(input);
+  const run = await lock(deps, input);
+  const stack = await getStack(deps, key);
+  const { template, plan } = loadStackTemplate(stack, deps.catalog);
+  const existing = new Map((await deps.store.listServers(key)).map((s) => [s.name, s]));
+  const unspecified = [...existing.values()].filter((s) => !s.spec && s.status !== "DESTROYED");
+  if (unspecified.length > 0) {
+    const compiled = runSpecs(compileStackRecord(stack, deps.catalog), stack, deps.catalog);
+    const specs = new Map(compiled.servers.map((s) => [s.name, s.spec]));
+    await Promise.all(
+      unspecified.map(async (s) => {
+        const spec = specs.get(s.name);
+        if (spec) await deps.store.putServer({ ...s, spec, context: compiled.context });
+      }),
+    );
+  }
+  await deps.store.updateStack(key, {
+    status: "DESTROYING",
+    run,
+    startedAt: iso(deps),
+    finishedAt: undefined,
+    error: undefined,
+  });
+  await deps.store.appendEvent(key, { type: "DestroyStarted", message: `run ${run}: destroying` });
+  const levels = [...plan.levels].reverse().map((level) => level.filter((n) => existing.has(n)));
+  // Servers from an older version of the template go first: nothing in this one depends on them.
+  const extra = [...existing.keys()].filter((n) => !plan.order.includes(n));
+  return {
+    run,
+    levels: [extra, ...levels].filter((l) => l.length > 0),
+    maxParallel: Math.min(template.settings.maxParallel, 40),
+  };
+}

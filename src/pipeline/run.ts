@@ -1,0 +1,215 @@
+import type { CompiledHook, CompiledServer } from "../core/compiled.ts";
+import type {
+  HookRecord,
+  RunContext,
+  RunSettings,
+  ServerRecord,
+  StackKey,
+  StackRecord,
+} from "../ports/store.ts";
+import { getStack, iso, keyOf, type PipelineDeps } from "./context.ts";
+import { StackLockedError } from "./errors.ts";
+
+/**
+ * Starting a run: the stack's lock, and the run's server and hook records written from compiled
+ * specs. Prepare compiles the specs from the template; a redrive takes them from the records the
+ * failed run left. Nothing here reads the template.
+ */
+
+export interface StackInput extends StackKey {
+  readonly execution: string;
+  readonly mode?: "provision" | "destroy";
+}
+export interface RunInput extends StackKey {
+  readonly run: number;
+}
+export interface ServerInput extends RunInput {
+  readonly server: string;
+}
+export interface TokenInput extends ServerInput {
+  readonly token: string;
+}
+export interface HookInput extends RunInput {
+  readonly phase: "pre" | "post";
+  readonly index: number;
+}
+export interface FailureInput extends ServerInput {
+  readonly error: { readonly Error: string; readonly Cause: string };
+}
+
+export interface ProvisionPlan {
+  readonly run: number;
+  /** Servers this run creates, in topological order (the Map's items). */
+  readonly servers: string[];
+  readonly preHooks: number[];
+  readonly postHooks: number[];
+  readonly maxParallel: number;
+  readonly serverTimeout: number;
+  readonly waitTimeout: number;
+}
+
+export interface DestroyPlan {
+  readonly run: number;
+  /** Levels, last first: dependents go before what they depend on. */
+  readonly levels: string[][];
+  readonly maxParallel: number;
+}
+
+/** What a run is made of: every server's and hook's spec, the settings, the context. */
+export interface RunSpecs {
+  /** Every server of the stack, in topological order, with the provider that runs it (sim when simulated). */
+  readonly servers: readonly {
+    readonly name: string;
+    readonly spec: CompiledServer;
+    readonly provider: string;
+  }[];
+  /** Every hook, pre hooks first, each phase in order. */
+  readonly hooks: readonly {
+    readonly phase: "pre" | "post";
+    readonly index: number;
+    readonly spec: CompiledHook;
+  }[];
+  readonly settings: RunSettings;
+  readonly context: RunContext;
+}
+
+/** Takes the stack's lock for this execution (again, on a retry), or says who holds it. */
+export async function lock(
+  deps: Pick<PipelineDeps, "store" | "executions" | "now">,
+  input: StackInput,
+): Promise<number> {
+  const key = keyOf(input);
+  const stack = await getStack(deps, key);
+  const held = stack.lock;
+  if (held?.execution === input.execution) return held.run;
+  let steal: { execution: string } | undefined;
+  if (held) {
+    if (await deps.executions.isRunning(held.execution)) {
+      throw new StackLockedError(
+        `stack \`${key.stackId}\` is busy: run ${held.run} (execution ${held.execution}, since ${held.since}) is still running; wait for it or stop it`,
+      );
+    }
+    steal = { execution: held.execution };
+  }
+  const run = Math.max(stack.run, held?.run ?? 0) + 1;
+  const got = await deps.store.acquireLock(key, { run, execution: input.execution, since: iso(deps) }, steal);
+  if (!got.acquired) {
+    throw new StackLockedError(
+      `stack \`${key.stackId}\` is busy: run ${got.holder.run} (execution ${got.holder.execution}, since ${got.holder.since}) holds it`,
+    );
+  }
+  if (steal) {
+    await deps.store.appendEvent(key, {
+      type: "LockTakenOver",
+      message: `run ${held?.run} (${steal.execution}) is no longer running; run ${run} takes over`,
+    });
+  }
+  return run;
+}
+
+/** Writes a few at a time: a 1,000-server stack is prepared in well under a second. */
+async function inBatches<T>(items: readonly T[], write: (item: T) => Promise<void>): Promise<void> {
+  for (let i = 0; i < items.length; i += 25) await Promise.all(items.slice(i, i + 25).map(write));
+}
+
+/**
+ * Records a run: each server that is not ready yet gets its record for this run (spec, pending
+ * dependencies, dependents), each hook that has not succeeded a PENDING record with its spec, and
+ * the stack is RUNNING with the run's settings. Returns the Map items and limits.
+ */
+export async function startRun(
+  deps: Pick<PipelineDeps, "store" | "now">,
+  stack: StackRecord,
+  run: number,
+  specs: RunSpecs,
+): Promise<ProvisionPlan> {
+  const key = keyOf(stack);
+  const existing = new Map((await deps.store.listServers(key)).map((s) => [s.name, s]));
+  // A rerun creates only what is missing: servers ready from an earlier run stay out of the Map.
+  const todo = specs.servers.filter((s) => existing.get(s.name)?.status !== "SUCCEEDED");
+  const inRun = new Set(todo.map((s) => s.name));
+  const dependents = new Map<string, string[]>(todo.map((s) => [s.name, []]));
+  for (const { name, spec } of todo) for (const d of spec.dependsOn) dependents.get(d)?.push(name);
+  const records: ServerRecord[] = [];
+  for (const { name, spec, provider } of todo) {
+    const before = existing.get(name);
+    const record: ServerRecord = {
+      ...key,
+      name,
+      provider,
+      type: spec.type,
+      status: "PENDING",
+      deps: spec.dependsOn,
+      pending: spec.dependsOn.filter((d) => inRun.has(d)),
+      dependents: dependents.get(name) ?? [],
+      run,
+      attempt: before?.attempt ?? 0,
+      ...(before?.idempotencyToken ? { idempotencyToken: before.idempotencyToken } : {}),
+      ...(before?.createdRun !== undefined ? { createdRun: before.createdRun } : {}),
+      ...(before?.artifacts ? { artifacts: before.artifacts } : {}),
+      ...(before?.status === "FAILED" ? { error: before.error } : {}),
+      spec,
+      context: specs.context,
+    };
+    // A server that failed keeps its status until CreateServer replaces it, so rollback and
+    // create know the old one exists.
+    records.push(
+      before?.status === "FAILED" || before?.status === "CREATING"
+        ? { ...record, status: before.status }
+        : record,
+    );
+  }
+  // A ready server keeps the spec it was created from; one recorded before specs were stored gets
+  // its spec now, so that destroying it finds its placement.
+  for (const { name, spec } of specs.servers) {
+    const before = existing.get(name);
+    if (before?.status === "SUCCEEDED" && !before.spec)
+      records.push({ ...before, spec, context: specs.context });
+  }
+  await inBatches(records, (r) => deps.store.putServer(r));
+  // A rerun runs again, in order, every hook that did not succeed: one SKIPPED for a secret the
+  // team has since set, one that FAILED (with continue_on_error, or before the run failed).
+  const done = new Set(
+    (await deps.store.listHooks(key))
+      .filter((h) => h.status === "SUCCEEDED")
+      .map((h) => `${h.phase}#${h.index}`),
+  );
+  const hooks = specs.hooks.filter((h) => !done.has(`${h.phase}#${h.index}`));
+  await inBatches(
+    hooks.map(
+      (h): HookRecord => ({
+        ...key,
+        phase: h.phase,
+        index: h.index,
+        type: h.spec.type,
+        status: "PENDING",
+        run,
+        spec: h.spec,
+        context: specs.context,
+      }),
+    ),
+    (h) => deps.store.putHook(h),
+  );
+  await deps.store.updateStack(key, {
+    status: "RUNNING",
+    run,
+    startedAt: iso(deps),
+    finishedAt: undefined,
+    error: undefined,
+    settings: specs.settings,
+  });
+  await deps.store.appendEvent(key, {
+    type: "RunStarted",
+    message: `run ${run}: ${todo.length} of ${specs.servers.length} servers to create`,
+  });
+  const indices = (phase: "pre" | "post") => hooks.filter((h) => h.phase === phase).map((h) => h.index);
+  return {
+    run,
+    servers: todo.map((s) => s.name),
+    preHooks: indices("pre"),
+    postHooks: indices("post"),
+    maxParallel: specs.settings.maxParallel,
+    serverTimeout: specs.settings.serverTimeout,
+    waitTimeout: specs.settings.waitTimeout,
+  };
+}

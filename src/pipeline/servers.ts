@@ -1,0 +1,279 @@
+import { type CompiledServer, referencedServers, renderCompiledText } from "../core/compiled.ts";
+import type { ProviderName } from "../core/template.ts";
+import type { ServerRef } from "../ports/provider.ts";
+import type { RunContext, ServerRecord, WaitRelease } from "../ports/store.ts";
+import { causeMessage, iso, keyOf, type PipelineDeps } from "./context.ts";
+import {
+  ProviderFailedError,
+  ServersFailedError,
+  TemplateInvalidError,
+  UserDataFailedError,
+} from "./errors.ts";
+import type { FailureInput, RunInput, ServerInput, TokenInput } from "./run.ts";
+import { runSecrets } from "./secrets.ts";
+
+export type { FailureInput, RunInput, ServerInput, TokenInput } from "./run.ts";
+
+/**
+ * The tasks of one server's iteration (and DestroyServer). Each reads the server's own record,
+ * written by Prepare with its compiled spec, and never the template; each is safe to run again
+ * with the same input (Retry, redrive, a rerun after a crash).
+ */
+
+/** How a provider finds a server: its id, its idempotency token and its compiled options. */
+export function refOf(rec: ServerRecord): ServerRef {
+  return {
+    team: rec.team,
+    stackId: rec.stackId,
+    server: rec.name,
+    id: rec.artifacts?.Id ?? "",
+    ...(rec.idempotencyToken ? { token: rec.idempotencyToken } : {}),
+    ...(rec.spec ? { options: rec.spec.options } : {}),
+  };
+}
+
+/**
+ * The compiled spec and run context on a server's record.
+ * @throws TemplateInvalidError when Prepare did not write them (a record from before specs).
+ */
+function compiledOf(rec: ServerRecord): { spec: CompiledServer; context: RunContext } {
+  if (!rec.spec || !rec.context) {
+    throw new TemplateInvalidError(
+      `server \`${rec.name}\` of stack \`${rec.stackId}\` has no compiled spec on its record; rerun the stack so that Prepare records it`,
+    );
+  }
+  return { spec: rec.spec, context: rec.context };
+}
+
+/** Sends a parked wait token back; the store tells exactly one caller to. */
+async function release(deps: Pick<PipelineDeps, "tokens">, r: WaitRelease, server: string): Promise<void> {
+  if (r.outcome === "success") await deps.tokens.sendSuccess(r.token, { server });
+  else
+    await deps.tokens.sendFailure(
+      r.token,
+      "DependencyFailedError",
+      `skipped: dependency \`${r.failedDep}\` did not become ready`,
+    );
+}
+
+/**
+ * WaitForDependencies: parks the token on the server's record. Whoever completes "no pending
+ * dependency and a token present" sends the token back, this task or the last dependency's
+ * PublishArtifacts; sending twice is harmless.
+ */
+export async function waitForDependencies(
+  deps: Pick<PipelineDeps, "store" | "tokens">,
+  input: TokenInput,
+): Promise<void> {
+  const key = keyOf(input);
+  const rec = await deps.store.setWaitToken(key, input.server, input.run, input.token);
+  if (rec.run !== input.run) return;
+  if (rec.release) {
+    await release(deps, rec.release, input.server);
+  } else {
+    await deps.store.appendEvent(key, {
+      type: "ServerWaiting",
+      server: input.server,
+      message: `${input.server} waits for ${rec.pending.join(", ")}`,
+    });
+  }
+}
+
+/** CreateServer: records the idempotency token, then asks the provider; a retry finds the same server. */
+export async function createServer(
+  deps: Pick<PipelineDeps, "store" | "provider" | "secrets" | "now">,
+  input: ServerInput,
+): Promise<void> {
+  const key = keyOf(input);
+  let rec = await deps.store.getServer(key, input.server);
+  if (!rec || rec.run !== input.run)
+    throw new ProviderFailedError(`server \`${input.server}\` is not part of run ${input.run}`);
+  if (rec.status === "SUCCEEDED") return;
+  const { spec, context } = compiledOf(rec);
+  const provider = deps.provider(rec.provider as ProviderName);
+  // A server that failed in an earlier attempt is replaced, never kept beside the new one.
+  if (
+    rec.status === "FAILED" ||
+    rec.status === "SKIPPED" ||
+    rec.status === "DESTROYED" ||
+    !rec.idempotencyToken
+  ) {
+    if (rec.status === "FAILED" && (rec.artifacts?.Id || rec.idempotencyToken))
+      await provider.destroy(refOf(rec));
+    const attempt = rec.attempt + 1;
+    rec = await deps.store.updateServer(key, input.server, {
+      status: "CREATING",
+      attempt,
+      idempotencyToken: `${key.stackId}.${input.server}.${attempt}`,
+      artifacts: undefined,
+      createdRun: input.run,
+      startedAt: iso(deps),
+      readyAt: undefined,
+      error: undefined,
+    });
+  } else if (rec.status !== "CREATING") {
+    rec = await deps.store.updateServer(key, input.server, {
+      status: "CREATING",
+      startedAt: iso(deps),
+      error: undefined,
+    });
+  }
+  await deps.store.appendEvent(key, {
+    type: "ServerCreating",
+    server: input.server,
+    message: `${input.server}: creating`,
+  });
+  // Only the dependencies whose artifacts user_data uses are read.
+  const used = referencedServers([spec.userData]);
+  const artifacts = await Promise.all(used.map((d) => deps.store.getServer(key, d)));
+  const secret = await runSecrets(deps.secrets, key.team, context, { team: false });
+  const userData = renderCompiledText(spec.userData, {
+    servers: Object.fromEntries(used.map((d, i) => [d, artifacts[i]?.artifacts])),
+    secrets: secret.userdata,
+  });
+  const created = await provider.create({
+    stackId: key.stackId,
+    team: key.team,
+    member: context.member,
+    server: input.server,
+    type: spec.type,
+    options: spec.options,
+    userData,
+    idempotencyToken: rec.idempotencyToken as string,
+    secrets: Object.values(secret.userdata),
+  });
+  await deps.store.updateServer(key, input.server, { artifacts: { ...created } });
+}
+
+/** WaitUntilReady: parks the token and has readiness (user_data finished) settle it. */
+export async function waitUntilReady(
+  deps: Pick<PipelineDeps, "store" | "readiness" | "secrets">,
+  input: TokenInput,
+): Promise<void> {
+  const key = keyOf(input);
+  const rec = await deps.store.updateServer(key, input.server, { readyToken: input.token });
+  // user_data's output may echo a secret: what settles the token masks it first.
+  const { mask } = await runSecrets(deps.secrets, key.team, rec.context);
+  await deps.readiness.watch({
+    provider: rec.provider as ProviderName,
+    ref: refOf(rec),
+    token: input.token,
+    mask,
+  });
+}
+
+/** PublishArtifacts: the server is ready; its dependents lose one pending dependency each. */
+export async function publishArtifacts(
+  deps: Pick<PipelineDeps, "store" | "tokens" | "now">,
+  input: ServerInput,
+): Promise<void> {
+  const key = keyOf(input);
+  const rec = await deps.store.updateServer(key, input.server, {
+    status: "SUCCEEDED",
+    readyAt: iso(deps),
+    readyToken: undefined,
+  });
+  await deps.store.appendEvent(key, {
+    type: "ServerReady",
+    server: input.server,
+    message: `${input.server}: ready at ${rec.artifacts?.IP ?? "?"} (${rec.artifacts?.Id ?? "?"})`,
+  });
+  await Promise.all(
+    rec.dependents.map(async (d) => {
+      const after = await deps.store.removePending(key, d, input.run, input.server);
+      if (after.release) await release(deps, after.release, d);
+    }),
+  );
+}
+
+/** MarkServerFailed: records why, and fails the waits of every server depending on this one. */
+export async function markServerFailed(
+  deps: Pick<PipelineDeps, "store" | "tokens" | "secrets">,
+  input: FailureInput,
+): Promise<void> {
+  const key = keyOf(input);
+  const skipped = input.error.Error === "DependencyFailedError";
+  const before = await deps.store.getServer(key, input.server);
+  const { mask } = await runSecrets(deps.secrets, key.team, before?.context);
+  const reason = mask(
+    input.error.Error === "States.Timeout"
+      ? "did not become ready within server_timeout"
+      : causeMessage(input.error.Cause),
+  );
+  const rec = await deps.store.updateServer(key, input.server, {
+    status: skipped ? "SKIPPED" : "FAILED",
+    error: reason,
+    readyToken: undefined,
+  });
+  await deps.store.appendEvent(key, {
+    type: skipped ? "ServerSkipped" : "ServerFailed",
+    server: input.server,
+    message: `${input.server}: ${reason}`,
+  });
+  await Promise.all(
+    rec.dependents.map(async (d) => {
+      const after = await deps.store.setFailedDep(key, d, input.run, input.server);
+      if (after.release) await release(deps, after.release, d);
+    }),
+  );
+}
+
+/** Servers in the template's order (records without a spec last, by name). */
+export function inTemplateOrder(servers: readonly ServerRecord[]): ServerRecord[] {
+  const rank = (s: ServerRecord) => s.spec?.index ?? Number.MAX_SAFE_INTEGER;
+  return [...servers].sort((a, b) => rank(a) - rank(b) || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
+
+/** CheckServers: every server of the stack is ready, or the run fails naming those that are not. */
+export async function checkServers(deps: Pick<PipelineDeps, "store">, input: RunInput): Promise<void> {
+  const key = keyOf(input);
+  const bad = inTemplateOrder(await deps.store.listServers(key))
+    .filter((r) => r.status !== "SUCCEEDED")
+    .map((r) => `${r.name} (${r.status}${r.error ? `: ${r.error}` : ""})`);
+  if (bad.length > 0) {
+    throw new ServersFailedError(
+      `${bad.length} server${bad.length === 1 ? "" : "s"} not ready: ${bad.join("; ")}`,
+    );
+  }
+}
+
+/** DestroyServer: the provider destroys it (a server already gone is fine). */
+export async function destroyServer(
+  deps: Pick<PipelineDeps, "store" | "provider">,
+  input: ServerInput,
+): Promise<void> {
+  const key = keyOf(input);
+  const rec = await deps.store.getServer(key, input.server);
+  if (!rec || rec.status === "DESTROYED") return;
+  if (rec.artifacts?.Id || rec.idempotencyToken) {
+    await deps.provider(rec.provider as ProviderName).destroy(refOf(rec));
+  }
+  await deps.store.updateServer(key, input.server, {
+    status: "DESTROYED",
+    readyToken: undefined,
+    waitToken: undefined,
+  });
+  await deps.store.appendEvent(key, {
+    type: "ServerDestroyed",
+    server: input.server,
+    message: `${input.server}: destroyed`,
+  });
+}
+
+/** The readiness of a server settles its WaitUntilReady token (used by the local watcher). */
+export async function settleReadiness(
+  deps: Pick<PipelineDeps, "tokens">,
+  token: string,
+  result: { ready: true } | { ready: false; reason: string; exitCode?: number; output?: string },
+  mask: (text: string) => string = (t) => t,
+): Promise<void> {
+  if (result.ready) await deps.tokens.sendSuccess(token, {});
+  else {
+    const tail = result.output ? `\n${mask(result.output.slice(-2000))}` : "";
+    await deps.tokens.sendFailure(
+      token,
+      new UserDataFailedError(result.reason).name,
+      `${mask(result.reason)}${result.exitCode !== undefined ? ` (exit code ${result.exitCode})` : ""}${tail}`,
+    );
+  }
+}
