@@ -12,11 +12,13 @@ import { ProviderUnavailableError } from "../../src/pipeline/errors.ts";
 import { settleReadiness } from "../../src/pipeline/steps.ts";
 import type { Readiness } from "../../src/ports/orchestration.ts";
 import type { Provider } from "../../src/ports/provider.ts";
+import type { RateBudget } from "../../src/ports/rate-budget.ts";
 import type { Store } from "../../src/ports/store.ts";
 import { CredentialSource, createAwsProvider } from "../../src/providers/aws/index.ts";
 import { createSimProvider } from "../../src/providers/sim.ts";
 import { createAwsSecrets } from "../../src/secrets/aws-secrets.ts";
 import { createDynamoStore } from "../../src/store/dynamo-store.ts";
+import { createDynamoRateBudget } from "../../src/store/rate-budget.ts";
 import { callbackSecretLoader } from "./callback-secret.ts";
 import { optionalEnv, requireEnv } from "./env.ts";
 
@@ -32,6 +34,14 @@ export function buildAwsStore(env: NodeJS.ProcessEnv = process.env) {
 }
 
 /**
+ * Rate budgets in the table named by TABLE_NAME: RunInstances per account and region, sim creates,
+ * shared by every container and every stack.
+ */
+export function buildRateBudget(env: NodeJS.ProcessEnv = process.env): RateBudget {
+  return createDynamoRateBudget({ client: new DynamoDBClient({}), tableName: requireEnv("TABLE_NAME", env) });
+}
+
+/**
  * The `aws` provider in AWS: the team's role assumed through this function's STS (or the team's
  * keys read from Secrets Manager), instances reporting readiness to CALLBACK_BASE_URL. It loads the
  * EC2, SSM and STS clients on first use, so functions that never meet an aws server start as fast.
@@ -40,10 +50,12 @@ export function buildAwsProvider(
   store: Store,
   secretsManager: SecretsManagerClient,
   env: NodeJS.ProcessEnv = process.env,
+  launches: RateBudget = buildRateBudget(env),
 ): Provider {
   const secret = callbackSecretLoader(secretsManager, env);
   return createAwsProvider({
     store,
+    launches,
     credentials: new CredentialSource({ secretsManager }),
     callback: async () => ({ baseUrl: requireEnv("CALLBACK_BASE_URL", env), secret: await secret() }),
   });
@@ -53,12 +65,13 @@ export function buildAwsDeps(env: NodeJS.ProcessEnv = process.env): PipelineDeps
   const store = buildAwsStore(env);
   const sfn = new SFNClient({});
   const secretsManager = new SecretsManagerClient({});
-  const sim = createSimProvider({});
+  const budget = buildRateBudget(env);
+  const sim = createSimProvider({ budget });
   let aws: Provider | undefined;
   const provider = (name: ProviderName): Provider => {
     if (name === "sim") return sim;
     if (name === "aws") {
-      aws ??= buildAwsProvider(store, secretsManager, env);
+      aws ??= buildAwsProvider(store, secretsManager, env, budget);
       return aws;
     }
     throw new ProviderUnavailableError(`the ${name} provider is not available in this deployment`);

@@ -1,4 +1,4 @@
-import { ProviderError, ProviderRequestError } from "../errors.ts";
+import { ProviderError, ProviderRequestError, ProviderThrottledError } from "../errors.ts";
 
 /**
  * Errors of the `aws` provider. Every SDK exception is turned into one of these (or into
@@ -6,17 +6,8 @@ import { ProviderError, ProviderRequestError } from "../errors.ts";
  * no SDK class leaves it.
  */
 
-/**
- * AWS asks to slow down (RequestLimitExceeded, Throttling), or could not be reached for now. The
- * name is the contract with the ASL, which retries it with backoff and jitter: the same name as
- * the pipeline's `ProviderThrottledError` (src/pipeline/errors.ts), so the same Retry matches it.
- */
-export class ProviderThrottledError extends ProviderError {
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = "ProviderThrottledError";
-  }
-}
+/** AWS asks to slow down (RequestLimitExceeded, Throttling), or could not be reached for now. */
+export { ProviderThrottledError };
 
 /** The team's credential is missing, malformed, or refused (AssumeRole denied, secret unreadable). */
 export class AwsCredentialError extends ProviderError {

@@ -27,5 +27,5 @@ export { type AwsClientFactory, type AwsClients, type ClientTarget, sdkClientFac
 export { type AwsCredentials, CredentialSource, sessionNameFor } from "./credentials.ts";
 export { AwsApiError, AwsCredentialError, ProviderThrottledError, translateAwsError } from "./errors.ts";
 export { architectureOf, PORTABLE_OFFERINGS, resolveInstanceType } from "./sizes.ts";
-export { RUN_INSTANCES_RATE, TokenBucket } from "./token-bucket.ts";
+export { launchBudgetKey, RUN_INSTANCES_RATE } from "./token-bucket.ts";
 export { EC2_USER_DATA_LIMIT, encodeUserData, WRAPPER_MAX_OVERHEAD, wrapperScript } from "./user-data.ts";
