@@ -166,6 +166,24 @@ export const PROVIDER_CAPABILITIES: Readonly<Record<ProviderName, ProviderCapabi
       },
       fail: { value: { kind: "fail" }, doc: "`true`, `once` (first attempt only) or a failure rate 0..1." },
       seed: { value: { kind: "integer", min: 0, max: 2 ** 31 - 1 }, doc: "Seed for a failure rate." },
+      // Limits and failures for tests and benchmarks (src/providers/sim.ts).
+      fail_output_bytes: {
+        value: { kind: "integer", min: 0, max: 1_000_000 },
+        doc: "Bytes of output a failing user_data prints (long error messages).",
+      },
+      fail_destroy: { value: { kind: "fail" }, doc: "Whether destroying fails: like `fail`." },
+      destroy_ms: {
+        value: { kind: "integer", min: 0, max: 86_400_000 },
+        doc: "Milliseconds a destroy takes.",
+      },
+      create_rate: {
+        value: { kind: "number", min: 0.001, max: 10_000 },
+        doc: "Creates per second allowed across every sim server of the deployment (an account-wide limit).",
+      },
+      create_burst: {
+        value: { kind: "integer", min: 1, max: 10_000 },
+        doc: "Creates allowed at once under `create_rate` (default 1).",
+      },
     },
   },
 };
