@@ -42,6 +42,14 @@ export class DependencyFailedError extends PipelineError {
   }
 }
 
+/** A server that depends on this one was not destroyed, so this one is kept (destroy). */
+export class DependentNotDestroyedError extends PipelineError {
+  constructor(message: string) {
+    super(message);
+    this.name = "DependentNotDestroyedError";
+  }
+}
+
 /** user_data exited non-zero, or the server vanished before it was ready. */
 export class UserDataFailedError extends PipelineError {
   constructor(message: string) {

@@ -15,6 +15,7 @@ import {
   stackSecrets,
   stackTemplate,
 } from "./context.ts";
+import { type DestroyPlan, prepareDestroy } from "./destroy.ts";
 import {
   HookFailedError,
   HookRetryableError,
@@ -56,13 +57,6 @@ export interface ProvisionPlan {
   readonly waitTimeout: number;
 }
 
-export interface DestroyPlan {
-  readonly run: number;
-  /** Levels, last first: dependents go before what they depend on. */
-  readonly levels: string[][];
-  readonly maxParallel: number;
-}
-
 function keyOf(input: StackKey): StackKey {
   return { team: input.team, stackId: input.stackId };
 }
@@ -102,28 +96,11 @@ async function lock(deps: PipelineDeps, input: StackInput): Promise<number> {
 export async function prepare(deps: PipelineDeps, input: StackInput): Promise<ProvisionPlan | DestroyPlan> {
   const key = keyOf(input);
   const run = await lock(deps, input);
+  if (input.mode === "destroy") return prepareDestroy(deps, { ...key, run });
   const stack = await getStack(deps, key);
   const template = stackTemplate(stack);
   const plan = planTemplate(template);
   const existing = new Map((await deps.store.listServers(key)).map((s) => [s.name, s]));
-  if (input.mode === "destroy") {
-    await deps.store.updateStack(key, {
-      status: "DESTROYING",
-      run,
-      startedAt: iso(deps),
-      finishedAt: undefined,
-      error: undefined,
-    });
-    await deps.store.appendEvent(key, { type: "DestroyStarted", message: `run ${run}: destroying` });
-    const levels = [...plan.levels].reverse().map((level) => level.filter((n) => existing.has(n)));
-    // Servers from an older version of the template go first: nothing in this one depends on them.
-    const extra = [...existing.keys()].filter((n) => !plan.order.includes(n));
-    return {
-      run,
-      levels: [extra, ...levels].filter((l) => l.length > 0),
-      maxParallel: Math.min(template.settings.maxParallel, 40),
-    };
-  }
   // A rerun creates only what is missing: servers ready from an earlier run stay out of the Map.
   const todo = plan.order.filter((n) => existing.get(n)?.status !== "SUCCEEDED");
   const inRun = new Set(todo);
