@@ -20,12 +20,15 @@ import { translateError } from "./translate.ts";
  * `BUDGET`) holding its theoretical arrival time `tat` (GCRA, see src/ports/rate-budget.ts), so
  * that every container, process and stack naming the budget shares it.
  *
- * A call takes its turn with one atomic update and no read: while the budget is busy (`tat` not in
- * the past) it adds one interval to `tat`, on the condition that the turn this gives is within the
- * caller's wait; when the budget is idle it sets `tat` to now plus one interval, on the condition
- * that it is still idle. Concurrent callers never overwrite each other's turns and never retry more
- * than once per change of state (busy or idle). Callers' clocks are assumed to agree to within a
- * few milliseconds (NTP), as every turn is an epoch time.
+ * A call takes its turn with one atomic update and no read: while the budget is busy (`tat` not
+ * before the call's arrival) it adds one interval to `tat`, on the condition that the turn this
+ * gives is within the caller's wait; when the budget is idle it sets `tat` to the arrival plus one
+ * interval, on the condition that it is still idle. Concurrent callers never overwrite each other's
+ * turns and retry only when the budget changed between busy and idle. The arrival is the caller's
+ * clock plus twice its recent round trip, so that it can go exactly at its turn; one that would go
+ * later than lateToleranceMs lets the turn go unused and asks again: the calls as they go then keep
+ * to the limit (GCRA schedules any order of arrivals within it). Callers' clocks are assumed to
+ * agree to within a few milliseconds (NTP), as every turn is an epoch time.
  */
 export interface DynamoRateBudgetOptions {
   readonly client: DynamoDBClient;
@@ -37,8 +40,20 @@ export interface DynamoRateBudgetOptions {
 
 type Taken = { ok: true; tat: number } | { ok: false; tat: number | undefined };
 
-/** Tries per call: each failed condition means the budget changed between busy and idle. */
-const MAX_TRIES = 20;
+/** Tries per call: each is a change of the budget between busy and idle, or a turn missed. */
+const MAX_TRIES = 50;
+/** How far ahead of its clock a caller asks for its turn, in microseconds: its round trips decide. */
+const MIN_LEAD = 5_000;
+const MAX_LEAD = 1_000_000;
+
+/**
+ * How late a caller may go after its turn, in milliseconds: a caller that would go later (a slow
+ * round trip, a busy process) spends the turn unused and asks again, so that calls stay within the
+ * limit measured at the moments they go (to within this much).
+ */
+export function lateToleranceMs(limit: RateLimit): number {
+  return Math.max(25, intervalMicros(limit) / 4000);
+}
 
 export function rateBudgetKey(key: string): { pk: AttributeValue; sk: AttributeValue } {
   return { pk: { S: `RATE#${key}` }, sk: { S: "BUDGET" } };
@@ -86,23 +101,31 @@ export function createDynamoRateBudget(options: DynamoRateBudgetOptions): RateBu
     }
   }
 
+  // How long this caller's round trips take: its turns are asked for that far ahead.
+  let lead = MIN_LEAD;
+  const micros = () => Math.floor(now() * 1000);
+
   return {
     async take(key, limit: RateLimit, { maxWaitMs }) {
       checkRateLimit(limit);
-      const interval = { N: String(intervalMicros(limit)) };
-      // Idle first only when nothing says otherwise: most calls of a busy budget find it busy.
+      const interval = intervalMicros(limit);
+      const late = lateToleranceMs(limit) * 1000;
+      // Busy first: most calls of a busy budget find it busy.
       let busy = true;
       for (let i = 0; i < MAX_TRIES; i++) {
-        const at = Math.floor(now() * 1000);
+        const started = micros();
+        // The call's arrival in the budget: when it can go at the earliest, once the answer is back.
+        const arrival = started + lead;
+        const latest = latestTat(started, limit, maxWaitMs);
         const got: Taken = busy
           ? await update(
               {
                 expression: "SET tat = tat + :interval",
-                condition: "tat >= :now AND tat <= :latest",
+                condition: "tat >= :arrival AND tat <= :latest",
                 values: {
-                  ":interval": interval,
-                  ":now": { N: String(at) },
-                  ":latest": { N: String(latestTat(at, limit, maxWaitMs)) },
+                  ":interval": { N: String(interval) },
+                  ":arrival": { N: String(arrival) },
+                  ":latest": { N: String(latest) },
                 },
               },
               key,
@@ -110,25 +133,26 @@ export function createDynamoRateBudget(options: DynamoRateBudgetOptions): RateBu
           : await update(
               {
                 expression: "SET tat = :next",
-                condition: "attribute_not_exists(tat) OR tat < :now",
-                values: { ":next": { N: String(at + intervalMicros(limit)) }, ":now": { N: String(at) } },
+                condition: "attribute_not_exists(tat) OR tat < :arrival",
+                values: { ":next": { N: String(arrival + interval) }, ":arrival": { N: String(arrival) } },
               },
               key,
             );
+        const roundTrip = micros() - started;
+        lead = Math.min(MAX_LEAD, Math.max(MIN_LEAD, 2 * roundTrip, Math.floor(lead * 0.9)));
         if (got.ok) {
-          await untilTurn(turnOf(got.tat, limit), now, sleep);
-          return true;
+          const turn = Math.max(turnOf(got.tat, limit), arrival);
+          await untilTurn(turn, now, sleep);
+          if (micros() - turn <= late) return true;
+          // Too late to go now: the turn goes unused (the budget only loses it) and the caller asks again.
+          continue;
         }
         if (got.tat === undefined) busy = false;
-        else if (got.tat > latestTat(at, limit, maxWaitMs)) return false;
-        else busy = got.tat >= at;
+        else if (got.tat > latest) return false;
+        else busy = got.tat >= arrival;
       }
-      throw translateError(
-        new Error(`the budget changed between busy and idle ${MAX_TRIES} times in a row`),
-        "UpdateItem",
-        tableName,
-        `rate budget \`${key}\``,
-      );
+      // No turn it could keep: it takes nothing, and its caller retries later.
+      return false;
     },
   };
 }
