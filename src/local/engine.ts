@@ -311,19 +311,26 @@ export async function openLocalEngine(options: {
     clearTimeout(timer);
     if (!done) {
       options.log?.(
-        `${what}; its tasks are still running, so the stack keeps its lock (rerun takes it over once this process exits)`,
+        `${what}; its tasks are still running, so the stack keeps its lock (a rerun takes it over)`,
       );
       return { ...outcome, endedOutsideOnFailure: true };
     }
-    await steps.onFailure(deps, {
-      ...key,
-      execution: outcome.execution,
-      error: {
-        Error: outcome.error,
-        Cause: `the execution failed outside its OnFailure state: ${outcome.error}: ${outcome.cause}`,
-      },
-      ...(which === "destroy" ? { mode: "destroy" as const } : {}),
-    });
+    try {
+      await steps.onFailure(deps, {
+        ...key,
+        execution: outcome.execution,
+        error: {
+          Error: outcome.error,
+          Cause: `the execution failed outside its OnFailure state: ${outcome.error}: ${outcome.cause}`,
+        },
+        ...(which === "destroy" ? { mode: "destroy" as const } : {}),
+      });
+    } catch (error) {
+      options.log?.(
+        `${what}; marking the stack FAILED failed too (${(error as Error).message}); a rerun takes its lock over`,
+      );
+      return { ...outcome, endedOutsideOnFailure: true };
+    }
     options.log?.(`${what}; the engine marked the stack FAILED and released its lock`);
     return {
       ...outcome,
