@@ -44,12 +44,22 @@ export function generateDag(
   return servers;
 }
 
-/** The YAML of a generated DAG: half the dependencies by reference in user_data, half by depends_on. */
-export function dagTemplate(servers: readonly GeneratedServer[]): string {
-  const lines = ["settings:", "  max_parallel: 1000", "servers:"];
+/**
+ * The YAML of a generated DAG: half the dependencies by reference in user_data, half by depends_on.
+ * `options` go into every server's options (`create_rate: 2`); `maxParallel` into the settings.
+ */
+export function dagTemplate(
+  servers: readonly GeneratedServer[],
+  extra: { readonly options?: string; readonly maxParallel?: number } = {},
+): string {
+  const lines = ["settings:", `  max_parallel: ${extra.maxParallel ?? 1000}`, "servers:"];
   for (const s of servers) {
     lines.push(`  - name: ${s.name}`, "    provider: sim", "    type: t3.micro");
-    if (s.bootMs > 0) lines.push(`    options: { boot_ms: ${s.bootMs} }`);
+    const options = [
+      ...(s.bootMs > 0 ? [`boot_ms: ${s.bootMs}`] : []),
+      ...(extra.options ? [extra.options] : []),
+    ];
+    if (options.length > 0) lines.push(`    options: { ${options.join(", ")} }`);
     const refs = s.deps.filter((_, i) => i % 2 === 0);
     const after = s.deps.filter((_, i) => i % 2 === 1);
     if (after.length > 0) lines.push(`    depends_on: [${after.join(", ")}]`);

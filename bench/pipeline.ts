@@ -9,6 +9,16 @@ import { openLocalEngine } from "../src/local/engine.ts";
 import { stackStatus } from "../src/pipeline/status.ts";
 import { dagTemplate, generateDag } from "./generate.ts";
 
+/** Task-function invocations (Lambda invocations in AWS) per server, in all and by function. */
+export function taskCallsRow(calls: Readonly<Record<string, number>>, servers: number): string {
+  const total = Object.values(calls).reduce((a, b) => a + b, 0);
+  const each = Object.entries(calls)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([fn, c]) => `${fn} ${c}`)
+    .join(", ");
+  return `${(total / servers).toFixed(2)} per server (${total} in all: ${each})`;
+}
+
 /** Step Functions Standard: $0.025 per 1,000 state transitions. */
 const USD_PER_TRANSITION = 0.025 / 1000;
 
@@ -65,6 +75,9 @@ export async function benchPipeline(): Promise<Record<string, string>> {
         `${(makespan / 1000).toFixed(2)} s / ${(criticalMs / 1000).toFixed(2)} s = ${(makespan / criticalMs).toFixed(3)}${maxDeps > 0 ? " (goal ≤ 1.05)" : ""}; whole run ${(wall / 1000).toFixed(2)} s, ${p.levels.length} level${p.levels.length === 1 ? "" : "s"}`;
       rows[`${label}: state transitions`] =
         `${outcome.transitions} (${perServer.toFixed(2)} per server); $${(outcome.transitions * USD_PER_TRANSITION).toFixed(4)} per stack on Standard`;
+      rows[`${label}: task-function calls`] = taskCallsRow(outcome.taskCalls, n);
+      rows[`${label}: execution history`] =
+        `${outcome.history.events} events in the execution's own, ${outcome.history.children} Distributed Map children of at most ${outcome.history.largestChild} (limit 25,000 each)`;
     }
   } finally {
     await engine.close();

@@ -2,11 +2,13 @@
 import { cpus } from "node:os";
 import { benchBundles } from "./bundles.ts";
 import { benchPipeline } from "./pipeline.ts";
+import { benchCreateRate } from "./rate.ts";
 import { benchTemplate } from "./template.ts";
 
 const sections: Array<[string, () => Record<string, string> | Promise<Record<string, string>>]> = [
   ["Template language", benchTemplate],
   ["Provisioning: generated DAGs of sim servers through the real state machine, locally", benchPipeline],
+  ["Account-wide create limit: stacks at once against one shared rate budget, locally", benchCreateRate],
   ["Lambda bundles: built as the deployment builds them, imported by a fresh Node process", benchBundles],
 ];
 

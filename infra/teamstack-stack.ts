@@ -79,8 +79,10 @@ export class TeamstackStack extends Stack {
 
     const workflows = [this.provision, this.destroy];
     for (const task of this.tasks.functions) {
+      // A task settles the callback tasks of the machines that run it.
       if (task.access.sendsTaskTokens) {
-        for (const w of workflows) if (w.usesTaskTokens) w.grantTaskResponseByName(task.fn);
+        for (const w of workflows)
+          if (w.usesTaskTokens && w.invokes(task.name)) w.grantTaskResponseByName(task.fn);
       }
       // Prepare of either machine may find the lock held by an execution of either.
       if (task.access.describesExecutions) {

@@ -254,8 +254,9 @@ export function grantServiceAccess(
     // What an instance reports is masked with the stack's secrets before it goes anywhere.
     grantReadSecrets(target.fn);
     if (!props.callbackSecret) throw new Error("settling readiness needs the callback secret");
+    // A readiness callback settles WaitUntilReady's token.
     for (const w of [props.provision, props.destroy])
-      if (w.usesTaskTokens) w.grantTaskResponseByName(target.fn);
+      if (w.invokes("WaitUntilReady")) w.grantTaskResponseByName(target.fn);
     target.fn.addToRolePolicy(
       new PolicyStatement({
         actions: ["secretsmanager:GetSecretValue"],

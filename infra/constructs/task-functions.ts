@@ -90,7 +90,8 @@ const PREPARE_ACCESS: TaskAccess = {
 };
 
 /**
- * Each task folder under lambdas/, and what it may do: read off src/pipeline/steps.ts and the
+ * Each task folder under lambdas/, and what it may do: read off src/pipeline/steps.ts (and
+ * destroy.ts for the destroy machine's own tasks) and the
  * DynamoDB store (src/store/dynamo-store.ts), and checked against the running code by
  * test/infra/task-access.test.ts. A new folder must be added here (or to NON_TASK_HANDLERS), so
  * that its permissions are decided rather than inherited.
@@ -197,15 +198,48 @@ export const TASK_ACCESS: Readonly<Record<string, TaskAccess>> = {
   },
   // RunFailed: arms or consumes the redrive marker on the stack; on a redrive, Prepare again.
   resume: PREPARE_ACCESS,
+  // destroy (src/pipeline/destroy.ts): parks the token until the server's dependents are gone.
+  "wait-for-dependents": {
+    table: ["GetItem", "PutItem", "UpdateItem"],
+    sendsTaskTokens: true,
+    describesExecutions: false,
+    readsSecrets: false,
+    publishesEvents: false,
+    actsThroughProviders: false,
+    createsServers: false,
+    timeoutSeconds: 60,
+  },
+  // destroys the server, then releases the waits of the servers it depends on.
   "destroy-server": {
     table: ["GetItem", "PutItem", "UpdateItem"],
-    sendsTaskTokens: false,
+    sendsTaskTokens: true,
     describesExecutions: false,
     readsSecrets: false,
     publishesEvents: false,
     actsThroughProviders: true,
     createsServers: false,
     timeoutSeconds: 600,
+  },
+  // records why a server is still there, and fails the waits of the servers it depends on.
+  "mark-destroy-failed": {
+    table: ["GetItem", "PutItem", "UpdateItem"],
+    sendsTaskTokens: true,
+    describesExecutions: false,
+    readsSecrets: false,
+    publishesEvents: false,
+    actsThroughProviders: false,
+    createsServers: false,
+    timeoutSeconds: 120,
+  },
+  "check-destroyed": {
+    table: ["GetItem", "Query"],
+    sendsTaskTokens: false,
+    describesExecutions: false,
+    readsSecrets: false,
+    publishesEvents: false,
+    actsThroughProviders: false,
+    createsServers: false,
+    timeoutSeconds: 120,
   },
 };
 

@@ -126,6 +126,11 @@ export class Workflow extends Construct {
     return this.definitionText.includes(".waitForTaskToken");
   }
 
+  /** Whether a Task of the definition invokes the task function `name` (`${<name>FunctionArn}`). */
+  invokes(name: string): boolean {
+    return this.definitionText.includes(`\${${name}FunctionArn}`);
+  }
+
   /**
    * Lets a function settle this machine's callback tasks (SendTaskSuccess, SendTaskFailure), by
    * ARN built from the name: the same grant through the resource would be a dependency cycle. The

@@ -4,6 +4,7 @@ import type { Provider, ProviderHost, ProviderModule } from "../../src/ports/pro
 import type { Store } from "../../src/ports/store.ts";
 import { type ProviderSet, providerSet } from "../../src/providers/provider-set.ts";
 import { PROVIDER_MODULES } from "../../src/providers/registry.ts";
+import { createDynamoRateBudget } from "../../src/store/rate-budget.ts";
 import { callbackSecretLoader } from "./callback-secret.ts";
 import { requireEnv } from "./env.ts";
 import { secretsManagerClient } from "./secrets.ts";
@@ -23,6 +24,7 @@ export function buildAwsProviderSet(
   const host: ProviderHost = {
     store,
     table: awsTable(env),
+    rateBudget: createDynamoRateBudget(awsTable(env)),
     callback: async () => ({ baseUrl: requireEnv("CALLBACK_BASE_URL", env), secret: await secret() }),
   };
   return providerSet({

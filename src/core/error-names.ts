@@ -24,6 +24,7 @@ export const ERROR_NAMES = names(
   "StackLockedError",
   "TemplateInvalidError",
   "DependencyFailedError",
+  "DependentNotDestroyedError",
   "UserDataFailedError",
   "ProviderFailedError",
   "ProviderUnavailableError",

@@ -3,12 +3,21 @@ import { readFileSync } from "node:fs";
 import { ExecutionError, StateMachine } from "aws-local-stepfunctions";
 import { ERROR_NAMES } from "../core/error-names.ts";
 import { TeamstackError } from "../core/errors.ts";
+import {
+  boundedFailure,
+  checkPayload,
+  currentHistory,
+  HISTORY_EVENTS,
+  type HistoryReport,
+  runWithLimits,
+} from "./limits.ts";
 
 /**
  * Runs our ASL files on one machine with aws-local-stepfunctions, binding every Task to a local
  * function by the Lambda it names (`${PrepareFunctionArn}` → `Prepare`). `.waitForTaskToken`
  * tasks get a fresh token each time, handed to the function in place of `$$.Task.Token`; the
- * state waits until someone settles that token through the registry, as in AWS.
+ * state waits until someone settles that token through the registry, as in AWS. Step Functions'
+ * payload and history limits hold as in AWS (see limits.ts).
  */
 
 export type TaskFunction = (payload: Record<string, unknown>) => Promise<unknown>;
@@ -166,9 +175,15 @@ export interface RunOptions {
   readonly onHistory?: (event: unknown) => void;
   /** Stops the execution where it is; `runMachine` then rejects with the signal's reason. */
   readonly signal?: AbortSignal;
+  /** Events an execution history may hold (Step Functions' 25,000 by default; tests lower it). */
+  readonly historyLimit?: number;
 }
 
-/** How an execution ended; `transitions` counts states entered and retried, as Step Functions bills them. */
+/**
+ * How an execution ended; `transitions` counts states entered and retried, as Step Functions bills
+ * them; `taskCalls` counts the task functions' invocations (retries included) by function name;
+ * `history` the events of its execution history and of its Distributed Map children's.
+ */
 export type ExecutionOutcome = (
   | { readonly status: "SUCCEEDED"; readonly output: unknown }
   | {
@@ -178,61 +193,89 @@ export type ExecutionOutcome = (
       /** The top-level state the execution failed in, and its input: where a redrive restarts. */
       readonly failedState?: { readonly name: string; readonly input: unknown };
     }
-) & { readonly transitions: number };
+) & {
+  readonly transitions: number;
+  readonly taskCalls: Readonly<Record<string, number>>;
+  readonly history: HistoryReport;
+};
 
 /**
- * Runs a loaded machine to its end.
+ * Runs a loaded machine to its end. `settled` resolves once every task function the execution
+ * started has returned: an aborted Map iteration's task may still be running when the execution
+ * has ended.
  * @throws the reason of `options.signal` when it stops the execution.
  */
 export async function runMachine(
   machine: LoadedMachine,
   input: Record<string, unknown>,
   options: RunOptions,
-): Promise<{ outcome: ExecutionOutcome; abort: () => void }> {
+): Promise<{ outcome: ExecutionOutcome; abort: () => void; settled: Promise<void> }> {
   const handlers: Record<string, (input: unknown) => Promise<unknown>> = {};
   // Tokens of this execution still parked: a state that timed out leaves its handler waiting, and
   // the end of the execution lets it go.
   const parked = new Set<string>();
+  const inflight = new Set<Promise<unknown>>();
+  const taskCalls: Record<string, number> = {};
   for (const [name, state] of taskStates(machine.definition)) {
     const f = functionOf(state) as { fn: string; waitsForToken: boolean };
     const fn = options.functions[f.fn];
     if (!fn) throw new UnboundTaskError(`no local function for \`${f.fn}\` (state \`${name}\`)`);
-    handlers[name] = f.waitsForToken
-      ? async (raw) => {
-          options.onTransition?.(name);
-          const payload = (raw as { Payload: Record<string, unknown> }).Payload;
-          const { token, settled } = options.tokens.create();
-          parked.add(token);
-          try {
-            await fn({ ...payload, token });
-            const settlement = await settled;
-            if (!settlement.ok) throw settlement.error;
-            return settlement.output;
-          } finally {
-            parked.delete(token);
-            options.tokens.drop(token);
-          }
-        }
-      : async (raw) => {
-          options.onTransition?.(name);
-          return fn(raw as Record<string, unknown>);
-        };
+    const call = async (raw: unknown): Promise<unknown> => {
+      options.onTransition?.(name);
+      taskCalls[f.fn] = (taskCalls[f.fn] ?? 0) + 1;
+      currentHistory()?.add(f.waitsForToken ? HISTORY_EVENTS.callbackAttempt : HISTORY_EVENTS.lambdaAttempt);
+      checkPayload(raw, `the input of task state \`${name}\` (after Parameters)`);
+      let result: unknown;
+      try {
+        result = f.waitsForToken ? await callback(raw) : await fn(raw as Record<string, unknown>);
+      } catch (error) {
+        throw boundedFailure(error);
+      }
+      checkPayload(result ?? null, `the result of task state \`${name}\``);
+      return result;
+    };
+    const callback = async (raw: unknown): Promise<unknown> => {
+      const payload = (raw as { Payload: Record<string, unknown> }).Payload;
+      const { token, settled } = options.tokens.create();
+      parked.add(token);
+      try {
+        await fn({ ...payload, token });
+        const settlement = await settled;
+        if (!settlement.ok) throw settlement.error;
+        return settlement.output;
+      } finally {
+        parked.delete(token);
+        options.tokens.drop(token);
+      }
+    };
+    handlers[name] = (raw) => {
+      const running = call(raw);
+      const tracked = running.catch(() => undefined);
+      inflight.add(tracked);
+      void tracked.then(() => inflight.delete(tracked));
+      return running;
+    };
   }
   const sm = new StateMachine(machine.definition as never, {
     validationOptions: (machine.redrive ? { noValidate: true } : { checkPaths: true }) as never,
   });
-  const execution = sm.run(input as never, {
-    overrides: { taskResourceLocalHandlers: handlers as never },
-    context: {
-      Execution: {
-        Id: options.executionId,
-        Name: options.executionId,
-        Input: input,
-        StartTime: new Date().toISOString(),
-      },
-      Task: { Token: TOKEN_PLACEHOLDER },
-    } as never,
-  });
+  const { result: execution, report } = runWithLimits(
+    machine.definition,
+    options.historyLimit !== undefined ? { historyLimit: options.historyLimit } : {},
+    () =>
+      sm.run(input as never, {
+        overrides: { taskResourceLocalHandlers: handlers as never },
+        context: {
+          Execution: {
+            Id: options.executionId,
+            Name: options.executionId,
+            Input: input,
+            StartTime: new Date().toISOString(),
+          },
+          Task: { Token: TOKEN_PLACEHOLDER },
+        } as never,
+      }),
+  );
   const abort = (): void => execution.abort();
   const onAbort = (): void => abort();
   options.signal?.addEventListener("abort", onAbort, { once: true });
@@ -252,10 +295,17 @@ export async function runMachine(
       }
     }
   })().catch(() => undefined);
+  const settled = async (): Promise<void> => {
+    while (inflight.size > 0) await Promise.all([...inflight]);
+  };
   try {
     const output: unknown = await execution.result;
     await counted;
-    return { outcome: { status: "SUCCEEDED", output, transitions }, abort };
+    return {
+      outcome: { status: "SUCCEEDED", output, transitions, taskCalls, history: report() },
+      abort,
+      settled: settled(),
+    };
   } catch (error) {
     await counted;
     if (options.signal?.aborted) throw options.signal.reason;
@@ -267,9 +317,12 @@ export async function runMachine(
           error: cause?.name ?? "States.Runtime",
           cause: cause?.message ?? String(error),
           transitions,
+          taskCalls,
+          history: report(),
           ...(failedState ? { failedState } : {}),
         },
         abort,
+        settled: settled(),
       };
     }
     throw error;

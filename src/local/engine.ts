@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { createHookRunner } from "../hooks/runner.ts";
 import type { PipelineDeps } from "../pipeline/context.ts";
+import * as destroySteps from "../pipeline/destroy.ts";
 import { ProviderUnavailableError } from "../pipeline/errors.ts";
 import * as steps from "../pipeline/steps.ts";
 import type { Executions, Readiness, TaskTokens } from "../ports/orchestration.ts";
@@ -12,6 +13,7 @@ import { type ProviderSet, providerSet } from "../providers/provider-set.ts";
 import { PROVIDER_MODULES } from "../providers/registry.ts";
 import { createLocalSecrets } from "../secrets/local-secrets.ts";
 import { createDynamoStore } from "../store/dynamo-store.ts";
+import { createDynamoRateBudget } from "../store/rate-budget.ts";
 import {
   type ExecutionOutcome,
   type LoadedMachine,
@@ -35,6 +37,16 @@ export { ProviderUnavailableError };
  * dynalite, servers on the local and sim providers.
  */
 
+/**
+ * How an execution of the engine ended. `endedOutsideOnFailure`: it failed while holding its
+ * stack's lock, past its OnFailure state (an uncatchable error such as States.DataLimitExceeded);
+ * the engine then did what OnFailure does (see {@link openLocalEngine}).
+ */
+export type EngineOutcome = ExecutionOutcome & {
+  readonly execution: string;
+  readonly endedOutsideOnFailure?: true;
+};
+
 export interface LocalEngine {
   readonly store: Store;
   readonly stateDir: string;
@@ -45,14 +57,14 @@ export interface LocalEngine {
   /** Whether the execution holding a stack's lock still runs. */
   readonly executions: Executions;
   /** Runs the provision state machine for a stack to its end. */
-  provision(key: StackKey, options?: RunHooks): Promise<ExecutionOutcome & { execution: string }>;
+  provision(key: StackKey, options?: RunHooks): Promise<EngineOutcome>;
   /** Runs the destroy state machine. */
-  destroy(key: StackKey, options?: RunHooks): Promise<ExecutionOutcome & { execution: string }>;
+  destroy(key: StackKey, options?: RunHooks): Promise<EngineOutcome>;
   /**
    * Redrives a failed provision execution of this process as the Step Functions console does:
    * same execution id, restarting at the state it failed in, with that state's input.
    */
-  redrive(execution: string, options?: RunHooks): Promise<ExecutionOutcome & { execution: string }>;
+  redrive(execution: string, options?: RunHooks): Promise<EngineOutcome>;
   /**
    * Stops every run of this engine where it is (Ctrl-C, a lost store): `provision`, `destroy` and
    * `redrive` reject with `reason`. The stack keeps its lock, which `rerun` takes over once this
@@ -72,6 +84,8 @@ export type OnStoreLost = "restart" | "fail";
 
 /** How often the engine checks that its store daemon still runs. */
 const STORE_WATCH_MS = 500;
+/** How long a failed execution's task functions may take to return before the engine cleans up without them. */
+const SETTLE_MS = 300_000;
 
 export interface RunHooks {
   /** Called on every Task state entered (progress, transition counts). */
@@ -117,10 +131,12 @@ export async function openLocalEngine(options: {
   readonly config?: LocalConfig;
   /** What to do when the store daemon exits (default `restart`). */
   readonly onStoreLost?: OnStoreLost;
-  /** Says what the engine did on its own (the store started again). */
+  /** Says what the engine did on its own (the store started again, a failure it cleaned up after). */
   readonly log?: (line: string) => void;
   /** The provider modules (default: the registry's); those that run on the local runtime make servers. */
   readonly providers?: readonly ProviderModule[];
+  /** ASL files to run instead of the project's (tests run variants). */
+  readonly machines?: Partial<Record<keyof typeof machines, string | URL>>;
 }): Promise<LocalEngine> {
   const { stateDir, onEvent } = options;
   const config = options.config ?? localConfig();
@@ -144,6 +160,8 @@ export async function openLocalEngine(options: {
       return typeof value === "function" ? value.bind(target) : value;
     },
   });
+  // Sim's account-wide create limit (`create_rate`) is shared by every process on this state directory.
+  const budget = createDynamoRateBudget({ client, tableName });
   const registry = new TokenRegistry();
   const tokens: TaskTokens = {
     async sendSuccess(token, output) {
@@ -156,7 +174,7 @@ export async function openLocalEngine(options: {
   const providers = providerSet({
     modules: options.providers ?? PROVIDER_MODULES,
     runtime: "local-runtime",
-    host: { stateDir, store, table: { client, tableName } },
+    host: { stateDir, store, table: { client, tableName }, rateBudget: budget },
     unavailable: (name) =>
       new ProviderUnavailableError(
         `the ${name} provider does not run locally; run with --simulate-provider ${name} to put its servers on ${providers.catalog.simulator?.name ?? "a simulator"} (or --simulate for every server)`,
@@ -219,14 +237,17 @@ export async function openLocalEngine(options: {
     RunHook: (p) => steps.runHook(deps, p as never),
     Finalize: (p) => steps.finalize(deps, p as never),
     OnFailure: (p) => steps.onFailure(deps, p as never),
-    DestroyServer: (p) => steps.destroyServer(deps, p as never),
+    WaitForDependents: (p) => destroySteps.waitForDependents(deps, p as never),
+    DestroyServer: (p) => destroySteps.destroyServer(deps, p as never),
+    MarkDestroyFailed: (p) => destroySteps.markDestroyFailed(deps, p as never),
+    CheckDestroyed: (p) => destroySteps.checkDestroyed(deps, p as never),
     Resume: (p) => steps.resume(deps, p as never),
   };
   const loaded = new Map<string, LoadedMachine>();
   const machineOf = (which: keyof typeof machines): LoadedMachine => {
     let machine = loaded.get(which);
     if (!machine) {
-      machine = loadMachine(machines[which]);
+      machine = loadMachine(options.machines?.[which] ?? machines[which]);
       loaded.set(which, machine);
     }
     return machine;
@@ -242,7 +263,7 @@ export async function openLocalEngine(options: {
   ) => {
     running.add(execution);
     try {
-      const { outcome } = await runMachine(machine, input, {
+      const { outcome, settled } = await runMachine(machine, input, {
         executionId: execution,
         functions,
         tokens: registry,
@@ -250,6 +271,13 @@ export async function openLocalEngine(options: {
         ...(hooks?.onTransition ? { onTransition: hooks.onTransition } : {}),
         ...(hooks?.onHistory ? { onHistory: hooks.onHistory } : {}),
       });
+      if (outcome.status === "FAILED") {
+        const key = { team: String(input.team), stackId: String(input.stackId) };
+        if ((await store.getStack(key))?.lock?.execution === execution) {
+          failed.delete(execution);
+          return endedOutsideOnFailure(which, key, { ...outcome, execution }, settled);
+        }
+      }
       if (outcome.status === "FAILED" && outcome.failedState)
         failed.set(execution, { which, state: outcome.failedState });
       else failed.delete(execution);
@@ -257,6 +285,59 @@ export async function openLocalEngine(options: {
     } finally {
       running.delete(execution);
     }
+  };
+  /**
+   * An execution that failed still holding its stack's lock ended past its OnFailure state: a
+   * terminal error (States.DataLimitExceeded, the history limit) or OnFailure failing itself. In AWS
+   * the stack would stay RUNNING and locked. Here the execution is over, so once every task function
+   * it started has returned the engine does what OnFailure does (applies on_failure, marks the stack
+   * FAILED with the error, emits Stack Failed, releases the lock) and says so. Such an execution is
+   * not redriven: its lock is gone, and `rerun` starts a new run.
+   */
+  const endedOutsideOnFailure = async (
+    which: keyof typeof machines,
+    key: StackKey,
+    outcome: ExecutionOutcome & { status: "FAILED"; execution: string },
+    settled: Promise<void>,
+  ): Promise<EngineOutcome> => {
+    const what = `execution ${outcome.execution} of stack \`${key.stackId}\` failed outside its OnFailure state with ${outcome.error}`;
+    let timer: NodeJS.Timeout | undefined;
+    const done = await Promise.race([
+      settled.then(() => true),
+      new Promise<false>((resolve) => {
+        timer = setTimeout(() => resolve(false), SETTLE_MS);
+        timer.unref();
+      }),
+    ]);
+    clearTimeout(timer);
+    if (!done) {
+      options.log?.(
+        `${what}; its tasks are still running, so the stack keeps its lock (a rerun takes it over)`,
+      );
+      return { ...outcome, endedOutsideOnFailure: true };
+    }
+    try {
+      await steps.onFailure(deps, {
+        ...key,
+        execution: outcome.execution,
+        error: {
+          Error: outcome.error,
+          Cause: `the execution failed outside its OnFailure state: ${outcome.error}: ${outcome.cause}`,
+        },
+        ...(which === "destroy" ? { mode: "destroy" as const } : {}),
+      });
+    } catch (error) {
+      options.log?.(
+        `${what}; marking the stack FAILED failed too (${(error as Error).message}); a rerun takes its lock over`,
+      );
+      return { ...outcome, endedOutsideOnFailure: true };
+    }
+    options.log?.(`${what}; the engine marked the stack FAILED and released its lock`);
+    return {
+      ...outcome,
+      cause: `${outcome.cause} (the execution ended outside its OnFailure state; the engine marked the stack FAILED and released its lock)`,
+      endedOutsideOnFailure: true,
+    };
   };
   const run = (which: keyof typeof machines, key: StackKey, hooks?: RunHooks) =>
     execute(

@@ -29,6 +29,14 @@ export class TemplateInvalidError extends PipelineError {
   }
 }
 
+/** A server that depends on this one was not destroyed, so this one is kept (destroy). */
+export class DependentNotDestroyedError extends PipelineError {
+  constructor(message: string) {
+    super(message);
+    this.name = ERROR_NAMES.DependentNotDestroyedError;
+  }
+}
+
 /** user_data exited non-zero, or the server vanished before it was ready. */
 export class UserDataFailedError extends PipelineError {
   constructor(message: string) {

@@ -3,7 +3,8 @@ import type { ProviderCatalog } from "../core/providers.ts";
 import type { HookSpec } from "../core/template.ts";
 import { HOOK_SECRETS } from "../ports/secrets.ts";
 import type { RunSettings, StackRecord } from "../ports/store.ts";
-import { getStack, iso, keyOf, type PipelineDeps, providerOf } from "./context.ts";
+import { getStack, keyOf, type PipelineDeps, providerOf } from "./context.ts";
+import { planDestroy } from "./destroy.ts";
 import {
   type DestroyPlan,
   lock,
@@ -80,20 +81,28 @@ export async function prepare(deps: PrepareDeps, input: StackInput): Promise<Pro
   return startRun(deps, stack, run, runSpecs(compileStackRecord(stack, deps.catalog), stack, deps.catalog));
 }
 
+function compiledOrUndefined(stack: StackRecord, catalog: ProviderCatalog): RunSpecs | undefined {
+  try {
+    return runSpecs(compileStackRecord(stack, catalog), stack, catalog);
+  } catch {
+    return undefined;
+  }
+}
+
 /**
- * Prepare of the destroy machine: lock, and the servers that exist by levels, dependents first.
- * A server recorded before specs were stored gets its spec, so that the provider finds its
- * placement (`ServerRef.options`).
+ * Prepare of the destroy machine: lock, then the servers that exist, dependents first (see
+ * destroy.ts). A server recorded before specs were stored gets its spec, so that the provider
+ * finds its placement (`ServerRef.options`).
  */
 export async function prepareDestroy(deps: PrepareDeps, input: StackInput): Promise<DestroyPlan> {
   const key = keyOf(input);
   const run = await lock(deps, input);
   const stack = await getStack(deps, key);
-  const { template, plan } = loadStackTemplate(stack, deps.catalog);
   const existing = new Map((await deps.store.listServers(key)).map((s) => [s.name, s]));
   const unspecified = [...existing.values()].filter((s) => !s.spec && s.status !== "DESTROYED");
-  if (unspecified.length > 0) {
-    const compiled = runSpecs(compileStackRecord(stack, deps.catalog), stack, deps.catalog);
+  // A template that no longer validates still has servers to destroy, with their providers' defaults.
+  const compiled = unspecified.length > 0 ? compiledOrUndefined(stack, deps.catalog) : undefined;
+  if (compiled) {
     const specs = new Map(compiled.servers.map((s) => [s.name, s.spec]));
     await Promise.all(
       unspecified.map(async (s) => {
@@ -102,20 +111,5 @@ export async function prepareDestroy(deps: PrepareDeps, input: StackInput): Prom
       }),
     );
   }
-  await deps.store.updateStack(key, {
-    status: "DESTROYING",
-    run,
-    startedAt: iso(deps),
-    finishedAt: undefined,
-    error: undefined,
-  });
-  await deps.store.appendEvent(key, { type: "DestroyStarted", message: `run ${run}: destroying` });
-  const levels = [...plan.levels].reverse().map((level) => level.filter((n) => existing.has(n)));
-  // Servers from an older version of the template go first: nothing in this one depends on them.
-  const extra = [...existing.keys()].filter((n) => !plan.order.includes(n));
-  return {
-    run,
-    levels: [extra, ...levels].filter((l) => l.length > 0),
-    maxParallel: Math.min(template.settings.maxParallel, 40),
-  };
+  return planDestroy(deps, stack, run);
 }

@@ -50,9 +50,11 @@ export interface ProvisionPlan {
 
 export interface DestroyPlan {
   readonly run: number;
-  /** Levels, last first: dependents go before what they depend on. */
-  readonly levels: string[][];
+  /** Servers to destroy, dependents before what they depend on (the Map's items). */
+  readonly servers: string[];
   readonly maxParallel: number;
+  /** How long a server may wait for its dependents to be destroyed, in seconds. */
+  readonly waitTimeout: number;
 }
 
 /** What a run is made of: every server's and hook's spec, the settings, the context. */

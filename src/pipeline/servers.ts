@@ -237,29 +237,6 @@ export async function checkServers(deps: Pick<PipelineDeps, "store">, input: Run
   }
 }
 
-/** DestroyServer: the provider destroys it (a server already gone is fine). */
-export async function destroyServer(
-  deps: Pick<PipelineDeps, "store" | "provider">,
-  input: ServerInput,
-): Promise<void> {
-  const key = keyOf(input);
-  const rec = await deps.store.getServer(key, input.server);
-  if (!rec || rec.status === "DESTROYED") return;
-  if (rec.artifacts?.Id || rec.idempotencyToken) {
-    await deps.provider(rec.provider as ProviderName).destroy(refOf(rec));
-  }
-  await deps.store.updateServer(key, input.server, {
-    status: "DESTROYED",
-    readyToken: undefined,
-    waitToken: undefined,
-  });
-  await deps.store.appendEvent(key, {
-    type: "ServerDestroyed",
-    server: input.server,
-    message: `${input.server}: destroyed`,
-  });
-}
-
 /** The readiness of a server settles its WaitUntilReady token (used by the local watcher). */
 export async function settleReadiness(
   deps: Pick<PipelineDeps, "tokens">,

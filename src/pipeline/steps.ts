@@ -6,6 +6,13 @@
  */
 
 export { causeMessage } from "./context.ts";
+export {
+  checkDestroyed,
+  destroyOrder,
+  destroyServer,
+  markDestroyFailed,
+  waitForDependents,
+} from "./destroy.ts";
 export { EVENT_SOURCE, finalize, onFailure, resume } from "./finish.ts";
 export { runHook } from "./hooks.ts";
 export { prepare, prepareDestroy } from "./prepare.ts";
@@ -22,7 +29,6 @@ export type {
 export {
   checkServers,
   createServer,
-  destroyServer,
   markServerFailed,
   publishArtifacts,
   refOf,

@@ -1,6 +1,7 @@
 import type { ProviderDeclaration } from "../core/providers.ts";
 import type { ProviderName, ServerSpec } from "../core/template.ts";
 import type { TableOptions } from "../store/dynamo/table-client.ts";
+import type { RateBudget } from "./rate-budget.ts";
 import type { Store } from "./store.ts";
 
 /** What a provider needs to create one server of a stack. */
@@ -111,6 +112,12 @@ export interface ProviderHost {
    * (aws: bootstrap leases); absent where no store is open.
    */
   readonly table?: TableOptions;
+  /**
+   * Rate budgets shared by every process of the deployment (the table's, see
+   * src/store/rate-budget.ts): an account-wide limit such as RunInstances'. Absent: the provider
+   * keeps its own, per process.
+   */
+  readonly rateBudget?: RateBudget;
   /** Where servers report readiness and the secret their URLs are signed with, asked for on first use. */
   readonly callback?: () => Promise<{ readonly baseUrl: string; readonly secret: Uint8Array }>;
 }

@@ -17,6 +17,18 @@ export class ProviderRequestError extends ProviderError {
   }
 }
 
+/**
+ * The provider asks to slow down (a rate limit, a busy API). The name is the contract with the ASL,
+ * which retries it with backoff and jitter: the same name as the pipeline's
+ * `ProviderThrottledError` (src/pipeline/errors.ts), so the same Retry matches it.
+ */
+export class ProviderThrottledError extends ProviderError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = ERROR_NAMES.ProviderThrottledError;
+  }
+}
+
 /** The server a call refers to does not exist (never created, already destroyed, or replaced). */
 export class ServerNotFoundError extends ProviderError {
   readonly stackId: string;

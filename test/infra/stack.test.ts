@@ -451,10 +451,13 @@ describe("the Lambda functions", () => {
       if (!access) throw new Error(folder);
       const expected: [string, string[]][] = access.table.map((a) => [`dynamodb:${a}`, [`{${tableId}.Arn}`]]);
       if (access.sendsTaskTokens) {
-        const arns = [
-          arnOf("states:stateMachine:Teamstack-Provision"),
-          arnOf("states:stateMachine:Teamstack-Provision/*"),
-        ];
+        // The callback tasks of the machines that run the task.
+        const arns = MACHINES.filter((m) =>
+          readFileSync(join(PROJECT_ROOT, "statemachines", m.file), "utf8").includes(
+            `\${${pascalCase(folder)}FunctionArn}`,
+          ),
+        ).flatMap((m) => [arnOf(`states:stateMachine:${m.name}`), arnOf(`states:stateMachine:${m.name}/*`)]);
+        expect(arns, folder).not.toEqual([]);
         expected.push(["states:SendTaskSuccess", arns], ["states:SendTaskFailure", arns]);
       }
       if (access.describesExecutions) {
@@ -951,6 +954,9 @@ describe("cdk-nag AwsSolutions", () => {
         iam5(arn("states:execution:Teamstack-Provision/*")),
         iam5(arn("states:execution:Teamstack-Provision/*:*")),
         iam5(arn("states:stateMachine:Teamstack-Provision/*")),
+        iam5(arn("states:execution:Teamstack-Destroy/*")),
+        iam5(arn("states:execution:Teamstack-Destroy/*:*")),
+        iam5(arn("states:stateMachine:Teamstack-Destroy/*")),
         iam5(arn("secretsmanager:secret:teamstack/*")),
         iam5("arn:<AWS::Partition>:iam::*:role/teamstack-*"),
       ].sort(),

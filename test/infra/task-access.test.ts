@@ -14,6 +14,7 @@ import {
   TokenRegistry,
 } from "../../src/local/asl-runner.ts";
 import type { PipelineDeps } from "../../src/pipeline/context.ts";
+import * as destroySteps from "../../src/pipeline/destroy.ts";
 import * as steps from "../../src/pipeline/steps.ts";
 import type { Readiness } from "../../src/ports/orchestration.ts";
 import type { StackKey } from "../../src/ports/store.ts";
@@ -116,10 +117,14 @@ const camelCase = (kebab: string) => kebab.replace(/-([a-z])/g, (_, c: string) =
 /** Each task bound as its Lambda is: lambdas/<folder>/handler.ts calls the step of the same name. */
 const functions: Record<string, TaskFunction> = Object.fromEntries(
   Object.keys(TASK_ACCESS).map((folder) => {
-    const step = (steps as unknown as Record<string, (d: PipelineDeps, p: unknown) => Promise<unknown>>)[
-      camelCase(folder)
-    ];
-    if (!step) throw new Error(`src/pipeline/steps.ts has no ${camelCase(folder)} for lambdas/${folder}`);
+    // The destroy machine's tasks live in destroy.ts (its destroyServer is the one the Lambda runs).
+    const step = (
+      { ...steps, ...destroySteps } as unknown as Record<
+        string,
+        (d: PipelineDeps, p: unknown) => Promise<unknown>
+      >
+    )[camelCase(folder)];
+    if (!step) throw new Error(`src/pipeline has no ${camelCase(folder)} for lambdas/${folder}`);
     const deps = depsFor(pascalCase(folder));
     return [pascalCase(folder), (payload: unknown) => step(deps, payload)];
   }),
@@ -223,6 +228,17 @@ describe("TASK_ACCESS against the task code", () => {
         }).finally(() => running.delete(failed.executionId));
       }
     }
+
+    // A server that cannot be destroyed keeps what it depends on, and the destroy fails naming both.
+    const stuck = await newStack(
+      [
+        "servers:",
+        server("root"),
+        server("base", "    depends_on: [root]\n    options: { fail_destroy: true }\n"),
+      ].join("\n"),
+    );
+    expect((await execute("provision", stuck)).outcome.status).toBe("SUCCEEDED");
+    expect((await execute("destroy", stuck)).outcome.status).toBe("FAILED");
 
     // A lock held by a running execution is refused; one held by a finished execution is taken over.
     const locked = await newStack(["servers:", server("solo")].join("\n"));

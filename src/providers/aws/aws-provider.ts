@@ -17,7 +17,9 @@ import type {
   ServerArtifacts,
   ServerRef,
 } from "../../ports/provider.ts";
+import type { RateBudget } from "../../ports/rate-budget.ts";
 import type { CredentialRecord } from "../../ports/store.ts";
+import { createMemoryRateBudget } from "../../shared/memory-rate-budget.ts";
 import { ProviderRequestError, ServerNotFoundError } from "../errors.ts";
 import { delay, truncateUtf8 } from "../timing.ts";
 import {
@@ -30,11 +32,18 @@ import {
 } from "./bootstrap.ts";
 import { type AwsClientFactory, type AwsClients, sdkClientFactory } from "./clients.ts";
 import { accountKeyOf, type CredentialSource, sessionNameFor } from "./credentials.ts";
-import { AwsApiError, AwsCredentialError, awsErrorCode, isNotFound, translateAwsError } from "./errors.ts";
+import {
+  AwsApiError,
+  AwsCredentialError,
+  awsErrorCode,
+  isNotFound,
+  ProviderThrottledError,
+  translateAwsError,
+} from "./errors.ts";
 import type { BootstrapLeases, BootstrapResources } from "./leases.ts";
 import { loadEc2, loadSsm } from "./sdk.ts";
 import { resolveInstanceType } from "./sizes.ts";
-import { RUN_INSTANCES_RATE, TokenBuckets } from "./token-bucket.ts";
+import { launchBudgetKey, RUN_INSTANCES_RATE } from "./token-bucket.ts";
 import { encodeUserData, STATE_DIR, shellQuote } from "./user-data.ts";
 
 /**
@@ -67,7 +76,12 @@ export interface AwsProviderOptions {
   readonly callback?: () => Promise<{ readonly baseUrl: string; readonly secret: Uint8Array }>;
   readonly now?: () => number;
   readonly sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
-  /** The longest a launch waits for this process's RunInstances rate (default 20 s). */
+  /**
+   * The RunInstances budget, one per account and region: shared through the table by every
+   * container and stack in a deployment (src/store/rate-budget.ts); this process's own by default.
+   */
+  readonly launches?: RateBudget;
+  /** The longest a launch waits for its turn in that budget (default 180 s, within CreateServer's 300 s). */
   readonly launchWaitMs?: number;
   /** How long create waits for a new instance's public address (default 60 s). */
   readonly addressWaitMs?: number;
@@ -184,7 +198,8 @@ class AwsProvider implements Provider {
   readonly #sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
   readonly #addressWaitMs: number;
   readonly #pollMs: number;
-  readonly #launches: TokenBuckets;
+  readonly #launches: RateBudget;
+  readonly #launchWaitMs: number;
   readonly #bootstrap: BootstrapDeps;
   readonly #images = new Map<string, { value: Promise<ImageInfo>; until: number }>();
   readonly #firewalls = new Map<string, Promise<string>>();
@@ -198,12 +213,9 @@ class AwsProvider implements Provider {
     this.#sleep = options.sleep ?? delay;
     this.#addressWaitMs = options.addressWaitMs ?? 60_000;
     this.#pollMs = options.pollMs ?? 2_000;
-    this.#launches = new TokenBuckets({
-      ...RUN_INSTANCES_RATE,
-      maxWaitMs: options.launchWaitMs ?? 20_000,
-      now: this.#now,
-      sleep: (ms) => this.#sleep(ms),
-    });
+    this.#launches =
+      options.launches ?? createMemoryRateBudget({ now: this.#now, sleep: (ms) => this.#sleep(ms) });
+    this.#launchWaitMs = options.launchWaitMs ?? 180_000;
     this.#bootstrap = {
       leases: options.leases,
       owner: randomUUID(),
@@ -301,7 +313,18 @@ class AwsProvider implements Provider {
       const groups = [resources.securityGroupId];
       const permissions = firewallPermissions(options.firewall, options.publicKeys.length > 0);
       if (permissions.length > 0) groups.push(await this.#firewall(ctx, resources.vpcId, permissions));
-      await this.#launches.for(`${ctx.accountKey}|${ctx.region}`).take(what);
+      const turn = await this.#launches.take(
+        launchBudgetKey(ctx.accountKey, ctx.region),
+        RUN_INSTANCES_RATE,
+        {
+          maxWaitMs: this.#launchWaitMs,
+        },
+      );
+      if (!turn) {
+        throw new ProviderThrottledError(
+          `${what}: more launches are queued for this account and region than its rate (a burst of ${RUN_INSTANCES_RATE.burst}, then ${RUN_INSTANCES_RATE.perSecond} a second) allows within ${this.#launchWaitMs} ms; retry later`,
+        );
+      }
       try {
         instance = (await ctx.clients.ec2.send(new RunInstancesCommand(input(resources, groups))))
           .Instances?.[0];

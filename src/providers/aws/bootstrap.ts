@@ -129,13 +129,11 @@ async function findOrCreate(deps: BootstrapDeps, target: BootstrapTarget): Promi
     AssociateRouteTableCommand,
     AttachInternetGatewayCommand,
     CreateInternetGatewayCommand,
-    CreateKeyPairCommand,
     CreateRouteCommand,
     CreateRouteTableCommand,
     CreateSubnetCommand,
     CreateVpcCommand,
     DescribeInternetGatewaysCommand,
-    DescribeKeyPairsCommand,
     DescribeRouteTablesCommand,
     DescribeSubnetsCommand,
     DescribeVpcsCommand,
@@ -143,7 +141,6 @@ async function findOrCreate(deps: BootstrapDeps, target: BootstrapTarget): Promi
     ModifyVpcAttributeCommand,
     ReplaceRouteCommand,
   } = await loadEc2();
-  const { PutParameterCommand } = await loadSsm();
   const value = bootstrapTagValue(credential, region);
   const name = bootstrapName(credential);
   const byTag: Filter = { Name: `tag:${BOOTSTRAP_TAG}`, Values: [value] };
@@ -248,37 +245,94 @@ async function findOrCreate(deps: BootstrapDeps, target: BootstrapTarget): Promi
   ]);
 
   // Key pair; its private key goes to the team's own account (SSM SecureString), nowhere else.
+  const keyName = await ensureKeyPair(deps, target, name, byTag, spec("key-pair"));
+  return { vpcId: vpc, subnetId: subnet, internetGatewayId, routeTableId, securityGroupId, keyName };
+}
+
+/** Tries at storing a new key pair's private half before giving the key pair up. */
+const KEY_STORE_TRIES = 4;
+
+/**
+ * The bootstrap's key pair, whose private half is stored in the team's account (SSM SecureString
+ * `keyPairParameter(name)`): found by its tag when its private half is stored; made again when it
+ * is not (a bootstrap died between CreateKeyPair and PutParameter, or PutParameter failed), since
+ * EC2 gives the private half only once, at creation. A new key pair whose private half cannot be
+ * stored is deleted again before the error goes up, so that the next bootstrap makes a fresh one. A
+ * key pair of that name made outside teamstack (untagged) is used as it is.
+ * @returns the key pair's name.
+ */
+async function ensureKeyPair(
+  deps: BootstrapDeps,
+  target: BootstrapTarget,
+  name: string,
+  byTag: Filter,
+  tagSpecifications: TagSpecification[],
+): Promise<string> {
+  const { ec2, ssm, credential, region } = target;
+  const { CreateKeyPairCommand, DeleteKeyPairCommand, DescribeKeyPairsCommand } = await loadEc2();
+  const { GetParameterCommand, PutParameterCommand } = await loadSsm();
+  const at = (op: string) => `EC2 ${op} (key pair ${name} of credential \`${credential}\` in ${region})`;
+  const parameter = keyPairParameter(name);
+  const stored = async (): Promise<boolean> => {
+    try {
+      // The value stays encrypted: only whether it exists matters here.
+      await ssm.send(new GetParameterCommand({ Name: parameter, WithDecryption: false }));
+      return true;
+    } catch (err) {
+      if (awsErrorCode(err).code === "ParameterNotFound") return false;
+      throw translateAwsError(err, `SSM GetParameter ${parameter} in ${region}`);
+    }
+  };
+  const remove = (keyName: string) =>
+    eventually(deps, at("DeleteKeyPair"), () => ec2.send(new DeleteKeyPairCommand({ KeyName: keyName })));
+
   const keys = await call(at("DescribeKeyPairs"), () =>
     ec2.send(new DescribeKeyPairsCommand({ Filters: [byTag] })),
   );
-  let keyName = keys.KeyPairs?.[0]?.KeyName;
-  if (!keyName) {
-    keyName = name;
+  const found = keys.KeyPairs?.[0]?.KeyName;
+  if (found) {
+    if (await stored()) return found;
+    // Its private half was lost: nobody can use this key pair. Make it again.
+    await remove(found);
+  }
+  let made: { KeyMaterial?: string | undefined };
+  try {
+    made = await ec2.send(
+      new CreateKeyPairCommand({ KeyName: name, KeyType: "ed25519", TagSpecifications: tagSpecifications }),
+    );
+  } catch (err) {
+    // A key pair of that name made outside teamstack: use it as it is.
+    if (awsErrorCode(err).code === "InvalidKeyPair.Duplicate") return name;
+    throw translateAwsError(err, at("CreateKeyPair"));
+  }
+  const material = made.KeyMaterial;
+  if (material === undefined) {
+    await remove(name);
+    throw new ProviderRequestError(`${at("CreateKeyPair")} answered without the private key`);
+  }
+  for (let attempt = 1; ; attempt++) {
     try {
-      const made = await ec2.send(
-        new CreateKeyPairCommand({ KeyName: name, KeyType: "ed25519", TagSpecifications: spec("key-pair") }),
+      await ssm.send(
+        new PutParameterCommand({
+          Name: parameter,
+          Type: "SecureString",
+          Value: material,
+          Overwrite: true,
+          Description: `Private key of the EC2 key pair ${name} that teamstack servers get`,
+        }),
       );
-      if (made.KeyMaterial) {
-        const material = made.KeyMaterial;
-        await call(`SSM PutParameter ${keyPairParameter(name)} in ${region}`, () =>
-          target.ssm.send(
-            new PutParameterCommand({
-              Name: keyPairParameter(name),
-              Type: "SecureString",
-              Value: material,
-              Overwrite: true,
-              Description: `Private key of the EC2 key pair ${name} that teamstack servers get`,
-            }),
-          ),
-        );
-      }
+      return name;
     } catch (err) {
-      // A key pair of that name made outside teamstack: use it as it is.
-      if (awsErrorCode(err).code !== "InvalidKeyPair.Duplicate")
-        throw translateAwsError(err, at("CreateKeyPair"));
+      const error = translateAwsError(err, `SSM PutParameter ${parameter} in ${region}`);
+      if (attempt < KEY_STORE_TRIES && error instanceof ProviderThrottledError) {
+        await deps.sleep(500 * 2 ** attempt);
+        continue;
+      }
+      // Unstored, the private half is lost with this process: the key pair goes too.
+      await remove(name).catch(() => undefined);
+      throw error;
     }
   }
-  return { vpcId: vpc, subnetId: subnet, internetGatewayId, routeTableId, securityGroupId, keyName };
 }
 
 /** A security group found by name in the VPC, or made with `ingress`; returns its id. */

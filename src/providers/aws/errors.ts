@@ -1,5 +1,5 @@
 import { ERROR_NAMES } from "../../core/error-names.ts";
-import { ProviderError, ProviderRequestError } from "../errors.ts";
+import { ProviderError, ProviderRequestError, ProviderThrottledError } from "../errors.ts";
 
 /**
  * Errors of the `aws` provider. Every SDK exception is turned into one of these (or into
@@ -7,16 +7,8 @@ import { ProviderError, ProviderRequestError } from "../errors.ts";
  * no SDK class leaves it.
  */
 
-/**
- * AWS asks to slow down (RequestLimitExceeded, Throttling), or could not be reached for now. The
- * ASL retries it by name with backoff and jitter (src/core/error-names.ts: RETRYABLE_ERRORS).
- */
-export class ProviderThrottledError extends ProviderError {
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = ERROR_NAMES.ProviderThrottledError;
-  }
-}
+/** AWS asks to slow down (RequestLimitExceeded, Throttling), or could not be reached for now. */
+export { ProviderThrottledError };
 
 /** The team's credential is missing, malformed, or refused (AssumeRole denied, secret unreadable). */
 export class AwsCredentialError extends ProviderError {

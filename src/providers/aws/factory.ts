@@ -31,6 +31,7 @@ export function create(host: ProviderHost): Provider {
   }
   return createAwsProvider({
     leases: createDynamoBootstrapLeases(host.table),
+    ...(host.rateBudget ? { launches: host.rateBudget } : {}),
     findCredential: (team, name) => store.getCredential(team, name),
     credentials: new CredentialSource({ secretsManager: new SecretsManagerClient({}) }),
     ...(host.callback ? { callback: host.callback } : {}),

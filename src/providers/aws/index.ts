@@ -21,5 +21,5 @@ export { awsDeclaration, TEAM_ROLE_PREFIX } from "./declaration.ts";
 export { AwsApiError, AwsCredentialError, ProviderThrottledError, translateAwsError } from "./errors.ts";
 export type { BootstrapClaim, BootstrapLeases, BootstrapRecord, BootstrapResources } from "./leases.ts";
 export { architectureOf, PORTABLE_OFFERINGS, resolveInstanceType } from "./sizes.ts";
-export { RUN_INSTANCES_RATE, TokenBucket } from "./token-bucket.ts";
+export { launchBudgetKey, RUN_INSTANCES_RATE } from "./token-bucket.ts";
 export { EC2_USER_DATA_LIMIT, encodeUserData, WRAPPER_MAX_OVERHEAD, wrapperScript } from "./user-data.ts";

@@ -1,4 +1,12 @@
+import type { ValueKind } from "../../core/capabilities.ts";
 import type { ProviderDeclaration } from "../../core/providers.ts";
+
+/** `fail` and `fail_destroy`: true, false, once, or a failure rate. */
+const FAIL: ValueKind = {
+  kind: "oneOf",
+  describe: "true, false, once, or a failure rate from 0 to 1",
+  choices: [{ kind: "boolean" }, { kind: "enum", values: ["once"] }, { kind: "number", min: 0, max: 1 }],
+};
 
 /**
  * The `sim` provider's declaration: simulated servers that exist only as records, for dry runs,
@@ -21,18 +29,28 @@ export const simDeclaration: ProviderDeclaration = {
         doc: "Milliseconds from create to ready.",
       },
       fail: {
-        value: {
-          kind: "oneOf",
-          describe: "true, false, once, or a failure rate from 0 to 1",
-          choices: [
-            { kind: "boolean" },
-            { kind: "enum", values: ["once"] },
-            { kind: "number", min: 0, max: 1 },
-          ],
-        },
+        value: FAIL,
         doc: "`true`, `once` (first attempt only) or a failure rate 0..1.",
       },
       seed: { value: { kind: "integer", min: 0, max: 2 ** 31 - 1 }, doc: "Seed for a failure rate." },
+      // Limits and failures for tests and benchmarks (sim-provider.ts).
+      fail_output_bytes: {
+        value: { kind: "integer", min: 0, max: 1_000_000 },
+        doc: "Bytes of output a failing user_data prints (long error messages).",
+      },
+      fail_destroy: { value: FAIL, doc: "Whether destroying fails: like `fail`." },
+      destroy_ms: {
+        value: { kind: "integer", min: 0, max: 86_400_000 },
+        doc: "Milliseconds a destroy takes.",
+      },
+      create_rate: {
+        value: { kind: "number", min: 0.001, max: 10_000 },
+        doc: "Creates per second allowed across every sim server of the deployment (an account-wide limit).",
+      },
+      create_burst: {
+        value: { kind: "integer", min: 1, max: 10_000 },
+        doc: "Creates allowed at once under `create_rate` (default 1).",
+      },
     },
     verbs: [],
     readiness: "watch",

@@ -5,5 +5,8 @@ import { createSimProvider } from "./sim-provider.ts";
 
 /** Simulated servers, kept in the state directory when there is one (so they hold across processes), else in memory. */
 export function create(host: ProviderHost): Provider {
-  return createSimProvider(host.stateDir !== undefined ? { stateDir: host.stateDir } : {});
+  return createSimProvider({
+    ...(host.stateDir !== undefined ? { stateDir: host.stateDir } : {}),
+    ...(host.rateBudget ? { budget: host.rateBudget } : {}),
+  });
 }

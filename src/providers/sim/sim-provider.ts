@@ -1,3 +1,4 @@
+import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import type {
   CreateServerRequest,
@@ -7,15 +8,21 @@ import type {
   ServerArtifacts,
   ServerRef,
 } from "../../ports/provider.ts";
+import type { RateBudget, RateLimit } from "../../ports/rate-budget.ts";
+import { createMemoryRateBudget } from "../../shared/memory-rate-budget.ts";
 import { hashOf, KeyedMutex, readJsonFile, writeFileAtomic } from "../../shared/state-files.ts";
-import { ProviderRequestError, ServerNotFoundError } from "../errors.ts";
+import { ProviderRequestError, ProviderThrottledError, ServerNotFoundError } from "../errors.ts";
 import { delay, truncateUtf8 } from "../timing.ts";
 
 /**
  * The `sim` provider: servers that exist only as records, for dry runs, tests and benchmarks.
  *
  * Template options: `boot_ms` (create to ready, default 0), `fail` (`true`, `"once"`, or a rate
- * 0..1 drawn deterministically from `seed`, the stack, the server and the attempt).
+ * 0..1 drawn deterministically from `seed`, the stack, the server and the attempt),
+ * `fail_output_bytes` (how much a failing user_data prints), `fail_destroy` (like `fail`, for
+ * destroy), `destroy_ms` (how long a destroy takes), and `create_rate` with `create_burst`: an account-wide create limit, a token bucket
+ * shared by every sim server of the deployment through the RateBudget port (the table, so every
+ * process and stack together), as EC2 limits RunInstances per account and region.
  */
 
 export interface SimProviderOptions {
@@ -23,7 +30,14 @@ export interface SimProviderOptions {
   readonly stateDir?: string;
   /** The clock, in epoch milliseconds (default `Date.now`). */
   readonly now?: () => number;
+  /** The budget `create_rate` draws on (default: this process's own). */
+  readonly budget?: RateBudget;
+  /** The longest a create waits for its turn under `create_rate` (default 240 s, within CreateServer's 300 s). */
+  readonly createWaitMs?: number;
 }
+
+/** The budget every sim create with `create_rate` draws on. */
+export const SIM_CREATE_BUDGET = "sim:create";
 
 /** The `fail` option, parsed. */
 export type SimFailMode =
@@ -34,6 +48,11 @@ export type SimFailMode =
 export interface SimOptions {
   readonly bootMs: number;
   readonly fail: SimFailMode;
+  readonly failOutputBytes: number;
+  readonly failDestroy: SimFailMode;
+  readonly destroyMs: number;
+  /** The account-wide create limit, when `create_rate` is set. */
+  readonly createLimit?: RateLimit;
 }
 
 /** One created server, as recorded. */
@@ -45,6 +64,12 @@ interface SimServerRecord {
   readonly createdAt: number;
   readonly bootMs: number;
   readonly fails: boolean;
+  /** Bytes a failing user_data prints (absent: a one-line message). */
+  readonly failOutputBytes?: number;
+  /** Whether destroying it fails, per destroy attempt. */
+  readonly failDestroy?: SimFailMode;
+  /** How long destroying it takes. */
+  readonly destroyMs?: number;
   readonly artifacts: ServerArtifacts;
 }
 
@@ -53,6 +78,8 @@ interface SimServerFile {
   readonly stackId: string;
   readonly server: string;
   readonly attempts: number;
+  /** Destroy attempts so far (for `fail_destroy: once`). */
+  readonly destroyAttempts?: number;
   readonly current?: SimServerRecord;
 }
 
@@ -74,18 +101,55 @@ export function parseSimOptions(options: Readonly<Record<string, unknown>>): Sim
       `sim option seed is ${JSON.stringify(seed)}; expected a number or a string`,
     );
   }
-  let mode: SimFailMode;
-  if (fail === false) mode = { kind: "never" };
-  else if (fail === true) mode = { kind: "always" };
-  else if (fail === "once") mode = { kind: "once" };
-  else if (typeof fail === "number" && fail >= 0 && fail <= 1)
-    mode = { kind: "rate", rate: fail, seed: String(seed) };
-  else {
+  const mode = (name: string, value: unknown): SimFailMode => {
+    if (value === false) return { kind: "never" };
+    if (value === true) return { kind: "always" };
+    if (value === "once") return { kind: "once" };
+    if (typeof value === "number" && value >= 0 && value <= 1)
+      return { kind: "rate", rate: value, seed: String(seed) };
     throw new ProviderRequestError(
-      `sim option fail is ${JSON.stringify(fail)}; expected true, false, "once" or a failure rate from 0 to 1`,
+      `sim option ${name} is ${JSON.stringify(value)}; expected true, false, "once" or a failure rate from 0 to 1`,
+    );
+  };
+  const destroyMs = options.destroy_ms ?? 0;
+  if (typeof destroyMs !== "number" || !Number.isInteger(destroyMs) || destroyMs < 0) {
+    throw new ProviderRequestError(
+      `sim option destroy_ms is ${JSON.stringify(destroyMs)}; expected a whole number of milliseconds, 0 or more`,
     );
   }
-  return { bootMs, fail: mode };
+  const failOutputBytes = options.fail_output_bytes ?? 0;
+  if (typeof failOutputBytes !== "number" || !Number.isInteger(failOutputBytes) || failOutputBytes < 0) {
+    throw new ProviderRequestError(
+      `sim option fail_output_bytes is ${JSON.stringify(failOutputBytes)}; expected a whole number of bytes, 0 or more`,
+    );
+  }
+  const rate = options.create_rate;
+  const burst = options.create_burst;
+  if (rate !== undefined && (typeof rate !== "number" || !(rate > 0) || !Number.isFinite(rate))) {
+    throw new ProviderRequestError(
+      `sim option create_rate is ${JSON.stringify(rate)}; expected a number of creates a second, more than 0`,
+    );
+  }
+  if (burst !== undefined && (typeof burst !== "number" || !Number.isInteger(burst) || burst < 1)) {
+    throw new ProviderRequestError(
+      `sim option create_burst is ${JSON.stringify(burst)}; expected a whole number of creates, 1 or more`,
+    );
+  }
+  if (burst !== undefined && rate === undefined) {
+    throw new ProviderRequestError(
+      "sim option create_burst needs create_rate: the limit is a rate with a burst",
+    );
+  }
+  return {
+    bootMs,
+    fail: mode("fail", fail),
+    failOutputBytes,
+    failDestroy: mode("fail_destroy", options.fail_destroy ?? false),
+    destroyMs,
+    ...(rate !== undefined
+      ? { createLimit: { perSecond: rate, burst: (burst as number | undefined) ?? 1 } }
+      : {}),
+  };
 }
 
 /** Whether attempt `attempt` (1-based) of a server fails under `mode`: the same answer every time it is asked. */
@@ -134,12 +198,16 @@ class SimProvider implements Provider {
   readonly name = "sim" as const;
   readonly #stateDir: string | undefined;
   readonly #now: () => number;
+  readonly #budget: RateBudget;
+  readonly #createWaitMs: number;
   readonly #memory = new Map<string, SimServerFile>();
   readonly #mutex = new KeyedMutex();
 
   constructor(opts: SimProviderOptions) {
     this.#stateDir = opts.stateDir;
     this.#now = opts.now ?? Date.now;
+    this.#budget = opts.budget ?? createMemoryRateBudget({ now: this.#now });
+    this.#createWaitMs = opts.createWaitMs ?? 240_000;
   }
 
   async create(request: CreateServerRequest): Promise<ServerArtifacts> {
@@ -152,6 +220,16 @@ class SimProvider implements Provider {
         attempts: 0,
       };
       if (file.current?.token === request.idempotencyToken) return file.current.artifacts;
+      if (options.createLimit) {
+        const turn = await this.#budget.take(SIM_CREATE_BUDGET, options.createLimit, {
+          maxWaitMs: this.#createWaitMs,
+        });
+        if (!turn) {
+          throw new ProviderThrottledError(
+            `sim create of ${request.server}: more creates are queued than create_rate ${options.createLimit.perSecond} a second allows within ${this.#createWaitMs} ms; retry later`,
+          );
+        }
+      }
       // A new token is a new attempt: it replaces whatever an earlier attempt left.
       const attempt = file.attempts + 1;
       const artifacts = simArtifacts(request.stackId, request.server, request.type);
@@ -162,6 +240,9 @@ class SimProvider implements Provider {
         createdAt: this.#now(),
         bootMs: options.bootMs,
         fails: simAttemptFails(options.fail, request.stackId, request.server, attempt),
+        ...(options.failOutputBytes > 0 ? { failOutputBytes: options.failOutputBytes } : {}),
+        ...(options.failDestroy.kind !== "never" ? { failDestroy: options.failDestroy } : {}),
+        ...(options.destroyMs > 0 ? { destroyMs: options.destroyMs } : {}),
         artifacts,
       };
       await this.#save(key, { ...file, attempts: attempt, current });
@@ -179,11 +260,12 @@ class SimProvider implements Provider {
     const after = await this.#current(ref);
     if (after?.token !== before.token) return gone(ref);
     if (!after.fails) return { ready: true };
+    const line = `[sim] user_data failed on ${ref.server} (attempt ${after.attempt})\n`;
     return {
       ready: false,
       exitCode: 1,
       reason: `user_data failed on ${ref.server} (simulated failure, attempt ${after.attempt})`,
-      output: `[sim] user_data failed on ${ref.server} (attempt ${after.attempt})\n`,
+      output: line.repeat(Math.max(1, Math.ceil((after.failOutputBytes ?? 0) / line.length))),
     };
   }
 
@@ -213,7 +295,17 @@ class SimProvider implements Provider {
       const mine =
         ref.id !== "" ? current?.id === ref.id : ref.token !== undefined && current?.token === ref.token;
       if (!file || !mine) return;
-      const { current: _, ...rest } = file;
+      if (current?.destroyMs) await delay(current.destroyMs);
+      if (current?.failDestroy) {
+        const attempt = (file.destroyAttempts ?? 0) + 1;
+        if (simAttemptFails(current.failDestroy, ref.stackId, `${ref.server}#destroy`, attempt)) {
+          await this.#save(key, { ...file, destroyAttempts: attempt });
+          throw new ProviderRequestError(
+            `sim server ${ref.server} (${current.id}) could not be destroyed (simulated failure, destroy attempt ${attempt})`,
+          );
+        }
+      }
+      const { current: _, destroyAttempts: __, ...rest } = file;
       await this.#save(key, rest);
     });
   }
@@ -248,6 +340,37 @@ function gone(ref: ServerRef): ReadyResult {
     ready: false,
     reason: `sim server ${ref.server} (${ref.id}) does not exist: it was destroyed or never created`,
   };
+}
+
+/** A sim server as created: when, and of which attempt (benchmarks read create times from here). */
+export interface SimCreation {
+  readonly stackId: string;
+  readonly server: string;
+  readonly attempt: number;
+  /** Epoch milliseconds of the create. */
+  readonly createdAt: number;
+}
+
+/** Every sim server that exists in a state directory, with its create time. */
+export async function listSimCreations(stateDir: string): Promise<SimCreation[]> {
+  const dir = join(stateDir, "sim");
+  const names = await readdir(dir).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === "ENOENT") return [] as string[];
+    throw err;
+  });
+  const out: SimCreation[] = [];
+  for (const name of names.filter((n) => n.endsWith(".json"))) {
+    const file = await readJsonFile<SimServerFile>(join(dir, name));
+    if (file?.current) {
+      out.push({
+        stackId: file.stackId,
+        server: file.server,
+        attempt: file.current.attempt,
+        createdAt: file.current.createdAt,
+      });
+    }
+  }
+  return out;
 }
 
 /** Creates the `sim` provider: simulated servers with stable artifacts, a boot delay and chosen failures. */

@@ -6,9 +6,11 @@ import type { CreateServerRequest, Provider, ServerRef } from "../../../src/port
 import { ProviderError, ProviderRequestError, ServerNotFoundError } from "../../../src/providers/errors.ts";
 import {
   createSimProvider,
+  listSimCreations,
   parseSimOptions,
   simAttemptFails,
 } from "../../../src/providers/sim/sim-provider.ts";
+import { createMemoryRateBudget } from "../../../src/shared/memory-rate-budget.ts";
 
 let stateDir: string;
 beforeEach(async () => {
@@ -176,6 +178,11 @@ describe("sim provider", () => {
       { fail: "sometimes" },
       { fail: 2 },
       { seed: {} },
+      { fail_destroy: "twice" },
+      { fail_output_bytes: -3 },
+      { destroy_ms: 0.5 },
+      { create_rate: 0 },
+      { create_burst: 2 },
     ]) {
       const err = await provider.create(request({ options })).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(ProviderRequestError);
@@ -183,6 +190,53 @@ describe("sim provider", () => {
       expect((err as Error).name).toBe("ProviderRequestError");
       expect((err as Error).message).toContain(Object.keys(options)[0]);
     }
+  });
+
+  it("prints fail_output_bytes of output when user_data fails (long error messages)", async () => {
+    const { ready } = await attempt(
+      createSimProvider(),
+      request({ options: { fail: true, fail_output_bytes: 10_000 } }),
+    );
+    expect(ready.ready).toBe(false);
+    if (!ready.ready) {
+      expect(ready.output?.length).toBeGreaterThanOrEqual(10_000);
+      expect(ready.output?.length).toBeLessThan(10_100);
+    }
+  });
+
+  it("fails destroy with fail_destroy: once the first time only, keeping the server until a destroy succeeds", async () => {
+    const provider = createSimProvider({ stateDir });
+    const req = request({ options: { fail_destroy: "once" } });
+    const { artifacts } = await attempt(provider, req);
+    const err = await provider.destroy(refOf(req, artifacts.Id)).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ProviderRequestError);
+    expect((err as Error).message).toMatch(/could not be destroyed \(simulated failure, destroy attempt 1\)/);
+    expect(await provider.waitUntilReady(refOf(req, artifacts.Id))).toEqual({ ready: true });
+    await provider.destroy(refOf(req, artifacts.Id));
+    expect((await provider.waitUntilReady(refOf(req, artifacts.Id))).ready).toBe(false);
+  });
+
+  it("keeps creates within create_rate and create_burst, counting every server of the budget together", async () => {
+    let clock = 0;
+    const provider = createSimProvider({
+      stateDir,
+      now: () => clock,
+      budget: createMemoryRateBudget({
+        now: () => clock,
+        sleep: async (ms) => {
+          clock += ms;
+        },
+      }),
+    });
+    const at: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      clock = 0;
+      await provider.create(request({ server: `s${i}`, options: { create_rate: 4, create_burst: 2 } }));
+      at.push(clock);
+    }
+    // Two at once, then one each 250 ms; the creates recorded at those times.
+    expect(at).toEqual([0, 0, 250, 500, 750, 1000]);
+    expect((await listSimCreations(stateDir)).map((c) => c.createdAt).sort((a, b) => a - b)).toEqual(at);
   });
 
   it("rejects waitUntilReady with the signal's reason when it aborts", async () => {

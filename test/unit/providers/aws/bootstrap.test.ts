@@ -1,9 +1,11 @@
 import {
   AuthorizeSecurityGroupIngressCommand,
+  CreateKeyPairCommand,
   CreateRouteCommand,
   CreateSecurityGroupCommand,
   CreateSubnetCommand,
   CreateVpcCommand,
+  DeleteKeyPairCommand,
   DescribeVpcsCommand,
   EC2Client,
   ModifySubnetAttributeCommand,
@@ -145,6 +147,81 @@ describe("aws bootstrap", () => {
     await ensureBootstrap(deps(), target());
     expect(ec2.commandCalls(CreateRouteCommand)).toHaveLength(1);
     expect(createCalls()).toBe(3);
+  });
+
+  it("never keeps a key pair whose private key was not stored: PutParameter failing after CreateKeyPair deletes it, and the next bootstrap converges", async () => {
+    const net = fakeNetwork();
+    const d = deps();
+    const denied = Object.assign(new Error("User is not authorized to perform: ssm:PutParameter"), {
+      name: "AccessDeniedException",
+    });
+    ssm.on(PutParameterCommand).rejectsOnce(denied);
+    const err = await ensureBootstrap(d, target()).catch((e: unknown) => e);
+    expect((err as Error).message).toMatch(/SSM PutParameter \/teamstack\/key-pairs\/teamstack-default/);
+    // The key pair made a moment ago is gone again: none exists without its private key.
+    expect(ec2.commandCalls(CreateKeyPairCommand)).toHaveLength(1);
+    expect(ec2.commandCalls(DeleteKeyPairCommand)[0]?.args[0].input).toEqual({
+      KeyName: "teamstack-default",
+    });
+    expect(net.keys).toEqual([]);
+    expect(net.parameters.size).toBe(0);
+    expect(d.store.bootstraps.get(`acme|default|${REGION}`)?.status).toBe("CREATING");
+
+    // The next bootstrap makes a key pair again, stores its private key, and is READY.
+    ssm.on(PutParameterCommand).callsFake((i: { Name: string; Value: string }) => {
+      net.parameters.set(i.Name, i.Value);
+      return { Version: 1 };
+    });
+    const resources = await ensureBootstrap(d, target());
+    expect(resources.keyName).toBe("teamstack-default");
+    expect(net.keys.map((k) => k.KeyName)).toEqual(["teamstack-default"]);
+    expect(net.parameters.get("/teamstack/key-pairs/teamstack-default")).toBe(
+      "-----BEGIN OPENSSH PRIVATE KEY-----\nsecret-2\n",
+    );
+    expect(d.store.bootstraps.get(`acme|default|${REGION}`)).toMatchObject({ status: "READY", resources });
+  });
+
+  it("makes the key pair again when its private key is missing (a bootstrap died between the two calls), and retries a throttled PutParameter", async () => {
+    const net = fakeNetwork();
+    const d = deps();
+    // The first bootstrap dies after CreateKeyPair: PutParameter and the clean-up both fail.
+    ssm.on(PutParameterCommand).rejects(Object.assign(new Error("boom"), { name: "InternalServerError" }));
+    ec2.on(DeleteKeyPairCommand).rejectsOnce(Object.assign(new Error("boom"), { name: "InternalError" }));
+    await expect(ensureBootstrap(d, target())).rejects.toThrow();
+    expect(net.keys.map((k) => k.KeyName)).toEqual(["teamstack-default"]);
+    expect(net.parameters.size).toBe(0);
+
+    // The next finds the key pair by its tag, sees no private key for it, and makes it again.
+    ec2.on(DeleteKeyPairCommand).callsFake((i: { KeyName: string }) => {
+      net.keys.splice(
+        net.keys.findIndex((k) => k.KeyName === i.KeyName),
+        1,
+      );
+      return {};
+    });
+    let puts = 0;
+    ssm.on(PutParameterCommand).callsFake((i: { Name: string; Value: string }) => {
+      if (++puts === 1) throw Object.assign(new Error("Rate exceeded"), { name: "ThrottlingException" });
+      net.parameters.set(i.Name, i.Value);
+      return { Version: 1 };
+    });
+    const resources = await ensureBootstrap(d, target());
+    expect(ec2.commandCalls(CreateKeyPairCommand)).toHaveLength(2);
+    expect(net.keys.map((k) => k.KeyName)).toEqual(["teamstack-default"]);
+    // The stored private key is the second key pair's, the one that exists.
+    expect(net.parameters.get("/teamstack/key-pairs/teamstack-default")).toBe(
+      "-----BEGIN OPENSSH PRIVATE KEY-----\nsecret-2\n",
+    );
+    expect(puts).toBe(2);
+    expect(resources.keyName).toBe("teamstack-default");
+
+    // And a third finds both and makes nothing.
+    ec2.resetHistory();
+    ssm.resetHistory();
+    d.store.bootstraps.clear();
+    await ensureBootstrap(d, target());
+    expect(createCalls()).toBe(0);
+    expect(ec2.commandCalls(DeleteKeyPairCommand)).toHaveLength(0);
   });
 
   it("lets one task bootstrap at a time: another gets ProviderThrottledError until the record is READY", async () => {

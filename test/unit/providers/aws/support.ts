@@ -9,6 +9,7 @@ import {
   CreateSecurityGroupCommand,
   CreateSubnetCommand,
   CreateVpcCommand,
+  DeleteKeyPairCommand,
   DescribeImagesCommand,
   DescribeInstancesCommand,
   DescribeInternetGatewaysCommand,
@@ -273,6 +274,9 @@ export function fakeNetwork(options: { readonly createVpcDelayMs?: number } = {}
     Tags: Tag[];
   }[] = [];
   const keys: { KeyName: string; Tags: Tag[] }[] = [];
+  /** SSM parameters of the account (the key pairs' private keys). */
+  const parameters = new Map<string, string>();
+  let keyPairsMade = 0;
   const tagsOf = (specs: TagSpecification[] | undefined) => specs?.[0]?.Tags ?? [];
   const matches = (
     item: { Tags?: Tag[] | undefined; VpcId?: string | undefined; GroupName?: string | undefined },
@@ -381,11 +385,38 @@ export function fakeNetwork(options: { readonly createVpcDelayMs?: number } = {}
     .callsFake((i: { Filters?: Filter[] }) => ({ KeyPairs: keys.filter((k) => matches(k, i.Filters)) }))
     .on(CreateKeyPairCommand)
     .callsFake((i: { KeyName: string; TagSpecifications?: TagSpecification[] }) => {
+      if (keys.some((k) => k.KeyName === i.KeyName)) {
+        throw Object.assign(new Error(`The keypair '${i.KeyName}' already exists.`), {
+          name: "InvalidKeyPair.Duplicate",
+        });
+      }
       keys.push({ KeyName: i.KeyName, Tags: tagsOf(i.TagSpecifications) });
-      return { KeyName: i.KeyName, KeyMaterial: "-----BEGIN OPENSSH PRIVATE KEY-----\nsecret\n" };
+      return {
+        KeyName: i.KeyName,
+        KeyMaterial: `-----BEGIN OPENSSH PRIVATE KEY-----\nsecret-${++keyPairsMade}\n`,
+      };
+    })
+    .on(DeleteKeyPairCommand)
+    .callsFake((i: { KeyName: string }) => {
+      const at = keys.findIndex((k) => k.KeyName === i.KeyName);
+      if (at >= 0) keys.splice(at, 1);
+      return {};
     });
-  ssm.on(PutParameterCommand).resolves({ Version: 1 });
-  return { vpcs, subnets, gateways, tables, groups, keys };
+  ssm
+    .on(PutParameterCommand)
+    .callsFake((i: { Name: string; Value: string }) => {
+      parameters.set(i.Name, i.Value);
+      return { Version: 1 };
+    })
+    .on(GetParameterCommand, { Name: "/teamstack/key-pairs/teamstack-default" })
+    .callsFake((i: { Name: string }) => {
+      const value = parameters.get(i.Name);
+      if (value === undefined) {
+        throw Object.assign(new Error(`parameter ${i.Name} not found`), { name: "ParameterNotFound" });
+      }
+      return { Parameter: { Name: i.Name, Type: "SecureString", Value: "(encrypted)" } };
+    });
+  return { vpcs, subnets, gateways, tables, groups, keys, parameters };
 }
 
 /** Every EC2 and SSM command that creates or changes something in the account. */
