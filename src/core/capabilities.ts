@@ -60,7 +60,7 @@ export const COMMON_HOOK_PARAMS: Readonly<Record<string, FieldSpec>> = {
   },
 };
 
-export const HOOK_PARAMS: Readonly<Record<HookType, Readonly<Record<string, FieldSpec>>>> = {
+const HOOK_PARAMS: Readonly<Record<HookType, Readonly<Record<string, FieldSpec>>>> = {
   add_github_user: {
     org: text("GitHub organization login.", true),
     team_name: text("Team slug within the organization.", true),
@@ -140,7 +140,7 @@ export interface HookRuleProblem {
 export type HookRule = (hook: HookRuleInput) => readonly HookRuleProblem[];
 
 /** Checks of a hook that look at more than one parameter, or at the template around the hook. */
-export const HOOK_RULES: Readonly<Partial<Record<HookType, HookRule>>> = {
+const HOOK_RULES: Readonly<Partial<Record<HookType, HookRule>>> = {
   slack_msg: ({ params, complete }) =>
     complete && !("channel" in params) && !("webhook_url" in params)
       ? [{ message: "give `channel` (Slack Web API) or `webhook_url` (incoming webhook)" }]
@@ -174,6 +174,50 @@ export const HOOK_RULES: Readonly<Partial<Record<HookType, HookRule>>> = {
         ];
   },
 };
+
+/** One hook type, declared once: what validation, the JSON Schema, Prepare and the hook itself read. */
+export interface HookDeclaration {
+  /** Its own parameters (COMMON_HOOK_PARAMS come besides). */
+  readonly params: Readonly<Record<string, FieldSpec>>;
+  /** Checks that look at more than one parameter, or at the template around the hook. */
+  readonly rule?: HookRule;
+  /** The team secrets it reads, by name. */
+  readonly secrets: readonly string[];
+  /** A parameter whose value names one more team secret it reads (webhook's `secret`). */
+  readonly secretParam?: string;
+}
+
+/** The team secrets each hook type reads by name (HOOKS[type].secrets; typed by name for the hooks). */
+export const HOOK_TEAM_SECRETS = {
+  add_github_user: ["github_token"],
+  slack_msg: ["slack_token"],
+  send_tweet: ["x_consumer_key", "x_consumer_secret", "x_access_token", "x_access_token_secret"],
+  webhook: ["webhook_secret"],
+  run_script: [],
+} as const satisfies Readonly<Record<HookType, readonly string[]>>;
+
+const hook = (type: HookType, extra: Partial<HookDeclaration> = {}): HookDeclaration => ({
+  params: HOOK_PARAMS[type],
+  secrets: HOOK_TEAM_SECRETS[type],
+  ...(HOOK_RULES[type] ? { rule: HOOK_RULES[type] } : {}),
+  ...extra,
+});
+
+/** Every hook type's declaration. */
+export const HOOKS: Readonly<Record<HookType, HookDeclaration>> = {
+  add_github_user: hook("add_github_user"),
+  run_script: hook("run_script"),
+  slack_msg: hook("slack_msg"),
+  send_tweet: hook("send_tweet"),
+  webhook: hook("webhook", { secretParam: "secret" }),
+};
+
+/** The team secrets one hook reads: its type's, and the one a parameter names. */
+export function hookSecretNames(type: HookType, params: Readonly<Record<string, unknown>>): string[] {
+  const declared = HOOKS[type];
+  const named = declared.secretParam !== undefined ? params[declared.secretParam] : undefined;
+  return [...declared.secrets, ...(typeof named === "string" ? [named] : [])];
+}
 
 const SIZE_PART = /^(\d+(?:\.\d+)?)(cpu|gb-ram|mb-ram|gb-disk)$/;
 

@@ -1,4 +1,4 @@
-import { COMMON_HOOK_PARAMS, type FieldSpec, HOOK_PARAMS, type ValueKind } from "./capabilities.ts";
+import { COMMON_HOOK_PARAMS, type FieldSpec, HOOKS, type ValueKind } from "./capabilities.ts";
 import type { ProviderCatalog } from "./providers.ts";
 import { HOOK_TYPES } from "./template.ts";
 
@@ -68,7 +68,7 @@ function fieldsSchema(fields: Readonly<Record<string, FieldSpec>>): Json {
 export function templateSchema(providers: ProviderCatalog): Json {
   const definitions: Json = {};
   for (const type of HOOK_TYPES) {
-    definitions[`hook_${type}`] = fieldsSchema({ ...HOOK_PARAMS[type], ...COMMON_HOOK_PARAMS });
+    definitions[`hook_${type}`] = fieldsSchema({ ...HOOKS[type].params, ...COMMON_HOOK_PARAMS });
   }
   const hookProps = Object.fromEntries(HOOK_TYPES.map((t) => [t, { $ref: `#/definitions/hook_${t}` }]));
   definitions.hook = {

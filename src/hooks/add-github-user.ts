@@ -1,3 +1,4 @@
+import { HOOK_TEAM_SECRETS } from "../core/capabilities.ts";
 import type { HookRequest, HookResult } from "../ports/hook.ts";
 import type { HookContext } from "./context.ts";
 import { requireSecrets, stringParam } from "./credentials.ts";
@@ -22,7 +23,7 @@ export async function addGithubUser(context: HookContext, request: HookRequest):
   const role = stringParam(request, "role") ?? "member";
   const { github_token: token } = await requireSecrets(
     request,
-    ["github_token"],
+    HOOK_TEAM_SECRETS.add_github_user,
     "add_github_user uses to call the GitHub API",
   );
   // Each value is one segment: a member cannot walk to another API path with the team's token.

@@ -1,4 +1,4 @@
-import { TWEET_MAX } from "../core/capabilities.ts";
+import { HOOK_TEAM_SECRETS, TWEET_MAX } from "../core/capabilities.ts";
 import type { HookRequest, HookResult } from "../ports/hook.ts";
 import type { HookContext } from "./context.ts";
 import { requireSecrets, stringParam } from "./credentials.ts";
@@ -7,12 +7,7 @@ import { excerpt, field, refused, type ServiceCall, type ServiceReply, send } fr
 import { authorizationHeader } from "./oauth1.ts";
 
 /** The team secrets send_tweet signs with: the app's consumer key pair and the account's token pair. */
-export const X_SECRETS = [
-  "x_consumer_key",
-  "x_consumer_secret",
-  "x_access_token",
-  "x_access_token_secret",
-] as const;
+export const X_SECRETS = HOOK_TEAM_SECRETS.send_tweet;
 
 /**
  * `send_tweet`: posts `msg` with the X API v2 `POST /2/tweets`, signed with OAuth 1.0a user

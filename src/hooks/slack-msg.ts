@@ -1,3 +1,4 @@
+import { HOOK_TEAM_SECRETS } from "../core/capabilities.ts";
 import type { HookRequest, HookResult } from "../ports/hook.ts";
 import type { HookContext } from "./context.ts";
 import { requireSecrets, stringParam } from "./credentials.ts";
@@ -51,7 +52,7 @@ async function postMessage(context: HookContext, request: HookRequest, text: str
   }
   const { slack_token: token } = await requireSecrets(
     request,
-    ["slack_token"],
+    HOOK_TEAM_SECRETS.slack_msg,
     "slack_msg uses to call chat.postMessage",
   );
   const call: ServiceCall = {

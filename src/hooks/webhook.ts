@@ -1,4 +1,5 @@
 import { createHmac, randomUUID } from "node:crypto";
+import { HOOK_TEAM_SECRETS } from "../core/capabilities.ts";
 import type { HookRequest, HookResult } from "../ports/hook.ts";
 import type { HookContext } from "./context.ts";
 import { stringParam } from "./credentials.ts";
@@ -6,7 +7,7 @@ import { HookRequestError, MissingSecretError } from "./errors.ts";
 import { excerpt, field, origin, refused, type ServiceCall, type ServiceReply, send } from "./http.ts";
 
 /** The team secret that signs webhook bodies unless the hook names another. */
-export const DEFAULT_WEBHOOK_SECRET = "webhook_secret";
+export const DEFAULT_WEBHOOK_SECRET = HOOK_TEAM_SECRETS.webhook[0];
 
 /**
  * The signature header value: `sha256=` and the hex HMAC-SHA256, keyed by the team secret, of the

@@ -1,7 +1,7 @@
+import { hookSecretNames } from "../core/capabilities.ts";
 import { type CompiledStack, compileStack } from "../core/compile.ts";
 import type { ProviderCatalog } from "../core/providers.ts";
 import type { HookSpec } from "../core/template.ts";
-import { HOOK_SECRETS } from "../ports/secrets.ts";
 import type { RunSettings, StackRecord } from "../ports/store.ts";
 import { getStack, keyOf, type PipelineDeps, providerOf } from "./context.ts";
 import { planDestroy } from "./destroy.ts";
@@ -26,9 +26,7 @@ type PrepareDeps = Pick<PipelineDeps, "store" | "executions" | "catalog" | "now"
 
 /** The team secrets a hook uses: those of its type, and the one a webhook signs with. */
 export function hookSecrets(hook: HookSpec): string[] {
-  const names: string[] = [...HOOK_SECRETS[hook.type]];
-  if (hook.type === "webhook" && typeof hook.params.secret === "string") names.push(hook.params.secret);
-  return names;
+  return hookSecretNames(hook.type, hook.params);
 }
 
 /** The longest a server may wait for its dependencies: the longest chain before it to be created. */

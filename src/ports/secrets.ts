@@ -25,12 +25,3 @@ export interface Secrets {
   /** False when there was no such secret. */
   remove(scope: SecretScope, name: string): Promise<boolean>;
 }
-
-/** Names of the team secrets each hook type uses. */
-export const HOOK_SECRETS = {
-  add_github_user: ["github_token"],
-  slack_msg: ["slack_token"],
-  send_tweet: ["x_consumer_key", "x_consumer_secret", "x_access_token", "x_access_token_secret"],
-  webhook: ["webhook_secret"],
-  run_script: [],
-} as const;

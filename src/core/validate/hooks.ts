@@ -1,4 +1,4 @@
-import { COMMON_HOOK_PARAMS, type FieldSpec, HOOK_PARAMS, HOOK_RULES } from "../capabilities.ts";
+import { COMMON_HOOK_PARAMS, type FieldSpec, HOOKS } from "../capabilities.ts";
 import { HOOK_TYPES, type HookSpec, type HookType } from "../template.ts";
 import type { YNode, YScalar } from "../yaml-tree.ts";
 import type { ValidationContext } from "./context.ts";
@@ -7,7 +7,7 @@ import { checkValue, collectStrings, toPlain } from "./values.ts";
 
 /**
  * pre_hooks and post_hooks: each hook's type, its parameters checked against the hook table, and
- * the table's rules that look at more than one parameter (src/core/capabilities.ts, HOOK_RULES).
+ * the table's rules that look at more than one parameter (src/core/capabilities.ts, HOOKS).
  */
 
 export function hooksOf(ctx: ValidationContext, node: YNode, phase: "pre" | "post"): HookSpec[] {
@@ -63,7 +63,7 @@ function hookOf(
     ctx.at(node.start, `${where}: expected a mapping of parameters, found ${describe(node)}`);
     return undefined;
   }
-  const specs: Record<string, FieldSpec> = { ...HOOK_PARAMS[type], ...COMMON_HOOK_PARAMS };
+  const specs: Record<string, FieldSpec> = { ...HOOKS[type].params, ...COMMON_HOOK_PARAMS };
   const names = Object.keys(specs);
   const params: Record<string, unknown> = Object.create(null);
   let ok = true;
@@ -91,7 +91,7 @@ function hookOf(
       ok = false;
     }
   }
-  const rule = HOOK_RULES[type];
+  const rule = HOOKS[type].rule;
   if (rule) {
     const found = rule({
       phase,
