@@ -5,7 +5,7 @@ import type { HookRunner } from "../ports/hook.ts";
 import type { EventPublisher, Executions, Readiness, TaskTokens } from "../ports/orchestration.ts";
 import type { Provider } from "../ports/provider.ts";
 import type { Secrets } from "../ports/secrets.ts";
-import type { StackKey, StackRecord, Store } from "../ports/store.ts";
+import type { ServerRecord, StackKey, StackRecord, Store } from "../ports/store.ts";
 import { StackNotFoundError } from "../store/errors.ts";
 
 /**
@@ -65,4 +65,33 @@ export function causeMessage(cause: string): string {
 
 export function iso(deps: Pick<PipelineDeps, "now">): string {
   return deps.now().toISOString();
+}
+
+/** At most this many servers' reasons go into a run's failure message; the rest are named only. */
+const MAX_NAMED = 20;
+const MAX_REASON = 300;
+
+/**
+ * "N servers not ready: a (FAILED: why); ...; and c, d": the servers a run left behind, bounded
+ * whatever their number and the length of their errors (the records hold the whole story).
+ */
+export function serversLeft(
+  records: readonly Pick<ServerRecord, "name" | "status" | "error">[],
+  what: string,
+): string {
+  const named = records
+    .slice(0, MAX_NAMED)
+    .map((r) => `${r.name} (${r.status}${r.error ? `: ${truncate(r.error, MAX_REASON)}` : ""})`);
+  const rest =
+    records.length > MAX_NAMED
+      ? `; and ${records
+          .slice(MAX_NAMED)
+          .map((r) => r.name)
+          .join(", ")}`
+      : "";
+  return `${records.length} server${records.length === 1 ? "" : "s"} ${what}: ${named.join("; ")}${rest}`;
+}
+
+function truncate(text: string, max: number): string {
+  return text.length > max ? `${text.slice(0, max)}…` : text;
 }

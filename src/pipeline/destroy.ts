@@ -1,6 +1,6 @@
 import { DEFAULT_SETTINGS, type ProviderName } from "../core/template.ts";
 import type { ServerRecord, StackRecord, WaitRelease } from "../ports/store.ts";
-import { causeMessage, iso, type PipelineDeps } from "./context.ts";
+import { causeMessage, iso, type PipelineDeps, serversLeft } from "./context.ts";
 import { DependentNotDestroyedError, ServersFailedError } from "./errors.ts";
 import type { DestroyPlan, FailureInput, RunInput, ServerInput, TokenInput } from "./run.ts";
 import { refOf } from "./servers.ts";
@@ -22,9 +22,6 @@ export type { DestroyPlan } from "./run.ts";
 export const DESTROY_TIMEOUT_SECONDS = 600;
 /** Most a wait may last (Step Functions allows a year). */
 const MAX_WAIT_SECONDS = 31_536_000;
-/** At most this many servers' reasons go into a message; the rest are counted. */
-const MAX_NAMED = 20;
-const MAX_REASON = 300;
 
 /**
  * The order servers are destroyed in, and what each waits for: every server comes after all the
@@ -250,17 +247,5 @@ export async function checkDestroyed(deps: Pick<PipelineDeps, "store">, input: R
     (r) => r.run === input.run && r.status !== "DESTROYED",
   );
   if (left.length === 0) return;
-  const named = left
-    .slice(0, MAX_NAMED)
-    .map((r) => `${r.name} (${r.status}${r.error ? `: ${r.error.slice(0, MAX_REASON)}` : ""})`);
-  const more =
-    left.length > MAX_NAMED
-      ? `; and ${left
-          .slice(MAX_NAMED)
-          .map((r) => r.name)
-          .join(", ")}`
-      : "";
-  throw new ServersFailedError(
-    `${left.length} server${left.length === 1 ? "" : "s"} not destroyed: ${named.join("; ")}${more}`,
-  );
+  throw new ServersFailedError(serversLeft(left, "not destroyed"));
 }

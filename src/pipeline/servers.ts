@@ -2,7 +2,7 @@ import { type CompiledServer, referencedServers, renderCompiledText } from "../c
 import type { ProviderName } from "../core/template.ts";
 import type { ServerRef } from "../ports/provider.ts";
 import type { RunContext, ServerRecord, WaitRelease } from "../ports/store.ts";
-import { causeMessage, iso, keyOf, type PipelineDeps } from "./context.ts";
+import { causeMessage, iso, keyOf, type PipelineDeps, serversLeft } from "./context.ts";
 import {
   ProviderFailedError,
   ServersFailedError,
@@ -227,14 +227,8 @@ export function inTemplateOrder(servers: readonly ServerRecord[]): ServerRecord[
 /** CheckServers: every server of the stack is ready, or the run fails naming those that are not. */
 export async function checkServers(deps: Pick<PipelineDeps, "store">, input: RunInput): Promise<void> {
   const key = keyOf(input);
-  const bad = inTemplateOrder(await deps.store.listServers(key))
-    .filter((r) => r.status !== "SUCCEEDED")
-    .map((r) => `${r.name} (${r.status}${r.error ? `: ${r.error}` : ""})`);
-  if (bad.length > 0) {
-    throw new ServersFailedError(
-      `${bad.length} server${bad.length === 1 ? "" : "s"} not ready: ${bad.join("; ")}`,
-    );
-  }
+  const bad = inTemplateOrder(await deps.store.listServers(key)).filter((r) => r.status !== "SUCCEEDED");
+  if (bad.length > 0) throw new ServersFailedError(serversLeft(bad, "not ready"));
 }
 
 /** The readiness of a server settles its WaitUntilReady token (used by the local watcher). */

@@ -71,6 +71,9 @@ describe("AWS's limits at 1,000 servers", () => {
       expect(stack?.status).toBe("FAILED");
       expect(stack?.lock).toBeUndefined();
       expect(stack?.error).toMatch(/^200 servers not ready: s0 \(FAILED: user_data failed on s0/);
+      // Bounded whatever the number of failures: 20 reasons, then the rest by name only.
+      expect(stack?.error?.length).toBeLessThan(20 * 400 + 200 * 8);
+      expect(stack?.error).toMatch(/; and s\d+(, s\d+){179}$/);
       const events = await engine.store.listEvents(big);
       expect(events.filter((e) => e.type === "StackFailed")).toHaveLength(1);
       expect(events.filter((e) => e.type === "ServerFailed")).toHaveLength(200);
