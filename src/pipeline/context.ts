@@ -5,7 +5,7 @@ import type { HookRunner } from "../ports/hook.ts";
 import type { EventPublisher, Executions, Readiness, TaskTokens } from "../ports/orchestration.ts";
 import type { Provider } from "../ports/provider.ts";
 import type { Secrets } from "../ports/secrets.ts";
-import type { ServerRecord, StackKey, StackRecord, Store } from "../ports/store.ts";
+import type { ServerRecord, StackKey, StackRecord, StackRuns } from "../ports/store.ts";
 import { StackNotFoundError } from "../store/errors.ts";
 
 /**
@@ -13,7 +13,7 @@ import { StackNotFoundError } from "../store/errors.ts";
  * task takes only the part it uses (a `Pick` of this), so a Lambda builds and bundles no more.
  */
 export interface PipelineDeps {
-  readonly store: Store;
+  readonly store: StackRuns;
   /** The provider for a provider name. */
   readonly provider: (name: ProviderName) => Provider;
   /** The providers templates validate against (and which one simulates the others). */
