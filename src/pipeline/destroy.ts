@@ -3,7 +3,7 @@ import type { ServerRecord, StackRecord, WaitRelease } from "../ports/store.ts";
 import { causeMessage, iso, type PipelineDeps, serversLeft } from "./context.ts";
 import { DependentNotDestroyedError, ServersFailedError } from "./errors.ts";
 import type { DestroyPlan, FailureInput, RunInput, ServerInput, TokenInput } from "./run.ts";
-import { refOf } from "./servers.ts";
+import { parkWaitToken, refOf } from "./servers.ts";
 
 /**
  * The task functions of the destroy state machine. Servers go in reverse dependency order with
@@ -147,18 +147,12 @@ export async function waitForDependents(
   deps: Pick<PipelineDeps, "store" | "tokens">,
   input: TokenInput,
 ): Promise<void> {
-  const key = { team: input.team, stackId: input.stackId };
-  const rec = await deps.store.setWaitToken(key, input.server, input.run, input.token);
-  if (rec.run !== input.run) return;
-  if (rec.release) {
-    await release(deps, rec.release, input.server);
-  } else {
-    await deps.store.appendEvent(key, {
-      type: "ServerWaiting",
-      server: input.server,
-      message: `${input.server} waits for ${rec.pending.join(", ")} to be destroyed first`,
-    });
-  }
+  await parkWaitToken(
+    deps,
+    input,
+    (r) => release(deps, r, input.server),
+    (pending) => `${input.server} waits for ${pending.join(", ")} to be destroyed first`,
+  );
 }
 
 /**

@@ -57,6 +57,30 @@ async function release(deps: Pick<PipelineDeps, "tokens">, r: WaitRelease, serve
 }
 
 /**
+ * Parks a wait's token on the server's record (the store's wait protocol, provision's and
+ * destroy's alike): when nothing is pending any more, this caller is the one told to send it back.
+ */
+export async function parkWaitToken(
+  deps: Pick<PipelineDeps, "store" | "tokens">,
+  input: TokenInput,
+  send: (r: WaitRelease) => Promise<void>,
+  waiting: (pending: readonly string[]) => string,
+): Promise<void> {
+  const key = keyOf(input);
+  const rec = await deps.store.setWaitToken(key, input.server, input.run, input.token);
+  if (rec.run !== input.run) return;
+  if (rec.release) {
+    await send(rec.release);
+  } else {
+    await deps.store.appendEvent(key, {
+      type: "ServerWaiting",
+      server: input.server,
+      message: waiting(rec.pending),
+    });
+  }
+}
+
+/**
  * WaitForDependencies: parks the token on the server's record. Whoever completes "no pending
  * dependency and a token present" sends the token back, this task or the last dependency's
  * PublishArtifacts; sending twice is harmless.
@@ -65,18 +89,12 @@ export async function waitForDependencies(
   deps: Pick<PipelineDeps, "store" | "tokens">,
   input: TokenInput,
 ): Promise<void> {
-  const key = keyOf(input);
-  const rec = await deps.store.setWaitToken(key, input.server, input.run, input.token);
-  if (rec.run !== input.run) return;
-  if (rec.release) {
-    await release(deps, rec.release, input.server);
-  } else {
-    await deps.store.appendEvent(key, {
-      type: "ServerWaiting",
-      server: input.server,
-      message: `${input.server} waits for ${rec.pending.join(", ")}`,
-    });
-  }
+  await parkWaitToken(
+    deps,
+    input,
+    (r) => release(deps, r, input.server),
+    (pending) => `${input.server} waits for ${pending.join(", ")}`,
+  );
 }
 
 /** CreateServer: records the idempotency token, then asks the provider; a retry finds the same server. */
