@@ -45,7 +45,7 @@ export const simDeclaration: ProviderDeclaration = {
       },
       create_rate: {
         value: { kind: "number", min: 0.001, max: 10_000 },
-        doc: "Creates per second allowed across every sim server of the deployment (an account-wide limit).",
+        doc: "Creates per second allowed across the team's sim servers in every stack (an account-wide limit, one per team).",
       },
       create_burst: {
         value: { kind: "integer", min: 1, max: 10_000 },

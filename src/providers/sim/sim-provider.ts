@@ -36,8 +36,13 @@ export interface SimProviderOptions {
   readonly createWaitMs?: number;
 }
 
-/** The budget every sim create with `create_rate` draws on. */
-export const SIM_CREATE_BUDGET = "sim:create";
+/**
+ * The budget a team's sim creates with `create_rate` draw on: one per team, as each team's cloud
+ * account has its own limits, so that one team's template cannot slow another team's creates.
+ */
+export function simCreateBudget(team: string): string {
+  return `sim:create:${team}`;
+}
 
 /** The `fail` option, parsed. */
 export type SimFailMode =
@@ -221,7 +226,7 @@ class SimProvider implements Provider {
       };
       if (file.current?.token === request.idempotencyToken) return file.current.artifacts;
       if (options.createLimit) {
-        const turn = await this.#budget.take(SIM_CREATE_BUDGET, options.createLimit, {
+        const turn = await this.#budget.take(simCreateBudget(request.team), options.createLimit, {
           maxWaitMs: this.#createWaitMs,
         });
         if (!turn) {

@@ -239,6 +239,41 @@ describe("sim provider", () => {
     expect((await listSimCreations(stateDir)).map((c) => c.createdAt).sort((a, b) => a - b)).toEqual(at);
   });
 
+  it("keeps one team's create_rate out of another team's creates", async () => {
+    let clock = 0;
+    const provider = createSimProvider({
+      stateDir,
+      now: () => clock,
+      createWaitMs: 2_000_000,
+      budget: createMemoryRateBudget({
+        now: () => clock,
+        sleep: async (ms) => {
+          clock += ms;
+        },
+      }),
+    });
+    // A member of team `slow` asks for one create in 1,000 s; team `fast` for 100 a second.
+    const slow = { create_rate: 0.001, create_burst: 1 };
+    await provider.create(request({ team: "slow", server: "a", options: slow }));
+    const at: number[] = [];
+    for (const server of ["x", "y", "z"]) {
+      clock = 0;
+      await provider.create(
+        request({
+          team: "fast",
+          server,
+          idempotencyToken: `${server}#1`,
+          options: { create_rate: 100, create_burst: 3 },
+        }),
+      );
+      at.push(clock);
+    }
+    expect(at).toEqual([0, 0, 0]);
+    clock = 0;
+    await provider.create(request({ team: "slow", server: "c", idempotencyToken: "c#1", options: slow }));
+    expect(clock).toBeGreaterThanOrEqual(999_000);
+  });
+
   it("rejects waitUntilReady with the signal's reason when it aborts", async () => {
     const provider = createSimProvider();
     const req = request({ options: { boot_ms: 10_000 } });
