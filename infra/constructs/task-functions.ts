@@ -77,15 +77,21 @@ export function signsReadinessCallbacks(access: TaskAccess, needs: ProviderNeeds
   return access.createsServers && needs.signsReadinessCallbacks;
 }
 
-/** Prepare's access; RunFailed (resume) prepares again on a redrive, so it needs the same. */
-const PREPARE_ACCESS: TaskAccess = {
-  table: ["GetItem", "Query", "PutItem", "UpdateItem"],
+/** What a task may not do unless its entry says otherwise: every grant is written where it is given. */
+const NO_ACCESS = {
   sendsTaskTokens: false,
-  describesExecutions: true,
+  describesExecutions: false,
   readsSecrets: false,
   publishesEvents: false,
   actsThroughProviders: false,
   createsServers: false,
+} as const satisfies Partial<TaskAccess>;
+
+/** Prepare's access; RunFailed (resume) prepares again on a redrive, so it needs the same. */
+const PREPARE_ACCESS: TaskAccess = {
+  ...NO_ACCESS,
+  table: ["GetItem", "Query", "PutItem", "UpdateItem"],
+  describesExecutions: true,
   timeoutSeconds: 120,
 };
 
@@ -102,143 +108,96 @@ export const TASK_ACCESS: Readonly<Record<string, TaskAccess>> = {
   prepare: PREPARE_ACCESS,
   // parks the token (conditional update), appends an event, may release its own token.
   "wait-for-dependencies": {
+    ...NO_ACCESS,
     table: ["GetItem", "PutItem", "UpdateItem"],
     sendsTaskTokens: true,
-    describesExecutions: false,
-    readsSecrets: false,
-    publishesEvents: false,
-    actsThroughProviders: false,
-    createsServers: false,
     timeoutSeconds: 60,
   },
   "create-server": {
+    ...NO_ACCESS,
     table: ["GetItem", "PutItem", "UpdateItem"],
-    sendsTaskTokens: false,
-    describesExecutions: false,
     readsSecrets: true,
-    publishesEvents: false,
     actsThroughProviders: true,
     createsServers: true,
     timeoutSeconds: 300,
   },
   // records the token, waits for readiness within the invocation (sim), settles the token.
   "wait-until-ready": {
+    ...NO_ACCESS,
     table: ["GetItem", "UpdateItem"],
     sendsTaskTokens: true,
-    describesExecutions: false,
     readsSecrets: true,
-    publishesEvents: false,
-    actsThroughProviders: false,
-    createsServers: false,
     timeoutSeconds: 900,
   },
   // marks the server ready and releases its dependents' wait tokens.
   "publish-artifacts": {
+    ...NO_ACCESS,
     table: ["GetItem", "PutItem", "UpdateItem"],
     sendsTaskTokens: true,
-    describesExecutions: false,
-    readsSecrets: false,
-    publishesEvents: false,
-    actsThroughProviders: false,
-    createsServers: false,
     timeoutSeconds: 120,
   },
   // marks the server failed and fails its dependents' wait tokens.
   "mark-server-failed": {
+    ...NO_ACCESS,
     table: ["GetItem", "PutItem", "UpdateItem"],
     sendsTaskTokens: true,
-    describesExecutions: false,
     readsSecrets: true,
-    publishesEvents: false,
-    actsThroughProviders: false,
-    createsServers: false,
     timeoutSeconds: 120,
   },
   "check-servers": {
+    ...NO_ACCESS,
     table: ["GetItem", "Query"],
-    sendsTaskTokens: false,
-    describesExecutions: false,
-    readsSecrets: false,
-    publishesEvents: false,
-    actsThroughProviders: false,
-    createsServers: false,
     timeoutSeconds: 120,
   },
   "run-hook": {
+    ...NO_ACCESS,
     table: ["GetItem", "Query", "PutItem", "UpdateItem"],
-    sendsTaskTokens: false,
-    describesExecutions: false,
     readsSecrets: true,
-    publishesEvents: false,
     actsThroughProviders: true,
-    createsServers: false,
     timeoutSeconds: 900,
   },
   // stores the stack artifacts, lists the servers for the Stack Provisioned event, unlocks.
   finalize: {
+    ...NO_ACCESS,
     table: ["GetItem", "Query", "PutItem", "UpdateItem"],
-    sendsTaskTokens: false,
-    describesExecutions: false,
-    readsSecrets: false,
     publishesEvents: true,
-    actsThroughProviders: false,
-    createsServers: false,
     timeoutSeconds: 120,
   },
   // rollback lists the run's servers and destroys them (provision gives it 900 s); Stack Failed.
   "on-failure": {
+    ...NO_ACCESS,
     table: ["GetItem", "Query", "PutItem", "UpdateItem"],
-    sendsTaskTokens: false,
-    describesExecutions: false,
-    readsSecrets: false,
     publishesEvents: true,
     actsThroughProviders: true,
-    createsServers: false,
     timeoutSeconds: 900,
   },
   // RunFailed: arms or consumes the redrive marker on the stack; on a redrive, Prepare again.
   resume: PREPARE_ACCESS,
   // destroy (src/pipeline/destroy.ts): parks the token until the server's dependents are gone.
   "wait-for-dependents": {
+    ...NO_ACCESS,
     table: ["GetItem", "PutItem", "UpdateItem"],
     sendsTaskTokens: true,
-    describesExecutions: false,
-    readsSecrets: false,
-    publishesEvents: false,
-    actsThroughProviders: false,
-    createsServers: false,
     timeoutSeconds: 60,
   },
   // destroys the server, then releases the waits of the servers it depends on.
   "destroy-server": {
+    ...NO_ACCESS,
     table: ["GetItem", "PutItem", "UpdateItem"],
     sendsTaskTokens: true,
-    describesExecutions: false,
-    readsSecrets: false,
-    publishesEvents: false,
     actsThroughProviders: true,
-    createsServers: false,
     timeoutSeconds: 600,
   },
   // records why a server is still there, and fails the waits of the servers it depends on.
   "mark-destroy-failed": {
+    ...NO_ACCESS,
     table: ["GetItem", "PutItem", "UpdateItem"],
     sendsTaskTokens: true,
-    describesExecutions: false,
-    readsSecrets: false,
-    publishesEvents: false,
-    actsThroughProviders: false,
-    createsServers: false,
     timeoutSeconds: 120,
   },
   "check-destroyed": {
+    ...NO_ACCESS,
     table: ["GetItem", "Query"],
-    sendsTaskTokens: false,
-    describesExecutions: false,
-    readsSecrets: false,
-    publishesEvents: false,
-    actsThroughProviders: false,
-    createsServers: false,
     timeoutSeconds: 120,
   },
 };
