@@ -5,7 +5,14 @@ import { eventsCommand, serveCommand, tokenCommand } from "./api-commands.ts";
 import { type Command, type Io, UsageError, type Values } from "./command.ts";
 import { FileError } from "./files.ts";
 import { secretsCommand } from "./secrets-command.ts";
-import { downCommand, listCommand, rerunCommand, statusCommand, upCommand } from "./stack-commands.ts";
+import {
+  downCommand,
+  listCommand,
+  rerunCommand,
+  statusCommand,
+  upCommand,
+  updateCommand,
+} from "./stack-commands.ts";
 import { planCommand, renderCommand, validateCommand } from "./template-commands.ts";
 
 const processIo: Io = {
@@ -21,6 +28,7 @@ const COMMANDS: readonly Command[] = [
   statusCommand,
   listCommand,
   rerunCommand,
+  updateCommand,
   downCommand,
   serveCommand,
   tokenCommand,
