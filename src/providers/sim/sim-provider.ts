@@ -188,7 +188,8 @@ export function simAttemptFails(
  * address, as a cloud gives.
  */
 export function simArtifacts(stackId: string, server: string, type: string, attempt = 1): ServerArtifacts {
-  const hash = attempt <= 1 ? hashOf("sim", stackId, server) : hashOf("sim", stackId, server, String(attempt));
+  const hash =
+    attempt <= 1 ? hashOf("sim", stackId, server) : hashOf("sim", stackId, server, String(attempt));
   const byte = (i: number): number => Number.parseInt(hash.slice(i * 2, i * 2 + 2), 16);
   const ip = `10.${byte(0)}.${byte(1)}.${1 + (byte(2) % 254)}`;
   return {
