@@ -6,10 +6,9 @@ import type { ProviderName, ServerSpec, Template } from "../core/template.ts";
 import { loadTemplate } from "../core/validate.ts";
 import { changeSetOf, versionOf } from "../pipeline/changes.ts";
 import { TemplateInvalidError, UserDataFailedError } from "../pipeline/errors.ts";
-import { compileStackRecord } from "../pipeline/prepare.ts";
 import { runSecrets } from "../pipeline/secrets.ts";
 import { type StackStatusView, shownStatus, stackStatus, withLiveness } from "../pipeline/status.ts";
-import { missingUserdata, stackAtVersion, stackTemplate } from "../pipeline/template.ts";
+import { compileStackRecord, missingUserdata, stackAtVersion, stackTemplate } from "../pipeline/template.ts";
 import type { Executions, TaskTokens } from "../ports/orchestration.ts";
 import type { Secrets } from "../ports/secrets.ts";
 import type {
