@@ -28,6 +28,12 @@ import {
 const EXAMPLE = "examples/team-stack.yaml";
 const USERDATA = "examples/member.json";
 
+/** `up` of the example, as `npm start` runs it. */
+function upArgs(stateDir: string): string[] {
+  const run = ["up", EXAMPLE, "--simulate-provider", "aws", "--member", "octocat", "--userdata", USERDATA];
+  return [...run, "--json", "--state-dir", stateDir];
+}
+
 describe("teamstack up examples/team-stack.yaml", () => {
   let stateDir: string;
   let view: StackStatusView;
@@ -58,19 +64,7 @@ describe("teamstack up examples/team-stack.yaml", () => {
   });
 
   it("provisions every server and runs the hooks in order, third-party ones skipped", async () => {
-    const r = await runCli([
-      "up",
-      EXAMPLE,
-      "--simulate-provider",
-      "aws",
-      "--member",
-      "octocat",
-      "--userdata",
-      USERDATA,
-      "--json",
-      "--state-dir",
-      stateDir,
-    ]);
+    const r = await runCli(upArgs(stateDir));
     expect(r.code, shown(r)).toBe(0);
     view = JSON.parse(r.stdout) as StackStatusView;
     expect(view.status).toBe("SUCCEEDED");
@@ -160,19 +154,7 @@ describe("teamstack up examples/team-stack.yaml", () => {
   });
 
   it("converges the same stack when run again (as `npm start` twice): one stack, the same servers", async () => {
-    const r = await runCli([
-      "up",
-      EXAMPLE,
-      "--simulate-provider",
-      "aws",
-      "--member",
-      "octocat",
-      "--userdata",
-      USERDATA,
-      "--json",
-      "--state-dir",
-      stateDir,
-    ]);
+    const r = await runCli(upArgs(stateDir));
     expect(r.code, shown(r)).toBe(0);
     const again = JSON.parse(r.stdout) as StackStatusView;
     expect(again.stackId).toBe(view.stackId);
