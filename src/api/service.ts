@@ -7,7 +7,8 @@ import { UserDataFailedError } from "../pipeline/errors.ts";
 import { runSecrets } from "../pipeline/secrets.ts";
 import { type StackStatusView, shownStatus, stackStatus, withLiveness } from "../pipeline/status.ts";
 import { missingUserdata, stackTemplate } from "../pipeline/template.ts";
-import type { Executions, TaskTokens } from "../ports/orchestration.ts";
+import type { EventPublisher, Executions, TaskTokens } from "../ports/orchestration.ts";
+import type { Rollouts } from "../ports/rollouts.ts";
 import type { Secrets } from "../ports/secrets.ts";
 import type {
   RunContext,
@@ -29,6 +30,7 @@ import {
   providerRefusals,
   usableProviders,
 } from "./policy.ts";
+import { RolloutService, type StackUpdater } from "./rollouts.ts";
 
 /** Who is asking, from the token's claims. */
 export interface Caller {
@@ -47,7 +49,7 @@ export interface Orchestrator {
 }
 
 export interface ServiceDeps {
-  readonly store: StackRuns & TemplateCatalog & TeamDirectory;
+  readonly store: StackRuns & TemplateCatalog & TeamDirectory & Rollouts;
   readonly orchestrator: Orchestrator;
   readonly executions: Executions;
   /** Providers that can create servers here; others must be simulated. */
@@ -72,6 +74,10 @@ export interface ServiceDeps {
   readonly tokens?: TaskTokens;
   /** The secret readiness callbacks are signed with, or a loader that reads it on first use. */
   readonly callbackSecret?: Uint8Array | (() => Promise<Uint8Array>);
+  /** Where the service's own outbound events go (`Rollout Finished`). */
+  readonly events?: EventPublisher;
+  /** What rollouts update stacks with (tests give a fake); default: this service's update. */
+  readonly updater?: StackUpdater;
   readonly now: () => Date;
 }
 
@@ -124,8 +130,23 @@ function canonical(value: unknown): string {
  */
 export class StackService {
   readonly #d: ServiceDeps;
+  #rollouts: RolloutService | undefined;
   constructor(deps: ServiceDeps) {
     this.#d = deps;
+  }
+
+  /** Rollouts of a template's version to the team's stacks (src/api/rollouts.ts), on this service's deps. */
+  get rollouts(): RolloutService {
+    this.#rollouts ??= new RolloutService({
+      store: this.#d.store,
+      updater: this.#d.updater ?? {
+        update: () =>
+          Promise.reject(new ApiError(501, "NotImplemented", "updating a stack is not available yet")),
+      },
+      ...(this.#d.events ? { events: this.#d.events } : {}),
+      now: this.#d.now,
+    });
+    return this.#rollouts;
   }
 
   #team(caller: Caller, team: string): void {
