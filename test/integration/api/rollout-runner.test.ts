@@ -27,7 +27,10 @@ const YAML = "servers:\n  - { name: web, provider: sim, type: small }\n";
 class FakeUpdater implements StackUpdater {
   readonly calls: { stackId: string; version: number }[] = [];
   readonly refuse = new Map<string, Error>();
-  constructor(private readonly s: DynamoStore) {}
+  readonly s: DynamoStore;
+  constructor(s: DynamoStore) {
+    this.s = s;
+  }
   async update(team: string, stackId: string, version: number) {
     const refused = this.refuse.get(stackId);
     if (refused) throw refused;
@@ -299,7 +302,7 @@ describe("a rollout", () => {
     });
     await expect(service.start(admin(team), team, "web", { version: 9 })).rejects.toMatchObject({
       status: 404,
-      message: "template `web` of team `" + team + "` has no version 9; its newest is 4",
+      message: `template \`web\` of team \`${team}\` has no version 9; its newest is 4`,
     });
     await expect(service.start(admin(team), team, "nope", { version: 1 })).rejects.toMatchObject({
       status: 404,
