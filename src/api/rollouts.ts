@@ -181,10 +181,9 @@ export class RolloutService {
    * Keeps the stacks (as GET /teams/{team}/stacks lists them) behind their template: on a version
    * older than the template's newest published one. Each gets `latest`.
    */
-  async outdated<T extends { readonly template: string | null; readonly version: number | null }>(
-    team: string,
-    stacks: readonly T[],
-  ): Promise<(T & { readonly latest: number })[]> {
+  async outdated<
+    T extends { readonly template: string | null; readonly version: number | null; readonly status?: string },
+  >(team: string, stacks: readonly T[]): Promise<(T & { readonly latest: number })[]> {
     const names = [...new Set(stacks.map((s) => s.template).filter((n): n is string => n !== null))];
     const latest = new Map<string, number>();
     await Promise.all(
