@@ -241,6 +241,20 @@ describe("the service functions' grants against their code", () => {
       detail: { team: "acme", member: "bob" },
     });
     await call("GET", "/openapi.json", "/openapi.json");
+    // A rollout with no stack behind ends at once: it releases its template's claim (DeleteItem).
+    const rollout = await call(
+      "POST",
+      "/teams/acme/templates/web/rollout",
+      "/teams/{team}/templates/{name}/rollout",
+      {
+        version: 1,
+      },
+    );
+    expect(JSON.parse(rollout.body)).toMatchObject({ state: "SUCCEEDED", total: 0 });
+    const { rolloutId } = JSON.parse(rollout.body) as { rolloutId: string };
+    await call("GET", "/teams/acme/rollouts", "/teams/{team}/rollouts");
+    await call("GET", `/teams/acme/rollouts/${rolloutId}`, "/teams/{team}/rollouts/{id}");
+    await call("GET", "/teams/acme/stacks?outdated=true", "/teams/{team}/stacks");
 
     // An aws server reports readiness (signed, as its user_data does), then failure on a retry.
     const store = createDynamoStore({ client: db.client, tableName: TABLE });
