@@ -1031,7 +1031,14 @@ describe("the rollout advancer", () => {
     const [[busId] = []] = ofType("AWS::Events::EventBus");
     expectGrants(
       rolloutFn(),
-      [...serviceGrants(ROLLOUT_ACCESS), ["events:PutEvents", [`{${busId}.Arn}`]]],
+      [
+        ...serviceGrants(ROLLOUT_ACCESS),
+        ["events:PutEvents", [`{${busId}.Arn}`]],
+        // The invocation's on-failure destination: its dead-letter queue.
+        ...(["sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:SendMessage"] as const).map(
+          (a): [string, string[]] => [a, [`{${queueId()}.Arn}`]],
+        ),
+      ],
       "rollout",
     );
   });
