@@ -90,7 +90,8 @@ const NO_ACCESS = {
 /** Prepare's access; RunFailed (resume) prepares again on a redrive, so it needs the same. */
 const PREPARE_ACCESS: TaskAccess = {
   ...NO_ACCESS,
-  table: ["GetItem", "Query", "PutItem", "UpdateItem"],
+  // DeleteItem: the record of a server an update removes, when nothing of it exists.
+  table: ["GetItem", "Query", "PutItem", "UpdateItem", "DeleteItem"],
   describesExecutions: true,
   timeoutSeconds: 120,
 };
@@ -198,6 +199,12 @@ export const TASK_ACCESS: Readonly<Record<string, TaskAccess>> = {
   "check-destroyed": {
     ...NO_ACCESS,
     table: ["GetItem", "Query"],
+    timeoutSeconds: 120,
+  },
+  // provision, after RemoveServers: deletes the records of the removed servers destroyed.
+  "check-removed": {
+    ...NO_ACCESS,
+    table: ["GetItem", "Query", "DeleteItem"],
     timeoutSeconds: 120,
   },
 };

@@ -20,9 +20,12 @@ const schema = ROUTES.find((r) => r.path === "/events")?.body as Schema;
 
 /**
  * Consumes `Team Member Signed Up` from EventBridge: provisions the team's default template for the
- * member, through the same code as POST /stacks. The event id makes a redelivery start nothing new.
+ * member, through the same code as POST /stacks. The event id makes a redelivery start nothing new;
+ * a member who has a stack of that name already keeps it (no execution: `executionName` null).
  */
-export async function onSignup(event: SignupEvent): Promise<{ stackId: string; executionName: string }> {
+export async function onSignup(
+  event: SignupEvent,
+): Promise<{ stackId: string; executionName: string | null }> {
   const problem = checkSchema(event, schema, "event");
   if (problem) throw new InvalidEventError(problem);
   return service.signup(event);

@@ -28,7 +28,13 @@ import { ApiError, badRequest, conflict, forbidden, notFound } from "./errors.ts
 /** Starts one stack's update to a version (StackService.update, as the system). */
 export interface StackUpdater {
   /** @throws ApiError when the stack cannot be updated now (409 while a run holds it, 404, 422). */
-  update(team: string, stackId: string, version: number): Promise<{ readonly executionName: string }>;
+  update(
+    team: string,
+    stackId: string,
+    version: number,
+    /** Who asks, for the stack's events: `rollout ro-...`. */
+    by: string,
+  ): Promise<{ readonly executionName: string }>;
 }
 
 /** How a stack's run ended, from an outbound event's detail or, locally, the stack record after it. */
@@ -300,7 +306,12 @@ export class RolloutService {
     if (!moved) return true; // another caller started it
     let executionName: string;
     try {
-      ({ executionName } = await this.#d.updater.update(record.team, entry.stackId, record.version));
+      ({ executionName } = await this.#d.updater.update(
+        record.team,
+        entry.stackId,
+        record.version,
+        `rollout ${record.rolloutId}`,
+      ));
     } catch (error) {
       if (!(error instanceof ApiError)) {
         // The store or the orchestrator failing: put it back, for the retry of this trigger.

@@ -79,6 +79,12 @@ const createStackSchema: Schema = {
     },
     yaml: { type: "string", maxLength: 1024 * 1024, description: "A template given inline instead." },
     member: { type: "string", pattern: NAME_PATTERN, description: "Whose stack it is." },
+    name: {
+      type: "string",
+      pattern: NAME_PATTERN,
+      description:
+        "The stack's name, unique per team and member among stacks not destroyed (default: the template's name; for a `yaml` body, the stack's id).",
+    },
     userdata: stringMap,
     simulate: {
       oneOf: [
@@ -178,6 +184,62 @@ const started: Schema = {
   description: "The stack and the execution started for it.",
 };
 const anyObject: Schema = { type: "object", description: "See the README for the fields." };
+const versionRef: Schema = {
+  type: "object",
+  properties: {
+    name: { type: "string" },
+    version: { type: "integer" },
+    hash: { type: "string", description: "sha256 of the template's YAML, hex." },
+  },
+  required: ["hash"],
+};
+/** A change set: what an update does (see src/core/change-set.ts). */
+const changeSet: Schema = {
+  type: "object",
+  properties: {
+    from: versionRef,
+    to: versionRef,
+    servers: {
+      type: "array",
+      items: {
+        type: "object",
+        properties: {
+          name: { type: "string" },
+          action: { type: "string", pattern: "^(keep|create|replace|delete)$" },
+          reasons: { type: "array", items: { type: "string" } },
+        },
+        required: ["name", "action", "reasons"],
+      },
+    },
+    hooks: {
+      type: "array",
+      items: {
+        type: "object",
+        properties: {
+          phase: { type: "string", pattern: "^(pre|post)$" },
+          index: { type: "integer" },
+          type: { type: "string" },
+          action: { type: "string", pattern: "^(run|skip)$" },
+        },
+        required: ["phase", "index", "type", "action"],
+      },
+    },
+  },
+  required: ["from", "to", "servers", "hooks"],
+  description: "Per server keep, create, replace or delete with the reasons; which hooks run.",
+};
+
+/** `?version=N` of a query: a template version, or undefined (the newest). */
+function versionQuery(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!/^[1-9][0-9]{0,9}$/.test(value) || n > MAX_TEMPLATE_VERSION) {
+    throw badRequest(
+      `query \`version\`: expected a template version (1 to ${MAX_TEMPLATE_VERSION}), got \`${value.slice(0, 20)}\``,
+    );
+  }
+  return n;
+}
 const anyList: Schema = { type: "array", items: { type: "object" } };
 
 export const ROUTES: readonly Route[] = [
@@ -413,6 +475,44 @@ export const ROUTES: readonly Route[] = [
     errors: [400, 401, 403, 404, 409],
     response: started,
     run: (s, c) => s.rerun(c.caller, c.params.team as string, c.params.id as string),
+  },
+  {
+    method: "GET",
+    path: "/teams/{team}/stacks/{id}/changes",
+    summary:
+      "The change set of updating a stack to a template version (`?version=N`, default the newest): per server keep, create, replace or delete, with the reasons, and which hooks run.",
+    auth: true,
+    success: 200,
+    errors: [400, 401, 403, 404, 409, 422],
+    response: changeSet,
+    run: (s, c) =>
+      s.changes(c.caller, c.params.team as string, c.params.id as string, versionQuery(c.query.version)),
+  },
+  {
+    method: "POST",
+    path: "/teams/{team}/stacks/{id}/update",
+    summary:
+      "Updates a stack to a template version (default the newest): kept servers are untouched, changed ones replaced, removed ones destroyed. Answers with the change set.",
+    auth: true,
+    body: {
+      type: "object",
+      properties: { version: { type: "integer", minimum: 1, maximum: MAX_TEMPLATE_VERSION } },
+      additionalProperties: false,
+    },
+    success: 202,
+    errors: [400, 401, 403, 404, 409, 413, 422],
+    response: {
+      type: "object",
+      properties: { stackId: { type: "string" }, executionName: { type: "string" }, changes: changeSet },
+      required: ["stackId", "executionName", "changes"],
+    },
+    run: (s, c) =>
+      s.update(
+        c.caller,
+        c.params.team as string,
+        c.params.id as string,
+        (c.body ?? {}) as { version?: number },
+      ),
   },
   {
     method: "DELETE",

@@ -1,12 +1,15 @@
 import { createHash, randomBytes } from "node:crypto";
 import { type CallbackTarget, verifyCallbackSignature } from "../adapters/callback-signing.ts";
+import type { ChangeSet } from "../core/change-set.ts";
 import { TeamstackError } from "../core/errors.ts";
 import type { ProviderName, ServerSpec, Template } from "../core/template.ts";
 import { loadTemplate } from "../core/validate.ts";
-import { UserDataFailedError } from "../pipeline/errors.ts";
+import { changeSetOf, versionOf } from "../pipeline/changes.ts";
+import { TemplateInvalidError, UserDataFailedError } from "../pipeline/errors.ts";
+import { compileStackRecord } from "../pipeline/prepare.ts";
 import { runSecrets } from "../pipeline/secrets.ts";
 import { type StackStatusView, shownStatus, stackStatus, withLiveness } from "../pipeline/status.ts";
-import { missingUserdata, stackTemplate } from "../pipeline/template.ts";
+import { missingUserdata, stackAtVersion, stackTemplate } from "../pipeline/template.ts";
 import type { EventPublisher, Executions, TaskTokens } from "../ports/orchestration.ts";
 import type { Rollouts } from "../ports/rollouts.ts";
 import type { Secrets } from "../ports/secrets.ts";
@@ -94,9 +97,16 @@ export interface CreateStackRequest {
   readonly version?: number;
   readonly yaml?: string;
   readonly member: string;
+  /** The stack's name, unique per team and member (default: the template's name, or for `yaml`, the stack's id). */
+  readonly name?: string;
   readonly userdata?: Readonly<Record<string, string>>;
   /** Providers to run on the simulator (`sim`), or true for all. */
   readonly simulate?: boolean | readonly string[];
+}
+
+/** What `.../update` takes: the template version to go to (default: the newest). */
+export interface UpdateRequest {
+  readonly version?: number;
 }
 
 export interface SignupEvent {
@@ -139,9 +149,10 @@ export class StackService {
   get rollouts(): RolloutService {
     this.#rollouts ??= new RolloutService({
       store: this.#d.store,
+      // As the system, for the admin who started the rollout (the stack's event names the rollout).
       updater: this.#d.updater ?? {
-        update: () =>
-          Promise.reject(new ApiError(501, "NotImplemented", "updating a stack is not available yet")),
+        update: (team, stackId, version, by) =>
+          this.update({ team, member: by, admin: true }, team, stackId, { version }),
       },
       ...(this.#d.events ? { events: this.#d.events } : {}),
       now: this.#d.now,
@@ -369,7 +380,8 @@ export class StackService {
     req: CreateStackRequest,
     idempotencyId: string | undefined,
     asAdmin: boolean,
-  ) {
+    onNameTaken: "refuse" | "existing" = "refuse",
+  ): Promise<{ stackId: string; executionName: string | null }> {
     this.#self(caller, team, req.member);
     if ((req.template === undefined) === (req.yaml === undefined)) {
       throw badRequest("give exactly one of `template` (a template's name) or `yaml` (the template itself)");
@@ -397,10 +409,20 @@ export class StackService {
         `the template uses ${missing.map((k) => `$koding.userdata.${k}`).join(", ")}, which member \`${req.member}\` has not given (PUT /teams/${team}/members/${req.member}, or pass userdata)`,
       );
     }
+    // A template's stacks are named after it by default; a stack of an inline YAML body, after itself.
+    const name = req.name ?? ref?.name ?? stackId;
+    const holder = await this.#d.store.claimStackName(team, req.member, name, stackId);
+    if (holder !== stackId) {
+      if (onNameTaken === "existing") return { stackId: holder, executionName: null };
+      throw conflict(
+        `member \`${req.member}\` already has a stack named \`${name}\` (${holder}); update it (POST /teams/${team}/stacks/${holder}/update), or give the new one another "name"`,
+      );
+    }
     const now = this.#d.now().toISOString();
     const stack: StackRecord = {
       team,
       stackId,
+      name,
       member: req.member,
       status: "RUNNING",
       run: 0,
@@ -445,6 +467,7 @@ export class StackService {
     const statuses = await Promise.all(stacks.map((s) => shownStatus(s, this.#d.executions)));
     return stacks.map((s, i) => ({
       stackId: s.stackId,
+      name: s.name ?? null,
       member: s.member,
       status: statuses[i] ?? s.status,
       template: s.template?.name ?? null,
@@ -513,6 +536,84 @@ export class StackService {
     const executionName = `${stackId}-destroy-${stack.run + 1}`;
     await this.#d.orchestrator.start("destroy", stack, executionName);
     return { stackId, executionName };
+  }
+
+  /** The template version an update goes to, validated, and the stack as it would be on it. */
+  async #target(stack: StackRecord, version: number | undefined) {
+    const target = await stackAtVersion(this.#d.store, stack, version, PROVIDERS);
+    if (target.ok) return target;
+    if (target.reason === "no-version") throw notFound(target.message);
+    if (target.reason === "invalid") throw unprocessable(target.message, target.problems);
+    throw conflict(
+      `${target.message}; publish the template (PUT /teams/${stack.team}/templates/NAME) and create the stack from it`,
+    );
+  }
+
+  async #changeSet(stack: StackRecord, next: StackRecord, to: ChangeSet["to"]): Promise<ChangeSet> {
+    let compiled: ReturnType<typeof compileStackRecord>;
+    try {
+      compiled = compileStackRecord(next, PROVIDERS);
+    } catch (error) {
+      if (error instanceof TemplateInvalidError) throw unprocessable(error.message);
+      throw error;
+    }
+    const [servers, hooks] = await Promise.all([
+      this.#d.store.listServers(stack),
+      this.#d.store.listHooks(stack),
+    ]);
+    return changeSetOf(versionOf(stack), to, servers, hooks, compiled);
+  }
+
+  /** What updating a stack to a template version (default: the newest) would do. */
+  async changes(caller: Caller, team: string, stackId: string, version?: number): Promise<ChangeSet> {
+    const stack = await this.#stack(caller, team, stackId);
+    const { next, ref } = await this.#target(stack, version);
+    return this.#changeSet(stack, next, ref);
+  }
+
+  /**
+   * Updates a stack to a template version (default: the newest): records the version on the
+   * stack, then runs the provision machine, whose Prepare applies the change set (servers kept,
+   * created, replaced, removed). Answers with the change set it starts from.
+   */
+  async update(caller: Caller, team: string, stackId: string, req: UpdateRequest = {}) {
+    const stack = await this.#stack(caller, team, stackId);
+    await this.#refuseWhileRunning(stack, "update");
+    if (stack.status === "DESTROYED" || stack.status === "DESTROYING") {
+      throw conflict(`stack \`${stackId}\` is ${stack.status.toLowerCase()}; create a new one`);
+    }
+    const { template, next, ref } = await this.#target(stack, req.version);
+    checkTemplateSize(template);
+    await this.#checkProviders(
+      team,
+      caller.admin,
+      template.servers,
+      stack.simulate,
+      `cannot update stack \`${stackId}\` to ${ref.name} v${ref.version}`,
+    );
+    const missing = await missingUserdata(template, stack.userdata, this.#d.secrets, {
+      team,
+      member: stack.member,
+    });
+    if (missing.length > 0) {
+      throw unprocessable(
+        `${ref.name} v${ref.version} uses ${missing.map((k) => `$koding.userdata.${k}`).join(", ")}, which member \`${stack.member}\` has not given`,
+      );
+    }
+    const changes = await this.#changeSet(stack, next, ref);
+    await this.#d.store.updateStack(stack, {
+      templateYaml: next.templateYaml,
+      templateFile: next.templateFile,
+      templateHash: next.templateHash,
+      template: next.template,
+    });
+    await this.#d.store.appendEvent(stack, {
+      type: "UpdateRequested",
+      message: `update to ${ref.name} v${ref.version} (from ${stack.template?.name} v${stack.template?.version}) by ${caller.member}`,
+    });
+    const executionName = `${stackId}-update-${stack.run + 1}`;
+    await this.#d.orchestrator.start("provision", stack, executionName);
+    return { stackId, executionName, changes };
   }
 
   async events(caller: Caller, team: string, stackId: string): Promise<StackEvent[]> {
@@ -607,6 +708,8 @@ export class StackService {
       { template: def.name, version: def.version, member },
       `event:${event.id}`,
       false,
+      // A member who signs up again keeps the stack they have.
+      "existing",
     );
   }
 }

@@ -6,7 +6,14 @@ import { type Command, type Io, UsageError, type Values } from "./command.ts";
 import { FileError } from "./files.ts";
 import { rolloutCommand } from "./rollout-command.ts";
 import { secretsCommand } from "./secrets-command.ts";
-import { downCommand, listCommand, rerunCommand, statusCommand, upCommand } from "./stack-commands.ts";
+import {
+  downCommand,
+  listCommand,
+  rerunCommand,
+  statusCommand,
+  upCommand,
+  updateCommand,
+} from "./stack-commands.ts";
 import { planCommand, renderCommand, validateCommand } from "./template-commands.ts";
 
 const processIo: Io = {
@@ -22,6 +29,7 @@ const COMMANDS: readonly Command[] = [
   statusCommand,
   listCommand,
   rerunCommand,
+  updateCommand,
   downCommand,
   rolloutCommand,
   serveCommand,

@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import { userInfo } from "node:os";
-import { resolve } from "node:path";
+import { basename, resolve } from "node:path";
+import type { ChangeSet } from "../core/change-set.ts";
 import { ERROR_NAMES } from "../core/error-names.ts";
 import { formatProblem, TeamstackError } from "../core/errors.ts";
 import type { Template } from "../core/template.ts";
@@ -8,12 +9,15 @@ import { loadTemplate, MAX_TEMPLATE_BYTES, tooLarge } from "../core/validate.ts"
 import { StoreLostError } from "../local/dynamo/errors.ts";
 import { type LocalEngine, openLocalEngine } from "../local/engine.ts";
 import { openStateDir } from "../local/state-dir.ts";
+import { changeSetOf, versionOf } from "../pipeline/changes.ts";
+import { compileStackRecord } from "../pipeline/prepare.ts";
 import { type StackStatusView, shownStatus, stackStatus, withLiveness } from "../pipeline/status.ts";
-import { missingUserdata } from "../pipeline/template.ts";
+import { missingUserdata, stackAtVersion, type VersionTarget } from "../pipeline/template.ts";
 import type { StackEvent, StackKey, StackRecord } from "../ports/store.ts";
 import { providerSet } from "../providers/provider-set.ts";
 import { PROVIDER_MODULES, PROVIDERS } from "../providers/registry.ts";
 import { createLocalSecrets } from "../secrets/local-secrets.ts";
+import { confirmChanges, formatChangeSet, nothingToDo } from "./change-set-output.ts";
 import { type Command, type Io, UsageError, type Values } from "./command.ts";
 import { readJsonFile, readTemplateBytes } from "./files.ts";
 import { outdatedStacks } from "./rollout-command.ts";
@@ -47,7 +51,7 @@ function progress(values: Values, io: Io): ((key: StackKey, e: StackEvent) => vo
  */
 type Seen = Map<string, string> & { muted?: boolean };
 
-async function withEngine<T>(
+export async function withEngine<T>(
   values: Values,
   io: Io,
   fn: (engine: LocalEngine, seen: Seen) => Promise<T>,
@@ -151,7 +155,7 @@ async function runGuarded(
   }
 }
 
-async function findStack(engine: LocalEngine, id: string): Promise<StackRecord> {
+export async function findStack(engine: LocalEngine, id: string): Promise<StackRecord> {
   const stacks = await engine.store.listStacks();
   const found = stacks.find((s) => s.stackId === id);
   if (!found) {
@@ -255,9 +259,11 @@ export const upCommand: Command = {
   name: "up",
   summary: "Create a stack from a template and run it to the end, on this machine.",
   usage:
-    "teamstack up FILE [--member NAME] [--team NAME] [--userdata FILE.json] [--simulate | --simulate-provider NAME...] [--json] [--state-dir DIR]",
+    "teamstack up FILE [--name NAME] [--member NAME] [--team NAME] [--userdata FILE.json] [--simulate | --simulate-provider NAME...] [--yes] [--json] [--state-dir DIR]",
   options: {
     ...common,
+    name: { type: "string" },
+    yes: { type: "boolean", short: "y" },
     member: { type: "string" },
     team: { type: "string" },
     userdata: { type: "string" },
@@ -265,6 +271,11 @@ export const upCommand: Command = {
     "simulate-provider": { type: "string", multiple: true },
   },
   help: [
+    [
+      "--name NAME",
+      "The stack's name (default: the file's name without extension). A stack of that name of the member's is updated to the file, not made twice.",
+    ],
+    ["-y, --yes", "Replace or delete servers of an existing stack without asking."],
     ["--member NAME", "Whose stack this is (default: the current user)."],
     ["--team NAME", "The team (default: local)."],
     ["--userdata FILE", 'The member\'s data for $koding.userdata.KEY, as {"KEY":"value"}.'],
@@ -305,29 +316,70 @@ export const upCommand: Command = {
     }
     await checkProvidersRunHere(loaded.template, simulate, file, team, stateDirOf(values));
     const yaml = new TextDecoder().decode(read.tooLarge ? new Uint8Array() : read.bytes);
+    const name = stackNameOf(values.name as string | undefined, file);
+    const templateHash = createHash("sha256").update(yaml).digest("hex");
     return withEngine(values, io, async (engine, seen) => {
+      // The file is published as a version of the template named after it (the same text is the
+      // same version): the stack records which version it is on, as a team template's stacks do.
+      const published = await engine.store.putTemplateVersion({
+        team,
+        name,
+        yaml,
+        hash: templateHash,
+        author: member,
+        createdAt: new Date().toISOString(),
+      });
+      const template = { name, version: published.version.version };
       const stackId = `${
         member
           .toLowerCase()
           .replace(/[^a-z0-9]/g, "")
           .slice(0, 12) || "stack"
       }-${randomBytes(4).toString("hex")}`;
+      const holder = await engine.store.claimStackName(team, member, name, stackId);
+      if (holder !== stackId) {
+        // The member's stack of that name exists: `up` converges it on the file.
+        const stack = await engine.store.getStack({ team, stackId: holder });
+        if (stack) {
+          const target = await stackAtVersion(
+            engine.store,
+            stack,
+            template.version,
+            engine.providers.catalog,
+          );
+          return applyUpdate(
+            "up",
+            engine,
+            seen,
+            stack,
+            target,
+            { templateFile: file, userdata, simulate },
+            values,
+            io,
+          );
+        }
+      }
       const now = new Date().toISOString();
       await engine.store.createStack({
         team,
         stackId,
+        name,
         member,
         status: "RUNNING",
         run: 0,
         templateYaml: yaml,
         templateFile: file,
-        templateHash: createHash("sha256").update(yaml).digest("hex"),
+        templateHash,
+        template,
         userdata,
         simulate,
         createdAt: now,
         startedAt: now,
       });
-      if (!values.json) io.err(`stack ${stackId}: provisioning ${file} (${engine.stateDir})\n`);
+      if (!values.json)
+        io.err(
+          `stack ${stackId} (${name}): provisioning ${file} as ${name} v${template.version} (${engine.stateDir})\n`,
+        );
       const key = { team, stackId };
       return runGuarded("up", engine, key, "provision", seen, values, io, async () => {
         await engine.provision(key);
@@ -338,6 +390,154 @@ export const upCommand: Command = {
           );
         return code;
       });
+    });
+  },
+};
+
+/** A stack name from --name, or from the file's name (what a name may not hold becomes `-`). */
+function stackNameOf(given: string | undefined, file: string): string {
+  if (given !== undefined) {
+    if (!NAME.test(given))
+      throw new UsageError(`--name \`${given}\`: use letters, digits, _, . and - (at most 63)`);
+    return given;
+  }
+  const stem = basename(file).replace(/\.ya?ml$/i, "");
+  const name = stem
+    .replace(/[^A-Za-z0-9_.-]/g, "-")
+    .replace(/^[.-]+/, "")
+    .slice(0, 63);
+  if (!NAME.test(name))
+    throw new UsageError(`${file}: cannot make a stack name of the file's name; give --name NAME`);
+  return name;
+}
+
+/**
+ * Updates a stack on this machine to a template version (`update`, or `up` of a changed file):
+ * shows the change set, asks before replacing or deleting (see confirmChanges), records the
+ * version on the stack and runs the provision machine, whose Prepare applies the change set.
+ * Nothing is changed when the stack is busy, the version does not validate, or the answer is no.
+ */
+async function applyUpdate(
+  command: string,
+  engine: LocalEngine,
+  seen: Seen,
+  stack: StackRecord,
+  target: VersionTarget,
+  patch: Partial<Pick<StackRecord, "templateFile" | "userdata" | "simulate">>,
+  values: Values,
+  io: Io,
+): Promise<number> {
+  const key = { team: stack.team, stackId: stack.stackId };
+  if (!target.ok) {
+    if (target.problems) io.err(target.problems.map((p) => `${formatProblem(p)}\n`).join(""));
+    io.err(`teamstack ${command}: ${target.message}\n`);
+    return 1;
+  }
+  if (stack.lock && (await engine.executions.isRunning(stack.lock.execution))) {
+    io.err(
+      `teamstack ${command}: stack ${stack.stackId} is busy: run ${stack.lock.run} (execution ${stack.lock.execution}) is still running; wait for it\n`,
+    );
+    return 1;
+  }
+  if (stack.status === "DESTROYING") {
+    io.err(
+      `teamstack ${command}: stack ${stack.stackId} is being destroyed; \`teamstack down ${stack.stackId}\` finishes that\n`,
+    );
+    return 1;
+  }
+  const next: StackRecord = { ...target.next, ...patch };
+  const [servers, hooks] = await Promise.all([engine.store.listServers(key), engine.store.listHooks(key)]);
+  const changes = changeSetOf(
+    versionOf(stack),
+    target.ref,
+    servers,
+    hooks,
+    compileStackRecord(next, engine.providers.catalog),
+  );
+  if (!values.json)
+    io.err(
+      `stack ${stack.stackId}${stack.name ? ` (${stack.name})` : ""} exists; ${formatChangeSet(changes)}`,
+    );
+  if (nothingToDo(changes) && stack.status === "SUCCEEDED" && stack.templateHash === next.templateHash) {
+    if (!values.json) io.err(`stack ${stack.stackId} is up to date\n`);
+    return finish(engine, key, values, io);
+  }
+  if (!(await confirmChanges(changes, values, io, command))) return 1;
+  await engine.store.updateStack(key, {
+    templateYaml: next.templateYaml,
+    templateFile: next.templateFile,
+    templateHash: next.templateHash,
+    template: next.template,
+    userdata: next.userdata,
+    simulate: next.simulate,
+  });
+  await engine.store.appendEvent(key, {
+    type: "UpdateRequested",
+    message: `update to ${target.ref.name} v${target.ref.version}${stack.template ? ` (from v${stack.template.version})` : ""}`,
+  });
+  return runGuarded(command, engine, key, "provision", seen, values, io, async () => {
+    const outcome = await engine.provision(key);
+    if (outcome.status === "FAILED" && outcome.error === "StackLockedError") {
+      io.err(`teamstack ${command}: ${outcome.cause}\n`);
+      return 1;
+    }
+    return finish(engine, key, values, io);
+  });
+}
+
+export const updateCommand: Command = {
+  name: "update",
+  summary: "Update a stack to a version of its template: shows the change set, then applies it.",
+  usage: "teamstack update ID [--version N] [--yes] [--json] [--state-dir DIR] [--endpoint URL]",
+  options: {
+    ...common,
+    version: { type: "string" },
+    yes: { type: "boolean", short: "y" },
+    endpoint: { type: "string" },
+  },
+  help: [
+    ["--version N", "The template version to go to (default: the newest)."],
+    ["-y, --yes", "Replace or delete servers without asking (needed without a terminal)."],
+    JSON_HELP,
+    STATE_DIR_HELP,
+    ENDPOINT_HELP,
+  ],
+  async run(values, ids, io) {
+    if (ids.length !== 1) throw new UsageError("give one stack ID");
+    const raw = values.version as string | undefined;
+    if (raw !== undefined && !/^[1-9][0-9]{0,9}$/.test(raw))
+      throw new UsageError(`--version \`${raw}\`: expected a version number (1, 2, ...)`);
+    const version = raw === undefined ? undefined : Number(raw);
+    return withEngine(values, io, async (engine, seen) => {
+      const stack = await findStack(engine, ids[0] as string);
+      const server = await findRunningServer(engine.stateDir, values.endpoint as string | undefined);
+      if (server) {
+        const path = `/teams/${stack.team}/stacks/${stack.stackId}`;
+        const preview = await server.call(
+          stack.team,
+          "GET",
+          `${path}/changes${version ? `?version=${version}` : ""}`,
+        );
+        if (preview.status !== 200) {
+          io.err(
+            `teamstack update: ${(preview.body as { message?: string })?.message ?? `the server answered ${preview.status}`}\n`,
+          );
+          return 1;
+        }
+        const changes = preview.body as ChangeSet;
+        if (!values.json) io.err(formatChangeSet(changes));
+        if (!(await confirmChanges(changes, values, io, "update"))) return 1;
+        return throughServer(
+          server,
+          engine,
+          stack,
+          { method: "POST", path: `${path}/update`, body: { version: changes.to.version } },
+          values,
+          io,
+        );
+      }
+      const target = await stackAtVersion(engine.store, stack, version, engine.providers.catalog);
+      return applyUpdate("update", engine, seen, stack, target, {}, values, io);
     });
   },
 };
@@ -421,15 +621,11 @@ async function throughServer(
   server: RunningServer,
   engine: LocalEngine,
   stack: StackRecord,
-  machine: "provision" | "destroy",
+  request: { readonly method: string; readonly path: string; readonly body?: unknown },
   values: Values,
   io: Io,
 ): Promise<number> {
-  const path = `/teams/${stack.team}/stacks/${stack.stackId}`;
-  const res =
-    machine === "provision"
-      ? await server.call(stack.team, "POST", `${path}/rerun`)
-      : await server.call(stack.team, "DELETE", path);
+  const res = await server.call(stack.team, request.method, request.path, request.body);
   if (res.status !== 202) {
     io.err(
       `teamstack: ${(res.body as { message?: string })?.message ?? `the server answered ${res.status}`}\n`,
@@ -460,7 +656,12 @@ function machineCommand(name: string, summary: string, machine: "provision" | "d
       return withEngine(values, io, async (engine, seen) => {
         const stack = await findStack(engine, ids[0] as string);
         const server = await findRunningServer(engine.stateDir, values.endpoint as string | undefined);
-        if (server) return throughServer(server, engine, stack, machine, values, io);
+        const path = `/teams/${stack.team}/stacks/${stack.stackId}`;
+        if (server) {
+          const request =
+            machine === "provision" ? { method: "POST", path: `${path}/rerun` } : { method: "DELETE", path };
+          return throughServer(server, engine, stack, request, values, io);
+        }
         const key = { team: stack.team, stackId: stack.stackId };
         return runGuarded(name, engine, key, machine, seen, values, io, async () => {
           const outcome = await engine[machine](key);

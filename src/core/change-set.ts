@@ -1,5 +1,5 @@
-import type { NamedServer } from "./compile.ts";
-import type { CompiledServer, CompiledText } from "./compiled.ts";
+import { canonicalJson, type NamedServer, type PlacedHook } from "./compile.ts";
+import type { CompiledHook, CompiledServer, CompiledText } from "./compiled.ts";
 
 /**
  * The change set between a stack's servers as they are and a newly compiled template: for every
@@ -7,7 +7,10 @@ import type { CompiledServer, CompiledText } from "./compiled.ts";
  * when its spec changes (provider, type, options, user_data), or when an artifact its user_data
  * references will change because the server it comes from is replaced; otherwise it is kept,
  * untouched. A server that only waits for another (`depends_on`, no artifact used) is kept when
- * that one is replaced. Pure: the pipeline and the API compute it from records.
+ * that one is replaced. A server that is not ready (destroyed, failed, never made) is created; one
+ * whose artifacts a ready server uses makes that server replaced too (after a crash mid-update,
+ * the rerun still replaces what the first run meant to). Pure: the pipeline and the API compute
+ * it from records.
  */
 
 export type ServerAction = "keep" | "create" | "replace" | "delete";
@@ -24,8 +27,13 @@ export interface ExistingServer {
   readonly name: string;
   /** Its compiled spec; absent on a record written before specs were stored. */
   readonly spec?: CompiledServer;
-  /** False once it is destroyed (or was never created): the new template creates it again. */
+  /** Whether it is ready: false once destroyed, never created, or not ready yet (the new template creates it). */
   readonly live: boolean;
+  /**
+   * Whether something of it may exist at its provider (a failed or half-made server): such a
+   * server, removed from the template, is deleted. Default: `live`.
+   */
+  readonly exists?: boolean;
 }
 
 /** The (server, artifacts) a compiled user_data uses, in order of first use. */
@@ -41,17 +49,7 @@ function usedArtifacts(text: CompiledText): Map<string, string[]> {
 }
 
 function sameJson(a: unknown, b: unknown): boolean {
-  return canonical(a) === canonical(b);
-}
-
-/** JSON with object keys sorted, so that key order is not a change. */
-function canonical(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonical).join(",")}]`;
-  if (value !== null && typeof value === "object") {
-    const entries = Object.entries(value as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : 1));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`).join(",")}}`;
-  }
-  return JSON.stringify(value) ?? "null";
+  return canonicalJson(a) === canonicalJson(b);
 }
 
 /** The reasons a server's own spec changed; empty when it did not. */
@@ -99,8 +97,11 @@ export function serverChanges(
     } else {
       const reasons = specReasons(old.spec, server);
       for (const [from, artifacts] of usedArtifacts(server.userData)) {
-        if (decided.get(from) === "replace") {
-          reasons.push(`uses ${artifacts.map((a) => `${from}.${a}`).join(", ")}, and ${from} is replaced`);
+        const fate = decided.get(from);
+        if (fate === "replace" || fate === "create") {
+          reasons.push(
+            `uses ${artifacts.map((a) => `${from}.${a}`).join(", ")}, and ${from} is ${fate === "replace" ? "replaced" : "created again"}`,
+          );
         }
       }
       change = { name: server.name, action: reasons.length > 0 ? "replace" : "keep", reasons };
@@ -110,8 +111,57 @@ export function serverChanges(
   }
   const kept = new Set(next.map((s) => s.name));
   for (const old of existing) {
-    if (kept.has(old.name) || !old.live) continue;
+    if (kept.has(old.name) || !(old.exists ?? old.live)) continue;
     changes.push({ name: old.name, action: "delete", reasons: ["removed from the template"] });
   }
   return changes;
+}
+
+/** A hook of the stack as its record has it. */
+export interface ExistingHook {
+  readonly phase: "pre" | "post";
+  readonly index: number;
+  readonly succeeded: boolean;
+  readonly spec?: CompiledHook;
+}
+
+export interface HookChange {
+  readonly phase: "pre" | "post";
+  readonly index: number;
+  readonly type: string;
+  /** `run`: it runs in the update; `skip`: it succeeded before, as it is now. */
+  readonly action: "run" | "skip";
+}
+
+/**
+ * Which hooks an update (or a rerun) runs: a hook that has not succeeded, or whose spec at its
+ * place changed (type or params), runs; one that succeeded as it is now is not run again.
+ */
+export function hookChanges(existing: readonly ExistingHook[], next: readonly PlacedHook[]): HookChange[] {
+  const before = new Map(existing.map((h) => [`${h.phase}#${h.index}`, h]));
+  return next.map(({ phase, index, ...spec }) => {
+    const old = before.get(`${phase}#${index}`);
+    const same = old?.succeeded === true && old.spec !== undefined && sameJson(old.spec, spec);
+    return { phase, index, type: spec.type, action: same ? "skip" : "run" };
+  });
+}
+
+/** A template version, as a change set names it. */
+export interface VersionRef {
+  readonly name?: string;
+  readonly version?: number;
+  readonly hash: string;
+}
+
+/** What an update would do: `GET .../changes`, `teamstack plan --stack`, and what `up` shows. */
+export interface ChangeSet {
+  readonly from: VersionRef;
+  readonly to: VersionRef;
+  readonly servers: readonly ServerChange[];
+  readonly hooks: readonly HookChange[];
+}
+
+/** Whether a change set changes anything that exists (what `up` asks before doing). */
+export function destructive(changes: ChangeSet): readonly ServerChange[] {
+  return changes.servers.filter((c) => c.action === "replace" || c.action === "delete");
 }

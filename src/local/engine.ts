@@ -241,6 +241,7 @@ export async function openLocalEngine(options: {
     DestroyServer: (p) => destroySteps.destroyServer(deps, p as never),
     MarkDestroyFailed: (p) => destroySteps.markDestroyFailed(deps, p as never),
     CheckDestroyed: (p) => destroySteps.checkDestroyed(deps, p as never),
+    CheckRemoved: (p) => destroySteps.checkRemoved(deps, p as never),
     Resume: (p) => steps.resume(deps, p as never),
   };
   const loaded = new Map<string, LoadedMachine>();

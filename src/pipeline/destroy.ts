@@ -123,8 +123,13 @@ export async function planDestroy(
     run,
     servers: order,
     maxParallel: stack.settings?.maxParallel ?? DEFAULT_SETTINGS.maxParallel,
-    waitTimeout: Math.min(DESTROY_TIMEOUT_SECONDS * Math.max(depth, 1) + 300, MAX_WAIT_SECONDS),
+    waitTimeout: destroyWaitTimeout(depth),
   };
+}
+
+/** The longest a server may wait for its dependents to be destroyed: the longest chain of them. */
+export function destroyWaitTimeout(depth: number): number {
+  return Math.min(DESTROY_TIMEOUT_SECONDS * Math.max(depth, 1) + 300, MAX_WAIT_SECONDS);
 }
 
 /** Sends a parked destroy-wait token back; the store tells exactly one caller to. */
@@ -242,4 +247,18 @@ export async function checkDestroyed(deps: Pick<PipelineDeps, "store">, input: R
   );
   if (left.length === 0) return;
   throw new ServersFailedError(serversLeft(left, "not destroyed"));
+}
+
+/**
+ * CheckRemoved (provision machine, after RemoveServers): the servers an update removed are
+ * destroyed, and their records go; the run fails naming those that are not.
+ */
+export async function checkRemoved(deps: Pick<PipelineDeps, "store">, input: RunInput): Promise<void> {
+  const key = { team: input.team, stackId: input.stackId };
+  const removed = (await deps.store.listServers(key)).filter((r) => r.removed);
+  const left = removed.filter((r) => r.status !== "DESTROYED");
+  await Promise.all(
+    removed.filter((r) => r.status === "DESTROYED").map((r) => deps.store.deleteServer(key, r.name)),
+  );
+  if (left.length > 0) throw new ServersFailedError(serversLeft(left, "not removed"));
 }

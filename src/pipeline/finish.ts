@@ -123,7 +123,9 @@ export async function onFailure(
  */
 async function storedRun(deps: Pick<PipelineDeps, "store">, stack: StackRecord): Promise<RunSpecs> {
   const key = keyOf(stack);
-  const [servers, hooks] = await Promise.all([deps.store.listServers(key), deps.store.listHooks(key)]);
+  const [all, hooks] = await Promise.all([deps.store.listServers(key), deps.store.listHooks(key)]);
+  // Servers an update removes are not the template's: startRun removes them again.
+  const servers = all.filter((s) => !s.removed);
   const context: RunContext | undefined = [...servers, ...hooks].find((r) => r.context)?.context;
   const unready = servers.filter((s) => !s.spec).map((s) => s.name);
   const pendingHooks = hooks.filter((h) => h.status !== "SUCCEEDED");

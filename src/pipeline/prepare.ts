@@ -3,6 +3,7 @@ import { type CompiledStack, compileStack } from "../core/compile.ts";
 import type { ProviderCatalog } from "../core/providers.ts";
 import type { HookSpec } from "../core/template.ts";
 import type { RunSettings, StackRecord } from "../ports/store.ts";
+import { changeSetOf, summary, versionOf } from "./changes.ts";
 import { getStack, keyOf, type PipelineDeps, providerOf } from "./context.ts";
 import { planDestroy } from "./destroy.ts";
 import {
@@ -76,7 +77,24 @@ export async function prepare(deps: PrepareDeps, input: StackInput): Promise<Pro
   const key = keyOf(input);
   const run = await lock(deps, input);
   const stack = await getStack(deps, key);
-  return startRun(deps, stack, run, runSpecs(compileStackRecord(stack, deps.catalog), stack, deps.catalog));
+  const compiled = compileStackRecord(stack, deps.catalog);
+  // What exists against the template: a server whose spec changed, or whose artifacts in use
+  // change, is replaced; one no longer in the template is removed (see src/core/change-set.ts).
+  const [servers, hooks] = await Promise.all([deps.store.listServers(key), deps.store.listHooks(key)]);
+  const version = versionOf(stack);
+  const changes = changeSetOf(version, version, servers, hooks, compiled);
+  const replace = new Set(changes.servers.filter((c) => c.action === "replace").map((c) => c.name));
+  if (changes.servers.some((c) => c.action === "replace" || c.action === "delete")) {
+    await deps.store.appendEvent(key, {
+      type: "ChangeSet",
+      message: `run ${run}${stack.template ? ` to ${stack.template.name} v${stack.template.version}` : ""}: ${summary(changes)}; ${changes.servers
+        .filter((c) => c.action === "replace" || c.action === "delete")
+        .slice(0, 20)
+        .map((c) => `${c.name} ${c.action}d (${c.reasons.join("; ")})`)
+        .join(", ")}`,
+    });
+  }
+  return startRun(deps, stack, run, runSpecs(compiled, stack, deps.catalog), replace);
 }
 
 function compiledOrUndefined(stack: StackRecord, catalog: ProviderCatalog): RunSpecs | undefined {

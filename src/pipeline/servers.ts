@@ -109,15 +109,31 @@ export async function createServer(
   if (rec.status === "SUCCEEDED") return;
   const { spec, context } = compiledOf(rec);
   const provider = deps.provider(rec.provider as ProviderName);
-  // A server that failed in an earlier attempt is replaced, never kept beside the new one.
+  // A server that failed in an earlier attempt is replaced, never kept beside the new one; so is
+  // one an update replaces (its record keeps `replace` until the new attempt is recorded, so a
+  // crash in between destroys the old copy on the rerun, never leaves it behind).
   if (
+    rec.replace ||
     rec.status === "FAILED" ||
     rec.status === "SKIPPED" ||
     rec.status === "DESTROYED" ||
     !rec.idempotencyToken
   ) {
-    if (rec.status === "FAILED" && (rec.artifacts?.Id || rec.idempotencyToken))
-      await provider.destroy(refOf(rec));
+    if ((rec.replace || rec.status === "FAILED") && (rec.artifacts?.Id || rec.idempotencyToken)) {
+      if (rec.replace) {
+        await deps.store.appendEvent(key, {
+          type: "ServerReplacing",
+          server: input.server,
+          message: `${input.server}: destroying the copy that exists (${rec.artifacts?.Id ?? "id not recorded"}) to create it again`,
+        });
+      }
+      // The provider of the copy that exists: an update may move a server to another provider.
+      const old = rec.replace ?? { provider: rec.provider, options: rec.spec?.options };
+      await deps.provider(old.provider as ProviderName).destroy({
+        ...refOf(rec),
+        ...(old.options ? { options: old.options } : {}),
+      });
+    }
     const attempt = rec.attempt + 1;
     rec = await deps.store.updateServer(key, input.server, {
       status: "CREATING",
@@ -128,6 +144,7 @@ export async function createServer(
       startedAt: iso(deps),
       readyAt: undefined,
       error: undefined,
+      replace: undefined,
     });
   } else if (rec.status !== "CREATING") {
     rec = await deps.store.updateServer(key, input.server, {
@@ -245,7 +262,9 @@ export function inTemplateOrder(servers: readonly ServerRecord[]): ServerRecord[
 /** CheckServers: every server of the stack is ready, or the run fails naming those that are not. */
 export async function checkServers(deps: Pick<PipelineDeps, "store">, input: RunInput): Promise<void> {
   const key = keyOf(input);
-  const bad = inTemplateOrder(await deps.store.listServers(key)).filter((r) => r.status !== "SUCCEEDED");
+  const bad = inTemplateOrder(await deps.store.listServers(key)).filter(
+    (r) => r.status !== "SUCCEEDED" && !r.removed,
+  );
   if (bad.length > 0) throw new ServersFailedError(serversLeft(bad, "not ready"));
 }
 

@@ -5,8 +5,12 @@ import { inTemplateOrder } from "./servers.ts";
 /** The status of a stack as `teamstack status --json` and the API show it. */
 export interface StackStatusView {
   readonly stackId: string;
+  /** The stack's name (null for stacks made before names). */
+  readonly name: string | null;
   readonly team: string;
   readonly member: string;
+  /** The template version it is on (or converging to, while an update runs), and its hash. */
+  readonly template: { readonly name: string | null; readonly version: number | null; readonly hash: string };
   readonly status: ShownStatus;
   readonly run: number;
   readonly servers: ReadonlyArray<{
@@ -19,6 +23,8 @@ export interface StackStatusView {
     readonly startedAt: string | null;
     readonly readyAt: string | null;
     readonly error: string | null;
+    /** What an update does to it, while it runs: `replacing` the copy that exists, or `removing` it. */
+    readonly change: "replacing" | "removing" | null;
   }>;
   readonly hooks: ReadonlyArray<{
     readonly phase: "pre" | "post";
@@ -99,8 +105,14 @@ export function statusView(
   for (const s of servers) if (s.artifacts) artifacts[s.name] = s.artifacts;
   return {
     stackId: stack.stackId,
+    name: stack.name ?? null,
     team: stack.team,
     member: stack.member,
+    template: {
+      name: stack.template?.name ?? null,
+      version: stack.template?.version ?? null,
+      hash: stack.templateHash,
+    },
     status: stack.status,
     run: stack.run,
     servers: servers.map((s) => ({
@@ -113,6 +125,7 @@ export function statusView(
       startedAt: s.startedAt ?? null,
       readyAt: s.readyAt ?? null,
       error: s.error ?? null,
+      change: s.removed ? "removing" : s.replace ? "replacing" : null,
     })),
     hooks: [...hooks]
       .sort((a, b) => (a.phase === b.phase ? a.index - b.index : a.phase === "pre" ? -1 : 1))

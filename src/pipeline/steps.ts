@@ -8,6 +8,7 @@
 export { causeMessage } from "./context.ts";
 export {
   checkDestroyed,
+  checkRemoved,
   destroyOrder,
   destroyServer,
   markDestroyFailed,

@@ -1,11 +1,11 @@
-import { formatProblem } from "../core/errors.ts";
+import { formatProblem, type Problem } from "../core/errors.ts";
 import type { TemplatePlan } from "../core/plan.ts";
 import type { ProviderCatalog } from "../core/providers.ts";
 import { userdataKeys } from "../core/render.ts";
 import type { Template } from "../core/template.ts";
 import { loadTemplate } from "../core/validate.ts";
 import type { Secrets } from "../ports/secrets.ts";
-import type { StackRecord } from "../ports/store.ts";
+import type { StackRecord, TemplateCatalog } from "../ports/store.ts";
 import { TemplateInvalidError } from "./errors.ts";
 
 /**
@@ -68,4 +68,71 @@ export async function missingUserdata(
   const unset = userdataKeys(template).filter((k) => !Object.hasOwn(given, k));
   const isSecret = await Promise.all(unset.map((k) => (secrets ? secrets.exists(scope, k) : false)));
   return unset.filter((_, i) => !isSecret[i]);
+}
+
+/** The stack as it would be on a version of its template, or why it cannot be. */
+export type VersionTarget =
+  | {
+      readonly ok: true;
+      readonly template: Template;
+      /** The stack record with the version's template in place of its own. */
+      readonly next: StackRecord;
+      readonly ref: { readonly name: string; readonly version: number; readonly hash: string };
+    }
+  | {
+      /** `no-template`: made from a YAML body; `no-version`: no such version; `invalid`: it does not validate. */
+      readonly ok: false;
+      readonly reason: "no-template" | "no-version" | "invalid";
+      readonly message: string;
+      readonly problems?: readonly Problem[];
+    };
+
+/**
+ * The stack as it would be on `version` of its team template (default: the newest), validated:
+ * what an update records on the stack before its run, and what its change set compares with.
+ */
+export async function stackAtVersion(
+  templates: Pick<TemplateCatalog, "getTemplateVersion">,
+  stack: StackRecord,
+  version: number | undefined,
+  catalog: ProviderCatalog,
+): Promise<VersionTarget> {
+  if (!stack.template) {
+    return {
+      ok: false,
+      reason: "no-template",
+      message: `stack \`${stack.stackId}\` was made from a YAML body, not a team template: it has no versions to update to`,
+    };
+  }
+  const { name } = stack.template;
+  const v = await templates.getTemplateVersion(stack.team, name, version);
+  if (!v) {
+    return {
+      ok: false,
+      reason: "no-version",
+      message: `team \`${stack.team}\` has no template \`${name}\`${version !== undefined ? ` at version ${version}` : ""}`,
+    };
+  }
+  const file = `${name}.yaml`;
+  const { template, problems } = loadTemplate(v.yaml, file, catalog);
+  if (!template) {
+    return {
+      ok: false,
+      reason: "invalid",
+      message: `${name} v${v.version} has ${problems.length} problem(s)`,
+      problems,
+    };
+  }
+  return {
+    ok: true,
+    template,
+    next: {
+      ...stack,
+      templateYaml: v.yaml,
+      templateFile: file,
+      templateHash: v.hash,
+      template: { name, version: v.version },
+    },
+    ref: { name, version: v.version, hash: v.hash },
+  };
 }

@@ -40,6 +40,11 @@ export interface LockHolder {
 }
 
 export interface StackRecord extends StackKey {
+  /**
+   * The stack's name, unique per team and member among stacks not destroyed (`up` FILE converges
+   * the stack of that name). Absent on stacks made before names.
+   */
+  readonly name?: string;
   readonly member: string;
   readonly status: StackStatus;
   /** Runs so far (1 for the first `up`); each rerun adds one. */
@@ -57,7 +62,11 @@ export interface StackRecord extends StackKey {
   readonly startedAt: string;
   readonly finishedAt?: string;
   readonly error?: string;
-  /** The team template version the stack was made from (absent for a file given to `up`). */
+  /**
+   * The team template version the stack is on, or converging to while an update runs (`up`
+   * publishes its file as a version of the template named after the file). Absent on stacks made
+   * from a YAML body or before versions were recorded.
+   */
   readonly template?: TemplateRef;
   /**
    * Hash of the request that made the stack (API body, signup event): a retry with the same
@@ -186,6 +195,21 @@ export interface ServerRecord extends StackKey {
    */
   readonly spec?: CompiledServer;
   readonly context?: RunContext;
+  /**
+   * Set by an update's Prepare: the server as it exists was made from another spec (or from
+   * artifacts that change), and CreateServer destroys it before creating it from `spec`. Holds
+   * where that copy is (its provider and placement options: an update may change both). Stays
+   * until the new copy's attempt is recorded, so that a crash in between replaces it still.
+   */
+  readonly replace?: {
+    readonly provider: string;
+    readonly options?: Readonly<Record<string, unknown>>;
+  };
+  /**
+   * Set by an update's Prepare: the server is no longer in the template; the run's RemoveServers
+   * destroys it (dependents first) and its record is then deleted.
+   */
+  readonly removed?: true;
 }
 
 export interface HookRecord extends StackKey {
@@ -262,6 +286,12 @@ export type Patch<T> = { -readonly [K in keyof T]?: T[K] | undefined };
 export interface StackRuns {
   /** Creates a stack; false when one with this id exists already. */
   createStack(stack: StackRecord): Promise<boolean>;
+  /**
+   * Claims a member's stack name for a stack: atomically, so two creates with one name make one
+   * stack. A name whose stack is destroyed (or gone) may be claimed again. Returns the id of the
+   * stack holding the name afterwards: `stackId` when the claim succeeded.
+   */
+  claimStackName(team: string, member: string, name: string, stackId: string): Promise<string>;
   getStack(key: StackKey): Promise<StackRecord | undefined>;
   /** Stacks of a team, or of every team, newest first. */
   listStacks(team?: string): Promise<StackRecord[]>;
@@ -281,6 +311,8 @@ export interface StackRuns {
 
   putServer(server: ServerRecord): Promise<void>;
   getServer(key: StackKey, name: string): Promise<ServerRecord | undefined>;
+  /** Deletes a server's record (one removed from the template and destroyed); absent is fine. */
+  deleteServer(key: StackKey, name: string): Promise<void>;
   listServers(key: StackKey): Promise<ServerRecord[]>;
   updateServer(
     key: StackKey,

@@ -110,8 +110,13 @@ export class Fields {
     throw this.#bad(name, "a number");
   }
   bool(name: string): boolean {
+    const v = this.optBool(name);
+    if (v === undefined) throw this.#bad(name, "a boolean");
+    return v;
+  }
+  optBool(name: string): boolean | undefined {
     const v = this.#item[name];
-    if (typeof v === "boolean") return v;
+    if (v === undefined || typeof v === "boolean") return v;
     throw this.#bad(name, "a boolean");
   }
   bytes(name: string): Uint8Array {
@@ -138,6 +143,15 @@ export class Fields {
       return v as Record<string, string>;
     }
     throw this.#bad(name, "a map of strings");
+  }
+  /** A map of plain values, as stored (a server's compiled options). */
+  optMap(name: string): Record<string, unknown> | undefined {
+    const v = this.#item[name];
+    if (v === undefined) return undefined;
+    if (typeof v === "object" && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array)) {
+      return v as Record<string, unknown>;
+    }
+    throw this.#bad(name, "a map");
   }
   optFields(name: string): Fields | undefined {
     const v = this.#item[name];

@@ -11,6 +11,7 @@ import { InvalidStoreKeyError } from "./errors.ts";
  * - `TEMPLATE#<name>`: a template's head (the newest version number allocated and its hash);
  * - `TEMPLATE#<name>#V#<version>`: one published version (10 digits, so string order is numeric);
  * - `MEMBER#<member>`: a member's non-secret data;
+ * - `STACKNAME#<member>#<name>`: the stack that holds that name of the member's;
  * - `POLICY`: the team's provider policy (which providers its templates may use);
  * - `CREDENTIAL#<name>`: a credential reference (role ARN and external id, or a secret's ARN);
  * - `BOOTSTRAP#<credential>#<region>`: the aws provider's shared network for that credential there;
@@ -45,6 +46,7 @@ export const ITEM_KINDS = {
   credential: "CREDENTIAL",
   bootstrap: "BOOTSTRAP",
   teamPolicy: "POLICY",
+  stackName: "STACKNAME",
   rollout: "ROLLOUT",
   rolloutStack: "ROLLOUT_STACK",
   activeRollout: "ACTIVE_ROLLOUT",
@@ -139,6 +141,14 @@ export function templateVersionKey(team: string, name: string, version: number):
 
 export function memberKey(team: string, member: string): ItemKey {
   return { pk: teamPk(team), sk: `MEMBER#${checkName("member", member)}` };
+}
+
+/** Which stack holds a stack name of a member (names are unique per team and member). */
+export function stackNameKey(team: string, member: string, name: string): ItemKey {
+  return {
+    pk: teamPk(team),
+    sk: `STACKNAME#${checkName("member", member)}#${checkName("stack name", name)}`,
+  };
 }
 
 /** The team's provider policy. */

@@ -100,6 +100,7 @@ function fieldsToItem<T extends object>(record: T, fields: readonly (keyof T & s
 const STACK_FIELDS = [
   "team",
   "stackId",
+  "name",
   "member",
   "status",
   "run",
@@ -139,6 +140,8 @@ const SERVER_FIELDS = [
   "readyAt",
   "error",
   "context",
+  "replace",
+  "removed",
 ] as const satisfies readonly (keyof ServerRecord)[];
 
 const HOOK_FIELDS = [
@@ -179,6 +182,7 @@ export async function itemToStack(item: Item): Promise<StackRecord> {
   return {
     team: f.str("team"),
     stackId: f.str("stackId"),
+    ...opt("name", f.optStr("name")),
     member: f.str("member"),
     status: oneOf(f.str("status"), STACK_STATUSES, "stack status") as StackStatus,
     run: f.num("run"),
@@ -248,6 +252,8 @@ export function itemToServer(item: Item): ServerRecord {
     ...opt("error", f.optStr("error")),
     ...opt("spec", decodeSpec<CompiledServer>(f, "server", serverSpecProblem)),
     ...opt("context", runContext(f)),
+    ...opt("replace", replaceOf(f.optFields("replace"))),
+    ...(f.optBool("removed") ? { removed: true as const } : {}),
   };
 }
 
@@ -337,6 +343,12 @@ function hookSpecProblem(s: Record<string, unknown>): string | undefined {
   )
     return "has no `secrets` names";
   return undefined;
+}
+
+function replaceOf(f: Fields | undefined): ServerRecord["replace"] {
+  if (!f) return undefined;
+  const options = f.optMap("options");
+  return { provider: f.str("provider"), ...(options ? { options } : {}) };
 }
 
 function runContext(f: Fields): RunContext | undefined {

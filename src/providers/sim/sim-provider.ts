@@ -182,9 +182,14 @@ export function simAttemptFails(
   }
 }
 
-/** The artifacts of a sim server: the same for a (stack, server) on every run and every attempt. */
-export function simArtifacts(stackId: string, server: string, type: string): ServerArtifacts {
-  const hash = hashOf("sim", stackId, server);
+/**
+ * The artifacts of a sim server: the same for a (stack, server) on every run; a later attempt (a
+ * server made again after a failure, or replaced by an update) is a new server, with a new id and
+ * address, as a cloud gives.
+ */
+export function simArtifacts(stackId: string, server: string, type: string, attempt = 1): ServerArtifacts {
+  const hash =
+    attempt <= 1 ? hashOf("sim", stackId, server) : hashOf("sim", stackId, server, String(attempt));
   const byte = (i: number): number => Number.parseInt(hash.slice(i * 2, i * 2 + 2), 16);
   const ip = `10.${byte(0)}.${byte(1)}.${1 + (byte(2) % 254)}`;
   return {
@@ -237,7 +242,7 @@ class SimProvider implements Provider {
       }
       // A new token is a new attempt: it replaces whatever an earlier attempt left.
       const attempt = file.attempts + 1;
-      const artifacts = simArtifacts(request.stackId, request.server, request.type);
+      const artifacts = simArtifacts(request.stackId, request.server, request.type, attempt);
       const current: SimServerRecord = {
         token: request.idempotencyToken,
         id: artifacts.Id,

@@ -5,12 +5,14 @@ import {
   artifactsKey,
   eventKey,
   hookPrefix,
+  ITEM_KINDS,
   lastEventSk,
   STACKS_INDEX,
   serverKey,
   serverPrefix,
   stackChildPrefix,
   stackKey,
+  stackNameKey,
   stacksIndexSk,
 } from "../keys.ts";
 import {
@@ -59,9 +61,42 @@ const REQUIRED_SERVER_FIELDS = new Set([
  */
 export function createDynamoStackRuns(table: TableClient, options: { readonly now: () => Date }): StackRuns {
   const { now } = options;
-  return {
+  const runs: StackRuns = {
     async createStack(stack) {
       return table.putNew(await stackToItem(stack), `stack \`${stack.stackId}\``);
+    },
+
+    async claimStackName(team, member, name, stackId) {
+      const key = stackNameKey(team, member, name);
+      const what = `stack name \`${name}\` of member \`${member}\``;
+      const item = {
+        pk: { S: key.pk },
+        sk: { S: key.sk },
+        kind: { S: ITEM_KINDS.stackName },
+        stackId: { S: stackId },
+      };
+      // A claim races only with other claims: a few rounds settle it (each round, one wins).
+      for (let round = 0; round < 5; round++) {
+        if (await table.putNew(item, what)) return stackId;
+        const held = await table.getItem(keyAttrs(key), what);
+        const holder = held?.stackId?.S;
+        if (holder === undefined) continue;
+        if (holder === stackId) return stackId;
+        const stack = await runs.getStack({ team, stackId: holder });
+        if (stack && stack.status !== "DESTROYED") return holder;
+        const out = await table.conditionalUpdate(
+          {
+            Key: keyAttrs(key),
+            UpdateExpression: "SET stackId = :mine",
+            ConditionExpression: "stackId = :holder",
+            ExpressionAttributeValues: { ":mine": { S: stackId }, ":holder": { S: holder } },
+            ReturnValues: "NONE",
+          },
+          what,
+        );
+        if (out.ok) return stackId;
+      }
+      throw new StoreError(`${what}: could not be claimed (too many concurrent claims); try again`);
     },
 
     async getStack(key) {
@@ -153,6 +188,10 @@ export function createDynamoStackRuns(table: TableClient, options: { readonly no
     async getServer(key, name) {
       const item = await table.getItem(keyAttrs(serverKey(key, name)), `server \`${name}\``);
       return item && itemToServer(item);
+    },
+
+    async deleteServer(key, name) {
+      await table.deleteItem(keyAttrs(serverKey(key, name)), `server \`${name}\``);
     },
 
     async listServers(key) {
@@ -247,6 +286,7 @@ export function createDynamoStackRuns(table: TableClient, options: { readonly no
       await table.deleteItem(keyAttrs(stack), `stack \`${key.stackId}\``);
     },
   };
+  return runs;
 }
 
 function compareDesc(a: string, b: string): number {

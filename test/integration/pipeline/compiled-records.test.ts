@@ -107,7 +107,10 @@ function functions(afterPrepare: (key: StackKey) => Promise<void>): Record<strin
     RunHook: bind(steps.runHook),
     Finalize: bind(steps.finalize),
     OnFailure: bind(steps.onFailure),
+    WaitForDependents: bind(steps.waitForDependents),
     DestroyServer: bind(steps.destroyServer),
+    MarkDestroyFailed: bind(steps.markDestroyFailed),
+    CheckRemoved: bind(steps.checkRemoved),
     Resume: bind(steps.resume),
   };
 }
