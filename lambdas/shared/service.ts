@@ -4,12 +4,13 @@ import { createSfnOrchestrator } from "../../src/adapters/sfn-orchestrator.ts";
 import { createSfnTaskTokens } from "../../src/adapters/sfn-task-tokens.ts";
 import { StackService } from "../../src/api/service.ts";
 import { createAwsSecrets } from "../../src/secrets/aws-secrets.ts";
+import { createDynamoRolloutStore } from "../../src/store/dynamo/rollouts.ts";
 import { callbackSecretLoader } from "./callback-secret.ts";
 import { optionalEnv, requireEnv } from "./env.ts";
 import { buildAwsEvents } from "./events.ts";
 import { buildAwsProviderSet } from "./providers.ts";
 import { secretsManagerClient } from "./secrets.ts";
-import { buildAwsStore } from "./store.ts";
+import { awsTable, buildAwsStore } from "./store.ts";
 
 /**
  * The StackService in AWS: the table, executions started on the deployed state machines, the
@@ -24,6 +25,7 @@ export function buildAwsService(env: NodeJS.ProcessEnv = process.env): StackServ
   const providers = buildAwsProviderSet(store, env);
   return new StackService({
     store,
+    rollouts: createDynamoRolloutStore(awsTable(env)),
     orchestrator: createSfnOrchestrator(sfn, {
       provision: requireEnv("PROVISION_STATE_MACHINE_ARN", env),
       destroy: requireEnv("DESTROY_STATE_MACHINE_ARN", env),

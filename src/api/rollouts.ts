@@ -50,7 +50,8 @@ export interface StackRunOutcome {
 }
 
 export interface RolloutDeps {
-  readonly store: StackRuns & TemplateCatalog & Rollouts;
+  readonly store: StackRuns & TemplateCatalog;
+  readonly rollouts: Rollouts;
   readonly updater: StackUpdater;
   /** Where `Rollout Finished` goes; without one it is not sent. */
   readonly events?: EventPublisher;
@@ -104,7 +105,7 @@ export class RolloutService {
       batch: req.batch ?? DEFAULT_ROLLOUT_SETTINGS.batch,
       maxFailedPercent: req.max_failed_percent ?? DEFAULT_ROLLOUT_SETTINGS.maxFailedPercent,
     };
-    const { store } = this.#d;
+    const { store, rollouts } = this.#d;
     const target = await store.getTemplateVersion(team, template, req.version);
     if (!target) {
       const latest = await store.getTemplateVersion(team, template);
@@ -130,7 +131,7 @@ export class RolloutService {
       .sort((a, b) => cmp(a.createdAt, b.createdAt) || cmp(a.stackId, b.stackId));
     const now = this.#d.now().toISOString();
     const rolloutId = `ro-${randomBytes(8).toString("hex")}`;
-    const claim = await store.claimActiveRollout(team, template, rolloutId, this.#d.now(), STALE_CLAIM_MS);
+    const claim = await rollouts.claimActiveRollout(team, template, rolloutId, this.#d.now(), STALE_CLAIM_MS);
     if (!claim.claimed) {
       throw conflict(
         `rollout \`${claim.holder}\` of template \`${template}\` started meanwhile; wait for it to end (GET /teams/${team}/rollouts/${claim.holder})`,
@@ -150,7 +151,7 @@ export class RolloutService {
       createdBy: caller.member,
       createdAt: now,
     };
-    await store.putRollout(
+    await rollouts.putRollout(
       record,
       stacks.map((s, index) => ({
         team,
@@ -171,7 +172,7 @@ export class RolloutService {
   async get(caller: RolloutCaller, team: string, rolloutId: string) {
     if (caller.team !== team) throw forbidden(`your token is for team \`${caller.team}\`, not \`${team}\``);
     if (!caller.admin) throw forbidden("reading a rollout needs a team admin's token");
-    const record = await this.#d.store.getRollout({ team, rolloutId });
+    const record = await this.#d.rollouts.getRollout({ team, rolloutId });
     if (!record) throw notFound(`team \`${team}\` has no rollout \`${rolloutId}\``);
     return this.#view(record);
   }
@@ -180,7 +181,7 @@ export class RolloutService {
   async list(caller: RolloutCaller, team: string) {
     if (caller.team !== team) throw forbidden(`your token is for team \`${caller.team}\`, not \`${team}\``);
     if (!caller.admin) throw forbidden("listing rollouts needs a team admin's token");
-    return (await this.#d.store.listRollouts(team)).map(summary);
+    return (await this.#d.rollouts.listRollouts(team)).map(summary);
   }
 
   /**
@@ -213,14 +214,14 @@ export class RolloutService {
    * Anything else (no rollout, an older run's event, a duplicate) changes nothing.
    */
   async onStackRunEnded(outcome: StackRunOutcome): Promise<void> {
-    const { store } = this.#d;
+    const { rollouts } = this.#d;
     if (!outcome.template) return;
-    const rolloutId = await store.getActiveRollout(outcome.team, outcome.template.name);
+    const rolloutId = await rollouts.getActiveRollout(outcome.team, outcome.template.name);
     if (!rolloutId) return;
     const key = { team: outcome.team, rolloutId };
     const [record, entry] = await Promise.all([
-      store.getRollout(key),
-      store.getRolloutStack(key, outcome.stackId),
+      rollouts.getRollout(key),
+      rollouts.getRolloutStack(key, outcome.stackId),
     ]);
     if (!record || !entry) return;
     if (entry.state === "UPDATING") {
@@ -231,7 +232,7 @@ export class RolloutService {
         : outcome.status === "FAILED"
           ? (outcome.error ?? `run ${outcome.run} failed`)
           : `run ${outcome.run} ended with the stack on version ${outcome.template.version}, not ${record.version}`;
-      await store.moveRolloutStack(
+      await rollouts.moveRolloutStack(
         key,
         outcome.stackId,
         ["UPDATING"],
@@ -252,22 +253,22 @@ export class RolloutService {
    * while starts end at once (stacks skipped or refused), so that a wave of them does not stall.
    */
   async advance(key: RolloutKey): Promise<void> {
-    const { store } = this.#d;
+    const { rollouts } = this.#d;
     for (;;) {
-      const record = await store.getRollout(key);
+      const record = await rollouts.getRollout(key);
       if (!record) return;
       if (record.state !== "RUNNING") {
         // Ended: finish what the caller that ended it may not have (it died after ending it).
-        if ((await store.getActiveRollout(record.team, record.template)) === record.rolloutId) {
+        if ((await rollouts.getActiveRollout(record.team, record.template)) === record.rolloutId) {
           await this.#cleanUp(record);
         }
         return;
       }
-      const stacks = await store.listRolloutStacks(key);
+      const stacks = await rollouts.listRolloutStacks(key);
       const step = nextRolloutStep(settingsOf(record), stacks);
       if (step.kind === "wait") return;
       if (step.kind === "finish") {
-        await store.finishRollout(key, step.state, step.reason, this.#d.now().toISOString());
+        await rollouts.finishRollout(key, step.state, step.reason, this.#d.now().toISOString());
         continue;
       }
       const byId = new Map(stacks.map((s) => [s.stackId, s]));
@@ -281,12 +282,12 @@ export class RolloutService {
 
   /** Starts one stack's update; returns whether it runs now (false: skipped, failed at once, or not ours). */
   async #startOne(record: RolloutRecord, entry: RolloutStackRecord): Promise<boolean> {
-    const { store } = this.#d;
+    const { store, rollouts } = this.#d;
     const key: RolloutKey = record;
     const now = () => this.#d.now().toISOString();
     const stack = await store.getStack({ team: record.team, stackId: entry.stackId });
     const skip = async (why: string) => {
-      await store.moveRolloutStack(key, entry.stackId, ["PENDING"], "SKIPPED", {
+      await rollouts.moveRolloutStack(key, entry.stackId, ["PENDING"], "SKIPPED", {
         error: why,
         finishedAt: now(),
       });
@@ -299,7 +300,7 @@ export class RolloutService {
     if (stack.template.version >= record.version) {
       return skip(`the stack is on version ${stack.template.version} already`);
     }
-    const moved = await store.moveRolloutStack(key, entry.stackId, ["PENDING"], "UPDATING", {
+    const moved = await rollouts.moveRolloutStack(key, entry.stackId, ["PENDING"], "UPDATING", {
       fromRun: stack.run,
       startedAt: now(),
     });
@@ -315,36 +316,36 @@ export class RolloutService {
     } catch (error) {
       if (!(error instanceof ApiError)) {
         // The store or the orchestrator failing: put it back, for the retry of this trigger.
-        await store.moveRolloutStack(key, entry.stackId, ["UPDATING"], "PENDING", {});
+        await rollouts.moveRolloutStack(key, entry.stackId, ["UPDATING"], "PENDING", {});
         throw error;
       }
       // A run holds the stack (409): not attempted. Anything else refused: this stack failed.
       const busy = error.status === 409;
-      await store.moveRolloutStack(key, entry.stackId, ["UPDATING"], busy ? "SKIPPED" : "FAILED", {
+      await rollouts.moveRolloutStack(key, entry.stackId, ["UPDATING"], busy ? "SKIPPED" : "FAILED", {
         error: `${busy ? "not updated: " : ""}${error.message}`.slice(0, 2000),
         finishedAt: now(),
       });
       return false;
     }
-    await store.setRolloutStack(key, entry.stackId, { execution: executionName });
+    await rollouts.setRolloutStack(key, entry.stackId, { execution: executionName });
     return true;
   }
 
   async #cleanUp(record: RolloutRecord): Promise<void> {
-    const { store } = this.#d;
-    const stacks = await store.listRolloutStacks(record);
+    const { rollouts } = this.#d;
+    const stacks = await rollouts.listRolloutStacks(record);
     const finishedAt = record.finishedAt ?? this.#d.now().toISOString();
     await Promise.all(
       stacks
         .filter((s) => s.state === "PENDING")
         .map((s) =>
-          store.moveRolloutStack(record, s.stackId, ["PENDING"], "SKIPPED", {
+          rollouts.moveRolloutStack(record, s.stackId, ["PENDING"], "SKIPPED", {
             error: "not started: the rollout stopped",
             finishedAt,
           }),
         ),
     );
-    const after = await store.listRolloutStacks(record);
+    const after = await rollouts.listRolloutStacks(record);
     await this.#d.events?.publish({
       id: `rollout:${record.team}:${record.rolloutId}:finished`,
       source: ROLLOUT_EVENT_SOURCE,
@@ -361,22 +362,22 @@ export class RolloutService {
         counts: rolloutCounts(after),
       },
     });
-    await store.releaseActiveRollout(record.team, record.template, record.rolloutId);
+    await rollouts.releaseActiveRollout(record.team, record.template, record.rolloutId);
   }
 
   /** The template's running rollout; a claim left by a rollout that ended is cleaned up first. */
   async #running(team: string, template: string): Promise<RolloutRecord | undefined> {
-    const id = await this.#d.store.getActiveRollout(team, template);
+    const id = await this.#d.rollouts.getActiveRollout(team, template);
     if (!id) return undefined;
-    const record = await this.#d.store.getRollout({ team, rolloutId: id });
+    const record = await this.#d.rollouts.getRollout({ team, rolloutId: id });
     if (record?.state === "RUNNING") return record;
     if (record) await this.#cleanUp(record);
     return undefined;
   }
 
   async #view(record: RolloutRecord) {
-    const current = (await this.#d.store.getRollout(record)) ?? record;
-    const stacks = await this.#d.store.listRolloutStacks(record);
+    const current = (await this.#d.rollouts.getRollout(record)) ?? record;
+    const stacks = await this.#d.rollouts.listRolloutStacks(record);
     return {
       ...summary(current),
       counts: rolloutCounts(stacks),

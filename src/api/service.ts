@@ -52,7 +52,7 @@ export interface Orchestrator {
 }
 
 export interface ServiceDeps {
-  readonly store: StackRuns & TemplateCatalog & TeamDirectory & Rollouts;
+  readonly store: StackRuns & TemplateCatalog & TeamDirectory;
   readonly orchestrator: Orchestrator;
   readonly executions: Executions;
   /** Providers that can create servers here; others must be simulated. */
@@ -77,6 +77,8 @@ export interface ServiceDeps {
   readonly tokens?: TaskTokens;
   /** The secret readiness callbacks are signed with, or a loader that reads it on first use. */
   readonly callbackSecret?: Uint8Array | (() => Promise<Uint8Array>);
+  /** Rollouts' records (src/store/dynamo/rollouts.ts); without them, the rollout routes answer 501. */
+  readonly rollouts?: Rollouts;
   /** Where the service's own outbound events go (`Rollout Finished`). */
   readonly events?: EventPublisher;
   /** What rollouts update stacks with (tests give a fake); default: this service's update. */
@@ -147,8 +149,11 @@ export class StackService {
 
   /** Rollouts of a template's version to the team's stacks (src/api/rollouts.ts), on this service's deps. */
   get rollouts(): RolloutService {
+    const rollouts = this.#d.rollouts;
+    if (!rollouts) throw new ApiError(501, "NotImplemented", "rollouts are not available in this deployment");
     this.#rollouts ??= new RolloutService({
       store: this.#d.store,
+      rollouts,
       // As the system, for the admin who started the rollout (the stack's event names the rollout).
       updater: this.#d.updater ?? {
         update: (team, stackId, version, by) =>

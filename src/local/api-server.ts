@@ -61,6 +61,7 @@ export function localStackService(
     preflight: (team, servers, simulate) => engine.providers.preflight(team, servers, simulate),
     localForMembers: options.localForMembers === true,
     secrets: engine.secrets,
+    rollouts: engine.rollouts,
     events: { publish: (event) => engine.store.putOutboundEvent(event) },
     now: () => new Date(),
   });

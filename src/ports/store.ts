@@ -1,13 +1,12 @@
 /**
  * The Store port, in parts by what callers need: {@link StackRuns}, {@link TemplateCatalog},
- * {@link TeamDirectory}, {@link OutboundEventLog} and Rollouts (./rollouts.ts); {@link Store} is all of them. The DynamoDB
+ * {@link TeamDirectory} and {@link OutboundEventLog}; {@link Store} is all of them. The DynamoDB
  * adapter keeps them in one table (`pk`/`sk`, see src/store/keys.ts). Every write is a single-item
  * operation; the ones the orchestration races on are atomic updates that return the item as it is
  * afterwards.
  */
 
 import type { CompiledHook, CompiledServer, SecretNames } from "../core/compiled.ts";
-import type { Rollouts } from "./rollouts.ts";
 
 export const STACK_STATUSES = ["RUNNING", "SUCCEEDED", "FAILED", "DESTROYING", "DESTROYED"] as const;
 export type StackStatus = (typeof STACK_STATUSES)[number];
@@ -389,4 +388,4 @@ export interface OutboundEventLog {
  * The whole store: every part above. Callers that need one part take that part; the aws
  * provider's bootstrap leases are its own port (src/providers/aws/leases.ts).
  */
-export type Store = StackRuns & TemplateCatalog & TeamDirectory & OutboundEventLog & Rollouts;
+export type Store = StackRuns & TemplateCatalog & TeamDirectory & OutboundEventLog;

@@ -1,7 +1,6 @@
 import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import type { Store } from "../ports/store.ts";
 import { createDynamoOutboundEventLog } from "./dynamo/outbound-events.ts";
-import { createDynamoRollouts } from "./dynamo/rollouts.ts";
 import { createDynamoStackRuns } from "./dynamo/stack-runs.ts";
 import { createTableClient } from "./dynamo/table-client.ts";
 import { createDynamoTeamDirectory } from "./dynamo/team-directory.ts";
@@ -20,7 +19,7 @@ export type DynamoStore = Store;
 /**
  * Creates the DynamoDB adapter of the Store port on one table (`pk`/`sk`, see keys.ts): its parts
  * (src/store/dynamo/: stack runs with the wait protocol, the template catalog, the team directory,
- * the outbound event log, rollouts) over one table client. The aws provider's bootstrap leases, its own
+ * the outbound event log) over one table client. The aws provider's bootstrap leases, its own
  * port, are in the same table: dynamo/bootstrap-leases.ts.
  *
  * Every write is a single-item operation (dynalite has no transactions); see waits.ts for how
@@ -33,6 +32,5 @@ export function createDynamoStore(options: DynamoStoreOptions): DynamoStore {
     ...createDynamoTemplateCatalog(table),
     ...createDynamoTeamDirectory(table),
     ...createDynamoOutboundEventLog(table),
-    ...createDynamoRollouts(table),
   };
 }

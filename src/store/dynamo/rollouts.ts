@@ -18,7 +18,15 @@ import {
   rolloutStackPrefix,
   teamPk,
 } from "../keys.ts";
-import { keyAttrs, type TableClient } from "./table-client.ts";
+import { createTableClient, keyAttrs, type TableClient, type TableOptions } from "./table-client.ts";
+
+/**
+ * The Rollouts port on the table. Not part of createDynamoStore: only the functions that run
+ * rollouts (the API, lambdas/rollout, `serve`) carry it, so the task bundles stay as small.
+ */
+export function createDynamoRolloutStore(options: TableOptions): Rollouts {
+  return createDynamoRollouts(createTableClient(options));
+}
 
 /**
  * Rollouts in the table, in the team's partition:

@@ -1,7 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { conflict, unprocessable } from "../../../src/api/errors.ts";
 import { RolloutService, type StackUpdater } from "../../../src/api/rollouts.ts";
+import type { Rollouts } from "../../../src/ports/rollouts.ts";
 import type { OutboundEvent, StackRecord } from "../../../src/ports/store.ts";
+import { createDynamoRolloutStore } from "../../../src/store/dynamo/rollouts.ts";
 import type { DynamoStore } from "../../../src/store/dynamo-store.ts";
 import { startTestStore, type TestDynalite } from "../store/dynalite.ts";
 
@@ -11,9 +13,11 @@ import { startTestStore, type TestDynalite } from "../store/dynalite.ts";
 
 let db: TestDynalite;
 let store: DynamoStore;
+let rollouts: Rollouts;
 
 beforeAll(async () => {
   ({ db, store } = await startTestStore("rollout-runner-test"));
+  rollouts = createDynamoRolloutStore({ client: db.client, tableName: "rollout-runner-test" });
 });
 afterAll(async () => {
   await db?.close();
@@ -63,6 +67,7 @@ async function setUp(count: number, extra: (team: string) => Promise<void> = asy
   const events: OutboundEvent[] = [];
   const service = new RolloutService({
     store,
+    rollouts,
     updater,
     events: { publish: async (e) => void events.push(e) },
     now: () => new Date(),
@@ -166,7 +171,7 @@ describe("a rollout", () => {
       }),
     ]);
     // The template is free: a new rollout may start, and takes on the 20 again (the canary is v3-failed).
-    expect(await store.getActiveRollout(team, "web")).toBeUndefined();
+    expect(await rollouts.getActiveRollout(team, "web")).toBeUndefined();
     // A late duplicate of the canary's end changes nothing and sends nothing.
     await service.onStackRunEnded({
       team,

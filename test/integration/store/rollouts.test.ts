@@ -1,16 +1,17 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { RolloutRecord, RolloutStackRecord } from "../../../src/ports/rollouts.ts";
-import type { DynamoStore } from "../../../src/store/dynamo-store.ts";
+import type { RolloutRecord, RolloutStackRecord, Rollouts } from "../../../src/ports/rollouts.ts";
+import { createDynamoRolloutStore } from "../../../src/store/dynamo/rollouts.ts";
 import { startTestStore, type TestDynalite } from "./dynalite.ts";
 
 // The Rollouts adapter on dynalite: the running-rollout claim, the records, and the conditional
 // state moves the runner relies on to start nothing twice.
 
 let db: TestDynalite;
-let store: DynamoStore;
+let store: Rollouts;
 
 beforeAll(async () => {
-  ({ db, store } = await startTestStore("rollouts-test"));
+  ({ db } = await startTestStore("rollouts-test"));
+  store = createDynamoRolloutStore({ client: db.client, tableName: "rollouts-test" });
 });
 afterAll(async () => {
   await db?.close();
