@@ -83,6 +83,13 @@ export const ROLLOUT_FINISHED = "Rollout Finished";
  */
 const STALE_CLAIM_MS = 60_000;
 
+/**
+ * How long after a stack was marked UPDATING without its update's execution recorded the next
+ * trigger asks for the update again (the caller that marked it died; in AWS a retried invocation
+ * comes a minute or more later). Sooner would only ask twice for the same execution.
+ */
+const UNSTARTED_AFTER_MS = 30_000;
+
 /** Statuses of a stack a rollout does not take on. */
 const GONE = new Set<StackRecord["status"]>(["DESTROYING", "DESTROYED"]);
 
@@ -266,7 +273,10 @@ export class RolloutService {
       }
       const stacks = await rollouts.listRolloutStacks(key);
       const step = nextRolloutStep(settingsOf(record), stacks);
-      if (step.kind === "wait") return;
+      if (step.kind === "wait") {
+        await this.#resumeUnstarted(record, stacks);
+        return;
+      }
       if (step.kind === "finish") {
         await rollouts.finishRollout(key, step.state, step.reason, this.#d.now().toISOString());
         continue;
@@ -305,6 +315,18 @@ export class RolloutService {
       startedAt: now(),
     });
     if (!moved) return true; // another caller started it
+    return this.#callUpdate(record, moved, false);
+  }
+
+  /**
+   * Asks for an UPDATING stack's update and records its execution. Asking twice before its run
+   * starts is harmless: the update's execution name comes from the stack's run number, and a name
+   * started once is not started again.
+   */
+  async #callUpdate(record: RolloutRecord, entry: RolloutStackRecord, resuming: boolean): Promise<boolean> {
+    const { rollouts } = this.#d;
+    const key: RolloutKey = record;
+    const now = () => this.#d.now().toISOString();
     let executionName: string;
     try {
       ({ executionName } = await this.#d.updater.update(
@@ -319,8 +341,10 @@ export class RolloutService {
         await rollouts.moveRolloutStack(key, entry.stackId, ["UPDATING"], "PENDING", {});
         throw error;
       }
-      // A run holds the stack (409): not attempted. Anything else refused: this stack failed.
+      // A run holds the stack (409): not attempted, unless asking again (the run is the update's).
+      // Anything else refused: this stack failed.
       const busy = error.status === 409;
+      if (busy && resuming) return true;
       await rollouts.moveRolloutStack(key, entry.stackId, ["UPDATING"], busy ? "SKIPPED" : "FAILED", {
         error: `${busy ? "not updated: " : ""}${error.message}`.slice(0, 2000),
         finishedAt: now(),
@@ -329,6 +353,28 @@ export class RolloutService {
     }
     await rollouts.setRolloutStack(key, entry.stackId, { execution: executionName });
     return true;
+  }
+
+  /**
+   * Asks again for the updates of stacks marked UPDATING whose update was never asked for: the
+   * caller that marked them died before it could (a Lambda timed out). Such a stack has no
+   * execution recorded, no lock, and no run since the one its update started from.
+   */
+  async #resumeUnstarted(record: RolloutRecord, stacks: readonly RolloutStackRecord[]): Promise<void> {
+    const now = this.#d.now().getTime();
+    const unstarted = stacks.filter(
+      (s) =>
+        s.state === "UPDATING" &&
+        s.execution === undefined &&
+        now - Date.parse(s.startedAt ?? "") > UNSTARTED_AFTER_MS,
+    );
+    await Promise.all(
+      unstarted.map(async (entry) => {
+        const stack = await this.#d.store.getStack({ team: record.team, stackId: entry.stackId });
+        if (!stack || stack.lock || stack.run !== entry.fromRun) return;
+        await this.#callUpdate(record, entry, true);
+      }),
+    );
   }
 
   async #cleanUp(record: RolloutRecord): Promise<void> {

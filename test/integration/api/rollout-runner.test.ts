@@ -49,7 +49,11 @@ class FakeUpdater implements StackUpdater {
   }
 }
 
-async function setUp(count: number, extra: (team: string) => Promise<void> = async () => undefined) {
+async function setUp(
+  count: number,
+  extra: (team: string) => Promise<void> = async () => undefined,
+  now: () => Date = () => new Date(),
+) {
   const team = `team-${++counter}`;
   for (const v of [1, 2, 3, 4]) {
     await store.putTemplateVersion({
@@ -70,7 +74,7 @@ async function setUp(count: number, extra: (team: string) => Promise<void> = asy
     rollouts,
     updater,
     events: { publish: async (e) => void events.push(e) },
-    now: () => new Date(),
+    now,
   });
   return { team, updater, events, service };
 }
@@ -325,5 +329,31 @@ describe("a rollout", () => {
     expect(await service.outdated(team, rows)).toEqual([
       { stackId: "a", template: "web", version: 2, latest: 4 },
     ]);
+  });
+
+  it("asks again for an update whose caller died before asking, once the stack shows no run of it", async () => {
+    let clock = Date.parse("2030-06-01T00:00:00.000Z");
+    const { team, updater, service } = await setUp(3, undefined, () => new Date(clock));
+    const { body } = await service.start(admin(team), team, "web", { version: 3, canary: 1, batch: 2 });
+    const key = { team, rolloutId: body.rolloutId };
+    // What a caller that died between marking wave 1 and asking for its updates leaves.
+    for (const id of ["st-01", "st-02"]) {
+      await rollouts.moveRolloutStack(key, id, ["PENDING"], "UPDATING", {
+        fromRun: 1,
+        startedAt: new Date(clock).toISOString(),
+      });
+    }
+    clock += 10_000;
+    await end(service, team, "st-00", "SUCCEEDED");
+    expect(updater.started()).toEqual(["st-00"]);
+    // st-02 has run since (someone reran it): its run's end will tell; st-01 never started.
+    await store.updateStack({ team, stackId: "st-02" }, { run: 2 });
+    clock += 30_000;
+    await service.advance(key);
+    expect(updater.started()).toEqual(["st-00", "st-01"]);
+    const view = await service.get(admin(team), team, body.rolloutId);
+    expect(view.stacks[1]).toMatchObject({ state: "UPDATING", execution: "st-01-update-2" });
+    await service.advance(key);
+    expect(updater.started()).toEqual(["st-00", "st-01"]);
   });
 });
