@@ -172,8 +172,9 @@ function printStatus(view: StackStatusView, values: Values, io: Io): void {
     io.out(`${JSON.stringify(view, null, 2)}\n`);
     return;
   }
+  const on = view.template.name !== null ? `, ${view.template.name} v${view.template.version}` : "";
   const lines = [
-    `stack ${view.stackId} (team ${view.team}, member ${view.member}, run ${view.run}): ${view.status}`,
+    `stack ${view.stackId}${view.name !== null && view.name !== view.stackId ? ` "${view.name}"` : ""} (team ${view.team}, member ${view.member}${on}, run ${view.run}): ${view.status}`,
   ];
   if (view.error) lines.push(`  error: ${view.error}`);
   const width = Math.max(4, ...view.servers.map((s) => s.name.length));
@@ -473,7 +474,10 @@ async function applyUpdate(
   });
   await engine.store.appendEvent(key, {
     type: "UpdateRequested",
-    message: `update to ${target.ref.name} v${target.ref.version}${stack.template ? ` (from v${stack.template.version})` : ""}`,
+    message:
+      stack.template?.name === target.ref.name && stack.template.version === target.ref.version
+        ? `converge on ${target.ref.name} v${target.ref.version}`
+        : `update to ${target.ref.name} v${target.ref.version}${stack.template ? ` (from ${stack.template.name} v${stack.template.version})` : ""}`,
   });
   return runGuarded(command, engine, key, "provision", seen, values, io, async () => {
     const outcome = await engine.provision(key);
@@ -588,13 +592,14 @@ export const listCommand: Command = {
           const status = await shownStatus(s, engine.executions);
           return {
             stackId: s.stackId,
+            name: s.name ?? null,
+            template: s.template ?? null,
             status,
             team: s.team,
             member: s.member,
             startedAt: s.startedAt,
-            ...(behind && s.template
-              ? { template: s.template.name, version: s.template.version, latest: behind.get(s.stackId) }
-              : {}),
+            // --outdated: the version the stack's template is at.
+            ...(behind ? { latest: behind.get(s.stackId) } : {}),
             // The run that is gone, for an INTERRUPTED stack.
             ...(status === "INTERRUPTED" && s.lock ? { run: s.lock.run, execution: s.lock.execution } : {}),
           };
@@ -606,7 +611,7 @@ export const listCommand: Command = {
       else
         for (const r of rows)
           io.out(
-            `${r.stackId.padEnd(22)} ${r.status.padEnd(11)} ${r.team}/${r.member}  ${r.startedAt}${"run" in r ? `  (run ${r.run}, execution ${r.execution})` : ""}${"latest" in r ? `  ${r.template} v${r.version} (newest v${r.latest})` : ""}\n`,
+            `${r.stackId.padEnd(22)} ${(r.name ?? "").padEnd(16)} ${r.status.padEnd(11)} ${r.team}/${r.member}  ${r.template ? `${r.template.name} v${r.template.version}  ` : ""}${"latest" in r ? `(newest v${r.latest})  ` : ""}${r.startedAt}${"run" in r ? `  (run ${r.run}, execution ${r.execution})` : ""}\n`,
           );
       return 0;
     });

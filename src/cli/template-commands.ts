@@ -1,12 +1,17 @@
+import { createHash } from "node:crypto";
 import { formatProblem, type Problem } from "../core/errors.ts";
 import type { TemplatePlan } from "../core/plan.ts";
 import { type RenderData, renderText, renderValue } from "../core/render.ts";
 import type { Template } from "../core/template.ts";
 import { loadTemplate, MAX_TEMPLATE_BYTES, tooLarge } from "../core/validate.ts";
+import { changeSetOf, versionOf } from "../pipeline/changes.ts";
+import { compileStackRecord } from "../pipeline/prepare.ts";
 import { PROVIDERS } from "../providers/registry.ts";
+import { formatChangeSet } from "./change-set-output.ts";
 import { type Command, type Io, UsageError, type Values } from "./command.ts";
 import { FileError, readJsonFile, readTemplateBytes } from "./files.ts";
 import { formatPlan, PLAN_FORMATS, type PlanFormat } from "./format-plan.ts";
+import { findStack, withEngine } from "./stack-commands.ts";
 
 /**
  * Reads and validates one template file against the registry's providers; problems are returned,
@@ -69,18 +74,59 @@ export const validateCommand: Command = {
   },
 };
 
+/**
+ * `plan FILE --stack ID`: the change set updating the stack to FILE would apply, from the stack's
+ * records (the stack is not changed).
+ */
+async function planChanges(file: string, format: string, values: Values, io: Io): Promise<number> {
+  if (format !== "text" && format !== "json")
+    throw new UsageError(`--stack: unknown format \`${format}\`; expected text or json`);
+  if (!(await templateOrProblems(file, io))) return 1;
+  const read = await readTemplateBytes(file, MAX_TEMPLATE_BYTES);
+  if (read.tooLarge) return 1;
+  const yaml = new TextDecoder().decode(read.bytes);
+  return withEngine({ ...values, json: true }, io, async (engine) => {
+    const stack = await findStack(engine, values.stack as string);
+    const key = { team: stack.team, stackId: stack.stackId };
+    const hash = createHash("sha256").update(yaml).digest("hex");
+    const next = { ...stack, templateYaml: yaml, templateFile: file, templateHash: hash };
+    const [servers, hooks] = await Promise.all([engine.store.listServers(key), engine.store.listHooks(key)]);
+    const changes = changeSetOf(
+      versionOf(stack),
+      { hash },
+      servers,
+      hooks,
+      compileStackRecord(next, engine.providers.catalog),
+    );
+    io.out(format === "json" ? `${JSON.stringify(changes, null, 2)}\n` : formatChangeSet(changes));
+    return 0;
+  });
+}
+
 export const planCommand: Command = {
   name: "plan",
-  summary: "Show which servers wait for which, the order, the levels and the critical path.",
-  usage: `teamstack plan FILE [--format ${PLAN_FORMATS.join("|")}]`,
-  options: { format: { type: "string", short: "f" }, json: { type: "boolean" } },
+  summary:
+    "Show which servers wait for which, the order, the levels and the critical path; with --stack, what updating that stack to FILE would change.",
+  usage: `teamstack plan FILE [--format ${PLAN_FORMATS.join("|")}] [--stack ID [--state-dir DIR]]`,
+  options: {
+    format: { type: "string", short: "f" },
+    json: { type: "boolean" },
+    stack: { type: "string" },
+    "state-dir": { type: "string" },
+  },
   help: [
-    ["-f, --format FORMAT", `${PLAN_FORMATS.join(", ")} (default text)`],
+    ["-f, --format FORMAT", `${PLAN_FORMATS.join(", ")} (default text; with --stack, text or json)`],
     ["--json", "Same as --format json."],
+    [
+      "--stack ID",
+      "Show the change set instead: per server keep, create, replace or delete, with the reasons, and which hooks run.",
+    ],
+    ["--state-dir DIR", "Where the stack lives (default ./.teamstack)."],
   ],
   async run(values: Values, files: string[], io: Io): Promise<number> {
     const file = single(files);
     const format = (values.json ? "json" : (values.format ?? "text")) as string;
+    if (values.stack !== undefined) return planChanges(file, format, values, io);
     if (!(PLAN_FORMATS as readonly string[]).includes(format)) {
       throw new UsageError(`unknown format \`${format}\`; expected one of ${PLAN_FORMATS.join(", ")}`);
     }

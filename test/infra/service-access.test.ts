@@ -210,6 +210,26 @@ describe("the service functions' grants against their code", () => {
     await call("GET", "/teams/acme/stacks", "/teams/{team}/stacks");
     await call("GET", `/teams/acme/stacks/${stackId}`, "/teams/{team}/stacks/{id}");
     await call("GET", `/teams/acme/stacks/${stackId}/events`, "/teams/{team}/stacks/{id}/events");
+    // A second version: the change set, and the update (which records it and starts provision).
+    await call(
+      "PUT",
+      "/teams/acme/templates/web",
+      "/teams/{team}/templates/{name}",
+      `${YAML}  - { name: cache, provider: sim, type: t3.micro }\n`,
+    );
+    const changes = await call(
+      "GET",
+      `/teams/acme/stacks/${stackId}/changes?version=2`,
+      "/teams/{team}/stacks/{id}/changes",
+    );
+    expect(changes.statusCode, changes.body).toBe(200);
+    const updated = await call(
+      "POST",
+      `/teams/acme/stacks/${stackId}/update`,
+      "/teams/{team}/stacks/{id}/update",
+      { version: 2 },
+    );
+    expect(updated.statusCode, updated.body).toBe(202);
 
     // A run holds the stack (as Prepare leaves it): rerun and delete ask whether it still runs.
     const held: Set<string> | undefined = recording;

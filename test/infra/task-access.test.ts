@@ -189,7 +189,7 @@ describe("TASK_ACCESS against the task code", () => {
     }
   });
 
-  it("covers every AWS action each task takes through provision, failure, a held lock and destroy", async () => {
+  it("covers every AWS action each task takes through provision, an update, failure, a held lock and destroy", async () => {
     const ok = await newStack(
       [
         "pre_hooks:",
@@ -204,6 +204,27 @@ describe("TASK_ACCESS against the task code", () => {
     );
     expect((await execute("provision", ok)).outcome.status).toBe("SUCCEEDED");
     expect((await execute("destroy", ok)).outcome.status).toBe("SUCCEEDED");
+
+    // An update: one server replaced, one removed (RemoveServers, CheckRemoved), one added.
+    const before = [
+      "servers:",
+      server("db"),
+      server("app", '    user_data: "echo $servers.db.IP"\n'),
+      server("old"),
+    ];
+    const updated = await newStack(before.join("\n"));
+    expect((await execute("provision", updated)).outcome.status).toBe("SUCCEEDED");
+    const after = [
+      "servers:",
+      server("db", "    options: { boot_ms: 7 }\n"),
+      server("app", '    user_data: "echo $servers.db.IP"\n'),
+      server("new"),
+    ].join("\n");
+    await createDynamoStore({ client: db.client, tableName: TABLE }).updateStack(updated, {
+      templateYaml: after,
+      templateHash: createHash("sha256").update(after).digest("hex"),
+    });
+    expect((await execute("provision", updated)).outcome.status).toBe("SUCCEEDED");
 
     const failing = await newStack(
       [
@@ -272,5 +293,5 @@ describe("TASK_ACCESS against the task code", () => {
     }
     expect(missing, "actions a task takes that TASK_ACCESS does not grant").toEqual([]);
     expect(unused, "secrets or events TASK_ACCESS grants that no task used").toEqual([]);
-  });
+  }, 120_000);
 });

@@ -20,7 +20,7 @@ let serve: RunningCli | undefined;
 
 const V1 = "servers:\n  - { name: db, provider: sim, type: t3.micro }\n";
 
-async function outdated(): Promise<(ListRow & { latest?: number; version?: number })[]> {
+async function outdated(): Promise<(ListRow & { latest?: number; template: { version: number } })[]> {
   const r = await runCli(["list", "--outdated", "--json", "--state-dir", stateDir], 60_000);
   expect(r.code, shown(r)).toBe(0);
   return JSON.parse(r.stdout);
@@ -55,7 +55,7 @@ afterAll(async () => {
 describe("teamstack rollout", () => {
   it("lists the three stacks behind with list --outdated", async () => {
     const rows = await outdated();
-    expect(rows.map((r) => [r.member, r.version, r.latest])).toEqual(
+    expect(rows.map((r) => [r.member, r.template.version, r.latest])).toEqual(
       expect.arrayContaining([
         ["m1", 1, 2],
         ["m2", 1, 2],

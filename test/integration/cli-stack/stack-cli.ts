@@ -207,6 +207,9 @@ export async function leasesOf(stateDir: string, stackId: string): Promise<Map<s
   const dir = join(stateDir, "addresses");
   const out = new Map<string, string>();
   for (const name of await readdir(dir).catch(() => [])) {
+    // Leases are named by their address; a writer SIGKILLed mid-write leaves a `.tmp` file, which
+    // the provider ignores as well.
+    if (!/^127\.\d+\.\d+\.\d+$/.test(name)) continue;
     const text = await readFile(join(dir, name), "utf8").catch(() => "");
     try {
       const lease = JSON.parse(text) as { stackId?: string; server?: string };

@@ -148,6 +148,8 @@ describe("teamstack up examples/team-stack.yaml", () => {
     expect(rows).toEqual([
       {
         stackId: view.stackId,
+        name: "team-stack",
+        template: { name: "team-stack", version: 1 },
         status: "SUCCEEDED",
         team: "local",
         member: view.member,
@@ -155,6 +157,30 @@ describe("teamstack up examples/team-stack.yaml", () => {
       },
     ]);
     expect(rows[0]?.startedAt).toMatch(ISO_MS);
+  });
+
+  it("converges the same stack when run again (as `npm start` twice): one stack, the same servers", async () => {
+    const r = await runCli([
+      "up",
+      EXAMPLE,
+      "--simulate-provider",
+      "aws",
+      "--member",
+      "octocat",
+      "--userdata",
+      USERDATA,
+      "--json",
+      "--state-dir",
+      stateDir,
+    ]);
+    expect(r.code, shown(r)).toBe(0);
+    const again = JSON.parse(r.stdout) as StackStatusView;
+    expect(again.stackId).toBe(view.stackId);
+    expect(again.servers.map((s) => [s.name, s.status, s.artifacts.Id])).toEqual(
+      view.servers.map((s) => [s.name, "SUCCEEDED", s.artifacts.Id]),
+    );
+    expect((await listStacks(stateDir)).map((row) => row.stackId)).toEqual([view.stackId]);
+    view = again;
   });
 
   it("destroys everything with `down`: no holder, no sandbox files, no mount, no lease", async () => {
