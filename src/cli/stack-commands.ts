@@ -10,9 +10,13 @@ import { StoreLostError } from "../local/dynamo/errors.ts";
 import { type LocalEngine, openLocalEngine } from "../local/engine.ts";
 import { openStateDir } from "../local/state-dir.ts";
 import { changeSetOf, versionOf } from "../pipeline/changes.ts";
-import { compileStackRecord } from "../pipeline/prepare.ts";
 import { type StackStatusView, shownStatus, stackStatus, withLiveness } from "../pipeline/status.ts";
-import { missingUserdata, stackAtVersion, type VersionTarget } from "../pipeline/template.ts";
+import {
+  compileStackRecord,
+  missingUserdata,
+  stackAtVersion,
+  type VersionTarget,
+} from "../pipeline/template.ts";
 import type { StackEvent, StackKey, StackRecord } from "../ports/store.ts";
 import { providerSet } from "../providers/provider-set.ts";
 import { PROVIDER_MODULES, PROVIDERS } from "../providers/registry.ts";

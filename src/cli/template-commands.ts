@@ -5,7 +5,7 @@ import { type RenderData, renderText, renderValue } from "../core/render.ts";
 import type { Template } from "../core/template.ts";
 import { loadTemplate, MAX_TEMPLATE_BYTES, tooLarge } from "../core/validate.ts";
 import { changeSetOf, versionOf } from "../pipeline/changes.ts";
-import { compileStackRecord } from "../pipeline/prepare.ts";
+import { compileStackRecord } from "../pipeline/template.ts";
 import { PROVIDERS } from "../providers/registry.ts";
 import { formatChangeSet } from "./change-set-output.ts";
 import { type Command, type Io, UsageError, type Values } from "./command.ts";

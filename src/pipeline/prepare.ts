@@ -1,7 +1,5 @@
-import { hookSecretNames } from "../core/capabilities.ts";
-import { type CompiledStack, compileStack } from "../core/compile.ts";
+import type { CompiledStack } from "../core/compile.ts";
 import type { ProviderCatalog } from "../core/providers.ts";
-import type { HookSpec } from "../core/template.ts";
 import type { RunSettings, StackRecord } from "../ports/store.ts";
 import { changeSetOf, summary, versionOf } from "./changes.ts";
 import { getStack, keyOf, type PipelineDeps, providerOf } from "./context.ts";
@@ -14,9 +12,10 @@ import {
   type StackInput,
   startRun,
 } from "./run.ts";
-import { loadStackTemplate } from "./template.ts";
+import { compileStackRecord } from "./template.ts";
 
 export type { DestroyPlan, ProvisionPlan, StackInput } from "./run.ts";
+export { compileStackRecord, hookSecrets } from "./template.ts";
 
 /**
  * Prepare: the only task that reads the template. It validates and compiles it, and records the
@@ -24,11 +23,6 @@ export type { DestroyPlan, ProvisionPlan, StackInput } from "./run.ts";
  */
 
 type PrepareDeps = Pick<PipelineDeps, "store" | "executions" | "catalog" | "now">;
-
-/** The team secrets a hook uses: those of its type, and the one a webhook signs with. */
-export function hookSecrets(hook: HookSpec): string[] {
-  return hookSecretNames(hook.type, hook.params);
-}
 
 /** The longest a server may wait for its dependencies: the longest chain before it to be created. */
 function waitTimeout(serverTimeout: number, levels: number): number {
@@ -58,17 +52,6 @@ export function runSpecs(compiled: CompiledStack, stack: StackRecord, catalog: P
     settings: run,
     context: { member: stack.member, secrets: compiled.secrets },
   };
-}
-
-/** Compiles a stack's template (with the plan its validation made) and the stack's non-secret context. */
-export function compileStackRecord(stack: StackRecord, catalog: ProviderCatalog): CompiledStack {
-  const { template, plan } = loadStackTemplate(stack, catalog);
-  return compileStack(
-    template,
-    plan,
-    { team: stack.team, stackId: stack.stackId, member: stack.member, userdata: stack.userdata },
-    { hookSecrets },
-  );
 }
 
 /** Prepare: lock, load, validate, compile, record the run; returns the Map items and limits. */

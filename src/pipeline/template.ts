@@ -1,8 +1,10 @@
+import { hookSecretNames } from "../core/capabilities.ts";
+import { type CompiledStack, compileStack } from "../core/compile.ts";
 import { formatProblem, type Problem } from "../core/errors.ts";
 import type { TemplatePlan } from "../core/plan.ts";
 import type { ProviderCatalog } from "../core/providers.ts";
 import { userdataKeys } from "../core/render.ts";
-import type { Template } from "../core/template.ts";
+import type { HookSpec, Template } from "../core/template.ts";
 import { loadTemplate } from "../core/validate.ts";
 import type { Secrets } from "../ports/secrets.ts";
 import type { StackRecord, TemplateCatalog } from "../ports/store.ts";
@@ -45,6 +47,22 @@ export function loadStackTemplate(stack: StackRecord, catalog: ProviderCatalog):
   const loaded = { template, plan };
   cache.set(stack.templateHash, loaded);
   return loaded;
+}
+
+/** The team secrets a hook uses: those of its type, and the one a webhook signs with. */
+export function hookSecrets(hook: HookSpec): string[] {
+  return hookSecretNames(hook.type, hook.params);
+}
+
+/** Compiles a stack's template (with the plan its validation made) and the stack's non-secret context. */
+export function compileStackRecord(stack: StackRecord, catalog: ProviderCatalog): CompiledStack {
+  const { template, plan } = loadStackTemplate(stack, catalog);
+  return compileStack(
+    template,
+    plan,
+    { team: stack.team, stackId: stack.stackId, member: stack.member, userdata: stack.userdata },
+    { hookSecrets },
+  );
 }
 
 /**
