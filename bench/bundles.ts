@@ -12,10 +12,11 @@ const IMPORT_GOAL_MS = 150;
 
 /**
  * The functions that read templates (YAML): the API and the signup consumer publish and create
- * stacks from them, Prepare compiles them. Every other function is a task that reads the run's
+ * stacks from them, Prepare compiles them, and the rollout advancer's next wave goes through
+ * StackService.update, which reads the new version. Every other function is a task that reads the run's
  * compiled records, and carries neither the YAML parser nor the validator.
  */
-export const TEMPLATE_READERS: ReadonlySet<string> = new Set(["api", "signup", "prepare"]);
+export const TEMPLATE_READERS: ReadonlySet<string> = new Set(["api", "signup", "prepare", "rollout"]);
 /** Minified size goals, KB: a task function's, and a template reader's. */
 export const TASK_SIZE_GOAL_KB = 150;
 export const READER_SIZE_GOAL_KB = 300;

@@ -5,6 +5,7 @@ import { Secret } from "aws-cdk-lib/aws-secretsmanager";
 import type { Construct } from "constructs";
 import { CONTEXT_KEYS, type DeployConfig, readDeployConfig } from "./config.ts";
 import { TeamstackApi } from "./constructs/http-api.ts";
+import { RolloutAdvancer } from "./constructs/rollout.ts";
 import { SignupConsumer } from "./constructs/signup.ts";
 import { StoreTable } from "./constructs/store-table.ts";
 import { TaskFunctions } from "./constructs/task-functions.ts";
@@ -33,6 +34,7 @@ export class TeamstackStack extends Stack {
   readonly destroy: Workflow;
   readonly api: TeamstackApi;
   readonly signup: SignupConsumer;
+  readonly rollouts: RolloutAdvancer;
 
   constructor(scope: Construct, id: string, props: TeamstackStackProps = {}) {
     super(scope, id, props);
@@ -99,9 +101,19 @@ export class TeamstackStack extends Stack {
       jwtAudience: this.config.jwtAudience,
       logLevel: this.config.logLevel,
       callbackSecret: this.callbackSecret,
+      eventBus: this.eventBus,
     });
     this.tasks.setCallbackBaseUrl(this.api.url);
     this.signup = new SignupConsumer(this, "Signup", {
+      projectRoot: root,
+      table: this.store.table,
+      eventBus: this.eventBus,
+      provision: this.provision,
+      destroy: this.destroy,
+      logLevel: this.config.logLevel,
+    });
+
+    this.rollouts = new RolloutAdvancer(this, "Rollouts", {
       projectRoot: root,
       table: this.store.table,
       eventBus: this.eventBus,
@@ -114,6 +126,7 @@ export class TeamstackStack extends Stack {
     new CfnOutput(this, "TableName", { value: this.store.table.tableName });
     new CfnOutput(this, "EventBusName", { value: this.eventBus.eventBusName });
     new CfnOutput(this, "SignupDeadLetterQueueUrl", { value: this.signup.deadLetters.queueUrl });
+    new CfnOutput(this, "RolloutDeadLetterQueueUrl", { value: this.rollouts.deadLetters.queueUrl });
     new CfnOutput(this, "ProvisionStateMachineArn", { value: this.provision.stateMachine.stateMachineArn });
     new CfnOutput(this, "DestroyStateMachineArn", { value: this.destroy.stateMachine.stateMachineArn });
   }

@@ -12,6 +12,7 @@ import {
 import { HttpJwtAuthorizer } from "aws-cdk-lib/aws-apigatewayv2-authorizers";
 import { HttpLambdaIntegration } from "aws-cdk-lib/aws-apigatewayv2-integrations";
 import type { Table } from "aws-cdk-lib/aws-dynamodb";
+import type { EventBus } from "aws-cdk-lib/aws-events";
 import { PolicyStatement } from "aws-cdk-lib/aws-iam";
 import { LogGroup, RetentionDays } from "aws-cdk-lib/aws-logs";
 import type { ISecret } from "aws-cdk-lib/aws-secretsmanager";
@@ -54,7 +55,8 @@ export interface ServiceAccess {
  */
 export const API_ACCESS: ServiceAccess = {
   // BatchGetItem: a team's stack list reads the index's keys, then the stack items.
-  table: ["GetItem", "BatchGetItem", "Query", "PutItem", "UpdateItem"],
+  // DeleteItem: a rollout that ends releases its template's claim (a conditional delete).
+  table: ["GetItem", "BatchGetItem", "Query", "PutItem", "UpdateItem", "DeleteItem"],
   queriesStacksIndex: true,
   starts: ["provision", "destroy"],
   describesExecutions: true,
@@ -106,6 +108,8 @@ export interface TeamstackApiProps {
   /** The secret readiness callbacks are signed with (CALLBACK_SECRET_ARN). */
   readonly callbackSecret: Pick<ISecret, "secretArn">;
   readonly throttle?: ThrottleSettings;
+  /** Where `Rollout Finished` goes when a rollout ends in a request (EVENT_BUS_NAME, events:PutEvents). */
+  readonly eventBus?: EventBus;
 }
 
 /**
@@ -138,10 +142,12 @@ export class TeamstackApi extends Construct {
         PROVISION_STATE_MACHINE_ARN: props.provision.stateMachine.stateMachineArn,
         DESTROY_STATE_MACHINE_ARN: props.destroy.stateMachine.stateMachineArn,
         CALLBACK_SECRET_ARN: props.callbackSecret.secretArn,
+        ...(props.eventBus ? { EVENT_BUS_NAME: props.eventBus.eventBusName } : {}),
       },
       logLevel: props.logLevel,
     });
     grantServiceAccess(this.handler, API_ACCESS, props);
+    props.eventBus?.grantPutEventsTo(this.handler.fn);
 
     this.httpApi = new HttpApi(this, "HttpApi", {
       apiName: `${stackName}-api`,

@@ -213,7 +213,7 @@ export const TASK_ACCESS: Readonly<Record<string, TaskAccess>> = {
  * Handlers under lambdas/ that are not state machine tasks: the HTTP API and the EventBridge
  * consumer. They are deployed with the HTTP API and the event rules, not here.
  */
-export const NON_TASK_HANDLERS: ReadonlySet<string> = new Set(["api", "signup"]);
+export const NON_TASK_HANDLERS: ReadonlySet<string> = new Set(["api", "signup", "rollout"]);
 
 /** `wait-for-dependencies` → `WaitForDependencies`: the function's construct id and ASL placeholder stem. */
 export function pascalCase(kebab: string): string {

@@ -4,17 +4,19 @@ import { createSfnOrchestrator } from "../../src/adapters/sfn-orchestrator.ts";
 import { createSfnTaskTokens } from "../../src/adapters/sfn-task-tokens.ts";
 import { StackService } from "../../src/api/service.ts";
 import { createAwsSecrets } from "../../src/secrets/aws-secrets.ts";
+import { createDynamoRolloutStore } from "../../src/store/dynamo/rollouts.ts";
 import { callbackSecretLoader } from "./callback-secret.ts";
-import { requireEnv } from "./env.ts";
+import { optionalEnv, requireEnv } from "./env.ts";
+import { buildAwsEvents } from "./events.ts";
 import { buildAwsProviderSet } from "./providers.ts";
 import { secretsManagerClient } from "./secrets.ts";
-import { buildAwsStore } from "./store.ts";
+import { awsTable, buildAwsStore } from "./store.ts";
 
 /**
  * The StackService in AWS: the table, executions started on the deployed state machines, the
  * registry's providers that run in Lambda (their preflights checked before a stack starts), and
  * the readiness callbacks of servers that report themselves (signed with CALLBACK_SECRET_ARN, read
- * on the first callback).
+ * on the first callback), and, where EVENT_BUS_NAME is set, the bus `Rollout Finished` goes to.
  */
 export function buildAwsService(env: NodeJS.ProcessEnv = process.env): StackService {
   const sfn = new SFNClient({});
@@ -23,6 +25,7 @@ export function buildAwsService(env: NodeJS.ProcessEnv = process.env): StackServ
   const providers = buildAwsProviderSet(store, env);
   return new StackService({
     store,
+    rollouts: createDynamoRolloutStore(awsTable(env)),
     orchestrator: createSfnOrchestrator(sfn, {
       provision: requireEnv("PROVISION_STATE_MACHINE_ARN", env),
       destroy: requireEnv("DESTROY_STATE_MACHINE_ARN", env),
@@ -33,6 +36,8 @@ export function buildAwsService(env: NodeJS.ProcessEnv = process.env): StackServ
     tokens: createSfnTaskTokens(sfn),
     callbackSecret: callbackSecretLoader(secretsManager, env),
     secrets: createAwsSecrets(secretsManager),
+    // `Rollout Finished`, from the functions that advance rollouts (the API, lambdas/rollout).
+    ...(optionalEnv("EVENT_BUS_NAME", env) ? { events: buildAwsEvents(env) } : {}),
     now: () => new Date(),
   });
 }

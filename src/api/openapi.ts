@@ -106,7 +106,7 @@ const ERROR_SCHEMA = {
 export function openApiDocument(serverUrl?: string): Record<string, unknown> {
   const paths: Record<string, Record<string, unknown>> = {};
   for (const r of ROUTES) {
-    const params = [...r.path.matchAll(/\{(\w+)\}/g)].map((m) => ({
+    const params: Record<string, unknown>[] = [...r.path.matchAll(/\{(\w+)\}/g)].map((m) => ({
       name: m[1],
       in: "path",
       required: true,
@@ -119,6 +119,9 @@ export function openApiDocument(serverUrl?: string): Record<string, unknown> {
         required: false,
         schema: { type: "string", pattern: "^[\\x21-\\x7e]{1,255}$" },
       });
+    }
+    for (const q of r.query ?? []) {
+      params.push({ name: q.name, in: "query", required: false, schema: toJsonSchema(q.schema) });
     }
     const responses: Record<string, unknown> = {
       [r.success]: {

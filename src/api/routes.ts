@@ -3,6 +3,8 @@ import { PROVIDERS } from "../providers/registry.ts";
 import { MAX_TEMPLATE_VERSION } from "../store/keys.ts";
 import { badRequest, forbidden } from "./errors.ts";
 import type { Schema } from "./json-schema.ts";
+import { ROLLOUT_ROUTES } from "./rollout-routes.ts";
+import { outdatedParam } from "./rollouts.ts";
 import type { Caller, CreateStackRequest, ReadyReport, SignupEvent, StackService } from "./service.ts";
 
 /**
@@ -46,6 +48,8 @@ export interface Route {
   /** Error statuses this route can answer, for the OpenAPI document. */
   readonly errors: readonly number[];
   readonly response: Schema;
+  /** Query parameters it reads (all optional), for the OpenAPI document. */
+  readonly query?: readonly { readonly name: string; readonly schema: Schema }[];
   run(service: StackService, ctx: RouteContext): Promise<unknown>;
 }
 
@@ -430,12 +434,27 @@ export const ROUTES: readonly Route[] = [
   {
     method: "GET",
     path: "/teams/{team}/stacks",
-    summary: "Lists stacks: all of the team's for an admin, a member's own otherwise.",
+    summary:
+      "Lists stacks: all of the team's for an admin, a member's own otherwise. `?outdated=true`: only those on a version older than their template's newest (each with `latest`).",
     auth: true,
     success: 200,
     errors: [400, 401, 403],
     response: anyList,
-    run: (s, c) => s.listStacks(c.caller, c.params.team as string),
+    query: [
+      {
+        name: "outdated",
+        schema: {
+          type: "string",
+          pattern: "^(true|false)$",
+          description: "Only stacks behind their template.",
+        },
+      },
+    ],
+    run: async (s, c) => {
+      const outdated = outdatedParam(c.query.outdated);
+      const stacks = await s.listStacks(c.caller, c.params.team as string);
+      return outdated ? s.rollouts.outdated(c.params.team as string, stacks) : stacks;
+    },
   },
   {
     method: "GET",
@@ -515,6 +534,7 @@ export const ROUTES: readonly Route[] = [
     response: anyList,
     run: (s, c) => s.events(c.caller, c.params.team as string, c.params.id as string),
   },
+  ...ROLLOUT_ROUTES,
   {
     method: "POST",
     path: "/events",

@@ -9,7 +9,8 @@ import { TemplateInvalidError, UserDataFailedError } from "../pipeline/errors.ts
 import { runSecrets } from "../pipeline/secrets.ts";
 import { type StackStatusView, shownStatus, stackStatus, withLiveness } from "../pipeline/status.ts";
 import { compileStackRecord, missingUserdata, stackAtVersion, stackTemplate } from "../pipeline/template.ts";
-import type { Executions, TaskTokens } from "../ports/orchestration.ts";
+import type { EventPublisher, Executions, TaskTokens } from "../ports/orchestration.ts";
+import type { Rollouts } from "../ports/rollouts.ts";
 import type { Secrets } from "../ports/secrets.ts";
 import type {
   RunContext,
@@ -31,6 +32,7 @@ import {
   providerRefusals,
   usableProviders,
 } from "./policy.ts";
+import { RolloutService, type StackUpdater } from "./rollouts.ts";
 
 /** Who is asking, from the token's claims. */
 export interface Caller {
@@ -74,6 +76,12 @@ export interface ServiceDeps {
   readonly tokens?: TaskTokens;
   /** The secret readiness callbacks are signed with, or a loader that reads it on first use. */
   readonly callbackSecret?: Uint8Array | (() => Promise<Uint8Array>);
+  /** Rollouts' records (src/store/dynamo/rollouts.ts); without them, the rollout routes answer 501. */
+  readonly rollouts?: Rollouts;
+  /** Where the service's own outbound events go (`Rollout Finished`). */
+  readonly events?: EventPublisher;
+  /** What rollouts update stacks with (tests give a fake); default: this service's update. */
+  readonly updater?: StackUpdater;
   readonly now: () => Date;
 }
 
@@ -133,8 +141,27 @@ function canonical(value: unknown): string {
  */
 export class StackService {
   readonly #d: ServiceDeps;
+  #rollouts: RolloutService | undefined;
   constructor(deps: ServiceDeps) {
     this.#d = deps;
+  }
+
+  /** Rollouts of a template's version to the team's stacks (src/api/rollouts.ts), on this service's deps. */
+  get rollouts(): RolloutService {
+    const rollouts = this.#d.rollouts;
+    if (!rollouts) throw new ApiError(501, "NotImplemented", "rollouts are not available in this deployment");
+    this.#rollouts ??= new RolloutService({
+      store: this.#d.store,
+      rollouts,
+      // As the system, for the admin who started the rollout (the stack's event names the rollout).
+      updater: this.#d.updater ?? {
+        update: (team, stackId, version, by) =>
+          this.update({ team, member: by, admin: true }, team, stackId, { version }),
+      },
+      ...(this.#d.events ? { events: this.#d.events } : {}),
+      now: this.#d.now,
+    });
+    return this.#rollouts;
   }
 
   #team(caller: Caller, team: string): void {

@@ -4,6 +4,7 @@ import { StateDirError } from "../local/state-dir.ts";
 import { eventsCommand, serveCommand, tokenCommand } from "./api-commands.ts";
 import { type Command, type Io, UsageError, type Values } from "./command.ts";
 import { FileError } from "./files.ts";
+import { rolloutCommand } from "./rollout-command.ts";
 import { secretsCommand } from "./secrets-command.ts";
 import {
   downCommand,
@@ -30,6 +31,7 @@ const COMMANDS: readonly Command[] = [
   rerunCommand,
   updateCommand,
   downCommand,
+  rolloutCommand,
   serveCommand,
   tokenCommand,
   eventsCommand,

@@ -24,6 +24,7 @@ import { createLocalSecrets } from "../secrets/local-secrets.ts";
 import { confirmChanges, formatChangeSet, nothingToDo } from "./change-set-output.ts";
 import { type Command, type Io, UsageError, type Values } from "./command.ts";
 import { readJsonFile, readTemplateBytes } from "./files.ts";
+import { outdatedStacks } from "./rollout-command.ts";
 import { findRunningServer, type RunningServer } from "./server-client.ts";
 
 const STATE_DIR_HELP: readonly [string, string] = [
@@ -577,13 +578,19 @@ export const statusCommand: Command = {
 export const listCommand: Command = {
   name: "list",
   summary: "List the stacks in the state directory.",
-  usage: "teamstack list [--json] [--state-dir DIR]",
-  options: common,
-  help: [JSON_HELP, STATE_DIR_HELP],
+  usage: "teamstack list [--outdated] [--json] [--state-dir DIR]",
+  options: { ...common, outdated: { type: "boolean" } },
+  help: [
+    ["--outdated", "Only stacks on a version older than their template's newest (and that version)."],
+    JSON_HELP,
+    STATE_DIR_HELP,
+  ],
   async run(values, args, io) {
     if (args.length > 0) throw new UsageError("list takes no arguments");
     return withEngine({ ...values, json: true }, io, async (engine) => {
-      const stacks = await engine.store.listStacks();
+      let stacks = await engine.store.listStacks();
+      const behind = values.outdated ? await outdatedStacks(engine.store, stacks) : undefined;
+      if (behind) stacks = stacks.filter((s) => behind.has(s.stackId));
       const rows = await Promise.all(
         stacks.map(async (s) => {
           const status = await shownStatus(s, engine.executions);
@@ -595,17 +602,20 @@ export const listCommand: Command = {
             team: s.team,
             member: s.member,
             startedAt: s.startedAt,
+            // --outdated: the version the stack's template is at.
+            ...(behind ? { latest: behind.get(s.stackId) } : {}),
             // The run that is gone, for an INTERRUPTED stack.
             ...(status === "INTERRUPTED" && s.lock ? { run: s.lock.run, execution: s.lock.execution } : {}),
           };
         }),
       );
       if (values.json) io.out(`${JSON.stringify(rows, null, 2)}\n`);
-      else if (rows.length === 0) io.err(`no stacks in ${engine.stateDir}\n`);
+      else if (rows.length === 0)
+        io.err(`no ${behind ? "stack behind its template" : "stacks"} in ${engine.stateDir}\n`);
       else
         for (const r of rows)
           io.out(
-            `${r.stackId.padEnd(22)} ${(r.name ?? "").padEnd(16)} ${r.status.padEnd(11)} ${r.team}/${r.member}  ${r.template ? `${r.template.name} v${r.template.version}  ` : ""}${r.startedAt}${"run" in r ? `  (run ${r.run}, execution ${r.execution})` : ""}\n`,
+            `${r.stackId.padEnd(22)} ${(r.name ?? "").padEnd(16)} ${r.status.padEnd(11)} ${r.team}/${r.member}  ${r.template ? `${r.template.name} v${r.template.version}  ` : ""}${"latest" in r ? `(newest v${r.latest})  ` : ""}${r.startedAt}${"run" in r ? `  (run ${r.run}, execution ${r.execution})` : ""}\n`,
           );
       return 0;
     });

@@ -10,7 +10,8 @@ import { ERROR_NAMES } from "../core/error-names.ts";
 import { TeamstackError } from "../core/errors.ts";
 import type { StackKey } from "../ports/store.ts";
 import { writeFileAtomic } from "../shared/state-files.ts";
-import type { LocalEngine } from "./engine.ts";
+import type { EngineOutcome, LocalEngine } from "./engine.ts";
+import { localRunOutcome } from "./rollouts.ts";
 
 /**
  * `teamstack serve`: the HTTP API on this machine, the same handler as in AWS. It verifies bearer
@@ -60,18 +61,31 @@ export function localStackService(
     preflight: (team, servers, simulate) => engine.providers.preflight(team, servers, simulate),
     localForMembers: options.localForMembers === true,
     secrets: engine.secrets,
+    rollouts: engine.rollouts,
+    events: { publish: (event) => engine.store.putOutboundEvent(event) },
     now: () => new Date(),
   });
 }
 
-/** Runs executions in this process; a name started once is not started again. */
-function localOrchestrator(engine: LocalEngine, onError: (e: unknown) => void) {
+/**
+ * Runs executions in this process; a name started once is not started again. `onProvisioned` sees
+ * each provision run's end before the run counts as over (so `idle` waits for what it starts).
+ */
+function localOrchestrator(
+  engine: LocalEngine,
+  onError: (e: unknown) => void,
+  onProvisioned: (key: StackKey, outcome: EngineOutcome) => Promise<void> = async () => undefined,
+) {
   const started = new Map<string, Promise<unknown>>();
   const running = new Set<Promise<unknown>>();
   const orchestrator: Orchestrator = {
     async start(machine: "provision" | "destroy", key: StackKey, name: string) {
       if (started.has(name)) return;
-      const run = (machine === "provision" ? engine.provision(key) : engine.destroy(key)).catch(onError);
+      const run = (
+        machine === "provision"
+          ? engine.provision(key).then((outcome) => onProvisioned(key, outcome))
+          : engine.destroy(key)
+      ).catch(onError);
       started.set(name, run);
       running.add(run);
       void run.finally(() => running.delete(run));
@@ -130,7 +144,11 @@ export async function startLocalApiServer(options: {
   const onError = (e: unknown, requestId?: string) =>
     log(`teamstack serve:${requestId ? ` request ${requestId}:` : ""} ${(e as Error)?.stack ?? String(e)}`);
   const key = await signingKey(signingKeyFile(engine.stateDir));
-  const { orchestrator, idle } = localOrchestrator(engine, onError);
+  // A run's end advances the rollout updating its stack, if any (in AWS: lambdas/rollout).
+  const { orchestrator, idle } = localOrchestrator(engine, onError, async (key, outcome) => {
+    const ended = await localRunOutcome(engine.store, key, outcome);
+    if (ended) await service.rollouts.onStackRunEnded(ended);
+  });
   const service = localStackService(engine, orchestrator, { localForMembers: options.allowLocal === true });
   const hostPaths = [{ path: engine.stateDir, name: "$STATE_DIR" }];
   let url = "";

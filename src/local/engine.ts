@@ -7,11 +7,13 @@ import { ProviderUnavailableError } from "../pipeline/errors.ts";
 import * as steps from "../pipeline/steps.ts";
 import type { Executions, Readiness, TaskTokens } from "../ports/orchestration.ts";
 import type { ProviderModule } from "../ports/provider.ts";
+import type { Rollouts } from "../ports/rollouts.ts";
 import type { Secrets } from "../ports/secrets.ts";
 import type { StackEvent, StackKey, Store } from "../ports/store.ts";
 import { type ProviderSet, providerSet } from "../providers/provider-set.ts";
 import { PROVIDER_MODULES } from "../providers/registry.ts";
 import { createLocalSecrets } from "../secrets/local-secrets.ts";
+import { createDynamoRolloutStore } from "../store/dynamo/rollouts.ts";
 import { createDynamoStore } from "../store/dynamo-store.ts";
 import { createDynamoRateBudget } from "../store/rate-budget.ts";
 import {
@@ -49,6 +51,8 @@ export type EngineOutcome = ExecutionOutcome & {
 
 export interface LocalEngine {
   readonly store: Store;
+  /** The rollouts `serve` runs, in the same table (not part of the task functions' store). */
+  readonly rollouts: Rollouts;
   readonly stateDir: string;
   /** The state directory's secrets. */
   readonly secrets: Secrets;
@@ -350,6 +354,7 @@ export async function openLocalEngine(options: {
     );
   return {
     store,
+    rollouts: createDynamoRolloutStore({ client, tableName }),
     stateDir,
     executions: deps.executions,
     secrets: deps.secrets,

@@ -14,7 +14,10 @@ import { InvalidStoreKeyError } from "./errors.ts";
  * - `STACKNAME#<member>#<name>`: the stack that holds that name of the member's;
  * - `POLICY`: the team's provider policy (which providers its templates may use);
  * - `CREDENTIAL#<name>`: a credential reference (role ARN and external id, or a secret's ARN);
- * - `BOOTSTRAP#<credential>#<region>`: the aws provider's shared network for that credential there.
+ * - `BOOTSTRAP#<credential>#<region>`: the aws provider's shared network for that credential there;
+ * - `ROLLOUT#<id>`: a rollout (template, target version, waves, state), and under it
+ *   `ROLLOUT#<id>#STACK#<stackId>`: one item per stack it updates (see src/store/dynamo/rollouts.ts);
+ * - `ACTIVE_ROLLOUT#<template>`: the id of the template's running rollout (at most one).
  *
  * Outbound events live in their own partition `EVENTS`, one item `EVENT#<id>` each, so that
  * recording one is idempotent on its id whatever its time.
@@ -44,6 +47,9 @@ export const ITEM_KINDS = {
   bootstrap: "BOOTSTRAP",
   teamPolicy: "POLICY",
   stackName: "STACKNAME",
+  rollout: "ROLLOUT",
+  rolloutStack: "ROLLOUT_STACK",
+  activeRollout: "ACTIVE_ROLLOUT",
 } as const;
 
 /** Partition of the outbound events (not a team's: they are listed across teams). */
@@ -163,6 +169,27 @@ export function bootstrapKey(team: string, credential: string, region: string): 
 
 export function outboundEventKey(id: string): ItemKey {
   return { pk: OUTBOUND_EVENTS_PK, sk: `${OUTBOUND_EVENT_PREFIX}${checkName("event id", id)}` };
+}
+
+/** Prefix of every rollout item of a team (rollouts and their stacks). */
+export const ROLLOUT_PREFIX = "ROLLOUT#";
+
+export function rolloutKey(team: string, rolloutId: string): ItemKey {
+  return { pk: teamPk(team), sk: `${ROLLOUT_PREFIX}${checkName("rollout id", rolloutId)}` };
+}
+
+/** Prefix of the sort keys of a rollout's stack items. */
+export function rolloutStackPrefix(team: string, rolloutId: string): string {
+  return `${rolloutKey(team, rolloutId).sk}#STACK#`;
+}
+
+export function rolloutStackKey(team: string, rolloutId: string, stackId: string): ItemKey {
+  return { pk: teamPk(team), sk: `${rolloutStackPrefix(team, rolloutId)}${checkName("stack id", stackId)}` };
+}
+
+/** The running rollout of a template (an id, or no item). */
+export function activeRolloutKey(team: string, template: string): ItemKey {
+  return { pk: teamPk(team), sk: `ACTIVE_ROLLOUT#${checkName("template name", template)}` };
 }
 
 /** Index sort key of a stack item: newest first when read backwards, ties broken by id. */

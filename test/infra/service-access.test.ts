@@ -1,4 +1,5 @@
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { EventBridgeClient, PutEventsCommand } from "@aws-sdk/client-eventbridge";
 import {
   DescribeSecretCommand,
   GetSecretValueCommand,
@@ -14,6 +15,7 @@ import {
 import { mockClient } from "aws-sdk-client-mock";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { API_ACCESS, type ServiceAccess } from "../../infra/constructs/http-api.ts";
+import { ROLLOUT_ACCESS } from "../../infra/constructs/rollout.ts";
 import { SIGNUP_ACCESS } from "../../infra/constructs/signup.ts";
 import {
   CALLBACK_SIGNATURE_HEADER,
@@ -261,6 +263,20 @@ describe("the service functions' grants against their code", () => {
       detail: { team: "acme", member: "bob" },
     });
     await call("GET", "/openapi.json", "/openapi.json");
+    // A rollout with no stack behind ends at once: it releases its template's claim (DeleteItem).
+    const rollout = await call(
+      "POST",
+      "/teams/acme/templates/web/rollout",
+      "/teams/{team}/templates/{name}/rollout",
+      {
+        version: 1,
+      },
+    );
+    expect(JSON.parse(rollout.body)).toMatchObject({ state: "SUCCEEDED", total: 0 });
+    const { rolloutId } = JSON.parse(rollout.body) as { rolloutId: string };
+    await call("GET", "/teams/acme/rollouts", "/teams/{team}/rollouts");
+    await call("GET", `/teams/acme/rollouts/${rolloutId}`, "/teams/{team}/rollouts/{id}");
+    await call("GET", "/teams/acme/stacks?outdated=true", "/teams/{team}/stacks");
 
     // An aws server reports readiness (signed, as its user_data does), then failure on a retry.
     const store = createDynamoStore({ client: db.client, tableName: TABLE });
@@ -331,5 +347,109 @@ describe("the service functions' grants against their code", () => {
     ).rejects.toThrow(/has not given/);
     expect([...(recording ?? [])].sort()).toEqual(granted(SIGNUP_ACCESS));
     recording = undefined;
+  });
+
+  it("grants lambdas/rollout exactly what advancing a rollout calls: starts, skips, refusals and its end", async () => {
+    const eventBridge = mockClient(EventBridgeClient);
+    const sent: unknown[] = [];
+    eventBridge.on(PutEventsCommand).callsFake(async (input: { Entries: unknown[] }) => {
+      recording?.add("events:PutEvents");
+      sent.push(...input.Entries);
+      return { FailedEntryCount: 0, Entries: [{ EventId: "e" }] };
+    });
+    process.env.EVENT_BUS_NAME = "teamstack-bus";
+    const store = createDynamoStore({ client: db.client, tableName: TABLE });
+    const team = "rollers";
+    const v1 = "servers:\n  - { name: db, provider: sim, type: t3.micro }\n";
+    const v2 = `${v1}  - { name: app, provider: sim, type: t3.micro, user_data: 'echo $koding.userdata.github_username' }\n`;
+    for (const yaml of [v1, v2]) {
+      await store.putTemplateVersion({
+        team,
+        name: "web",
+        yaml,
+        hash: yaml.length.toString(),
+        author: "root",
+        createdAt: "2030-01-01T00:00:00Z",
+      });
+    }
+    for (const [i, userdata] of [
+      { github_username: "a" },
+      { github_username: "b" },
+      {},
+      { github_username: "d" },
+    ].entries()) {
+      await store.createStack({
+        team,
+        stackId: `st-r${i}`,
+        member: `m${i}`,
+        status: "SUCCEEDED",
+        run: 1,
+        templateYaml: v1,
+        templateFile: "web.yaml",
+        templateHash: "h",
+        userdata,
+        simulate: ["aws", "local"],
+        createdAt: `2030-01-01T00:00:0${i}.000Z`,
+        startedAt: "2030-01-01T00:00:00.000Z",
+        template: { name: "web", version: 1 },
+      });
+    }
+    // st-r1 is busy with a run of its own when its wave comes.
+    await store.acquireLock(
+      { team, stackId: "st-r1" },
+      { run: 2, execution: `${PROVISION}:busy`, since: "2030-01-01T00:00:00Z" },
+    );
+    sfn.on(DescribeExecutionCommand).callsFake(async () => {
+      recording?.add("states:DescribeExecution");
+      return { status: "RUNNING" };
+    });
+    const { serveHttpApi } = await import("../../lambdas/api/handler.ts");
+    const started = await serveHttpApi({
+      rawPath: `/teams/${team}/templates/web/rollout`,
+      body: JSON.stringify({ version: 2, canary: 1, batch: 3, max_failed_percent: 100 }),
+      requestContext: {
+        http: { method: "POST" },
+        authorizer: { jwt: { claims: { sub: "root", "teamstack:team": team, "teamstack:admin": "true" } } },
+      },
+    });
+    expect(started.statusCode, started.body).toBe(202);
+    const { rolloutId } = JSON.parse(started.body) as { rolloutId: string };
+
+    const { onStackEnded } = await import("../../lambdas/rollout/handler.ts");
+    const { buildAwsService } = await import("../../lambdas/shared/service.ts");
+    const rollouts = buildAwsService().rollouts;
+    const ended = (stackId: string, type: "Stack Provisioned" | "Stack Failed") => ({
+      id: `evt-${stackId}`,
+      source: "teamstack.stacks",
+      "detail-type": type,
+      detail: {
+        team,
+        stackId,
+        member: "m",
+        run: 2,
+        template: { name: "web", version: 2 },
+        error: "server app failed",
+      },
+    });
+    recording = new Set();
+    // The canary succeeded: the next wave starts st-r3, skips the busy st-r1, fails st-r2 (its
+    // member lacks github_username: is it a secret?). Delivered twice, it starts nothing more.
+    await onStackEnded(ended("st-r0", "Stack Provisioned"), rollouts);
+    await onStackEnded(ended("st-r0", "Stack Provisioned"), rollouts);
+    // The last one fails; 1 of 3 attempted is within 100%: the rollout ends, Rollout Finished.
+    await onStackEnded(ended("st-r3", "Stack Failed"), rollouts);
+    const view = await rollouts.get({ team, member: "root", admin: true }, team, rolloutId);
+    expect(view.stacks.map((x) => x.state)).toEqual(["SUCCEEDED", "SKIPPED", "FAILED", "FAILED"]);
+    expect(view.state).toBe("SUCCEEDED");
+    expect(sent).toEqual([
+      expect.objectContaining({ DetailType: "Rollout Finished", EventBusName: "teamstack-bus" }),
+    ]);
+    const starts = sfn.commandCalls(StartExecutionCommand).map((c) => c.args[0].input.name);
+    expect(starts.filter((n) => n?.startsWith("st-r"))).toEqual(["st-r0-update-2", "st-r3-update-2"]);
+    const recorded = [...(recording ?? [])].filter((a) => a !== "events:PutEvents").sort();
+    expect(recorded).toEqual(granted(ROLLOUT_ACCESS));
+    recording = undefined;
+    eventBridge.restore();
+    delete process.env.EVENT_BUS_NAME;
   });
 });

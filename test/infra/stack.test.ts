@@ -20,11 +20,13 @@ import {
   type ServiceAccess,
 } from "../../infra/constructs/http-api.ts";
 import { ESM_REQUIRE_BANNER, esbuildOptions } from "../../infra/constructs/lambda-function.ts";
+import { ROLLOUT_ACCESS, ROLLOUT_DELIVERY, ROLLOUT_INVOKE_RETRIES } from "../../infra/constructs/rollout.ts";
 import {
   SIGNUP_ACCESS,
   SIGNUP_DELIVERY,
   SIGNUP_EVENT_PATTERN,
   SIGNUP_INVOKE_RETRIES,
+  STACK_EVENTS_PATTERN,
 } from "../../infra/constructs/signup.ts";
 import {
   NON_TASK_HANDLERS,
@@ -150,6 +152,7 @@ function functionLogicalId(name: string): string {
 function functionOfFolder(folder: string): string {
   if (folder === "api") return logicalId("Api", "Handler", "Function");
   if (folder === "signup") return logicalId("Signup", "Handler", "Function");
+  if (folder === "rollout") return logicalId("Rollouts", "Handler", "Function");
   return functionLogicalId(pascalCase(folder));
 }
 
@@ -340,15 +343,23 @@ describe("the Lambda functions", () => {
       const signs = access !== undefined && signsReadinessCallbacks(access);
       expect(variables, folder).toEqual(
         folder === "api"
-          ? { TABLE_NAME: { Ref: tableId }, ...machines, ...callbackSecret, ...powertools }
+          ? {
+              TABLE_NAME: { Ref: tableId },
+              ...machines,
+              ...callbackSecret,
+              EVENT_BUS_NAME: { Ref: busId },
+              ...powertools,
+            }
           : folder === "signup"
             ? { TABLE_NAME: { Ref: tableId }, ...machines, ...powertools }
-            : {
-                TABLE_NAME: { Ref: tableId },
-                EVENT_BUS_NAME: { Ref: busId },
-                ...(signs ? callbackSecret : {}),
-                ...powertools,
-              },
+            : folder === "rollout"
+              ? { TABLE_NAME: { Ref: tableId }, ...machines, EVENT_BUS_NAME: { Ref: busId }, ...powertools }
+              : {
+                  TABLE_NAME: { Ref: tableId },
+                  EVENT_BUS_NAME: { Ref: busId },
+                  ...(signs ? callbackSecret : {}),
+                  ...powertools,
+                },
       );
       // Servers call back to the HTTP API's default endpoint.
       const [[apiId] = []] = ofType("AWS::ApiGatewayV2::Api");
@@ -767,7 +778,9 @@ describe("the HTTP API", () => {
   });
 
   it("grants the API function exactly API_ACCESS: the table and its index, starts and lock checks on both machines", () => {
-    expectGrants(apiFn(), serviceGrants(API_ACCESS), "api");
+    const [[busId] = []] = ofType("AWS::Events::EventBus");
+    // PutEvents: `Rollout Finished`, when a rollout ends in a request.
+    expectGrants(apiFn(), [...serviceGrants(API_ACCESS), ["events:PutEvents", [`{${busId}.Arn}`]]], "api");
     expect(props(apiFn()).Timeout).toBe(29);
   });
 });
@@ -795,7 +808,8 @@ describe("the signup consumer", () => {
 
   it("invokes lambdas/signup for Team Member Signed Up on teamstack's bus, retrying, with a dead-letter queue", () => {
     const [[busId] = []] = ofType("AWS::Events::EventBus");
-    template.resourceCountIs("AWS::Events::Rule", 1);
+    // The signup rule, and the rollout advancer's (below).
+    template.resourceCountIs("AWS::Events::Rule", 2);
     template.hasResourceProperties("AWS::Events::Rule", {
       EventBusName: { Ref: busId },
       EventPattern: {
@@ -815,7 +829,7 @@ describe("the signup consumer", () => {
         },
       ],
     });
-    const [[ruleId] = []] = ofType("AWS::Events::Rule");
+    const ruleId = logicalId("Signup", "Rule");
     template.hasResourceProperties("AWS::Lambda::Permission", {
       FunctionName: { "Fn::GetAtt": [signupFn(), "Arn"] },
       Principal: "events.amazonaws.com",
@@ -847,7 +861,7 @@ describe("the signup consumer", () => {
       }),
     );
     // Only the signup rule may send to it, besides the function's role (its failed invocations).
-    const [[ruleId] = []] = ofType("AWS::Events::Rule");
+    const ruleId = logicalId("Signup", "Rule");
     const allows = statements.filter((st) => st.Effect === "Allow");
     expect(allows).toEqual([
       expect.objectContaining({
@@ -971,5 +985,61 @@ describe("cdk-nag AwsSolutions", () => {
         .map((a) => a.logicalId)
         .sort(),
     ).toEqual(Object.keys(open).sort());
+  });
+});
+
+describe("the rollout advancer", () => {
+  const rolloutFn = () => logicalId("Rollouts", "Handler", "Function");
+  const queueId = () => logicalId("Rollouts", "DeadLetters");
+
+  it("invokes lambdas/rollout for teamstack's own Stack Provisioned / Stack Failed, retrying, with a dead-letter queue", () => {
+    const [[busId] = []] = ofType("AWS::Events::EventBus");
+    const ruleId = logicalId("Rollouts", "Rule");
+    expect(props(ruleId)).toMatchObject({
+      EventBusName: { Ref: busId },
+      EventPattern: {
+        source: [...STACK_EVENTS_PATTERN.source],
+        "detail-type": [...STACK_EVENTS_PATTERN["detail-type"]],
+      },
+      State: "ENABLED",
+      Targets: [
+        {
+          Arn: { "Fn::GetAtt": [rolloutFn(), "Arn"] },
+          Id: expect.any(String),
+          DeadLetterConfig: { Arn: { "Fn::GetAtt": [queueId(), "Arn"] } },
+          RetryPolicy: {
+            MaximumRetryAttempts: ROLLOUT_DELIVERY.retryAttempts,
+            MaximumEventAgeInSeconds: ROLLOUT_DELIVERY.maxEventAge.toSeconds(),
+          },
+        },
+      ],
+    });
+    template.hasResourceProperties("AWS::Lambda::Permission", {
+      FunctionName: { "Fn::GetAtt": [rolloutFn(), "Arn"] },
+      Principal: "events.amazonaws.com",
+      SourceArn: { "Fn::GetAtt": [ruleId, "Arn"] },
+    });
+    template.hasResourceProperties("AWS::Lambda::EventInvokeConfig", {
+      FunctionName: { Ref: rolloutFn() },
+      MaximumRetryAttempts: ROLLOUT_INVOKE_RETRIES,
+      DestinationConfig: { OnFailure: { Destination: { "Fn::GetAtt": [queueId(), "Arn"] } } },
+    });
+    expect(props(queueId())).toEqual({ SqsManagedSseEnabled: true, MessageRetentionPeriod: 14 * 24 * 3600 });
+  });
+
+  it("grants lambdas/rollout exactly ROLLOUT_ACCESS and PutEvents (Rollout Finished) on teamstack's bus", () => {
+    const [[busId] = []] = ofType("AWS::Events::EventBus");
+    expectGrants(
+      rolloutFn(),
+      [
+        ...serviceGrants(ROLLOUT_ACCESS),
+        ["events:PutEvents", [`{${busId}.Arn}`]],
+        // The invocation's on-failure destination: its dead-letter queue.
+        ...(["sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:SendMessage"] as const).map(
+          (a): [string, string[]] => [a, [`{${queueId()}.Arn}`]],
+        ),
+      ],
+      "rollout",
+    );
   });
 });
