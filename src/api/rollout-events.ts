@@ -11,7 +11,7 @@ import type { StackRunOutcome } from "./rollouts.ts";
 export class InvalidStackEventError extends TeamstackError {
   constructor(message: string) {
     super(message);
-    this.name = ERROR_NAMES.InvalidEventError;
+    this.name = ERROR_NAMES.InvalidStackEventError;
   }
 }
 

@@ -2,6 +2,7 @@ import { resolve } from "node:path";
 import type { StackRecord, TemplateCatalog } from "../ports/store.ts";
 import { type Command, type Io, UsageError, type Values } from "./command.ts";
 import { findRunningServer, type RunningServer } from "./server-client.ts";
+import { DEFAULT_TEAM } from "./stack-commands.ts";
 
 /** How often `rollout` asks the server for progress while it runs. */
 const PROGRESS_MS = 500;
@@ -70,7 +71,7 @@ export const rolloutCommand: Command = {
     if (!NAME.test(name)) throw new UsageError(`template \`${name}\`: expected letters, digits, _, . and -`);
     const version = whole(values, "version", 1, 9_999_999_999);
     if (version === undefined) throw new UsageError("--version N is required: the version to roll out");
-    const team = (values.team as string | undefined) ?? "local";
+    const team = (values.team as string | undefined) ?? DEFAULT_TEAM;
     if (!NAME.test(team)) throw new UsageError(`--team \`${team}\`: expected letters, digits, _, . and -`);
     const body = {
       version,

@@ -260,6 +260,9 @@ function simulatedProviders(values: Values): string[] {
 
 const NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}$/;
 
+/** The team of stacks made on this machine without --team. */
+export const DEFAULT_TEAM = "local";
+
 export const upCommand: Command = {
   name: "up",
   summary: "Create a stack from a template and run it to the end, on this machine.",
@@ -293,7 +296,7 @@ export const upCommand: Command = {
     if (files.length !== 1) throw new UsageError("give one template FILE");
     const file = files[0] as string;
     const member = (values.member as string | undefined) ?? userInfo().username;
-    const team = (values.team as string | undefined) ?? "local";
+    const team = (values.team as string | undefined) ?? DEFAULT_TEAM;
     for (const [what, v] of [
       ["member", member],
       ["team", team],

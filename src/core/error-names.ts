@@ -69,6 +69,7 @@ export const ERROR_NAMES = names(
   "EventPublishError",
   "MissingConfigurationError",
   "InvalidEventError",
+  "InvalidStackEventError",
   // The API, the local runtime and the command line: never inside a task.
   "ApiError",
   "UnboundTaskError",

@@ -54,7 +54,7 @@ describe("outcomeOf", () => {
       }
       return undefined;
     })();
-    expect(error?.name).toBe("InvalidEventError");
+    expect(error?.name).toBe("InvalidStackEventError");
     expect(error?.message).toBe(
       "Stack Provisioned e1: detail.team: expected a string; detail.stackId: expected a string; detail.run: expected a whole number; detail.template: expected {name, version}",
     );
