@@ -386,7 +386,7 @@ export const upCommand: Command = {
       });
       if (!values.json)
         io.err(
-          `stack ${stackId} (${name}): provisioning ${file} as ${name} v${template.version} (${engine.stateDir})\n`,
+          `stack ${stackId}: provisioning ${file} as ${name} v${template.version} (${engine.stateDir})\n`,
         );
       const key = { team, stackId };
       return runGuarded("up", engine, key, "provision", seen, values, io, async () => {
