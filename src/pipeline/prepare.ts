@@ -42,6 +42,8 @@ export function runSpecs(compiled: CompiledStack, stack: StackRecord, catalog: P
     maxParallel: settings.maxParallel,
     serverTimeout: settings.serverTimeoutSeconds,
     waitTimeout: waitTimeout(settings.serverTimeoutSeconds, compiled.levels),
+    ...(settings.ttlSeconds !== undefined ? { ttlSeconds: settings.ttlSeconds } : {}),
+    ...(settings.autoStopSeconds !== undefined ? { autoStopSeconds: settings.autoStopSeconds } : {}),
   };
   return {
     servers: compiled.servers.map(({ name, ...spec }) => ({

@@ -116,6 +116,9 @@ const STACK_FIELDS = [
   "requestHash",
   "redrive",
   "settings",
+  "expiresAt",
+  "stopsAt",
+  "stoppedAt",
 ] as const satisfies readonly (keyof StackRecord)[];
 
 const SERVER_FIELDS = [
@@ -205,8 +208,13 @@ export async function itemToStack(item: Item): Promise<StackRecord> {
         maxParallel: settings.num("maxParallel"),
         serverTimeout: settings.num("serverTimeout"),
         waitTimeout: settings.num("waitTimeout"),
+        ...opt("ttlSeconds", settings.optNum("ttlSeconds")),
+        ...opt("autoStopSeconds", settings.optNum("autoStopSeconds")),
       },
     ),
+    ...opt("expiresAt", f.optStr("expiresAt")),
+    ...opt("stopsAt", f.optStr("stopsAt")),
+    ...opt("stoppedAt", f.optStr("stoppedAt")),
   };
 }
 
