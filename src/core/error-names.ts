@@ -32,6 +32,11 @@ export const ERROR_NAMES = names(
   "HookFailedError",
   "HookRetryableError",
   "StackFailedError",
+  // src/pipeline/power.ts and expiry.ts: stop, start and expiry.
+  "PowerRefusedError",
+  "ExpiryNotDueError",
+  "OnStartFailedError",
+  "ScheduleError",
   // src/store and its local daemon.
   "StoreError",
   "StackNotFoundError",

@@ -5,6 +5,7 @@ import type { HookSpec } from "../core/template.ts";
 import type { RunSettings, StackRecord } from "../ports/store.ts";
 import { getStack, keyOf, type PipelineDeps, providerOf } from "./context.ts";
 import { planDestroy } from "./destroy.ts";
+import { lockForExpiry } from "./expiry.ts";
 import {
   type DestroyPlan,
   lock,
@@ -73,7 +74,10 @@ export function compileStackRecord(stack: StackRecord, catalog: ProviderCatalog)
 }
 
 /** Prepare: lock, load, validate, compile, record the run; returns the Map items and limits. */
-export async function prepare(deps: PrepareDeps, input: StackInput): Promise<ProvisionPlan | DestroyPlan> {
+export async function prepare(
+  deps: PrepareDeps & Partial<Pick<PipelineDeps, "events" | "schedules">>,
+  input: StackInput & { readonly request?: { readonly expired?: unknown } },
+): Promise<ProvisionPlan | DestroyPlan> {
   if (input.mode === "destroy") return prepareDestroy(deps, input);
   const key = keyOf(input);
   const run = await lock(deps, input);
@@ -94,9 +98,16 @@ function compiledOrUndefined(stack: StackRecord, catalog: ProviderCatalog): RunS
  * destroy.ts). A server recorded before specs were stored gets its spec, so that the provider
  * finds its placement (`ServerRef.options`).
  */
-export async function prepareDestroy(deps: PrepareDeps, input: StackInput): Promise<DestroyPlan> {
+export async function prepareDestroy(
+  deps: PrepareDeps & Partial<Pick<PipelineDeps, "events" | "schedules">>,
+  input: StackInput & { readonly request?: { readonly expired?: unknown } },
+): Promise<DestroyPlan> {
   const key = keyOf(input);
-  const run = await lock(deps, input);
+  // A ttl's destroy (`request.expired`) checks it is still due and records the expiry.
+  const run =
+    input.request?.expired !== undefined && deps.events
+      ? await lockForExpiry({ ...deps, events: deps.events }, key, input.request, () => lock(deps, input))
+      : await lock(deps, input);
   const stack = await getStack(deps, key);
   const existing = new Map((await deps.store.listServers(key)).map((s) => [s.name, s]));
   const unspecified = [...existing.values()].filter((s) => !s.spec && s.status !== "DESTROYED");
