@@ -115,7 +115,16 @@ export const EVERY_TASK = "*";
 export const RETRYABLE_ERRORS: Readonly<Partial<Record<ErrorName, typeof EVERY_TASK | readonly string[]>>> = {
   StoreUnavailableError: EVERY_TASK,
   StoreThrottledError: EVERY_TASK,
-  ProviderThrottledError: ["CreateServer", "DestroyServer", "OnFailure", "RunHook", "WaitUntilReady"],
+  ProviderThrottledError: [
+    "CreateServer",
+    "DestroyServer",
+    "OnFailure",
+    "RunHook",
+    "WaitUntilReady",
+    "StopServer",
+    "StartServer",
+    "RunOnStart",
+  ],
   HookRetryableError: ["RunHook"],
 };
 
