@@ -2,8 +2,8 @@ import middy from "@middy/core";
 import { onFailure } from "../../src/pipeline/finish.ts";
 import { buildAwsEvents } from "../shared/events.ts";
 import { lambdaLogging } from "../shared/logger.ts";
-import { buildAwsSchedules } from "../shared/schedules.ts";
 import { buildAwsProviders } from "../shared/providers.ts";
+import { buildAwsSchedules } from "../shared/schedules.ts";
 import { buildAwsStore } from "../shared/store.ts";
 
 /**

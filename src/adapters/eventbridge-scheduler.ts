@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import {
   ActionAfterCompletion,
   ConflictException,
@@ -8,7 +9,6 @@ import {
   type SchedulerClient,
   UpdateScheduleCommand,
 } from "@aws-sdk/client-scheduler";
-import { createHash } from "node:crypto";
 import { ERROR_NAMES } from "../core/error-names.ts";
 import { TeamstackError } from "../core/errors.ts";
 import type { ExpiryAction, ExpirySchedules } from "../ports/schedules.ts";

@@ -12,13 +12,12 @@ import {
   serversLeft,
   stackArtifacts,
 } from "./context.ts";
-import { ServersFailedError, StackLockedError } from "./errors.ts";
+import { PipelineError, ServersFailedError, StackLockedError } from "./errors.ts";
 import { checkDue, expiryOf, recordExpired, recordExpiry, retryExpiryLater } from "./expiry.ts";
 import { EVENT_SOURCE } from "./finish.ts";
 import { lock, type RunInput, type ServerInput } from "./run.ts";
 import { runSecrets } from "./secrets.ts";
 import { inTemplateOrder, refOf } from "./servers.ts";
-import { PipelineError } from "./errors.ts";
 
 /**
  * The task functions of the power state machine (statemachines/power.asl.json): stop and start a

@@ -264,7 +264,9 @@ describe("TASK_ACCESS against the task code", () => {
     // An expiry that finds the stack busy moves its schedule on.
     const due = new Date(Date.now() - 1000).toISOString();
     await store.updateStack(locked, { expiresAt: due, stopsAt: due });
-    const busyDestroy = await execute("destroy", locked, undefined, { expired: { action: "destroy", at: due } });
+    const busyDestroy = await execute("destroy", locked, undefined, {
+      expired: { action: "destroy", at: due },
+    });
     expect(busyDestroy.outcome.status === "FAILED" && busyDestroy.outcome.error).toBe("StackLockedError");
     const busyStop = await execute("power", locked, undefined, {
       action: "stop",
