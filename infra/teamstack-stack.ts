@@ -110,6 +110,8 @@ export class TeamstackStack extends Stack {
       table: this.store.table,
       provision: this.provision,
       destroy: this.destroy,
+      power: this.power,
+      schedules: this.schedules,
       jwtIssuer: this.config.jwtIssuer,
       jwtAudience: this.config.jwtAudience,
       logLevel: this.config.logLevel,

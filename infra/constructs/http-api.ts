@@ -24,6 +24,7 @@ import {
 } from "./lambda-function.ts";
 import { STACKS_INDEX_NAME } from "./store-table.ts";
 import type { TableAction } from "./task-functions.ts";
+import type { ExpirySchedules } from "./expiry-schedules.ts";
 import type { Workflow } from "./workflow.ts";
 
 /** What a function serving the StackService (the API, the signup consumer) calls. */
@@ -33,7 +34,7 @@ export interface ServiceAccess {
   /** Lists a team's stacks through the `gsi1` index: dynamodb:Query on the index. */
   readonly queriesStacksIndex: boolean;
   /** State machines it starts executions of: states:StartExecution. */
-  readonly starts: readonly ("provision" | "destroy")[];
+  readonly starts: readonly ("provision" | "destroy" | "power")[];
   /** Asks whether a lock holder's execution still runs: states:DescribeExecution on both machines. */
   readonly describesExecutions: boolean;
   /**
@@ -46,6 +47,11 @@ export interface ServiceAccess {
    * secretsmanager:DescribeSecret below `teamstack/`.
    */
   readonly describesSecrets: boolean;
+  /**
+   * Moves stacks' ttl and auto_stop schedules (`extend`): scheduler:Create/Update/DeleteSchedule in
+   * teamstack's group, iam:PassRole to the scheduler's role.
+   */
+  readonly setsSchedules: boolean;
 }
 
 /**
@@ -56,10 +62,11 @@ export const API_ACCESS: ServiceAccess = {
   // BatchGetItem: a team's stack list reads the index's keys, then the stack items.
   table: ["GetItem", "BatchGetItem", "Query", "PutItem", "UpdateItem"],
   queriesStacksIndex: true,
-  starts: ["provision", "destroy"],
+  starts: ["provision", "destroy", "power"],
   describesExecutions: true,
   settlesReadiness: true,
   describesSecrets: true,
+  setsSchedules: true,
 };
 
 /** Requests per second (steady, burst) for every route, unless narrowed below. */
@@ -99,6 +106,10 @@ export interface TeamstackApiProps {
   readonly table: Table;
   readonly provision: Workflow;
   readonly destroy: Workflow;
+  /** The stop and start machine (`POST .../stop`, `.../start`). */
+  readonly power: Workflow;
+  /** Where `extend` moves stacks' expiry schedules. */
+  readonly schedules: ExpirySchedules;
   /** The identity provider's issuer URL: API Gateway fetches its keys from the OIDC discovery document. */
   readonly jwtIssuer: string;
   readonly jwtAudience: readonly string[];
@@ -137,6 +148,7 @@ export class TeamstackApi extends Construct {
         TABLE_NAME: props.table.tableName,
         PROVISION_STATE_MACHINE_ARN: props.provision.stateMachine.stateMachineArn,
         DESTROY_STATE_MACHINE_ARN: props.destroy.stateMachine.stateMachineArn,
+        POWER_STATE_MACHINE_ARN: props.power.stateMachine.stateMachineArn,
         CALLBACK_SECRET_ARN: props.callbackSecret.secretArn,
       },
       logLevel: props.logLevel,
@@ -221,6 +233,8 @@ export function grantServiceAccess(
     readonly table: Table;
     readonly provision: Workflow;
     readonly destroy: Workflow;
+    readonly power?: Workflow;
+    readonly schedules?: ExpirySchedules;
     readonly callbackSecret?: Pick<ISecret, "secretArn">;
   },
 ): void {
@@ -242,12 +256,22 @@ export function grantServiceAccess(
     target.fn.addToRolePolicy(
       new PolicyStatement({
         actions: ["states:StartExecution"],
-        resources: access.starts.map((m) => props[m].stateMachine.stateMachineArn),
+        resources: access.starts.map((m) => {
+          const machine = props[m];
+          if (!machine) throw new Error(`starting the ${m} machine needs it`);
+          return machine.stateMachine.stateMachineArn;
+        }),
       }),
     );
   }
   if (access.describesExecutions) {
-    for (const w of [props.provision, props.destroy]) w.grantDescribeExecutionsByName(target.fn);
+    for (const w of [props.provision, props.destroy, ...(props.power ? [props.power] : [])])
+      w.grantDescribeExecutionsByName(target.fn);
+  }
+  if (access.setsSchedules) {
+    if (!props.schedules) throw new Error("moving expiry schedules needs the schedule group");
+    for (const [k, v] of Object.entries(props.schedules.environment)) target.fn.addEnvironment(k, v);
+    props.schedules.grantManage(target.fn);
   }
   if (access.describesSecrets) grantDescribeSecrets(target.fn);
   if (access.settlesReadiness) {

@@ -5,7 +5,8 @@ import { createSfnTaskTokens } from "../../src/adapters/sfn-task-tokens.ts";
 import { StackService } from "../../src/api/service.ts";
 import { createAwsSecrets } from "../../src/secrets/aws-secrets.ts";
 import { callbackSecretLoader } from "./callback-secret.ts";
-import { requireEnv } from "./env.ts";
+import { optionalEnv, requireEnv } from "./env.ts";
+import { buildAwsSchedules } from "./schedules.ts";
 import { buildAwsProviderSet } from "./providers.ts";
 import { secretsManagerClient } from "./secrets.ts";
 import { buildAwsStore } from "./store.ts";
@@ -26,7 +27,12 @@ export function buildAwsService(env: NodeJS.ProcessEnv = process.env): StackServ
     orchestrator: createSfnOrchestrator(sfn, {
       provision: requireEnv("PROVISION_STATE_MACHINE_ARN", env),
       destroy: requireEnv("DESTROY_STATE_MACHINE_ARN", env),
+      ...(optionalEnv("POWER_STATE_MACHINE_ARN", env)
+        ? { power: optionalEnv("POWER_STATE_MACHINE_ARN", env) }
+        : {}),
     }),
+    // Set where the function may move schedules (the API: `extend`).
+    ...(optionalEnv("SCHEDULE_GROUP_NAME", env) ? { schedules: buildAwsSchedules(env) } : {}),
     executions: createSfnExecutions(sfn),
     providers: providers.available,
     preflight: (team, servers, simulate) => providers.preflight(team, servers, simulate),

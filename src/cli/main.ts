@@ -4,6 +4,7 @@ import { StateDirError } from "../local/state-dir.ts";
 import { eventsCommand, serveCommand, tokenCommand } from "./api-commands.ts";
 import { type Command, type Io, UsageError, type Values } from "./command.ts";
 import { FileError } from "./files.ts";
+import { extendCommand, startCommand, stopCommand } from "./power-commands.ts";
 import { secretsCommand } from "./secrets-command.ts";
 import { downCommand, listCommand, rerunCommand, statusCommand, upCommand } from "./stack-commands.ts";
 import { planCommand, renderCommand, validateCommand } from "./template-commands.ts";
@@ -22,6 +23,9 @@ const COMMANDS: readonly Command[] = [
   listCommand,
   rerunCommand,
   downCommand,
+  stopCommand,
+  startCommand,
+  extendCommand,
   serveCommand,
   tokenCommand,
   eventsCommand,

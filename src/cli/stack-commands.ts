@@ -46,7 +46,7 @@ function progress(values: Values, io: Io): ((key: StackKey, e: StackEvent) => vo
  */
 type Seen = Map<string, string> & { muted?: boolean };
 
-async function withEngine<T>(
+export async function withEngine<T>(
   values: Values,
   io: Io,
   fn: (engine: LocalEngine, seen: Seen) => Promise<T>,
@@ -79,9 +79,14 @@ class InterruptedError extends TeamstackError {
 const STOP_SIGNALS = ["SIGINT", "SIGHUP", "SIGTERM"] as const;
 const SIGNAL_NUMBERS: Record<(typeof STOP_SIGNALS)[number], number> = { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 };
 
+/** The machines a command runs on a stack (stop and start: the power machine). */
+export type StackMachine = "provision" | "destroy" | "stop" | "start";
+
 /** The commands that resume and tear down a stack, with the --state-dir the user gave. */
-function nextSteps(stackId: string, values: Values, machine: "provision" | "destroy"): string {
+function nextSteps(stackId: string, values: Values, machine: StackMachine): string {
   const dir = values["state-dir"] ? ` --state-dir ${values["state-dir"]}` : "";
+  if (machine === "stop" || machine === "start")
+    return `finish it:     npx teamstack ${machine} ${stackId}${dir}\ntear it down:  npx teamstack down ${stackId}${dir}\n`;
   return machine === "provision"
     ? `resume it:     npx teamstack rerun ${stackId}${dir}\ntear it down:  npx teamstack down ${stackId}${dir}\n`
     : `finish tearing it down:  npx teamstack down ${stackId}${dir}\n`;
@@ -110,11 +115,11 @@ async function leftRunning(engine: LocalEngine, key: StackKey, seen: Seen): Prom
  * lost store stops it: then it says what it left running and the commands that resume the stack
  * and tear it down, and returns the exit code (128 + the signal's number, or 1).
  */
-async function runGuarded(
+export async function runGuarded(
   command: string,
   engine: LocalEngine,
   key: StackKey,
-  machine: "provision" | "destroy",
+  machine: StackMachine,
   seen: Seen,
   values: Values,
   io: Io,
@@ -135,7 +140,7 @@ async function runGuarded(
     seen.muted = true;
     const what =
       error instanceof InterruptedError
-        ? `interrupted (${error.signal}) while ${machine === "provision" ? "provisioning" : "destroying"} stack ${key.stackId}`
+        ? `interrupted (${error.signal}) while ${{ provision: "provisioning", destroy: "destroying", stop: "stopping", start: "starting" }[machine]} stack ${key.stackId}`
         : `${error.message}\nstack ${key.stackId} stopped mid-run`;
     io.err(
       `teamstack ${command}: ${what}; what it left running:\n${await leftRunning(engine, key, seen)}${nextSteps(key.stackId, values, machine)}`,
@@ -150,7 +155,7 @@ async function runGuarded(
   }
 }
 
-async function findStack(engine: LocalEngine, id: string): Promise<StackRecord> {
+export async function findStack(engine: LocalEngine, id: string): Promise<StackRecord> {
   const stacks = await engine.store.listStacks();
   const found = stacks.find((s) => s.stackId === id);
   if (!found) {
@@ -187,11 +192,11 @@ function printStatus(view: StackStatusView, values: Values, io: Io): void {
   io.out(`${lines.join("\n")}\n`);
 }
 
-async function finish(engine: LocalEngine, key: StackKey, values: Values, io: Io): Promise<number> {
+export async function finish(engine: LocalEngine, key: StackKey, values: Values, io: Io): Promise<number> {
   const view = await stackStatus(engine.store, key);
   if (!view) throw new UsageError(`stack ${key.stackId} vanished`);
   printStatus(view, values, io);
-  return view.status === "SUCCEEDED" || view.status === "DESTROYED" ? 0 : 1;
+  return view.status === "SUCCEEDED" || view.status === "DESTROYED" || view.status === "STOPPED" ? 0 : 1;
 }
 
 async function readUserdata(file: string | undefined): Promise<Record<string, string>> {
@@ -448,6 +453,12 @@ function machineCommand(name: string, summary: string, machine: "provision" | "d
       if (ids.length !== 1) throw new UsageError("give one stack ID");
       return withEngine(values, io, async (engine, seen) => {
         const stack = await findStack(engine, ids[0] as string);
+        // A rerun would make a stopped server again from scratch.
+        if (machine === "provision" && ["STOPPED", "STOPPING", "STARTING"].includes(stack.status)) {
+          throw new UsageError(
+            `stack ${stack.stackId} is ${stack.status.toLowerCase()}; start it first: npx teamstack start ${stack.stackId}`,
+          );
+        }
         const server = await findRunningServer(engine.stateDir, values.endpoint as string | undefined);
         if (server) return throughServer(server, engine, stack, machine, values, io);
         const key = { team: stack.team, stackId: stack.stackId };

@@ -69,9 +69,17 @@ function localOrchestrator(engine: LocalEngine, onError: (e: unknown) => void) {
   const started = new Map<string, Promise<unknown>>();
   const running = new Set<Promise<unknown>>();
   const orchestrator: Orchestrator = {
-    async start(machine: "provision" | "destroy", key: StackKey, name: string) {
+    async start(machine, key: StackKey, name: string, input) {
       if (started.has(name)) return;
-      const run = (machine === "provision" ? engine.provision(key) : engine.destroy(key)).catch(onError);
+      const run = (
+        machine === "provision"
+          ? engine.provision(key)
+          : machine === "destroy"
+            ? engine.destroy(key)
+            : input?.action === "start"
+              ? engine.start(key)
+              : engine.stop(key)
+      ).catch(onError);
       started.set(name, run);
       running.add(run);
       void run.finally(() => running.delete(run));
