@@ -11,6 +11,7 @@ import { TeamstackError } from "../core/errors.ts";
 import type { StackKey } from "../ports/store.ts";
 import { writeFileAtomic } from "../shared/state-files.ts";
 import type { LocalEngine } from "./engine.ts";
+import { startExpiryScheduler } from "./scheduler.ts";
 
 /**
  * `teamstack serve`: the HTTP API on this machine, the same handler as in AWS. It verifies bearer
@@ -132,6 +133,8 @@ export async function startLocalApiServer(options: {
   readonly log?: (line: string) => void;
   /** Offer `local` to members too, not only to admins (`teamstack serve --allow-local`). */
   readonly allowLocal?: boolean;
+  /** How often the expiry scheduler reads the stacks (default 5 s). */
+  readonly expiryPollMs?: number;
 }): Promise<LocalApiServer> {
   const { engine } = options;
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
@@ -211,6 +214,12 @@ export async function startLocalApiServer(options: {
   const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
   url = `http://${host}:${address.port}`;
   await writeFileAtomic(serverInfoFile(engine.stateDir), `${JSON.stringify({ url, pid: process.pid })}\n`);
+  // ttl and auto_stop: serve is what enforces them on this machine (src/local/scheduler.ts).
+  const expiry = startExpiryScheduler({
+    engine,
+    ...(options.expiryPollMs !== undefined ? { intervalMs: options.expiryPollMs } : {}),
+    log: (line) => log(`teamstack serve: ${line}`),
+  });
   return {
     url,
     idle,
@@ -219,6 +228,7 @@ export async function startLocalApiServer(options: {
         server.close(() => resolve());
         server.closeAllConnections();
       });
+      await expiry.stop();
       await idle();
     },
   };
