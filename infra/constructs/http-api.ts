@@ -16,6 +16,7 @@ import { PolicyStatement } from "aws-cdk-lib/aws-iam";
 import { LogGroup, RetentionDays } from "aws-cdk-lib/aws-logs";
 import type { ISecret } from "aws-cdk-lib/aws-secretsmanager";
 import { Construct, type IConstruct } from "constructs";
+import type { ExpirySchedules } from "./expiry-schedules.ts";
 import {
   type FunctionLogLevel,
   grantDescribeSecrets,
@@ -24,7 +25,6 @@ import {
 } from "./lambda-function.ts";
 import { STACKS_INDEX_NAME } from "./store-table.ts";
 import type { TableAction } from "./task-functions.ts";
-import type { ExpirySchedules } from "./expiry-schedules.ts";
 import type { Workflow } from "./workflow.ts";
 
 /** What a function serving the StackService (the API, the signup consumer) calls. */

@@ -6,8 +6,8 @@ import { StackService } from "../../src/api/service.ts";
 import { createAwsSecrets } from "../../src/secrets/aws-secrets.ts";
 import { callbackSecretLoader } from "./callback-secret.ts";
 import { optionalEnv, requireEnv } from "./env.ts";
-import { buildAwsSchedules } from "./schedules.ts";
 import { buildAwsProviderSet } from "./providers.ts";
+import { buildAwsSchedules } from "./schedules.ts";
 import { secretsManagerClient } from "./secrets.ts";
 import { buildAwsStore } from "./store.ts";
 

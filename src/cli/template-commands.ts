@@ -1,6 +1,6 @@
 import { formatProblem, type Problem } from "../core/errors.ts";
-import { describeUnstoppable, unstoppableServers } from "../core/power.ts";
 import type { TemplatePlan } from "../core/plan.ts";
+import { describeUnstoppable, unstoppableServers } from "../core/power.ts";
 import { type RenderData, renderText, renderValue } from "../core/render.ts";
 import type { Template } from "../core/template.ts";
 import { loadTemplate, MAX_TEMPLATE_BYTES, tooLarge } from "../core/validate.ts";

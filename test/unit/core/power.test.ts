@@ -3,8 +3,8 @@ import { compileStack } from "../../../src/core/compile.ts";
 import { describeUnstoppable, unstoppableServers } from "../../../src/core/power.ts";
 import { type ProviderDeclaration, providerCatalog } from "../../../src/core/providers.ts";
 import type { Template } from "../../../src/core/template.ts";
-import { loadTemplate } from "../../../src/core/validate.ts";
 import { parseExpiry } from "../../../src/core/validate/structure.ts";
+import { loadTemplate } from "../../../src/core/validate.ts";
 import { PROVIDERS } from "../../../src/providers/registry.ts";
 import { simDeclaration } from "../../../src/providers/sim/declaration.ts";
 
