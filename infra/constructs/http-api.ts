@@ -270,7 +270,10 @@ export function grantServiceAccess(
   }
   if (access.setsSchedules) {
     if (!props.schedules) throw new Error("moving expiry schedules needs the schedule group");
-    for (const [k, v] of Object.entries(props.schedules.environment)) target.fn.addEnvironment(k, v);
+    // The machines' ARNs it has already, by reference: only the group and the role are added.
+    const { SCHEDULE_GROUP_NAME, SCHEDULER_ROLE_ARN } = props.schedules.environment;
+    target.fn.addEnvironment("SCHEDULE_GROUP_NAME", SCHEDULE_GROUP_NAME as string);
+    target.fn.addEnvironment("SCHEDULER_ROLE_ARN", SCHEDULER_ROLE_ARN as string);
     props.schedules.grantManage(target.fn);
   }
   if (access.describesSecrets) grantDescribeSecrets(target.fn);

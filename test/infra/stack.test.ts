@@ -111,7 +111,19 @@ afterAll(() => {
 const MACHINES = [
   { id: "Provision", file: "provision.asl.json", name: "Teamstack-Provision" },
   { id: "Destroy", file: "destroy.asl.json", name: "Teamstack-Destroy" },
+  { id: "Power", file: "power.asl.json", name: "Teamstack-Power" },
 ] as const;
+
+/** What a function that sets stacks' expiry schedules is granted: the group's schedules, the scheduler's role. */
+function scheduleGrants(): [string, string[]][] {
+  const schedules = arnOf("scheduler:schedule/Teamstack-expiry/*");
+  return [
+    ["scheduler:CreateSchedule", [schedules]],
+    ["scheduler:UpdateSchedule", [schedules]],
+    ["scheduler:DeleteSchedule", [schedules]],
+    ["iam:PassRole", [`{${logicalId("Expiry", "SchedulerRole")}.Arn}`]],
+  ];
+}
 
 function handlerFolders(): string[] {
   const dir = join(PROJECT_ROOT, "lambdas");
@@ -283,7 +295,9 @@ function serviceGrants(access: ServiceAccess): [string, string[]][] {
   if (access.starts.length > 0) {
     out.push([
       "states:StartExecution",
-      access.starts.map((m) => `{${machineLogicalId(m === "provision" ? "Provision" : "Destroy")}}`),
+      access.starts.map(
+        (m) => `{${machineLogicalId(m === "provision" ? "Provision" : m === "power" ? "Power" : "Destroy")}}`,
+      ),
     ]);
   }
   if (access.describesExecutions) {
@@ -302,6 +316,7 @@ function serviceGrants(access: ServiceAccess): [string, string[]][] {
     ]);
   }
   if (access.describesSecrets) out.push(["secretsmanager:DescribeSecret", [TEAMSTACK_SECRETS]]);
+  if (access.setsSchedules) out.push(...scheduleGrants());
   return out;
 }
 
@@ -329,24 +344,44 @@ describe("the Lambda functions", () => {
       DESTROY_STATE_MACHINE_ARN: { Ref: machineLogicalId("Destroy") },
     };
     const callbackSecret = { CALLBACK_SECRET_ARN: { Ref: logicalId("CallbackSecret") } };
+    // Where stacks' ttl and auto_stop schedules go: the group, the scheduler's role, and (for the
+    // task functions) the machines a schedule starts, by name.
+    const schedulerRole = { "Fn::GetAtt": [logicalId("Expiry", "SchedulerRole"), "Arn"] };
+    const scheduleGroup = { SCHEDULE_GROUP_NAME: "Teamstack-expiry", SCHEDULER_ROLE_ARN: schedulerRole };
+    const byName = (name: string) =>
+      `arn:{AWS::Partition}:states:{AWS::Region}:{AWS::AccountId}:stateMachine:${name}`;
     for (const folder of handlerFolders()) {
       const p = props(functionOfFolder(folder));
       expect(p.Runtime, folder).toBe("nodejs24.x");
       expect(p.Architectures, folder).toEqual(["arm64"]);
       expect(p.Handler, folder).toBe("index.handler");
       expect(p.Description, folder).toContain(`lambdas/${folder}/handler.ts`);
-      const { CALLBACK_BASE_URL: baseUrl, ...variables } = (p.Environment as { Variables: Json }).Variables;
+      const { CALLBACK_BASE_URL: baseUrl, ...all } = (p.Environment as { Variables: Json }).Variables;
       const access = TASK_ACCESS[folder];
       const signs = access !== undefined && signsReadinessCallbacks(access);
+      const { DESTROY_STATE_MACHINE_ARN: destroyArn, POWER_STATE_MACHINE_ARN: powerArn, ...rest } = all;
+      const variables = access?.setsSchedules ? rest : all;
+      if (access?.setsSchedules) {
+        expect(render(destroyArn), folder).toBe(byName("Teamstack-Destroy"));
+        expect(render(powerArn), folder).toBe(byName("Teamstack-Power"));
+      }
       expect(variables, folder).toEqual(
         folder === "api"
-          ? { TABLE_NAME: { Ref: tableId }, ...machines, ...callbackSecret, ...powertools }
+          ? {
+              TABLE_NAME: { Ref: tableId },
+              ...machines,
+              POWER_STATE_MACHINE_ARN: { Ref: machineLogicalId("Power") },
+              ...scheduleGroup,
+              ...callbackSecret,
+              ...powertools,
+            }
           : folder === "signup"
             ? { TABLE_NAME: { Ref: tableId }, ...machines, ...powertools }
             : {
                 TABLE_NAME: { Ref: tableId },
                 EVENT_BUS_NAME: { Ref: busId },
                 ...(signs ? callbackSecret : {}),
+                ...(access?.setsSchedules ? scheduleGroup : {}),
                 ...powertools,
               },
       );
@@ -472,6 +507,7 @@ describe("the Lambda functions", () => {
       if (signsReadinessCallbacks(access)) secrets.push(`{${logicalId("CallbackSecret")}}`);
       if (secrets.length > 0) expected.push(["secretsmanager:GetSecretValue", secrets]);
       if (access.actsThroughProviders) expected.push(["sts:AssumeRole", [TEAM_ROLES]]);
+      if (access.setsSchedules) expected.push(...scheduleGrants());
       expectGrants(functionLogicalId(pascalCase(folder)), expected, folder);
     }
   });
@@ -622,7 +658,7 @@ describe("IAM", () => {
         if (!target.includes("*")) continue;
         // Wildcards only below one named resource: one machine's executions, teamstack's secrets.
         expect(target, actions.join(",")).toMatch(
-          /:(stateMachine|execution):Teamstack-(Provision|Destroy)(:\*|\/\*|\/\*:\*)$|:secret:teamstack\/\*$|:iam::\*:role\/teamstack-\*$/,
+          /:(stateMachine|execution):Teamstack-(Provision|Destroy|Power)(:\*|\/\*|\/\*:\*)$|:secret:teamstack\/\*$|:iam::\*:role\/teamstack-\*$|:schedule\/Teamstack-expiry\/\*$/,
         );
       }
     }
@@ -957,6 +993,11 @@ describe("cdk-nag AwsSolutions", () => {
         iam5(arn("states:execution:Teamstack-Destroy/*")),
         iam5(arn("states:execution:Teamstack-Destroy/*:*")),
         iam5(arn("states:stateMachine:Teamstack-Destroy/*")),
+        iam5(arn("states:execution:Teamstack-Power:*")),
+        iam5(arn("states:execution:Teamstack-Power/*")),
+        iam5(arn("states:execution:Teamstack-Power/*:*")),
+        iam5(arn("states:stateMachine:Teamstack-Power/*")),
+        iam5(arn("scheduler:schedule/Teamstack-expiry/*")),
         iam5(arn("secretsmanager:secret:teamstack/*")),
         iam5("arn:<AWS::Partition>:iam::*:role/teamstack-*"),
       ].sort(),
