@@ -108,7 +108,7 @@ export function powerRefusal(
     return `stack \`${stack.stackId}\` cannot be ${action === "stop" ? "stopped" : "started"}: ${serversLeft(unready, "not ready")}; rerun it (or destroy it) first`;
   }
   const unstoppable = unstoppableServers(
-    liveServers(servers).map((s) => ({ name: s.name, provider: s.provider })),
+    inTemplateOrder(liveServers(servers)).map((s) => ({ name: s.name, provider: s.provider })),
     deps.catalog,
   );
   if (unstoppable.length > 0) {

@@ -102,7 +102,7 @@ beforeAll(() => {
     error = e;
   }
   nag = { stack: nagStack, error, outdir: nagOut };
-}, 120_000);
+}, 300_000); // bundles every Lambda (26) with esbuild: minutes on a loaded 2-core machine
 
 afterAll(() => {
   if (work) rmSync(work, { recursive: true, force: true });
