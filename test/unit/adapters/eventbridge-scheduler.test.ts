@@ -53,7 +53,9 @@ describe("EventBridge Scheduler expiry schedules", () => {
   });
 
   it("starts the power machine's stop for an auto_stop, and moves a schedule that exists", async () => {
-    scheduler.on(CreateScheduleCommand).rejects(new ConflictException({ message: "exists", $metadata: {} }));
+    scheduler
+      .on(CreateScheduleCommand)
+      .rejects(new ConflictException({ message: "exists", Message: "exists", $metadata: {} }));
     scheduler.on(UpdateScheduleCommand).resolves({ ScheduleArn: "arn:x" });
     await schedules().set(KEY, "stop", "2030-01-02T03:04:05.000Z");
     const update = scheduler.commandCalls(UpdateScheduleCommand)[0]?.args[0].input;
@@ -71,7 +73,7 @@ describe("EventBridge Scheduler expiry schedules", () => {
     scheduler
       .on(DeleteScheduleCommand)
       .resolvesOnce({})
-      .rejects(new ResourceNotFoundException({ message: "gone", $metadata: {} }));
+      .rejects(new ResourceNotFoundException({ message: "gone", Message: "gone", $metadata: {} }));
     await schedules().clear(KEY, "destroy");
     await schedules().clear(KEY, "destroy");
     expect(scheduler.commandCalls(DeleteScheduleCommand).map((c) => c.args[0].input)).toEqual([

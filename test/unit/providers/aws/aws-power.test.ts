@@ -13,12 +13,13 @@ const REF = { team: "acme", stackId: "st-1", server: "web", options: OPTIONS, id
 
 /** DescribeInstances answers these states of i-0abc, one per call, the last one for ever after. */
 function states(...list: Parameters<typeof instance>[0][]): void {
-  const chain = ec2.on(DescribeInstancesCommand, { InstanceIds: ["i-0abc"] });
-  let c = chain;
-  for (const [i, s] of list.entries()) {
-    const reply = { Reservations: [{ Instances: [instance({ InstanceId: "i-0abc", ...s })] }] };
-    c = i === list.length - 1 ? c.resolves(reply) : c.resolvesOnce(reply);
-  }
+  const replies = list.map((s) => ({
+    Reservations: [{ Instances: [instance({ InstanceId: "i-0abc", ...s })] }],
+  }));
+  let calls = 0;
+  ec2
+    .on(DescribeInstancesCommand, { InstanceIds: ["i-0abc"] })
+    .callsFake(async () => replies[Math.min(calls++, replies.length - 1)]);
 }
 
 beforeEach(() => {
