@@ -365,7 +365,18 @@ export const statusCommand: Command = {
         engine.executions,
       );
       printStatus(view, values, io);
-      if (!values.json && view.lock && !(await engine.executions.isRunning(view.lock.execution))) {
+      const powering = stack.status === "STOPPING" || stack.status === "STARTING";
+      if (
+        !values.json &&
+        view.lock &&
+        powering &&
+        !(await engine.executions.isRunning(view.lock.execution))
+      ) {
+        const verb = stack.status === "STOPPING" ? "stop" : "start";
+        io.err(
+          `note: run ${view.lock.run} stopped before it finished (its process is gone); \`teamstack ${verb} ${view.stackId}\` takes over and completes it\n`,
+        );
+      } else if (!values.json && view.lock && !(await engine.executions.isRunning(view.lock.execution))) {
         io.err(
           `note: run ${view.lock.run} stopped before it finished (its process is gone); \`teamstack rerun ${view.stackId}\` takes over and completes it, \`teamstack down ${view.stackId}\` tears it down\n`,
         );

@@ -40,11 +40,13 @@ export async function lockForExpiry(
   key: StackKey,
   request: { readonly expired?: unknown } | undefined,
   takeLock: () => Promise<number>,
+  execution?: string,
 ): Promise<number> {
   const expired = expiryOf(request);
   if (!expired) return takeLock();
   const before = await deps.store.getStack(key);
-  if (before) checkDue(before, expired, deps.now());
+  // A retried Prepare (its lock taken already) has recorded the expiry: it is not due any more.
+  if (before && before.lock?.execution !== execution) checkDue(before, expired, deps.now());
   let run: number;
   try {
     run = await takeLock();
@@ -53,7 +55,7 @@ export async function lockForExpiry(
     throw error;
   }
   const stack = await deps.store.getStack(key);
-  if (stack) await recordExpired(deps, stack, expired);
+  if (stack && stack[fieldOf(expired.action)] !== undefined) await recordExpired(deps, stack, expired);
   return run;
 }
 

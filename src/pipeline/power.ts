@@ -130,7 +130,9 @@ export async function preparePower(deps: PrepareDeps, input: PowerInput): Promis
   const key = keyOf(input);
   const expired = expiryOf(input.request);
   const before = await getStack(deps, key);
-  if (expired) checkDue(before, expired, deps.now());
+  // A retried PreparePower (its lock taken already) has recorded the expiry: not due any more.
+  const retry = before.lock?.execution === input.execution;
+  if (expired && !retry) checkDue(before, expired, deps.now());
   let run: number;
   try {
     run = await lock(deps, input);
@@ -153,7 +155,7 @@ export async function preparePower(deps: PrepareDeps, input: PowerInput): Promis
     await deps.store.releaseLock(key, input.execution);
     throw new PowerRefusedError(refusal);
   }
-  if (expired) await recordExpired(deps, stack, expired);
+  if (expired && stack.stopsAt !== undefined) await recordExpired(deps, stack, expired);
   const live = inTemplateOrder(liveServers(records));
   const todo =
     input.action === "stop"

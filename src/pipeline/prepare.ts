@@ -106,7 +106,13 @@ export async function prepareDestroy(
   // A ttl's destroy (`request.expired`) checks it is still due and records the expiry.
   const run =
     input.request?.expired !== undefined && deps.events
-      ? await lockForExpiry({ ...deps, events: deps.events }, key, input.request, () => lock(deps, input))
+      ? await lockForExpiry(
+          { ...deps, events: deps.events },
+          key,
+          input.request,
+          () => lock(deps, input),
+          input.execution,
+        )
       : await lock(deps, input);
   const stack = await getStack(deps, key);
   const existing = new Map((await deps.store.listServers(key)).map((s) => [s.name, s]));

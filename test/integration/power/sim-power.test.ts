@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { stopLocalStore } from "../../../src/local/dynamo.ts";
 import { type LocalEngine, openLocalEngine } from "../../../src/local/engine.ts";
+import { preparePower } from "../../../src/pipeline/power.ts";
 import type { StackKey } from "../../../src/ports/store.ts";
 
 // Stop and start through the real power state machine on the local runtime, dynalite and sim.
@@ -146,5 +147,50 @@ describe("the power state machine on sim", () => {
     const stop = await engine.stop(key);
     expect(stop.status === "FAILED" && stop.error).toBe("PowerRefusedError");
     expect((await engine.store.getStack(key))?.status).toBe("DESTROYED");
+  });
+
+  it("acts on an auto_stop once: a retried PreparePower records the expiry once, and one that is not due is refused", async () => {
+    const key = await newStack(
+      [
+        "settings: { auto_stop: 1h }",
+        "servers:",
+        "  - name: a",
+        "    provider: sim",
+        "    type: t3.micro",
+      ].join("\n"),
+    );
+    expect((await engine.provision(key)).status).toBe("SUCCEEDED");
+    const stopsAt = (await engine.store.getStack(key))?.stopsAt as string;
+    expect(Date.parse(stopsAt)).toBeGreaterThan(Date.now() + 3_000_000);
+    // Not due yet: refused, nothing changed.
+    const early = await engine.expire(key, "stop", stopsAt);
+    expect(early.status === "FAILED" && early.error).toBe("ExpiryNotDueError");
+    expect((await engine.store.getStack(key))?.status).toBe("SUCCEEDED");
+
+    await engine.store.updateStack(key, { stopsAt: new Date(Date.now() - 1000).toISOString() });
+    const deps = {
+      store: engine.store,
+      executions: engine.executions,
+      catalog: engine.providers.catalog,
+      events: {
+        publish: (e: Parameters<typeof engine.store.putOutboundEvent>[0]) => engine.store.putOutboundEvent(e),
+      },
+      now: () => new Date(),
+    };
+    const input = {
+      ...key,
+      execution: "exec-retried",
+      action: "stop" as const,
+      request: { expired: { action: "stop", at: stopsAt } },
+    };
+    const first = await preparePower(deps, input);
+    const again = await preparePower(deps, input);
+    expect(again).toEqual(first);
+    expect((await events(key)).filter((e) => e.type === "StackExpired")).toHaveLength(1);
+    const expired = (await engine.store.listOutboundEvents()).filter(
+      (e) => e.detailType === "Stack Expired" && e.detail.stackId === key.stackId,
+    );
+    expect(expired).toHaveLength(1);
+    expect((await engine.store.getStack(key))?.stopsAt).toBeUndefined();
   });
 });
