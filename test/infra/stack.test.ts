@@ -623,6 +623,39 @@ describe.each(MACHINES)("the $id state machine", (machine) => {
   });
 });
 
+describe("expiry schedules", () => {
+  it("makes one schedule group and a role that EventBridge Scheduler of this account assumes to start the destroy and power machines, and nothing else", () => {
+    const groups = ofType("AWS::Scheduler::ScheduleGroup");
+    expect(groups.map(([, r]) => r.Properties.Name)).toEqual(["Teamstack-expiry"]);
+    const roleId = logicalId("Expiry", "SchedulerRole");
+    const trust = props(roleId).AssumeRolePolicyDocument as { Statement: Json[] };
+    expect(trust.Statement).toEqual([
+      {
+        Action: "sts:AssumeRole",
+        Effect: "Allow",
+        Principal: { Service: "scheduler.amazonaws.com" },
+        Condition: { StringEquals: { "aws:SourceAccount": { Ref: "AWS::AccountId" } } },
+      },
+    ]);
+    expect(Object.fromEntries(grants(roleId))).toEqual({
+      "states:StartExecution": [
+        arnOf("states:stateMachine:Teamstack-Destroy"),
+        arnOf("states:stateMachine:Teamstack-Power"),
+      ].sort(),
+    });
+  });
+
+  it("lets exactly the functions that set expiries manage the group's schedules and pass the scheduler's role", () => {
+    const setters = [...taskFolders().filter((f) => TASK_ACCESS[f]?.setsSchedules), "api"].sort();
+    expect(setters).toEqual(["api", "finalize", "finish-power", "on-failure", "prepare", "prepare-power"]);
+    for (const folder of handlerFolders()) {
+      const g = grants(roleOfFunction(functionOfFolder(folder)));
+      expect(g.has("scheduler:CreateSchedule"), folder).toBe(setters.includes(folder));
+      expect(g.has("iam:PassRole"), folder).toBe(setters.includes(folder));
+    }
+  });
+});
+
 describe("IAM", () => {
   // CloudWatch Logs log delivery and X-Ray accept no resource-level permissions: the state
   // machines' logging and tracing need them on `*` (the CDK adds them with logs and tracing).
