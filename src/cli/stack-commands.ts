@@ -176,10 +176,10 @@ function printStatus(view: StackStatusView, values: Values, io: Io): void {
     `stack ${view.stackId} (team ${view.team}, member ${view.member}, run ${view.run}): ${view.status}`,
   ];
   if (view.error) lines.push(`  error: ${view.error}`);
-  if (view.expiresAt)
-    lines.push(`  destroyed at ${view.expiresAt} (ttl; \`teamstack extend\` pushes it back)`);
-  if (view.stopsAt)
-    lines.push(`  stopped at ${view.stopsAt} (auto_stop; \`teamstack extend\` pushes it back)`);
+  // Only `teamstack serve` acts on them on this machine (src/local/scheduler.ts).
+  const by = "while `teamstack serve` runs; `teamstack extend` pushes it back";
+  if (view.expiresAt) lines.push(`  destroyed at ${view.expiresAt} (ttl, ${by})`);
+  if (view.stopsAt) lines.push(`  stopped at ${view.stopsAt} (auto_stop, ${by})`);
   const width = Math.max(4, ...view.servers.map((s) => s.name.length));
   for (const s of view.servers) {
     const where = s.artifacts.IP ? `${s.artifacts.IP}  ${s.artifacts.Id ?? ""}` : "";
