@@ -4,6 +4,7 @@ import { EventBus } from "aws-cdk-lib/aws-events";
 import { Secret } from "aws-cdk-lib/aws-secretsmanager";
 import type { Construct } from "constructs";
 import { CONTEXT_KEYS, type DeployConfig, readDeployConfig } from "./config.ts";
+import { ExpirySchedules } from "./constructs/expiry-schedules.ts";
 import { TeamstackApi } from "./constructs/http-api.ts";
 import { RolloutAdvancer } from "./constructs/rollout.ts";
 import { SignupConsumer } from "./constructs/signup.ts";
@@ -32,6 +33,8 @@ export class TeamstackStack extends Stack {
   readonly tasks: TaskFunctions;
   readonly provision: Workflow;
   readonly destroy: Workflow;
+  readonly power: Workflow;
+  readonly schedules: ExpirySchedules;
   readonly api: TeamstackApi;
   readonly signup: SignupConsumer;
   readonly rollouts: RolloutAdvancer;
@@ -61,7 +64,13 @@ export class TeamstackStack extends Stack {
       reason:
         "The HMAC key of readiness callbacks signs URLs already baked into the user_data of servers that are still booting: a scheduled rotation would fail their callbacks. Rotate by hand between provisioning runs (put-secret-value; functions read it again on a cold start).",
     });
+    // Stacks' ttl and auto_stop: one-time schedules that start the destroy or power machine.
+    this.schedules = new ExpirySchedules(this, "Expiry", {
+      destroyStateMachineName: `${this.stackName}-Destroy`,
+      powerStateMachineName: `${this.stackName}-Power`,
+    });
     this.tasks = new TaskFunctions(this, "Tasks", {
+      schedules: this.schedules,
       projectRoot: root,
       table: this.store.table,
       eventBus: this.eventBus,
@@ -79,7 +88,13 @@ export class TeamstackStack extends Stack {
       tasks: this.tasks,
     });
 
-    const workflows = [this.provision, this.destroy];
+    this.power = new Workflow(this, "Power", {
+      definitionFile: join(root, "statemachines", "power.asl.json"),
+      stateMachineName: `${this.stackName}-Power`,
+      tasks: this.tasks,
+    });
+
+    const workflows = [this.provision, this.destroy, this.power];
     for (const task of this.tasks.functions) {
       // A task settles the callback tasks of the machines that run it.
       if (task.access.sendsTaskTokens) {
@@ -97,6 +112,8 @@ export class TeamstackStack extends Stack {
       table: this.store.table,
       provision: this.provision,
       destroy: this.destroy,
+      power: this.power,
+      schedules: this.schedules,
       jwtIssuer: this.config.jwtIssuer,
       jwtAudience: this.config.jwtAudience,
       logLevel: this.config.logLevel,
@@ -129,5 +146,7 @@ export class TeamstackStack extends Stack {
     new CfnOutput(this, "RolloutDeadLetterQueueUrl", { value: this.rollouts.deadLetters.queueUrl });
     new CfnOutput(this, "ProvisionStateMachineArn", { value: this.provision.stateMachine.stateMachineArn });
     new CfnOutput(this, "DestroyStateMachineArn", { value: this.destroy.stateMachine.stateMachineArn });
+    new CfnOutput(this, "PowerStateMachineArn", { value: this.power.stateMachine.stateMachineArn });
+    new CfnOutput(this, "ExpiryScheduleGroup", { value: this.schedules.groupName });
   }
 }

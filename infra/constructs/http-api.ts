@@ -17,6 +17,7 @@ import { PolicyStatement } from "aws-cdk-lib/aws-iam";
 import { LogGroup, RetentionDays } from "aws-cdk-lib/aws-logs";
 import type { ISecret } from "aws-cdk-lib/aws-secretsmanager";
 import { Construct, type IConstruct } from "constructs";
+import type { ExpirySchedules } from "./expiry-schedules.ts";
 import {
   type FunctionLogLevel,
   grantDescribeSecrets,
@@ -34,7 +35,7 @@ export interface ServiceAccess {
   /** Lists a team's stacks through the `gsi1` index: dynamodb:Query on the index. */
   readonly queriesStacksIndex: boolean;
   /** State machines it starts executions of: states:StartExecution. */
-  readonly starts: readonly ("provision" | "destroy")[];
+  readonly starts: readonly ("provision" | "destroy" | "power")[];
   /** Asks whether a lock holder's execution still runs: states:DescribeExecution on both machines. */
   readonly describesExecutions: boolean;
   /**
@@ -47,6 +48,11 @@ export interface ServiceAccess {
    * secretsmanager:DescribeSecret below `teamstack/`.
    */
   readonly describesSecrets: boolean;
+  /**
+   * Moves stacks' ttl and auto_stop schedules (`extend`): scheduler:Create/Update/DeleteSchedule in
+   * teamstack's group, iam:PassRole to the scheduler's role.
+   */
+  readonly setsSchedules: boolean;
 }
 
 /**
@@ -58,10 +64,11 @@ export const API_ACCESS: ServiceAccess = {
   // DeleteItem: a rollout that ends releases its template's claim (a conditional delete).
   table: ["GetItem", "BatchGetItem", "Query", "PutItem", "UpdateItem", "DeleteItem"],
   queriesStacksIndex: true,
-  starts: ["provision", "destroy"],
+  starts: ["provision", "destroy", "power"],
   describesExecutions: true,
   settlesReadiness: true,
   describesSecrets: true,
+  setsSchedules: true,
 };
 
 /** Requests per second (steady, burst) for every route, unless narrowed below. */
@@ -101,6 +108,10 @@ export interface TeamstackApiProps {
   readonly table: Table;
   readonly provision: Workflow;
   readonly destroy: Workflow;
+  /** The stop and start machine (`POST .../stop`, `.../start`). */
+  readonly power: Workflow;
+  /** Where `extend` moves stacks' expiry schedules. */
+  readonly schedules: ExpirySchedules;
   /** The identity provider's issuer URL: API Gateway fetches its keys from the OIDC discovery document. */
   readonly jwtIssuer: string;
   readonly jwtAudience: readonly string[];
@@ -141,6 +152,7 @@ export class TeamstackApi extends Construct {
         TABLE_NAME: props.table.tableName,
         PROVISION_STATE_MACHINE_ARN: props.provision.stateMachine.stateMachineArn,
         DESTROY_STATE_MACHINE_ARN: props.destroy.stateMachine.stateMachineArn,
+        POWER_STATE_MACHINE_ARN: props.power.stateMachine.stateMachineArn,
         CALLBACK_SECRET_ARN: props.callbackSecret.secretArn,
         ...(props.eventBus ? { EVENT_BUS_NAME: props.eventBus.eventBusName } : {}),
       },
@@ -227,6 +239,8 @@ export function grantServiceAccess(
     readonly table: Table;
     readonly provision: Workflow;
     readonly destroy: Workflow;
+    readonly power?: Workflow;
+    readonly schedules?: ExpirySchedules;
     readonly callbackSecret?: Pick<ISecret, "secretArn">;
   },
 ): void {
@@ -248,12 +262,25 @@ export function grantServiceAccess(
     target.fn.addToRolePolicy(
       new PolicyStatement({
         actions: ["states:StartExecution"],
-        resources: access.starts.map((m) => props[m].stateMachine.stateMachineArn),
+        resources: access.starts.map((m) => {
+          const machine = props[m];
+          if (!machine) throw new Error(`starting the ${m} machine needs it`);
+          return machine.stateMachine.stateMachineArn;
+        }),
       }),
     );
   }
   if (access.describesExecutions) {
-    for (const w of [props.provision, props.destroy]) w.grantDescribeExecutionsByName(target.fn);
+    for (const w of [props.provision, props.destroy, ...(props.power ? [props.power] : [])])
+      w.grantDescribeExecutionsByName(target.fn);
+  }
+  if (access.setsSchedules) {
+    if (!props.schedules) throw new Error("moving expiry schedules needs the schedule group");
+    // The machines' ARNs it has already, by reference: only the group and the role are added.
+    const { SCHEDULE_GROUP_NAME, SCHEDULER_ROLE_ARN } = props.schedules.environment;
+    target.fn.addEnvironment("SCHEDULE_GROUP_NAME", SCHEDULE_GROUP_NAME as string);
+    target.fn.addEnvironment("SCHEDULER_ROLE_ARN", SCHEDULER_ROLE_ARN as string);
+    props.schedules.grantManage(target.fn);
   }
   if (access.describesSecrets) grantDescribeSecrets(target.fn);
   if (access.settlesReadiness) {

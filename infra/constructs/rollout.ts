@@ -24,6 +24,7 @@ export const ROLLOUT_ACCESS: ServiceAccess = {
   describesExecutions: true,
   settlesReadiness: false,
   describesSecrets: true,
+  setsSchedules: false,
 };
 
 /** EventBridge's retries of a delivery it could not make, and Lambda's of a failed invocation. */

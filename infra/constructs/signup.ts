@@ -34,6 +34,7 @@ export const SIGNUP_ACCESS: ServiceAccess = {
   describesExecutions: false,
   settlesReadiness: false,
   describesSecrets: true,
+  setsSchedules: false,
 };
 
 /** EventBridge's retries of a delivery it could not make (throttled, function unavailable). */

@@ -9,6 +9,7 @@ import type { ISecret } from "aws-cdk-lib/aws-secretsmanager";
 import { Construct } from "constructs";
 import type { DeploymentGrant, ProviderDeclaration } from "../../src/core/providers.ts";
 import { PROVIDERS } from "../../src/providers/registry.ts";
+import type { ExpirySchedules } from "./expiry-schedules.ts";
 import {
   type FunctionLogLevel,
   grantProviderStatement,
@@ -46,6 +47,12 @@ export interface TaskAccess {
    * CALLBACK_SECRET_ARN, with read access to that secret.
    */
   readonly createsServers: boolean;
+  /**
+   * Sets stacks' ttl and auto_stop schedules (src/pipeline/expiry.ts): scheduler:Create/Update/
+   * DeleteSchedule in teamstack's schedule group and iam:PassRole on the scheduler's role, with the
+   * group, role and machines in its environment.
+   */
+  readonly setsSchedules: boolean;
   /** The Lambda timeout: the Task's TimeoutSeconds in the ASL (callback tasks return at once). */
   readonly timeoutSeconds: number;
 }
@@ -85,6 +92,7 @@ const NO_ACCESS = {
   publishesEvents: false,
   actsThroughProviders: false,
   createsServers: false,
+  setsSchedules: false,
 } as const satisfies Partial<TaskAccess>;
 
 /** Prepare's access; RunFailed (resume) prepares again on a redrive, so it needs the same. */
@@ -105,8 +113,9 @@ const PREPARE_ACCESS: TaskAccess = {
  */
 export const TASK_ACCESS: Readonly<Record<string, TaskAccess>> = {
   // lock (get, conditional update), list servers and hooks, put server records, update the stack,
-  // append events; a held lock's execution is checked with DescribeExecution.
-  prepare: PREPARE_ACCESS,
+  // append events; a held lock's execution is checked with DescribeExecution. A ttl's destroy
+  // records Stack Expired, or moves its schedule on when the stack is busy.
+  prepare: { ...PREPARE_ACCESS, publishesEvents: true, setsSchedules: true },
   // parks the token (conditional update), appends an event, may release its own token.
   "wait-for-dependencies": {
     ...NO_ACCESS,
@@ -158,18 +167,22 @@ export const TASK_ACCESS: Readonly<Record<string, TaskAccess>> = {
     timeoutSeconds: 900,
   },
   // stores the stack artifacts, lists the servers for the Stack Provisioned event, unlocks.
+  // sets the ttl and auto_stop schedules of a provisioned stack, deletes a destroyed one's.
   finalize: {
     ...NO_ACCESS,
     table: ["GetItem", "Query", "PutItem", "UpdateItem"],
     publishesEvents: true,
+    setsSchedules: true,
     timeoutSeconds: 120,
   },
   // rollback lists the run's servers and destroys them (provision gives it 900 s); Stack Failed.
+  // ... and a failed stack's ttl schedule.
   "on-failure": {
     ...NO_ACCESS,
     table: ["GetItem", "Query", "PutItem", "UpdateItem"],
     publishesEvents: true,
     actsThroughProviders: true,
+    setsSchedules: true,
     timeoutSeconds: 900,
   },
   // RunFailed: arms or consumes the redrive marker on the stack; on a redrive, Prepare again.
@@ -205,6 +218,53 @@ export const TASK_ACCESS: Readonly<Record<string, TaskAccess>> = {
   "check-removed": {
     ...NO_ACCESS,
     table: ["GetItem", "Query", "DeleteItem"],
+    timeoutSeconds: 120,
+  },
+  // power (src/pipeline/power.ts): lock, list and prepare the servers; an auto_stop records Stack
+  // Expired, or moves its schedule on when the stack is busy.
+  "prepare-power": { ...PREPARE_ACCESS, publishesEvents: true, setsSchedules: true },
+  // the provider stops or starts the server and waits for it (aws: up to 480 s); records the result.
+  "stop-server": {
+    ...NO_ACCESS,
+    table: ["GetItem", "PutItem", "UpdateItem"],
+    actsThroughProviders: true,
+    timeoutSeconds: 600,
+  },
+  "start-server": {
+    ...NO_ACCESS,
+    table: ["GetItem", "PutItem", "UpdateItem"],
+    actsThroughProviders: true,
+    timeoutSeconds: 600,
+  },
+  // renders on_start with the member's secrets and runs it through the provider (provision too).
+  "run-on-start": {
+    ...NO_ACCESS,
+    table: ["GetItem", "PutItem", "UpdateItem"],
+    readsSecrets: true,
+    actsThroughProviders: true,
+    timeoutSeconds: 900,
+  },
+  // records why, masked, and fails its dependents' on_start waits.
+  "mark-power-failed": {
+    ...NO_ACCESS,
+    table: ["GetItem", "PutItem", "UpdateItem"],
+    sendsTaskTokens: true,
+    readsSecrets: true,
+    timeoutSeconds: 120,
+  },
+  // lists the servers, sets the stack STOPPED or SUCCEEDED and its auto_stop schedule, Stack
+  // Stopped / Started, unlocks.
+  "finish-power": {
+    ...NO_ACCESS,
+    table: ["GetItem", "Query", "PutItem", "UpdateItem"],
+    publishesEvents: true,
+    setsSchedules: true,
+    timeoutSeconds: 120,
+  },
+  "on-power-failure": {
+    ...NO_ACCESS,
+    table: ["GetItem", "PutItem", "UpdateItem"],
+    publishesEvents: true,
     timeoutSeconds: 120,
   },
 };
@@ -248,6 +308,8 @@ export interface TaskFunctionsProps {
   readonly logLevel: FunctionLogLevel;
   /** The providers deployed (default: the registry's); their declarations decide the provider grants. */
   readonly providers?: readonly ProviderDeclaration[];
+  /** Where the functions that set stacks' expiry put their schedules. */
+  readonly schedules: ExpirySchedules;
 }
 
 /**
@@ -298,6 +360,10 @@ export class TaskFunctions extends Construct {
         }),
       );
       if (access.publishesEvents) props.eventBus.grantPutEventsTo(fn);
+      if (access.setsSchedules) {
+        for (const [k, v] of Object.entries(props.schedules.environment)) fn.addEnvironment(k, v);
+        props.schedules.grantManage(fn);
+      }
       const actsThrough = access.actsThroughProviders;
       if (access.readsSecrets || (actsThrough && needs.readsCredentialSecrets)) grantReadSecrets(fn);
       if (actsThrough) for (const grant of needs.grants) grantProviderStatement(fn, grant);

@@ -3,6 +3,7 @@ import { onFailure } from "../../src/pipeline/finish.ts";
 import { buildAwsEvents } from "../shared/events.ts";
 import { lambdaLogging } from "../shared/logger.ts";
 import { buildAwsProviders } from "../shared/providers.ts";
+import { buildAwsSchedules } from "../shared/schedules.ts";
 import { buildAwsStore } from "../shared/store.ts";
 
 /**
@@ -10,7 +11,13 @@ import { buildAwsStore } from "../shared/store.ts";
  * only what the task takes, so that its bundle carries nothing else.
  */
 const store = buildAwsStore();
-const deps = { store, provider: buildAwsProviders(store), events: buildAwsEvents(), now: () => new Date() };
+const deps = {
+  store,
+  provider: buildAwsProviders(store),
+  events: buildAwsEvents(),
+  now: () => new Date(),
+  schedules: buildAwsSchedules(),
+};
 
 export const handler = middy<Parameters<typeof onFailure>[1]>()
   .use(lambdaLogging())

@@ -1,7 +1,9 @@
 import middy from "@middy/core";
 import { prepare, type StackInput } from "../../src/pipeline/prepare.ts";
 import { PROVIDERS } from "../../src/providers/registry.ts";
+import { buildAwsEvents } from "../shared/events.ts";
 import { lambdaLogging } from "../shared/logger.ts";
+import { buildAwsSchedules } from "../shared/schedules.ts";
 import { buildAwsExecutions } from "../shared/sfn.ts";
 import { buildAwsStore } from "../shared/store.ts";
 
@@ -14,6 +16,8 @@ const deps = {
   executions: buildAwsExecutions(),
   catalog: PROVIDERS,
   now: () => new Date(),
+  events: buildAwsEvents(),
+  schedules: buildAwsSchedules(),
 };
 
 export const handler = middy<StackInput>()

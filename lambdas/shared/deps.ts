@@ -4,6 +4,7 @@ import { buildAwsEvents } from "./events.ts";
 import { buildAwsHooks } from "./hooks.ts";
 import { buildAwsProviderSet } from "./providers.ts";
 import { buildAwsReadiness } from "./readiness.ts";
+import { buildAwsSchedules } from "./schedules.ts";
 import { buildAwsSecrets } from "./secrets.ts";
 import { buildAwsExecutions, buildAwsTokens } from "./sfn.ts";
 import { buildAwsStore } from "./store.ts";
@@ -33,5 +34,6 @@ export function buildAwsDeps(env: NodeJS.ProcessEnv = process.env): PipelineDeps
     events: buildAwsEvents(env),
     secrets: buildAwsSecrets(),
     now: () => new Date(),
+    schedules: buildAwsSchedules(env),
   };
 }

@@ -9,6 +9,7 @@ import { callbackSecretLoader } from "./callback-secret.ts";
 import { optionalEnv, requireEnv } from "./env.ts";
 import { buildAwsEvents } from "./events.ts";
 import { buildAwsProviderSet } from "./providers.ts";
+import { buildAwsSchedules } from "./schedules.ts";
 import { secretsManagerClient } from "./secrets.ts";
 import { awsTable, buildAwsStore } from "./store.ts";
 
@@ -29,7 +30,12 @@ export function buildAwsService(env: NodeJS.ProcessEnv = process.env): StackServ
     orchestrator: createSfnOrchestrator(sfn, {
       provision: requireEnv("PROVISION_STATE_MACHINE_ARN", env),
       destroy: requireEnv("DESTROY_STATE_MACHINE_ARN", env),
+      ...(optionalEnv("POWER_STATE_MACHINE_ARN", env)
+        ? { power: optionalEnv("POWER_STATE_MACHINE_ARN", env) }
+        : {}),
     }),
+    // Set where the function may move schedules (the API: `extend`).
+    ...(optionalEnv("SCHEDULE_GROUP_NAME", env) ? { schedules: buildAwsSchedules(env) } : {}),
     executions: createSfnExecutions(sfn),
     providers: providers.available,
     preflight: (team, servers, simulate) => providers.preflight(team, servers, simulate),

@@ -7,16 +7,18 @@ import type { Orchestrator } from "../api/service.ts";
  */
 export function createSfnOrchestrator(
   client: SFNClient,
-  machines: { readonly provision: string; readonly destroy: string },
+  machines: { readonly provision: string; readonly destroy: string; readonly power?: string },
 ): Orchestrator {
   return {
-    async start(machine, key, name) {
+    async start(machine, key, name, input) {
+      const arn = machines[machine];
+      if (!arn) throw new Error(`no ${machine} state machine is configured for this function`);
       try {
         await client.send(
           new StartExecutionCommand({
-            stateMachineArn: machines[machine],
+            stateMachineArn: arn,
             name: name.replace(/[^A-Za-z0-9_-]/g, "-").slice(0, 80),
-            input: JSON.stringify({ team: key.team, stackId: key.stackId }),
+            input: JSON.stringify({ ...input, team: key.team, stackId: key.stackId }),
           }),
         );
       } catch (error) {

@@ -525,6 +525,59 @@ export const ROUTES: readonly Route[] = [
     run: (s, c) => s.destroy(c.caller, c.params.team as string, c.params.id as string),
   },
   {
+    method: "POST",
+    path: "/teams/{team}/stacks/{id}/stop",
+    summary:
+      "Stops a stack's servers (their disks, Ids and private addresses kept); 409 while a run holds the stack or when a server's provider cannot stop it.",
+    auth: true,
+    success: 202,
+    errors: [400, 401, 403, 404, 409],
+    response: started,
+    run: (s, c) => s.power(c.caller, c.params.team as string, c.params.id as string, "stop"),
+  },
+  {
+    method: "POST",
+    path: "/teams/{team}/stacks/{id}/start",
+    summary: "Starts a stopped stack's servers again and runs their on_start.",
+    auth: true,
+    success: 202,
+    errors: [400, 401, 403, 404, 409],
+    response: started,
+    run: (s, c) => s.power(c.caller, c.params.team as string, c.params.id as string, "start"),
+  },
+  {
+    method: "POST",
+    path: "/teams/{team}/stacks/{id}/extend",
+    summary: 'Pushes back the stack\'s ttl and auto_stop (those it has) by a duration: `{"by":"2h"}`.',
+    auth: true,
+    body: {
+      type: "object",
+      properties: {
+        by: {
+          type: "string",
+          pattern: "^(\\d+d)?(\\d+h)?(\\d+m)?(\\d+s)?$",
+          maxLength: 32,
+          description: "How much later: 30m, 2h, 7d, 1d12h.",
+        },
+      },
+      required: ["by"],
+      additionalProperties: false,
+    },
+    bodyRequired: true,
+    success: 200,
+    errors: [400, 401, 403, 404, 409],
+    response: {
+      type: "object",
+      properties: {
+        stackId: { type: "string" },
+        expiresAt: { type: "string", description: "When ttl destroys the stack (ISO 8601)." },
+        stopsAt: { type: "string", description: "When auto_stop stops the stack (ISO 8601)." },
+      },
+    },
+    run: (s, c) =>
+      s.extend(c.caller, c.params.team as string, c.params.id as string, c.body as { by: string }),
+  },
+  {
     method: "GET",
     path: "/teams/{team}/stacks/{id}/events",
     summary: "What happened to a stack, in order.",

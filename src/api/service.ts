@@ -3,14 +3,18 @@ import { type CallbackTarget, verifyCallbackSignature } from "../adapters/callba
 import type { ChangeSet } from "../core/change-set.ts";
 import { TeamstackError } from "../core/errors.ts";
 import type { ProviderName, ServerSpec, Template } from "../core/template.ts";
+import { parseExpiry } from "../core/validate/structure.ts";
 import { loadTemplate } from "../core/validate.ts";
 import { changeSetOf, versionOf } from "../pipeline/changes.ts";
 import { TemplateInvalidError, UserDataFailedError } from "../pipeline/errors.ts";
+import { extendExpiry } from "../pipeline/expiry.ts";
+import { type PowerAction, powerRefusal } from "../pipeline/power.ts";
 import { runSecrets } from "../pipeline/secrets.ts";
 import { type StackStatusView, shownStatus, stackStatus, withLiveness } from "../pipeline/status.ts";
 import { compileStackRecord, missingUserdata, stackAtVersion, stackTemplate } from "../pipeline/template.ts";
 import type { EventPublisher, Executions, TaskTokens } from "../ports/orchestration.ts";
 import type { Rollouts } from "../ports/rollouts.ts";
+import type { ExpirySchedules } from "../ports/schedules.ts";
 import type { Secrets } from "../ports/secrets.ts";
 import type {
   RunContext,
@@ -47,7 +51,13 @@ export interface Orchestrator {
    * Starts `machine` for a stack under `name`. Starting a name that was started already starts
    * nothing (as StartExecution with the same name and input).
    */
-  start(machine: "provision" | "destroy", key: StackKey, name: string): Promise<void>;
+  start(
+    machine: "provision" | "destroy" | "power",
+    key: StackKey,
+    name: string,
+    /** More of the execution's input besides `{team, stackId}` (power: `{action}`). */
+    input?: Readonly<Record<string, unknown>>,
+  ): Promise<void>;
 }
 
 export interface ServiceDeps {
@@ -72,6 +82,11 @@ export interface ServiceDeps {
   readonly localForMembers?: boolean;
   /** Member secrets count as given userdata (their values are read only by the tasks). */
   readonly secrets?: Secrets;
+  /**
+   * The one-time schedules of stacks' ttl and auto_stop, moved by `extend` (EventBridge Scheduler
+   * in AWS); absent where `teamstack serve`'s scheduler reads the stacks' records itself.
+   */
+  readonly schedules?: ExpirySchedules;
   /** Settles the WaitUntilReady tokens of servers that report their readiness (POST /callbacks/ready/...). */
   readonly tokens?: TaskTokens;
   /** The secret readiness callbacks are signed with, or a loader that reads it on first use. */
@@ -520,6 +535,12 @@ export class StackService {
     if (stack.status === "DESTROYED" || stack.status === "DESTROYING") {
       throw conflict(`stack \`${stackId}\` is ${stack.status.toLowerCase()}; create a new one`);
     }
+    // A rerun would make a stopped server again from scratch: start it instead.
+    if (stack.status === "STOPPED" || stack.status === "STOPPING" || stack.status === "STARTING") {
+      throw conflict(
+        `stack \`${stackId}\` is ${stack.status.toLowerCase()}; start it (POST /teams/${team}/stacks/${stackId}/start) before running it again`,
+      );
+    }
     // The policy of now, not of the stack's creation: a rerun may create servers again. Deleting
     // is always allowed, so a team can clean up what its policy no longer allows.
     await this.#checkProviders(
@@ -618,6 +639,57 @@ export class StackService {
     const executionName = `${stackId}-update-${stack.run + 1}`;
     await this.#d.orchestrator.start("provision", stack, executionName);
     return { stackId, executionName, changes };
+  }
+
+  /**
+   * Stops (or starts) a stack's servers through the power state machine: 202 with the execution.
+   * Refused (409) while a run holds the stack, when the stack is in no state to, or when a server's
+   * provider cannot stop and start it (naming each such server).
+   */
+  async power(caller: Caller, team: string, stackId: string, action: PowerAction) {
+    const stack = await this.#stack(caller, team, stackId);
+    await this.#refuseWhileRunning(stack, action);
+    const refusal = powerRefusal(
+      { catalog: PROVIDERS },
+      stack,
+      await this.#d.store.listServers(stack),
+      action,
+    );
+    if (refusal) throw conflict(refusal);
+    const executionName = `${stackId}-${action}-${stack.run + 1}`;
+    await this.#d.orchestrator.start("power", stack, executionName, { action });
+    return { stackId, executionName };
+  }
+
+  /**
+   * Pushes back the stack's ttl and auto_stop (those it has) by a duration such as `2h`: from
+   * their due time, or from now when that has passed.
+   */
+  async extend(caller: Caller, team: string, stackId: string, body: { readonly by: string }) {
+    const stack = await this.#stack(caller, team, stackId);
+    const seconds = parseExpiry(body.by);
+    if (seconds === undefined || seconds > 366 * 86_400) {
+      throw badRequest(`by \`${body.by}\`: expected a duration such as 30m, 2h or 7d (at most 366d)`);
+    }
+    if (stack.status === "DESTROYED" || stack.status === "DESTROYING") {
+      throw conflict(`stack \`${stackId}\` is ${stack.status.toLowerCase()}; it has nothing to extend`);
+    }
+    if (stack.expiresAt === undefined && stack.stopsAt === undefined) {
+      throw conflict(
+        `stack \`${stackId}\` has no expiry to push back: its template sets neither settings.ttl nor settings.auto_stop${stack.status === "STOPPED" ? " (a stopped stack's auto_stop starts again at its next start)" : ""}`,
+      );
+    }
+    const out = await extendExpiry(
+      {
+        store: this.#d.store,
+        events: { publish: async () => undefined },
+        now: this.#d.now,
+        ...(this.#d.schedules ? { schedules: this.#d.schedules } : {}),
+      },
+      stack,
+      seconds,
+    );
+    return { stackId, ...out };
   }
 
   async events(caller: Caller, team: string, stackId: string): Promise<StackEvent[]> {

@@ -4,6 +4,7 @@ import { StateDirError } from "../local/state-dir.ts";
 import { eventsCommand, serveCommand, tokenCommand } from "./api-commands.ts";
 import { type Command, type Io, UsageError, type Values } from "./command.ts";
 import { FileError } from "./files.ts";
+import { extendCommand, startCommand, stopCommand } from "./power-commands.ts";
 import { rolloutCommand } from "./rollout-command.ts";
 import { secretsCommand } from "./secrets-command.ts";
 import {
@@ -32,6 +33,9 @@ const COMMANDS: readonly Command[] = [
   updateCommand,
   downCommand,
   rolloutCommand,
+  stopCommand,
+  startCommand,
+  extendCommand,
   serveCommand,
   tokenCommand,
   eventsCommand,

@@ -88,9 +88,14 @@ class InterruptedError extends TeamstackError {
 const STOP_SIGNALS = ["SIGINT", "SIGHUP", "SIGTERM"] as const;
 const SIGNAL_NUMBERS: Record<(typeof STOP_SIGNALS)[number], number> = { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 };
 
+/** The machines a command runs on a stack (stop and start: the power machine). */
+export type StackMachine = "provision" | "destroy" | "stop" | "start";
+
 /** The commands that resume and tear down a stack, with the --state-dir the user gave. */
-function nextSteps(stackId: string, values: Values, machine: "provision" | "destroy"): string {
+function nextSteps(stackId: string, values: Values, machine: StackMachine): string {
   const dir = values["state-dir"] ? ` --state-dir ${values["state-dir"]}` : "";
+  if (machine === "stop" || machine === "start")
+    return `finish it:     npx teamstack ${machine} ${stackId}${dir}\ntear it down:  npx teamstack down ${stackId}${dir}\n`;
   return machine === "provision"
     ? `resume it:     npx teamstack rerun ${stackId}${dir}\ntear it down:  npx teamstack down ${stackId}${dir}\n`
     : `finish tearing it down:  npx teamstack down ${stackId}${dir}\n`;
@@ -119,11 +124,11 @@ async function leftRunning(engine: LocalEngine, key: StackKey, seen: Seen): Prom
  * lost store stops it: then it says what it left running and the commands that resume the stack
  * and tear it down, and returns the exit code (128 + the signal's number, or 1).
  */
-async function runGuarded(
+export async function runGuarded(
   command: string,
   engine: LocalEngine,
   key: StackKey,
-  machine: "provision" | "destroy",
+  machine: StackMachine,
   seen: Seen,
   values: Values,
   io: Io,
@@ -144,7 +149,7 @@ async function runGuarded(
     seen.muted = true;
     const what =
       error instanceof InterruptedError
-        ? `interrupted (${error.signal}) while ${machine === "provision" ? "provisioning" : "destroying"} stack ${key.stackId}`
+        ? `interrupted (${error.signal}) while ${{ provision: "provisioning", destroy: "destroying", stop: "stopping", start: "starting" }[machine]} stack ${key.stackId}`
         : `${error.message}\nstack ${key.stackId} stopped mid-run`;
     io.err(
       `teamstack ${command}: ${what}; what it left running:\n${await leftRunning(engine, key, seen)}${nextSteps(key.stackId, values, machine)}`,
@@ -181,6 +186,10 @@ function printStatus(view: StackStatusView, values: Values, io: Io): void {
     `stack ${view.stackId}${view.name !== null && view.name !== view.stackId ? ` "${view.name}"` : ""} (team ${view.team}, member ${view.member}${on}, run ${view.run}): ${view.status}`,
   ];
   if (view.error) lines.push(`  error: ${view.error}`);
+  // Only `teamstack serve` acts on them on this machine (src/local/scheduler.ts).
+  const by = "while `teamstack serve` runs; `teamstack extend` pushes it back";
+  if (view.expiresAt) lines.push(`  destroyed at ${view.expiresAt} (ttl, ${by})`);
+  if (view.stopsAt) lines.push(`  stopped at ${view.stopsAt} (auto_stop, ${by})`);
   const width = Math.max(4, ...view.servers.map((s) => s.name.length));
   for (const s of view.servers) {
     const where = s.artifacts.IP ? `${s.artifacts.IP}  ${s.artifacts.Id ?? ""}` : "";
@@ -197,11 +206,11 @@ function printStatus(view: StackStatusView, values: Values, io: Io): void {
   io.out(`${lines.join("\n")}\n`);
 }
 
-async function finish(engine: LocalEngine, key: StackKey, values: Values, io: Io): Promise<number> {
+export async function finish(engine: LocalEngine, key: StackKey, values: Values, io: Io): Promise<number> {
   const view = await stackStatus(engine.store, key);
   if (!view) throw new UsageError(`stack ${key.stackId} vanished`);
   printStatus(view, values, io);
-  return view.status === "SUCCEEDED" || view.status === "DESTROYED" ? 0 : 1;
+  return view.status === "SUCCEEDED" || view.status === "DESTROYED" || view.status === "STOPPED" ? 0 : 1;
 }
 
 async function readUserdata(file: string | undefined): Promise<Record<string, string>> {
@@ -568,7 +577,18 @@ export const statusCommand: Command = {
         engine.executions,
       );
       printStatus(view, values, io);
-      if (!values.json && view.lock && !(await engine.executions.isRunning(view.lock.execution))) {
+      const powering = stack.status === "STOPPING" || stack.status === "STARTING";
+      if (
+        !values.json &&
+        view.lock &&
+        powering &&
+        !(await engine.executions.isRunning(view.lock.execution))
+      ) {
+        const verb = stack.status === "STOPPING" ? "stop" : "start";
+        io.err(
+          `note: run ${view.lock.run} stopped before it finished (its process is gone); \`teamstack ${verb} ${view.stackId}\` takes over and completes it\n`,
+        );
+      } else if (!values.json && view.lock && !(await engine.executions.isRunning(view.lock.execution))) {
         io.err(
           `note: run ${view.lock.run} stopped before it finished (its process is gone); \`teamstack rerun ${view.stackId}\` takes over and completes it, \`teamstack down ${view.stackId}\` tears it down\n`,
         );
@@ -667,6 +687,12 @@ function machineCommand(name: string, summary: string, machine: "provision" | "d
       if (ids.length !== 1) throw new UsageError("give one stack ID");
       return withEngine(values, io, async (engine, seen) => {
         const stack = await findStack(engine, ids[0] as string);
+        // A rerun would make a stopped server again from scratch.
+        if (machine === "provision" && ["STOPPED", "STOPPING", "STARTING"].includes(stack.status)) {
+          throw new UsageError(
+            `stack ${stack.stackId} is ${stack.status.toLowerCase()}; start it first: npx teamstack start ${stack.stackId}`,
+          );
+        }
         const server = await findRunningServer(engine.stateDir, values.endpoint as string | undefined);
         const path = `/teams/${stack.team}/stacks/${stack.stackId}`;
         if (server) {

@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { formatProblem, type Problem } from "../core/errors.ts";
 import type { TemplatePlan } from "../core/plan.ts";
+import { describeUnstoppable, unstoppableServers } from "../core/power.ts";
 import { type RenderData, renderText, renderValue } from "../core/render.ts";
 import type { Template } from "../core/template.ts";
 import { loadTemplate, MAX_TEMPLATE_BYTES, tooLarge } from "../core/validate.ts";
@@ -49,15 +50,30 @@ export const validateCommand: Command = {
   summary: "Check stack templates and report every problem with its line and column.",
   usage: "teamstack validate FILE... [--json]",
   options: { json: { type: "boolean" } },
-  help: [["--json", 'Print {"valid","problems":[{"file","line","column","message"}]} on stdout.']],
+  help: [
+    [
+      "--json",
+      'Print {"valid","problems":[{"file","line","column","message"}],"notes"?:[{"file","message"}]} on stdout.',
+    ],
+  ],
   async run(values: Values, files: string[], io: Io): Promise<number> {
     if (files.length === 0) throw new UsageError("give at least one template FILE");
     const problems: Problem[] = [];
     const unreadable: string[] = [];
+    // Not problems: what a valid template's stacks cannot do (stop and start).
+    const notes: { file: string; message: string }[] = [];
     for (const file of files) {
       try {
+        const loaded = await loadTemplateFile(file);
         // One by one: a template can have more problems than a call can take arguments.
-        for (const p of (await loadTemplateFile(file)).problems) problems.push(p);
+        for (const p of loaded.problems) problems.push(p);
+        const unstoppable = loaded.template ? unstoppableServers(loaded.template.servers, PROVIDERS) : [];
+        if (unstoppable.length > 0) {
+          notes.push({
+            file,
+            message: `${unstoppable.length === 1 ? "server" : "servers"} ${describeUnstoppable(unstoppable)} cannot be stopped and started: \`teamstack stop\` refuses this template's stacks`,
+          });
+        }
       } catch (error) {
         // The other files are checked anyway; an unreadable one makes the exit code 2.
         if (!(error instanceof FileError)) throw error;
@@ -65,8 +81,12 @@ export const validateCommand: Command = {
       }
     }
     const valid = problems.length === 0 && unreadable.length === 0;
-    if (values.json) io.out(`${JSON.stringify({ valid, problems }, null, 2)}\n`);
-    else if (problems.length > 0) printProblems(problems, io);
+    if (values.json)
+      io.out(`${JSON.stringify({ valid, problems, ...(notes.length > 0 ? { notes } : {}) }, null, 2)}\n`);
+    else {
+      if (problems.length > 0) printProblems(problems, io);
+      for (const n of notes) io.err(`${n.file}: note: ${n.message}\n`);
+    }
     for (const message of unreadable) io.err(`teamstack validate: ${message}\n`);
     if (unreadable.length > 0) return 2;
     if (valid && !values.json) io.err(`${files.join(", ")}: valid\n`);

@@ -152,6 +152,7 @@ export function compileStack(
     if (order === undefined || dependsOn === undefined)
       throw new Error(`the plan has no server \`${s.name}\`: it was made for another template`);
     const userData = compileText(s.userData, "server");
+    const onStart = s.onStart !== undefined ? compileText(s.onStart, "server") : undefined;
     return {
       name: s.name,
       provider: s.provider,
@@ -162,6 +163,7 @@ export function compileStack(
       index,
       order,
       hash: specHash({ provider: s.provider, type: s.type, options: s.options, userData }),
+      ...(onStart !== undefined ? { onStart } : {}),
     };
   });
   const postHooks = template.postHooks.map(hook);

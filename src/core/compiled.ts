@@ -60,6 +60,11 @@ export interface CompiledServer {
   readonly order: number;
   /** SHA-256 (hex) over provider, type, options and user_data as compiled; see `specHash`. */
   readonly hash: string;
+  /**
+   * `on_start`, compiled like user_data: run at every start (after user_data the first time). Not
+   * in the hash: changing it replaces nothing, it applies at the next start.
+   */
+  readonly onStart?: CompiledText;
 }
 
 /** A hook's compiled spec. */

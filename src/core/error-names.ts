@@ -32,6 +32,11 @@ export const ERROR_NAMES = names(
   "HookFailedError",
   "HookRetryableError",
   "StackFailedError",
+  // src/pipeline/power.ts and expiry.ts: stop, start and expiry.
+  "PowerRefusedError",
+  "ExpiryNotDueError",
+  "OnStartFailedError",
+  "ScheduleError",
   // src/store and its local daemon.
   "StoreError",
   "StackNotFoundError",
@@ -111,7 +116,16 @@ export const EVERY_TASK = "*";
 export const RETRYABLE_ERRORS: Readonly<Partial<Record<ErrorName, typeof EVERY_TASK | readonly string[]>>> = {
   StoreUnavailableError: EVERY_TASK,
   StoreThrottledError: EVERY_TASK,
-  ProviderThrottledError: ["CreateServer", "DestroyServer", "OnFailure", "RunHook", "WaitUntilReady"],
+  ProviderThrottledError: [
+    "CreateServer",
+    "DestroyServer",
+    "OnFailure",
+    "RunHook",
+    "WaitUntilReady",
+    "StopServer",
+    "StartServer",
+    "RunOnStart",
+  ],
   HookRetryableError: ["RunHook"],
 };
 

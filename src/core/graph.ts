@@ -65,15 +65,17 @@ export function describeCycle(cycle: readonly string[]): string {
 }
 
 /**
- * The servers a server depends on: those its user_data references, then its `depends_on`.
+ * The servers a server depends on: those its user_data (and on_start) references, then its `depends_on`.
  * Referenced servers (`$servers.S.A`, `$koding.artifact.S.A`) come by first appearance, followed
  * by `depends_on` entries not already named; a self-reference is kept so validation can report it.
  */
 export function serverDependencies(server: ServerSpec): string[] {
   const deps = new Set<string>();
-  for (const ref of findReferences(server.userData)) {
-    const meaning = classify(ref);
-    if (meaning.kind === "server") deps.add(meaning.server);
+  for (const text of [server.userData, server.onStart ?? ""]) {
+    for (const ref of findReferences(text)) {
+      const meaning = classify(ref);
+      if (meaning.kind === "server") deps.add(meaning.server);
+    }
   }
   for (const dep of server.dependsOn) deps.add(dep);
   return [...deps];

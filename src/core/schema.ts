@@ -19,6 +19,14 @@ const DURATION = {
   ],
 };
 
+/** `ttl` and `auto_stop`: days too. */
+const EXPIRY_DURATION = {
+  anyOf: [
+    { type: "integer", minimum: 1 },
+    { type: "string", pattern: "^(\\d+d)?(\\d+h)?(\\d+m)?(\\d+s)?$" },
+  ],
+};
+
 function valueSchema(v: ValueKind): Json {
   switch (v.kind) {
     case "string":
@@ -121,6 +129,11 @@ export function templateSchema(providers: ProviderCatalog): Json {
         items: { type: "string", pattern: NAME },
       },
       options: { description: "Provider-specific options.", type: "object" },
+      on_start: {
+        description:
+          "Script run at every start of the server (after user_data the first time); the same references as user_data.",
+        type: "string",
+      },
     },
     allOf: providerCases,
   };
@@ -153,6 +166,14 @@ export function templateSchema(providers: ProviderCatalog): Json {
             maximum: 1000,
           },
           server_timeout: { description: "Create-to-ready limit per server (default 10m).", ...DURATION },
+          ttl: {
+            description: "Destroy the stack this long after its creation (10s, 30m, 8h, 7d; at most 366d).",
+            ...EXPIRY_DURATION,
+          },
+          auto_stop: {
+            description: "Stop the stack this long after its last start (10s, 30m, 8h, 7d; at most 366d).",
+            ...EXPIRY_DURATION,
+          },
         },
       },
       pre_hooks: {

@@ -38,6 +38,10 @@ export interface Settings {
   readonly maxParallel: number;
   /** How long a server may take from create to ready, in seconds. */
   readonly serverTimeoutSeconds: number;
+  /** `ttl`: the stack is destroyed this many seconds after its creation. */
+  readonly ttlSeconds?: number;
+  /** `auto_stop`: the stack is stopped this many seconds after its last start. */
+  readonly autoStopSeconds?: number;
 }
 
 export const DEFAULT_SETTINGS: Settings = { onFailure: "keep", maxParallel: 40, serverTimeoutSeconds: 600 };
@@ -54,6 +58,8 @@ export interface ServerSpec {
   readonly dependsOn: readonly string[];
   /** Provider-specific options, checked against the provider's capabilities. */
   readonly options: Readonly<Record<string, unknown>>;
+  /** `on_start`: the script run at every start (after user_data the first time); absent when none. */
+  readonly onStart?: string;
 }
 
 export interface HookSpec {

@@ -12,6 +12,7 @@ import type { StackKey } from "../ports/store.ts";
 import { writeFileAtomic } from "../shared/state-files.ts";
 import type { EngineOutcome, LocalEngine } from "./engine.ts";
 import { localRunOutcome } from "./rollouts.ts";
+import { startExpiryScheduler } from "./scheduler.ts";
 
 /**
  * `teamstack serve`: the HTTP API on this machine, the same handler as in AWS. It verifies bearer
@@ -79,12 +80,16 @@ function localOrchestrator(
   const started = new Map<string, Promise<unknown>>();
   const running = new Set<Promise<unknown>>();
   const orchestrator: Orchestrator = {
-    async start(machine: "provision" | "destroy", key: StackKey, name: string) {
+    async start(machine, key: StackKey, name: string, input) {
       if (started.has(name)) return;
       const run = (
         machine === "provision"
           ? engine.provision(key).then((outcome) => onProvisioned(key, outcome))
-          : engine.destroy(key)
+          : machine === "destroy"
+            ? engine.destroy(key)
+            : input?.action === "start"
+              ? engine.start(key)
+              : engine.stop(key)
       ).catch(onError);
       started.set(name, run);
       running.add(run);
@@ -138,6 +143,8 @@ export async function startLocalApiServer(options: {
   readonly log?: (line: string) => void;
   /** Offer `local` to members too, not only to admins (`teamstack serve --allow-local`). */
   readonly allowLocal?: boolean;
+  /** How often the expiry scheduler reads the stacks (default 5 s). */
+  readonly expiryPollMs?: number;
 }): Promise<LocalApiServer> {
   const { engine } = options;
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
@@ -221,6 +228,12 @@ export async function startLocalApiServer(options: {
   const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
   url = `http://${host}:${address.port}`;
   await writeFileAtomic(serverInfoFile(engine.stateDir), `${JSON.stringify({ url, pid: process.pid })}\n`);
+  // ttl and auto_stop: serve is what enforces them on this machine (src/local/scheduler.ts).
+  const expiry = startExpiryScheduler({
+    engine,
+    ...(options.expiryPollMs !== undefined ? { intervalMs: options.expiryPollMs } : {}),
+    log: (line) => log(`teamstack serve: ${line}`),
+  });
   return {
     url,
     idle,
@@ -229,6 +242,7 @@ export async function startLocalApiServer(options: {
         server.close(() => resolve());
         server.closeAllConnections();
       });
+      await expiry.stop();
       await idle();
     },
   };

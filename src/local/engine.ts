@@ -4,6 +4,8 @@ import { createHookRunner } from "../hooks/runner.ts";
 import type { PipelineDeps } from "../pipeline/context.ts";
 import * as destroySteps from "../pipeline/destroy.ts";
 import { ProviderUnavailableError } from "../pipeline/errors.ts";
+import type { ExpiryAction } from "../pipeline/expiry.ts";
+import * as powerSteps from "../pipeline/power.ts";
 import * as steps from "../pipeline/steps.ts";
 import type { Executions, Readiness, TaskTokens } from "../ports/orchestration.ts";
 import type { ProviderModule } from "../ports/provider.ts";
@@ -64,6 +66,16 @@ export interface LocalEngine {
   provision(key: StackKey, options?: RunHooks): Promise<EngineOutcome>;
   /** Runs the destroy state machine. */
   destroy(key: StackKey, options?: RunHooks): Promise<EngineOutcome>;
+  /** Runs the power state machine: stops the stack's servers (processes end, files and addresses stay). */
+  stop(key: StackKey, options?: RunHooks): Promise<EngineOutcome>;
+  /** Runs the power state machine: starts the stack's servers again and runs their on_start. */
+  start(key: StackKey, options?: RunHooks): Promise<EngineOutcome>;
+  /**
+   * Runs what a due expiry does (`teamstack serve`'s scheduler): the destroy machine for a ttl, the
+   * power machine's stop for an auto_stop, with `expired` in the input so that the run checks it is
+   * still due and records it.
+   */
+  expire(key: StackKey, action: ExpiryAction, at: string, options?: RunHooks): Promise<EngineOutcome>;
   /**
    * Redrives a failed provision execution of this process as the Step Functions console does:
    * same execution id, restarting at the state it failed in, with that state's input.
@@ -101,6 +113,7 @@ export interface RunHooks {
 const machines = {
   provision: new URL("../../statemachines/provision.asl.json", import.meta.url),
   destroy: new URL("../../statemachines/destroy.asl.json", import.meta.url),
+  power: new URL("../../statemachines/power.asl.json", import.meta.url),
 };
 
 /** This process's start time in clock ticks, so a reused pid is not taken for us. */
@@ -247,6 +260,13 @@ export async function openLocalEngine(options: {
     CheckDestroyed: (p) => destroySteps.checkDestroyed(deps, p as never),
     CheckRemoved: (p) => destroySteps.checkRemoved(deps, p as never),
     Resume: (p) => steps.resume(deps, p as never),
+    PreparePower: (p) => powerSteps.preparePower(deps, p as never),
+    StopServer: (p) => powerSteps.stopServer(deps, p as never),
+    StartServer: (p) => powerSteps.startServer(deps, p as never),
+    RunOnStart: (p) => powerSteps.runOnStart(deps, p as never),
+    MarkPowerFailed: (p) => powerSteps.markPowerFailed(deps, p as never),
+    FinishPower: (p) => powerSteps.finishPower(deps, p as never),
+    OnPowerFailure: (p) => powerSteps.onPowerFailure(deps, p as never),
   };
   const loaded = new Map<string, LoadedMachine>();
   const machineOf = (which: keyof typeof machines): LoadedMachine => {
@@ -322,15 +342,21 @@ export async function openLocalEngine(options: {
       return { ...outcome, endedOutsideOnFailure: true };
     }
     try {
-      await steps.onFailure(deps, {
-        ...key,
-        execution: outcome.execution,
-        error: {
-          Error: outcome.error,
-          Cause: `the execution failed outside its OnFailure state: ${outcome.error}: ${outcome.cause}`,
-        },
-        ...(which === "destroy" ? { mode: "destroy" as const } : {}),
-      });
+      const error = {
+        Error: outcome.error,
+        Cause: `the execution failed outside its OnFailure state: ${outcome.error}: ${outcome.cause}`,
+      };
+      if (which === "power") {
+        const action = (await store.getStack(key))?.status === "STOPPING" ? "stop" : "start";
+        await powerSteps.onPowerFailure(deps, { ...key, execution: outcome.execution, action, error });
+      } else {
+        await steps.onFailure(deps, {
+          ...key,
+          execution: outcome.execution,
+          error,
+          ...(which === "destroy" ? { mode: "destroy" as const } : {}),
+        });
+      }
     } catch (error) {
       options.log?.(
         `${what}; marking the stack FAILED failed too (${(error as Error).message}); a rerun takes its lock over`,
@@ -344,11 +370,16 @@ export async function openLocalEngine(options: {
       endedOutsideOnFailure: true,
     };
   };
-  const run = (which: keyof typeof machines, key: StackKey, hooks?: RunHooks) =>
+  const run = (
+    which: keyof typeof machines,
+    key: StackKey,
+    hooks?: RunHooks,
+    extra: Record<string, unknown> = {},
+  ) =>
     execute(
       which,
       machineOf(which),
-      { team: key.team, stackId: key.stackId },
+      { team: key.team, stackId: key.stackId, ...extra },
       `local:${process.pid}:${ticks}:${randomUUID()}`,
       hooks,
     );
@@ -361,6 +392,12 @@ export async function openLocalEngine(options: {
     providers,
     provision: (key, hooks) => run("provision", key, hooks),
     destroy: (key, hooks) => run("destroy", key, hooks),
+    stop: (key, hooks) => run("power", key, hooks, { action: "stop" }),
+    start: (key, hooks) => run("power", key, hooks, { action: "start" }),
+    expire: (key, action, at, hooks) =>
+      action === "destroy"
+        ? run("destroy", key, hooks, { expired: { action, at } })
+        : run("power", key, hooks, { action: "stop", expired: { action, at } }),
     async redrive(execution, hooks) {
       const f = failed.get(execution);
       if (!f)

@@ -4,6 +4,7 @@ import type { ProviderName } from "../core/template.ts";
 import type { HookRunner } from "../ports/hook.ts";
 import type { EventPublisher, Executions, Readiness, TaskTokens } from "../ports/orchestration.ts";
 import type { Provider } from "../ports/provider.ts";
+import type { ExpirySchedules } from "../ports/schedules.ts";
 import type { Secrets } from "../ports/secrets.ts";
 import type { ServerRecord, StackKey, StackRecord, StackRuns } from "../ports/store.ts";
 import { StackNotFoundError } from "../store/errors.ts";
@@ -25,6 +26,11 @@ export interface PipelineDeps {
   readonly events: EventPublisher;
   readonly secrets: Secrets;
   readonly now: () => Date;
+  /**
+   * The one-time schedules that fire stacks' ttl and auto_stop (EventBridge Scheduler in AWS);
+   * absent where something else reads the stacks' expiry fields (`teamstack serve`).
+   */
+  readonly schedules?: ExpirySchedules;
 }
 
 export function keyOf(input: StackKey): StackKey {

@@ -2,6 +2,7 @@ import type { ProviderName } from "../core/template.ts";
 import type { RunContext, StackKey, StackRecord } from "../ports/store.ts";
 import { causeMessage, getStack, iso, keyOf, type PipelineDeps, stackArtifacts } from "./context.ts";
 import { StackFailedError, TemplateInvalidError } from "./errors.ts";
+import { clearExpiry, recordExpiry } from "./expiry.ts";
 import { lock, type ProvisionPlan, type RunInput, type RunSpecs, startRun } from "./run.ts";
 import { refOf } from "./servers.ts";
 
@@ -23,7 +24,7 @@ async function publicArtifacts(
 
 /** Finalize: the stack is provisioned (or destroyed); stack artifacts stored; lock released. */
 export async function finalize(
-  deps: Pick<PipelineDeps, "store" | "events" | "now">,
+  deps: Pick<PipelineDeps, "store" | "events" | "now" | "schedules">,
   input: RunInput & { readonly execution: string; readonly mode?: "provision" | "destroy" },
 ): Promise<{ status: string }> {
   const key = keyOf(input);
@@ -31,6 +32,9 @@ export async function finalize(
   const status = input.mode === "destroy" ? "DESTROYED" : "SUCCEEDED";
   if (status === "SUCCEEDED") await deps.store.putArtifacts(key, stackArtifacts(stack));
   await deps.store.updateStack(key, { status, finishedAt: iso(deps), error: undefined });
+  // ttl and auto_stop (expiry.ts): set after a provision, gone with the stack.
+  if (status === "SUCCEEDED") await recordExpiry(deps, await getStack(deps, key), true);
+  else await clearExpiry(deps, stack);
   await deps.store.appendEvent(key, {
     type: status === "SUCCEEDED" ? "StackProvisioned" : "StackDestroyed",
     message: `run ${input.run}: stack ${status === "SUCCEEDED" ? "provisioned" : "destroyed"}`,
@@ -60,7 +64,7 @@ export async function finalize(
  * lock. A run whose Prepare failed recorded nothing, and created nothing to roll back.
  */
 export async function onFailure(
-  deps: Pick<PipelineDeps, "store" | "provider" | "events" | "now">,
+  deps: Pick<PipelineDeps, "store" | "provider" | "events" | "now" | "schedules">,
   input: StackKey & {
     readonly execution: string;
     readonly error: { readonly Error: string; readonly Cause: string };
@@ -112,6 +116,8 @@ export async function onFailure(
       ...(input.mode !== "destroy" ? { redrive: { execution: input.execution, armed: false } } : {}),
     });
     await deps.store.appendEvent(key, { type: "StackFailed", message: `run ${stack.lock?.run}: ${reason}` });
+    // A failed stack still expires (ttl); it is not stopped on a timer (auto_stop needs a started stack).
+    if (input.mode !== "destroy") await recordExpiry(deps, await getStack(deps, key), false);
     await deps.store.releaseLock(key, input.execution);
   }
 }

@@ -4,6 +4,7 @@ import type { RunSettings, StackRecord } from "../ports/store.ts";
 import { changeSetOf, summary, versionOf } from "./changes.ts";
 import { getStack, keyOf, type PipelineDeps, providerOf } from "./context.ts";
 import { planDestroy } from "./destroy.ts";
+import { lockForExpiry } from "./expiry.ts";
 import {
   type DestroyPlan,
   lock,
@@ -37,6 +38,8 @@ export function runSpecs(compiled: CompiledStack, stack: StackRecord, catalog: P
     maxParallel: settings.maxParallel,
     serverTimeout: settings.serverTimeoutSeconds,
     waitTimeout: waitTimeout(settings.serverTimeoutSeconds, compiled.levels),
+    ...(settings.ttlSeconds !== undefined ? { ttlSeconds: settings.ttlSeconds } : {}),
+    ...(settings.autoStopSeconds !== undefined ? { autoStopSeconds: settings.autoStopSeconds } : {}),
   };
   return {
     servers: compiled.servers.map(({ name, ...spec }) => ({
@@ -55,7 +58,10 @@ export function runSpecs(compiled: CompiledStack, stack: StackRecord, catalog: P
 }
 
 /** Prepare: lock, load, validate, compile, record the run; returns the Map items and limits. */
-export async function prepare(deps: PrepareDeps, input: StackInput): Promise<ProvisionPlan | DestroyPlan> {
+export async function prepare(
+  deps: PrepareDeps & Partial<Pick<PipelineDeps, "events" | "schedules">>,
+  input: StackInput & { readonly request?: { readonly expired?: unknown } },
+): Promise<ProvisionPlan | DestroyPlan> {
   if (input.mode === "destroy") return prepareDestroy(deps, input);
   const key = keyOf(input);
   const run = await lock(deps, input);
@@ -93,9 +99,22 @@ function compiledOrUndefined(stack: StackRecord, catalog: ProviderCatalog): RunS
  * destroy.ts). A server recorded before specs were stored gets its spec, so that the provider
  * finds its placement (`ServerRef.options`).
  */
-export async function prepareDestroy(deps: PrepareDeps, input: StackInput): Promise<DestroyPlan> {
+export async function prepareDestroy(
+  deps: PrepareDeps & Partial<Pick<PipelineDeps, "events" | "schedules">>,
+  input: StackInput & { readonly request?: { readonly expired?: unknown } },
+): Promise<DestroyPlan> {
   const key = keyOf(input);
-  const run = await lock(deps, input);
+  // A ttl's destroy (`request.expired`) checks it is still due and records the expiry.
+  const run =
+    input.request?.expired !== undefined && deps.events
+      ? await lockForExpiry(
+          { ...deps, events: deps.events },
+          key,
+          input.request,
+          () => lock(deps, input),
+          input.execution,
+        )
+      : await lock(deps, input);
   const stack = await getStack(deps, key);
   const existing = new Map((await deps.store.listServers(key)).map((s) => [s.name, s]));
   const unspecified = [...existing.values()].filter((s) => !s.spec && s.status !== "DESTROYED");

@@ -40,6 +40,12 @@ export interface StackStatusView {
   readonly startedAt: string;
   readonly finishedAt: string | null;
   readonly error: string | null;
+  /** When ttl destroys the stack (present when it has one). */
+  readonly expiresAt?: string;
+  /** When auto_stop stops the stack (present while it runs with one). */
+  readonly stopsAt?: string;
+  /** When the stack was last stopped. */
+  readonly stoppedAt?: string;
 }
 
 /**
@@ -49,7 +55,7 @@ export interface StackStatusView {
 export type ShownStatus = StackRecord["status"] | "INTERRUPTED";
 
 /**
- * The status to show for a stack: INTERRUPTED when it is RUNNING or DESTROYING under a lock
+ * The status to show for a stack: INTERRUPTED when it is RUNNING, DESTROYING, STOPPING or STARTING under a lock
  * whose execution no longer runs (`rerun` takes such a stack over, `down` tears it down).
  */
 export async function shownStatus(
@@ -58,7 +64,7 @@ export async function shownStatus(
 ): Promise<ShownStatus> {
   const { status, lock } = stack;
   if (
-    (status === "RUNNING" || status === "DESTROYING") &&
+    (status === "RUNNING" || status === "DESTROYING" || status === "STOPPING" || status === "STARTING") &&
     lock &&
     !(await executions.isRunning(lock.execution))
   )
@@ -143,5 +149,8 @@ export function statusView(
     startedAt: stack.startedAt,
     finishedAt: stack.finishedAt ?? null,
     error: stack.error ?? null,
+    ...(stack.expiresAt ? { expiresAt: stack.expiresAt } : {}),
+    ...(stack.stopsAt ? { stopsAt: stack.stopsAt } : {}),
+    ...(stack.stoppedAt ? { stoppedAt: stack.stoppedAt } : {}),
   };
 }

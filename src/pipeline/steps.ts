@@ -16,6 +16,15 @@ export {
 } from "./destroy.ts";
 export { EVENT_SOURCE, finalize, onFailure, resume } from "./finish.ts";
 export { runHook } from "./hooks.ts";
+export {
+  finishPower,
+  markPowerFailed,
+  onPowerFailure,
+  preparePower,
+  runOnStart,
+  startServer,
+  stopServer,
+} from "./power.ts";
 export { prepare, prepareDestroy } from "./prepare.ts";
 export type {
   DestroyPlan,

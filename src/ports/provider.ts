@@ -88,10 +88,17 @@ export interface Provider {
   runScript(ref: ServerRef, script: string, options: ScriptOptions): Promise<ScriptResult>;
   /** Destroys the server and everything it made; a server already gone is not an error. */
   destroy(ref: ServerRef): Promise<void>;
-  /** Stops the server, keeping its disk (present when the declaration lists the `stop` verb). */
+  /**
+   * Stops the server, keeping its disk, its `Id` and its private address; its processes end
+   * (present when the declaration lists the `stop` verb). A server stopped already is not an error.
+   */
   stop?(ref: ServerRef): Promise<void>;
-  /** Starts a stopped server again (present when the declaration lists the `start` verb). */
-  start?(ref: ServerRef): Promise<void>;
+  /**
+   * Starts a stopped server again, with the same `Id`, and answers its artifacts as they are now
+   * (a public address may have changed); a running server is not an error (present when the
+   * declaration lists the `start` verb). user_data does not run again.
+   */
+  start?(ref: ServerRef): Promise<ServerArtifacts>;
 }
 
 /**

@@ -8,7 +8,16 @@
 
 import type { CompiledHook, CompiledServer, SecretNames } from "../core/compiled.ts";
 
-export const STACK_STATUSES = ["RUNNING", "SUCCEEDED", "FAILED", "DESTROYING", "DESTROYED"] as const;
+export const STACK_STATUSES = [
+  "RUNNING",
+  "SUCCEEDED",
+  "FAILED",
+  "DESTROYING",
+  "DESTROYED",
+  "STOPPING",
+  "STOPPED",
+  "STARTING",
+] as const;
 export type StackStatus = (typeof STACK_STATUSES)[number];
 
 export const SERVER_STATUSES = [
@@ -19,6 +28,7 @@ export const SERVER_STATUSES = [
   "FAILED",
   "SKIPPED",
   "DESTROYED",
+  "STOPPED",
 ] as const;
 export type ServerStatus = (typeof SERVER_STATUSES)[number];
 
@@ -79,6 +89,12 @@ export interface StackRecord extends StackKey {
   readonly redrive?: { readonly execution: string; readonly armed: boolean };
   /** The compiled template's settings, recorded by Prepare: what OnFailure and a redrive need. */
   readonly settings?: RunSettings;
+  /** When `settings.ttl` destroys the stack (ISO; createdAt + ttl, pushed back by `extend`). */
+  readonly expiresAt?: string;
+  /** When `settings.auto_stop` stops the stack (ISO; its last provision or start + auto_stop). */
+  readonly stopsAt?: string;
+  /** When the stack was last stopped (ISO). */
+  readonly stoppedAt?: string;
 }
 
 /** A run's settings, compiled from the template's `settings`. */
@@ -89,6 +105,10 @@ export interface RunSettings {
   readonly serverTimeout: number;
   /** Seconds a server may wait for its dependencies: the longest chain before it, at most. */
   readonly waitTimeout: number;
+  /** `settings.ttl`: the stack is destroyed this many seconds after its creation. */
+  readonly ttlSeconds?: number;
+  /** `settings.auto_stop`: the stack is stopped this many seconds after its last start. */
+  readonly autoStopSeconds?: number;
 }
 
 /**

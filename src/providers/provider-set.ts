@@ -107,10 +107,17 @@ function lazyProvider(
     runScript: async (ref, script, options) => (await get()).runScript(ref, script, options),
     destroy: async (ref) => (await get()).destroy(ref),
   };
-  for (const verb of declaration.capabilities.verbs) {
-    provider[verb] = async (ref) => {
+  const verbs = declaration.capabilities.verbs;
+  if (verbs.includes("stop")) {
+    provider.stop = async (ref) => {
       const p = await get();
-      return (p[verb] as NonNullable<Provider[typeof verb]>).call(p, ref);
+      return (p.stop as NonNullable<Provider["stop"]>).call(p, ref);
+    };
+  }
+  if (verbs.includes("start")) {
+    provider.start = async (ref) => {
+      const p = await get();
+      return (p.start as NonNullable<Provider["start"]>).call(p, ref);
     };
   }
   return provider;

@@ -117,6 +117,9 @@ const STACK_FIELDS = [
   "requestHash",
   "redrive",
   "settings",
+  "expiresAt",
+  "stopsAt",
+  "stoppedAt",
 ] as const satisfies readonly (keyof StackRecord)[];
 
 const SERVER_FIELDS = [
@@ -209,8 +212,13 @@ export async function itemToStack(item: Item): Promise<StackRecord> {
         maxParallel: settings.num("maxParallel"),
         serverTimeout: settings.num("serverTimeout"),
         waitTimeout: settings.num("waitTimeout"),
+        ...opt("ttlSeconds", settings.optNum("ttlSeconds")),
+        ...opt("autoStopSeconds", settings.optNum("autoStopSeconds")),
       },
     ),
+    ...opt("expiresAt", f.optStr("expiresAt")),
+    ...opt("stopsAt", f.optStr("stopsAt")),
+    ...opt("stoppedAt", f.optStr("stoppedAt")),
   };
 }
 

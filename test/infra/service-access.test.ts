@@ -1,5 +1,6 @@
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { EventBridgeClient, PutEventsCommand } from "@aws-sdk/client-eventbridge";
+import { CreateScheduleCommand, SchedulerClient } from "@aws-sdk/client-scheduler";
 import {
   DescribeSecretCommand,
   GetSecretValueCommand,
@@ -34,10 +35,12 @@ import { startDynalite, type TestDynalite } from "../integration/store/dynalite.
 const TABLE = "teamstack-service-access";
 const PROVISION = "arn:aws:states:us-east-1:123456789012:stateMachine:Teamstack-Provision";
 const DESTROY = "arn:aws:states:us-east-1:123456789012:stateMachine:Teamstack-Destroy";
+const POWER = "arn:aws:states:us-east-1:123456789012:stateMachine:Teamstack-Power";
 const CALLBACK_SECRET_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:CallbackSecret-AbCdEf";
 const CALLBACK_KEY = "k".repeat(64);
 const sfn = mockClient(SFNClient);
 const secretsManager = mockClient(SecretsManagerClient);
+const scheduler = mockClient(SchedulerClient);
 let db: TestDynalite;
 let recording: Set<string> | undefined;
 const realSend = DynamoDBClient.prototype.send;
@@ -53,7 +56,14 @@ beforeAll(async () => {
     TABLE_NAME: TABLE,
     PROVISION_STATE_MACHINE_ARN: PROVISION,
     DESTROY_STATE_MACHINE_ARN: DESTROY,
+    POWER_STATE_MACHINE_ARN: POWER,
+    SCHEDULE_GROUP_NAME: "Teamstack-expiry",
+    SCHEDULER_ROLE_ARN: "arn:aws:iam::123456789012:role/Teamstack-SchedulerRole",
     CALLBACK_SECRET_ARN,
+  });
+  scheduler.on(CreateScheduleCommand).callsFake(async () => {
+    recording?.add("scheduler:CreateSchedule");
+    return { ScheduleArn: "arn:x" };
   });
   vi.spyOn(DynamoDBClient.prototype, "send").mockImplementation(function (
     this: DynamoDBClient,
@@ -65,7 +75,9 @@ beforeAll(async () => {
     return (realSend as (...a: unknown[]) => unknown).apply(this, args);
   } as never);
   sfn.on(StartExecutionCommand).callsFake(async (input: { stateMachineArn: string }) => {
-    recording?.add(`states:StartExecution@${input.stateMachineArn === PROVISION ? "provision" : "destroy"}`);
+    recording?.add(
+      `states:StartExecution@${input.stateMachineArn === PROVISION ? "provision" : input.stateMachineArn === POWER ? "power" : "destroy"}`,
+    );
     return { executionArn: `${input.stateMachineArn}:x`, startDate: new Date() };
   });
   sfn.on(SendTaskSuccessCommand).callsFake(async () => {
@@ -98,6 +110,7 @@ afterAll(async () => {
   vi.restoreAllMocks();
   sfn.restore();
   secretsManager.restore();
+  scheduler.restore();
   await db?.close();
 });
 
@@ -109,6 +122,7 @@ function granted(access: ServiceAccess): string[] {
     ...access.starts.map((m) => `states:StartExecution@${m}`),
     ...(access.describesExecutions ? ["states:DescribeExecution"] : []),
     ...(access.describesSecrets ? ["secretsmanager:DescribeSecret"] : []),
+    ...(access.setsSchedules ? ["scheduler:CreateSchedule"] : []),
     ...(access.settlesReadiness
       ? [
           "secretsmanager:GetSecretValue@callback",
@@ -129,8 +143,9 @@ function otherCalls(): string[] {
     "SendTaskFailureCommand",
     "GetSecretValueCommand",
     "DescribeSecretCommand",
+    "CreateScheduleCommand",
   ]);
-  return [...sfn.calls(), ...secretsManager.calls()]
+  return [...sfn.calls(), ...secretsManager.calls(), ...scheduler.calls()]
     .map((c) => (c.args[0] as { constructor: { name: string } }).constructor.name)
     .filter((n) => !known.has(n));
 }
@@ -255,6 +270,50 @@ describe("the service functions' grants against their code", () => {
       (await call("POST", `/teams/acme/stacks/${stackId}/rerun`, "/teams/{team}/stacks/{id}/rerun"))
         .statusCode,
     ).toBe(202);
+    // Stop, start and extend a provisioned stack (as Finalize leaves it, with a ttl).
+    const paused: Set<string> | undefined = recording;
+    recording = undefined;
+    const runs = createDynamoStore({ client: db.client, tableName: TABLE });
+    await runs.releaseLock(
+      { team: "acme", stackId },
+      `${PROVISION.replace(":stateMachine:", ":execution:")}:run-1`,
+    );
+    const expiresAt = new Date(Date.now() + 3_600_000).toISOString();
+    await runs.updateStack({ team: "acme", stackId }, { status: "SUCCEEDED", expiresAt });
+    await runs.putServer({
+      team: "acme",
+      stackId,
+      name: "db",
+      provider: "sim",
+      type: "t3.micro",
+      run: 1,
+      attempt: 1,
+      status: "SUCCEEDED",
+      deps: [],
+      pending: [],
+      dependents: [],
+      artifacts: { Id: "sim-1", IP: "10.0.0.1" },
+    });
+    recording = paused;
+    expect(
+      (await call("POST", `/teams/acme/stacks/${stackId}/stop`, "/teams/{team}/stacks/{id}/stop")).statusCode,
+    ).toBe(202);
+    // Not stopped yet: a start is refused, saying why.
+    expect(
+      (await call("POST", `/teams/acme/stacks/${stackId}/start`, "/teams/{team}/stacks/{id}/start"))
+        .statusCode,
+    ).toBe(409);
+    const extended = await call(
+      "POST",
+      `/teams/acme/stacks/${stackId}/extend`,
+      "/teams/{team}/stacks/{id}/extend",
+      {
+        by: "2h",
+      },
+    );
+    expect(JSON.parse(extended.body).expiresAt).toBe(
+      new Date(Date.parse(expiresAt) + 7_200_000).toISOString(),
+    );
     await call("DELETE", `/teams/acme/stacks/${stackId}`, "/teams/{team}/stacks/{id}");
     await call("POST", "/events", "/events", {
       id: "evt-api-1",

@@ -104,7 +104,7 @@ beforeAll(() => {
     error = e;
   }
   nag = { stack: nagStack, error, outdir: nagOut };
-}, 120_000);
+}, 300_000); // bundles every Lambda (26) with esbuild: minutes on a loaded 2-core machine
 
 afterAll(() => {
   if (work) rmSync(work, { recursive: true, force: true });
@@ -113,7 +113,19 @@ afterAll(() => {
 const MACHINES = [
   { id: "Provision", file: "provision.asl.json", name: "Teamstack-Provision" },
   { id: "Destroy", file: "destroy.asl.json", name: "Teamstack-Destroy" },
+  { id: "Power", file: "power.asl.json", name: "Teamstack-Power" },
 ] as const;
+
+/** What a function that sets stacks' expiry schedules is granted: the group's schedules, the scheduler's role. */
+function scheduleGrants(): [string, string[]][] {
+  const schedules = arnOf("scheduler:schedule/Teamstack-expiry/*");
+  return [
+    ["scheduler:CreateSchedule", [schedules]],
+    ["scheduler:UpdateSchedule", [schedules]],
+    ["scheduler:DeleteSchedule", [schedules]],
+    ["iam:PassRole", [`{${logicalId("Expiry", "SchedulerRole")}.Arn}`]],
+  ];
+}
 
 function handlerFolders(): string[] {
   const dir = join(PROJECT_ROOT, "lambdas");
@@ -286,7 +298,9 @@ function serviceGrants(access: ServiceAccess): [string, string[]][] {
   if (access.starts.length > 0) {
     out.push([
       "states:StartExecution",
-      access.starts.map((m) => `{${machineLogicalId(m === "provision" ? "Provision" : "Destroy")}}`),
+      access.starts.map(
+        (m) => `{${machineLogicalId(m === "provision" ? "Provision" : m === "power" ? "Power" : "Destroy")}}`,
+      ),
     ]);
   }
   if (access.describesExecutions) {
@@ -305,6 +319,7 @@ function serviceGrants(access: ServiceAccess): [string, string[]][] {
     ]);
   }
   if (access.describesSecrets) out.push(["secretsmanager:DescribeSecret", [TEAMSTACK_SECRETS]]);
+  if (access.setsSchedules) out.push(...scheduleGrants());
   return out;
 }
 
@@ -332,20 +347,34 @@ describe("the Lambda functions", () => {
       DESTROY_STATE_MACHINE_ARN: { Ref: machineLogicalId("Destroy") },
     };
     const callbackSecret = { CALLBACK_SECRET_ARN: { Ref: logicalId("CallbackSecret") } };
+    // Where stacks' ttl and auto_stop schedules go: the group, the scheduler's role, and (for the
+    // task functions) the machines a schedule starts, by name.
+    const schedulerRole = { "Fn::GetAtt": [logicalId("Expiry", "SchedulerRole"), "Arn"] };
+    const scheduleGroup = { SCHEDULE_GROUP_NAME: "Teamstack-expiry", SCHEDULER_ROLE_ARN: schedulerRole };
+    const byName = (name: string) =>
+      `arn:{AWS::Partition}:states:{AWS::Region}:{AWS::AccountId}:stateMachine:${name}`;
     for (const folder of handlerFolders()) {
       const p = props(functionOfFolder(folder));
       expect(p.Runtime, folder).toBe("nodejs24.x");
       expect(p.Architectures, folder).toEqual(["arm64"]);
       expect(p.Handler, folder).toBe("index.handler");
       expect(p.Description, folder).toContain(`lambdas/${folder}/handler.ts`);
-      const { CALLBACK_BASE_URL: baseUrl, ...variables } = (p.Environment as { Variables: Json }).Variables;
+      const { CALLBACK_BASE_URL: baseUrl, ...all } = (p.Environment as { Variables: Json }).Variables;
       const access = TASK_ACCESS[folder];
       const signs = access !== undefined && signsReadinessCallbacks(access);
+      const { DESTROY_STATE_MACHINE_ARN: destroyArn, POWER_STATE_MACHINE_ARN: powerArn, ...rest } = all;
+      const variables = access?.setsSchedules ? rest : all;
+      if (access?.setsSchedules) {
+        expect(render(destroyArn), folder).toBe(byName("Teamstack-Destroy"));
+        expect(render(powerArn), folder).toBe(byName("Teamstack-Power"));
+      }
       expect(variables, folder).toEqual(
         folder === "api"
           ? {
               TABLE_NAME: { Ref: tableId },
               ...machines,
+              POWER_STATE_MACHINE_ARN: { Ref: machineLogicalId("Power") },
+              ...scheduleGroup,
               ...callbackSecret,
               EVENT_BUS_NAME: { Ref: busId },
               ...powertools,
@@ -358,6 +387,7 @@ describe("the Lambda functions", () => {
                   TABLE_NAME: { Ref: tableId },
                   EVENT_BUS_NAME: { Ref: busId },
                   ...(signs ? callbackSecret : {}),
+                  ...(access?.setsSchedules ? scheduleGroup : {}),
                   ...powertools,
                 },
       );
@@ -483,6 +513,7 @@ describe("the Lambda functions", () => {
       if (signsReadinessCallbacks(access)) secrets.push(`{${logicalId("CallbackSecret")}}`);
       if (secrets.length > 0) expected.push(["secretsmanager:GetSecretValue", secrets]);
       if (access.actsThroughProviders) expected.push(["sts:AssumeRole", [TEAM_ROLES]]);
+      if (access.setsSchedules) expected.push(...scheduleGrants());
       expectGrants(functionLogicalId(pascalCase(folder)), expected, folder);
     }
   });
@@ -598,6 +629,39 @@ describe.each(MACHINES)("the $id state machine", (machine) => {
   });
 });
 
+describe("expiry schedules", () => {
+  it("makes one schedule group and a role that EventBridge Scheduler of this account assumes to start the destroy and power machines, and nothing else", () => {
+    const groups = ofType("AWS::Scheduler::ScheduleGroup");
+    expect(groups.map(([, r]) => r.Properties.Name)).toEqual(["Teamstack-expiry"]);
+    const roleId = logicalId("Expiry", "SchedulerRole");
+    const trust = props(roleId).AssumeRolePolicyDocument as { Statement: Json[] };
+    expect(trust.Statement).toEqual([
+      {
+        Action: "sts:AssumeRole",
+        Effect: "Allow",
+        Principal: { Service: "scheduler.amazonaws.com" },
+        Condition: { StringEquals: { "aws:SourceAccount": { Ref: "AWS::AccountId" } } },
+      },
+    ]);
+    expect(Object.fromEntries(grants(roleId))).toEqual({
+      "states:StartExecution": [
+        arnOf("states:stateMachine:Teamstack-Destroy"),
+        arnOf("states:stateMachine:Teamstack-Power"),
+      ].sort(),
+    });
+  });
+
+  it("lets exactly the functions that set expiries manage the group's schedules and pass the scheduler's role", () => {
+    const setters = [...taskFolders().filter((f) => TASK_ACCESS[f]?.setsSchedules), "api"].sort();
+    expect(setters).toEqual(["api", "finalize", "finish-power", "on-failure", "prepare", "prepare-power"]);
+    for (const folder of handlerFolders()) {
+      const g = grants(roleOfFunction(functionOfFolder(folder)));
+      expect(g.has("scheduler:CreateSchedule"), folder).toBe(setters.includes(folder));
+      expect(g.has("iam:PassRole"), folder).toBe(setters.includes(folder));
+    }
+  });
+});
+
 describe("IAM", () => {
   // CloudWatch Logs log delivery and X-Ray accept no resource-level permissions: the state
   // machines' logging and tracing need them on `*` (the CDK adds them with logs and tracing).
@@ -633,7 +697,7 @@ describe("IAM", () => {
         if (!target.includes("*")) continue;
         // Wildcards only below one named resource: one machine's executions, teamstack's secrets.
         expect(target, actions.join(",")).toMatch(
-          /:(stateMachine|execution):Teamstack-(Provision|Destroy)(:\*|\/\*|\/\*:\*)$|:secret:teamstack\/\*$|:iam::\*:role\/teamstack-\*$/,
+          /:(stateMachine|execution):Teamstack-(Provision|Destroy|Power)(:\*|\/\*|\/\*:\*)$|:secret:teamstack\/\*$|:iam::\*:role\/teamstack-\*$|:schedule\/Teamstack-expiry\/\*$/,
         );
       }
     }
@@ -971,6 +1035,11 @@ describe("cdk-nag AwsSolutions", () => {
         iam5(arn("states:execution:Teamstack-Destroy/*")),
         iam5(arn("states:execution:Teamstack-Destroy/*:*")),
         iam5(arn("states:stateMachine:Teamstack-Destroy/*")),
+        iam5(arn("states:execution:Teamstack-Power:*")),
+        iam5(arn("states:execution:Teamstack-Power/*")),
+        iam5(arn("states:execution:Teamstack-Power/*:*")),
+        iam5(arn("states:stateMachine:Teamstack-Power/*")),
+        iam5(arn("scheduler:schedule/Teamstack-expiry/*")),
         iam5(arn("secretsmanager:secret:teamstack/*")),
         iam5("arn:<AWS::Partition>:iam::*:role/teamstack-*"),
       ].sort(),

@@ -15,6 +15,7 @@ import {
 } from "../../src/local/asl-runner.ts";
 import type { PipelineDeps } from "../../src/pipeline/context.ts";
 import * as destroySteps from "../../src/pipeline/destroy.ts";
+import * as powerSteps from "../../src/pipeline/power.ts";
 import * as steps from "../../src/pipeline/steps.ts";
 import type { Readiness } from "../../src/ports/orchestration.ts";
 import type { StackKey } from "../../src/ports/store.ts";
@@ -89,6 +90,14 @@ function depsFor(task: string): PipelineDeps {
         record(task, "events:PutEvents");
       },
     },
+    schedules: {
+      async set() {
+        record(task, "scheduler:CreateSchedule");
+      },
+      async clear() {
+        record(task, "scheduler:DeleteSchedule");
+      },
+    },
     secrets: {
       async get() {
         record(task, "secretsmanager:GetSecretValue");
@@ -119,7 +128,7 @@ const functions: Record<string, TaskFunction> = Object.fromEntries(
   Object.keys(TASK_ACCESS).map((folder) => {
     // The destroy machine's tasks live in destroy.ts (its destroyServer is the one the Lambda runs).
     const step = (
-      { ...steps, ...destroySteps } as unknown as Record<
+      { ...steps, ...destroySteps, ...powerSteps } as unknown as Record<
         string,
         (d: PipelineDeps, p: unknown) => Promise<unknown>
       >
@@ -133,14 +142,20 @@ const functions: Record<string, TaskFunction> = Object.fromEntries(
 const machines = {
   provision: loadMachine(join(PROJECT_ROOT, "statemachines", "provision.asl.json")),
   destroy: loadMachine(join(PROJECT_ROOT, "statemachines", "destroy.asl.json")),
+  power: loadMachine(join(PROJECT_ROOT, "statemachines", "power.asl.json")),
 };
 
-async function execute(machine: keyof typeof machines, key: StackKey, executionId = `exec-${++n}`) {
+async function execute(
+  machine: keyof typeof machines,
+  key: StackKey,
+  executionId = `exec-${++n}`,
+  extra: Record<string, unknown> = {},
+) {
   running.add(executionId);
   try {
     const { outcome } = await runMachine(
       machines[machine],
-      { ...key },
+      { ...key, ...extra },
       { executionId, functions, tokens: registry },
     );
     return { outcome, executionId };
@@ -189,7 +204,7 @@ describe("TASK_ACCESS against the task code", () => {
     }
   });
 
-  it("covers every AWS action each task takes through provision, an update, failure, a held lock and destroy", async () => {
+  it("covers every AWS action each task takes through provision, an update, failure, a held lock, destroy, stop, start and expiry", async () => {
     const ok = await newStack(
       [
         "pre_hooks:",
@@ -228,7 +243,7 @@ describe("TASK_ACCESS against the task code", () => {
 
     const failing = await newStack(
       [
-        "settings: { on_failure: rollback }",
+        "settings: { on_failure: rollback, ttl: 1h }",
         "servers:",
         server("db", "    options: { fail: true }\n    user_data: 'echo $koding.userdata.api_key'\n"),
         server("api", "    depends_on: [db]\n"),
@@ -267,8 +282,43 @@ describe("TASK_ACCESS against the task code", () => {
     await store.acquireLock(locked, { run: 1, execution: "holder", since: new Date().toISOString() });
     running.add("holder");
     expect((await execute("provision", locked)).outcome.status).toBe("FAILED");
+    // An expiry that finds the stack busy moves its schedule on.
+    const due = new Date(Date.now() - 1000).toISOString();
+    await store.updateStack(locked, { expiresAt: due, stopsAt: due });
+    const busyDestroy = await execute("destroy", locked, undefined, {
+      expired: { action: "destroy", at: due },
+    });
+    expect(busyDestroy.outcome.status === "FAILED" && busyDestroy.outcome.error).toBe("StackLockedError");
+    const busyStop = await execute("power", locked, undefined, {
+      action: "stop",
+      expired: { action: "stop", at: due },
+    });
+    expect(busyStop.outcome.status === "FAILED" && busyStop.outcome.error).toBe("StackLockedError");
+    await store.updateStack(locked, { expiresAt: undefined, stopsAt: undefined });
     running.delete("holder");
     expect((await execute("provision", locked)).outcome.status).toBe("SUCCEEDED");
+
+    // Stop and start (with on_start), a stop that fails, and the expiries: a ttl's destroy and an
+    // auto_stop, each fired once due.
+    const power = await newStack(
+      [
+        "settings: { ttl: 1h, auto_stop: 1h }",
+        "servers:",
+        server("db", "    on_start: 'echo $koding.userdata.api_key'\n"),
+        server("app", "    on_start: 'echo $servers.db.IP'\n    options: { fail_stop: once }\n"),
+      ].join("\n"),
+    );
+    expect((await execute("provision", power)).outcome.status).toBe("SUCCEEDED");
+    expect((await execute("power", power, undefined, { action: "stop" })).outcome.status).toBe("FAILED");
+    expect((await execute("power", power, undefined, { action: "stop" })).outcome.status).toBe("SUCCEEDED");
+    expect((await execute("power", power, undefined, { action: "start" })).outcome.status).toBe("SUCCEEDED");
+    const past = new Date(Date.now() - 1000).toISOString();
+    const expiring = createDynamoStore({ client: db.client, tableName: TABLE });
+    await expiring.updateStack(power, { stopsAt: past, expiresAt: past });
+    const stopAt = { action: "stop", expired: { action: "stop", at: past } };
+    expect((await execute("power", power, undefined, stopAt)).outcome.status).toBe("SUCCEEDED");
+    const destroyAt = { expired: { action: "destroy", at: past } };
+    expect((await execute("destroy", power, undefined, destroyAt)).outcome.status).toBe("SUCCEEDED");
 
     const missing: string[] = [];
     const unused: string[] = [];
@@ -282,12 +332,19 @@ describe("TASK_ACCESS against the task code", () => {
         ...(access.describesExecutions ? ["states:DescribeExecution"] : []),
         ...(access.publishesEvents ? ["events:PutEvents"] : []),
         ...(access.readsSecrets ? ["secretsmanager:GetSecretValue"] : []),
+        ...(access.setsSchedules ? ["scheduler:CreateSchedule", "scheduler:DeleteSchedule"] : []),
       ]);
       for (const action of actions ?? []) if (!granted.has(action)) missing.push(`${folder}: ${action}`);
       // Table and token grants come in pairs and cover read-backs that a run may not need; secrets
       // and events are all-or-nothing, so a grant nobody used is one too many.
       for (const action of granted) {
         if (/^(secretsmanager|events):/.test(action) && !actions?.has(action))
+          unused.push(`${folder}: ${action}`);
+        if (
+          action === "scheduler:CreateSchedule" &&
+          !actions?.has(action) &&
+          !actions?.has("scheduler:DeleteSchedule")
+        )
           unused.push(`${folder}: ${action}`);
       }
     }

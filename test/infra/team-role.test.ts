@@ -83,6 +83,7 @@ describe("infra/team-role.yaml", () => {
       "LaunchTagged",
       "LaunchIntoBootstrap",
       "Terminate",
+      "StopStart",
       "RunScriptOnOwnInstances",
     ]) {
       const s = statements.find((x) => x.Sid === sid);

@@ -12,7 +12,7 @@ import { checkValue, scalarOf, toPlain } from "./values.ts";
  * user_data and depends_on. References inside user_data are queued for the reference check.
  */
 
-const SERVER_KEYS = ["name", "provider", "type", "user_data", "depends_on", "options"] as const;
+const SERVER_KEYS = ["name", "provider", "type", "user_data", "depends_on", "options", "on_start"] as const;
 type ServerFields = Partial<Record<(typeof SERVER_KEYS)[number], YNode>>;
 
 export function serversOf(ctx: ValidationContext, node: YNode): ServerSpec[] {
@@ -61,8 +61,17 @@ export function serversOf(ctx: ValidationContext, node: YNode): ServerSpec[] {
     const options = optionsOf(ctx, f.options, provider, where);
     const userData = userDataOf(ctx, f.user_data, provider, name, where);
     const dependsOn = dependsOnOf(ctx, f.depends_on, name, where);
+    const onStart = onStartOf(ctx, f.on_start, name, where);
     if (name && provider && type !== undefined) {
-      servers.push({ name, provider: provider.name, type, userData, dependsOn, options });
+      servers.push({
+        name,
+        provider: provider.name,
+        type,
+        userData,
+        dependsOn,
+        options,
+        ...(onStart !== undefined ? { onStart } : {}),
+      });
       ctx.referenced.set(name, []);
     }
   });
@@ -215,6 +224,29 @@ function userDataOf(
   }
   if (owner) ctx.pending.push({ node, value: userData, scope: "server", owner, where });
   return userData;
+}
+
+/**
+ * `on_start`: a script run at every start of the server (after user_data the first time), with the
+ * references user_data may use; the servers it references are waited for, as user_data's are.
+ */
+function onStartOf(
+  ctx: ValidationContext,
+  node: YNode | undefined,
+  owner: string | undefined,
+  where: string,
+): string | undefined {
+  if (!node || (node.kind === "scalar" && node.value === null)) return undefined;
+  if (node.kind !== "scalar" || typeof node.value !== "string") {
+    ctx.at(
+      node.start,
+      `${where}: on_start must be a script (a string; use \`|\` for several lines), found ${describe(node)}`,
+    );
+    return undefined;
+  }
+  if (owner)
+    ctx.pending.push({ node, value: node.value, scope: "server", owner, where: `${where} on_start` });
+  return node.value;
 }
 
 function dependsOnOf(

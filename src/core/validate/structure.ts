@@ -9,7 +9,7 @@ import { scalarOf } from "./values.ts";
 /** The template's top level, its vars and its settings: structure checks with no cross-references. */
 
 export const TOP_KEYS = ["vars", "settings", "pre_hooks", "servers", "post_hooks"] as const;
-const SETTINGS_KEYS = ["on_failure", "max_parallel", "server_timeout"] as const;
+const SETTINGS_KEYS = ["on_failure", "max_parallel", "server_timeout", "ttl", "auto_stop"] as const;
 
 export function varsOf(ctx: ValidationContext, node: YNode): Record<string, VarValue> {
   const vars: Record<string, VarValue> = Object.create(null);
@@ -70,5 +70,43 @@ export function settingsOf(ctx: ValidationContext, node: YNode): Settings {
         `settings.server_timeout: expected a duration such as 90s, 10m or 1h30m (at most 24h), found ${describe(f.server_timeout)}`,
       );
   }
-  return { onFailure, maxParallel, serverTimeoutSeconds };
+  const ttlSeconds = f.ttl ? expiryDuration(ctx, f.ttl, "ttl") : undefined;
+  const autoStopSeconds = f.auto_stop ? expiryDuration(ctx, f.auto_stop, "auto_stop") : undefined;
+  return {
+    onFailure,
+    maxParallel,
+    serverTimeoutSeconds,
+    ...(ttlSeconds !== undefined ? { ttlSeconds } : {}),
+    ...(autoStopSeconds !== undefined ? { autoStopSeconds } : {}),
+  };
+}
+
+/** The longest `ttl` or `auto_stop` (a year: EventBridge Scheduler's one-time schedules go further, a stack should not). */
+export const MAX_EXPIRY_SECONDS = 366 * 86_400;
+
+/** `settings.ttl` and `settings.auto_stop`: durations such as 10s, 30m, 8h or 7d, at most a year. */
+function expiryDuration(ctx: ValidationContext, node: YNode, name: "ttl" | "auto_stop"): number | undefined {
+  const v = scalarOf(node);
+  const seconds = typeof v === "string" || typeof v === "number" ? parseExpiry(v) : undefined;
+  if (seconds !== undefined && seconds <= MAX_EXPIRY_SECONDS) return seconds;
+  ctx.at(
+    node.start,
+    `settings.${name}: expected a duration such as 10s, 30m, 8h or 7d (at most 366d), found ${describe(node)}`,
+  );
+  return undefined;
+}
+
+const EXPIRY = /^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$/;
+
+/**
+ * Seconds in an expiry duration: days, hours, minutes and seconds in that order (`7d`, `1d12h`,
+ * `90s`), or a whole number of seconds; undefined if not one.
+ */
+export function parseExpiry(value: string | number): number | undefined {
+  if (typeof value === "number") return Number.isInteger(value) && value > 0 ? value : undefined;
+  const m = EXPIRY.exec(value);
+  if (!m || value === "") return undefined;
+  const seconds =
+    Number(m[1] ?? 0) * 86_400 + Number(m[2] ?? 0) * 3600 + Number(m[3] ?? 0) * 60 + Number(m[4] ?? 0);
+  return seconds > 0 ? seconds : undefined;
 }

@@ -87,6 +87,8 @@ export interface AwsProviderOptions {
   readonly addressWaitMs?: number;
   /** Between polls of EC2 and SSM (default 2 s; waitUntilReady polls every 5 such). */
   readonly pollMs?: number;
+  /** How long stop and start wait for the instance to be stopped or running (default 480 s, within their tasks' 600 s). */
+  readonly stateWaitMs?: number;
 }
 
 /** SSM public parameters of the newest Ubuntu LTS image, per architecture. */
@@ -198,6 +200,7 @@ class AwsProvider implements Provider {
   readonly #sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
   readonly #addressWaitMs: number;
   readonly #pollMs: number;
+  readonly #stateWaitMs: number;
   readonly #launches: RateBudget;
   readonly #launchWaitMs: number;
   readonly #bootstrap: BootstrapDeps;
@@ -213,6 +216,7 @@ class AwsProvider implements Provider {
     this.#sleep = options.sleep ?? delay;
     this.#addressWaitMs = options.addressWaitMs ?? 60_000;
     this.#pollMs = options.pollMs ?? 2_000;
+    this.#stateWaitMs = options.stateWaitMs ?? 480_000;
     this.#launches =
       options.launches ?? createMemoryRateBudget({ now: this.#now, sleep: (ms) => this.#sleep(ms) });
     this.#launchWaitMs = options.launchWaitMs ?? 180_000;
@@ -397,6 +401,93 @@ class AwsProvider implements Provider {
     }
     // Nothing else is the server's own: its root volume goes with it (DeleteOnTermination), and
     // the network and security groups are shared by the credential's servers.
+  }
+
+  /**
+   * Stops the instance (EC2 StopInstances: its EBS root volume, its id and its private address are
+   * kept) and waits until it is stopped. A stopped instance is left as it is.
+   * @throws ServerNotFoundError when the instance is gone (terminated, or never made).
+   */
+  async stop(ref: ServerRef): Promise<void> {
+    const ctx = await this.#refContext(ref);
+    const instance = await this.#liveInstance(ctx, ref, "stop");
+    const id = instance.InstanceId as string;
+    if (instance.State?.Name !== "stopped" && instance.State?.Name !== "stopping") {
+      const { StopInstancesCommand } = await loadEc2();
+      try {
+        await ctx.clients.ec2.send(new StopInstancesCommand({ InstanceIds: [id] }));
+      } catch (err) {
+        throw translateAwsError(err, `EC2 StopInstances ${id} (server \`${ref.server}\`) in ${ctx.region}`);
+      }
+    }
+    await this.#waitForState(ctx, ref, id, "stopped");
+  }
+
+  /**
+   * Starts a stopped instance (EC2 StartInstances), waits until it runs and has its public address
+   * (a new one, unless it has an Elastic IP), and answers its artifacts as they are now.
+   * @throws ServerNotFoundError when the instance is gone (terminated, or never made).
+   */
+  async start(ref: ServerRef): Promise<ServerArtifacts> {
+    const ctx = await this.#refContext(ref);
+    const instance = await this.#liveInstance(ctx, ref, "start");
+    const id = instance.InstanceId as string;
+    if (instance.State?.Name !== "running") {
+      // A stopping instance cannot be started until it has stopped.
+      if (instance.State?.Name === "stopping") await this.#waitForState(ctx, ref, id, "stopped");
+      if (instance.State?.Name !== "pending") {
+        const { StartInstancesCommand } = await loadEc2();
+        try {
+          await ctx.clients.ec2.send(new StartInstancesCommand({ InstanceIds: [id] }));
+        } catch (err) {
+          throw translateAwsError(
+            err,
+            `EC2 StartInstances ${id} (server \`${ref.server}\`) in ${ctx.region}`,
+          );
+        }
+      }
+    }
+    const running = await this.#waitForState(ctx, ref, id, "running");
+    return this.#artifacts(ctx, await this.#withAddress(ctx, running));
+  }
+
+  /** The server's instance, unless it is terminated or was never made. */
+  async #liveInstance(ctx: Context, ref: ServerRef, verb: string): Promise<Instance> {
+    const instance = await this.#instanceOf(ctx, ref);
+    const state = instance?.State?.Name ?? "gone";
+    if (!instance?.InstanceId || state === "terminated" || state === "shutting-down") {
+      throw new ServerNotFoundError(
+        ref.stackId,
+        ref.server,
+        `cannot ${verb} instance ${instance?.InstanceId ?? (ref.id || "(none)")}: it is ${state}`,
+      );
+    }
+    return instance;
+  }
+
+  /** Polls the instance until it is in `state`, within stateWaitMs. */
+  async #waitForState(
+    ctx: Context,
+    ref: ServerRef,
+    id: string,
+    state: "stopped" | "running",
+  ): Promise<Instance> {
+    const deadline = this.#now() + this.#stateWaitMs;
+    for (;;) {
+      const instance = (await this.#describe(ctx, { InstanceIds: [id] }, id))[0];
+      const now = instance?.State?.Name ?? "gone";
+      if (instance && now === state) return instance;
+      if (!instance || now === "terminated" || now === "shutting-down") {
+        throw new ServerNotFoundError(ref.stackId, ref.server, `instance ${id} is ${now}, not ${state}`);
+      }
+      if (this.#now() >= deadline) {
+        throw new AwsApiError(
+          `instance ${id} (server \`${ref.server}\`) in ${ctx.region} is still ${now} after ${Math.round(this.#stateWaitMs / 1000)} s; expected ${state}`,
+          "StateTimeout",
+        );
+      }
+      await this.#sleep(this.#pollMs);
+    }
   }
 
   /** The credential, region and clients for a server with these options. */

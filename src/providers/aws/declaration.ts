@@ -107,7 +107,7 @@ export const awsDeclaration: ProviderDeclaration = {
       bytes: EC2_USER_DATA_LIMIT - WRAPPER_MAX_OVERHEAD,
       why: "EC2 takes 16 KB, of which teamstack's wrapper needs 2 KB",
     },
-    verbs: [],
+    verbs: ["stop", "start"],
     readiness: "callback",
   },
   credentials: {

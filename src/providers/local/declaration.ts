@@ -16,7 +16,7 @@ export const localDeclaration: ProviderDeclaration = {
       map: () => ({ type: "sandbox" }),
     },
     options: {},
-    verbs: [],
+    verbs: ["stop", "start"],
     readiness: "watch",
   },
   runsIn: ["local-runtime"],

@@ -12,6 +12,7 @@
 //  5. runs user_data inside the sandbox as its own child, so that it learns the exit code from
 //     the kernel (nothing in the sandbox can write it), masks the output and writes it to a
 //     bounded log, and records `exit-code` once the output is complete;
+//     (a start after a stop skips this: user_data ran once, when the sandbox was made);
 //  6. stays until it is killed, reading what user_data's background processes still print, and
 //     exits when the sandbox ends.
 
@@ -318,6 +319,8 @@ async function main(): Promise<void> {
   }
   writePrivate("holder.json", `${JSON.stringify(info)}\n`);
   process.stdout.write("ready\n");
+  // A start after a stop: user_data ran when the sandbox was made; its output and exit code stay.
+  if (config.restart) return;
 
   const mark = `[teamstack] user_data exited ${randomBytes(16).toString("hex")}`;
   let exitCode: number | undefined;

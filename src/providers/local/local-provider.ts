@@ -181,6 +181,11 @@ class LocalProvider implements Provider {
         record ? `its sandbox is ${record.id}, not ${ref.id}` : `no sandbox in ${layout.dir}`,
       );
     }
+    if (record.stopped) {
+      throw new SandboxNotRunningError(
+        `sandbox ${record.id} of server \`${ref.server}\` is stopped; start it first (teamstack start)`,
+      );
+    }
     if (!(await isAlive(record.holder)) || !(await isAlive(record.holder.init))) {
       throw new SandboxNotRunningError(
         `sandbox ${record.id} of server \`${ref.server}\` is not running (its holder, process ${record.holder.pid}, is gone); destroy it and create it again`,
@@ -217,6 +222,79 @@ class LocalProvider implements Provider {
       for (const address of addresses) await releaseAddress(this.#stateDir, address, ref.stackId, ref.server);
     });
     await rmdir(layout.stackDir).catch(() => undefined);
+  }
+
+  /**
+   * Stops the sandbox: every process in it ends (its init, bwrap and the holder are killed, as a
+   * destroy does), while its directory, its files and its address lease stay. Stopping a stopped
+   * sandbox does nothing.
+   * @throws ServerNotFoundError when the server has no sandbox of that id.
+   */
+  async stop(ref: ServerRef): Promise<void> {
+    checkNames(ref.stackId, ref.server);
+    const layout = sandboxLayout(this.#stateDir, ref.stackId, ref.server);
+    await this.#exclusive(layout, ref.stackId, ref.server, async () => {
+      const record = await this.#recordOf(layout, ref);
+      if (record.stopped) return;
+      await this.#kill(layout, record.holder);
+      await writeFileAtomic(
+        layout.record,
+        `${JSON.stringify({ ...record, stopped: true } satisfies SandboxRecord, null, 2)}\n`,
+      );
+    });
+  }
+
+  /**
+   * Starts a stopped sandbox again over its kept files, with the same id and address; user_data
+   * does not run again (on_start is the pipeline's). A running sandbox is left as it is.
+   * @throws ServerNotFoundError when the server has no sandbox of that id.
+   */
+  async start(ref: ServerRef): Promise<ServerArtifacts> {
+    checkNames(ref.stackId, ref.server);
+    const support = await detectLocalSupport();
+    const layout = sandboxLayout(this.#stateDir, ref.stackId, ref.server);
+    return this.#exclusive(layout, ref.stackId, ref.server, async () => {
+      const record = await this.#recordOf(layout, ref);
+      if (!record.stopped && (await isAlive(record.holder)) && (await isAlive(record.holder.init))) {
+        return record.artifacts;
+      }
+      // A sandbox whose holder died (a reboot) comes back the same way: whatever is left is killed first.
+      await this.#kill(layout, record.holder);
+      const { mode: _mode, holder: _holder, artifacts: _artifacts, stopped: _stopped, ...file } = record;
+      await this.#startHolder(
+        {
+          support,
+          request: file,
+          bwrapArgs: bwrapArgs(support, file, layout, false),
+          userData: "",
+          secrets: [],
+          env: sandboxEnv(file, support.bash),
+          logHeadBytes: this.#logHeadBytes,
+          logSegmentBytes: this.#logSegmentBytes,
+          restart: true,
+        },
+        layout,
+      );
+      const holder = await readJsonFile<HolderInfo>(layout.holder);
+      if (!holder?.init)
+        throw new SandboxSetupError(`the holder of ${layout.dir} reported ready without writing holder.json`);
+      const started: SandboxRecord = { ...file, mode: support.mode, holder, artifacts: record.artifacts };
+      await writeFileAtomic(layout.record, `${JSON.stringify(started, null, 2)}\n`);
+      return record.artifacts;
+    });
+  }
+
+  /** The complete sandbox of `ref`. @throws ServerNotFoundError when there is none of that id. */
+  async #recordOf(layout: SandboxLayout, ref: ServerRef): Promise<SandboxRecord> {
+    const record = await readJsonFile<SandboxRecord>(layout.record);
+    if (!record || (ref.id !== "" && record.id !== ref.id)) {
+      throw new ServerNotFoundError(
+        ref.stackId,
+        ref.server,
+        record ? `its sandbox is ${record.id}, not ${ref.id}` : `no sandbox in ${layout.dir}`,
+      );
+    }
+    return record;
   }
 
   /** Runs `fn` alone for this server: in this process (mutex) and across processes (lock file). */
@@ -375,6 +453,15 @@ class LocalProvider implements Provider {
     const holder =
       record?.holder ??
       (await readJsonFile<Partial<HolderInfo> & ProcessIdentity>(layout.holder).catch(() => undefined));
+    await this.#kill(layout, holder);
+    await removeTree(layout.dir);
+  }
+
+  /** Ends every process of the sandbox (see #teardown), keeping its files. */
+  async #kill(
+    layout: SandboxLayout,
+    holder: (Partial<HolderInfo> & ProcessIdentity) | undefined,
+  ): Promise<void> {
     // The sandbox's init first: the kernel then kills every other process of its PID namespace
     // and waits until they are all reaped, and bwrap (init's parent) reaps init and exits.
     // Killing bwrap or the holder first would leave init to the host's PID 1 to reap.
@@ -390,7 +477,6 @@ class LocalProvider implements Provider {
     await stop(holder?.init, true);
     await stop(holder?.bwrap, holder?.init === undefined);
     await stop(holder, true);
-    await removeTree(layout.dir);
   }
 }
 

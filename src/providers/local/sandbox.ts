@@ -88,6 +88,8 @@ export interface SandboxRecord extends SandboxRequestFile {
   readonly mode: LocalSupport["mode"];
   readonly holder: HolderInfo;
   readonly artifacts: ServerArtifacts;
+  /** Stopped: its processes are gone, its files and its address kept; `start` brings it back. */
+  readonly stopped?: true;
 }
 
 /** Everything the holder needs, sent on its stdin (never argv or environment: it holds user_data and secrets). */
@@ -102,6 +104,11 @@ export interface HolderConfig {
   readonly env: Readonly<Record<string, string>>;
   readonly logHeadBytes: number;
   readonly logSegmentBytes: number;
+  /**
+   * A start after a stop: the sandbox comes back over its kept files and user_data does not run
+   * again (its output and exit code stay as they were).
+   */
+  readonly restart?: true;
 }
 
 /**

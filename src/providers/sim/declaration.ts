@@ -43,6 +43,11 @@ export const simDeclaration: ProviderDeclaration = {
         value: { kind: "integer", min: 0, max: 86_400_000 },
         doc: "Milliseconds a destroy takes.",
       },
+      fail_stop: { value: FAIL, doc: "Whether stopping fails: like `fail`." },
+      new_public_ip: {
+        value: { kind: "boolean" },
+        doc: "Each start gives the server a new PublicIP (as EC2 does without an Elastic IP).",
+      },
       create_rate: {
         value: { kind: "number", min: 0.001, max: 10_000 },
         doc: "Creates per second allowed across the team's sim servers in every stack (an account-wide limit, one per team).",
@@ -52,7 +57,7 @@ export const simDeclaration: ProviderDeclaration = {
         doc: "Creates allowed at once under `create_rate` (default 1).",
       },
     },
-    verbs: [],
+    verbs: ["stop", "start"],
     readiness: "watch",
   },
   runsIn: ["lambda", "local-runtime"],

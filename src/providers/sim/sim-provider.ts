@@ -20,7 +20,9 @@ import { delay, truncateUtf8 } from "../timing.ts";
  * Template options: `boot_ms` (create to ready, default 0), `fail` (`true`, `"once"`, or a rate
  * 0..1 drawn deterministically from `seed`, the stack, the server and the attempt),
  * `fail_output_bytes` (how much a failing user_data prints), `fail_destroy` (like `fail`, for
- * destroy), `destroy_ms` (how long a destroy takes), and `create_rate` with `create_burst`: an account-wide create limit, a token bucket
+ * destroy), `destroy_ms` (how long a destroy takes), `fail_stop` (like `fail`, for stop),
+ * `new_public_ip` (each start gives the server a new PublicIP, as EC2 does without an Elastic IP),
+ * and `create_rate` with `create_burst`: an account-wide create limit, a token bucket
  * shared by every sim server of the deployment through the RateBudget port (the table, so every
  * process and stack together), as EC2 limits RunInstances per account and region.
  */
@@ -56,6 +58,8 @@ export interface SimOptions {
   readonly failOutputBytes: number;
   readonly failDestroy: SimFailMode;
   readonly destroyMs: number;
+  readonly failStop: SimFailMode;
+  readonly newPublicIp: boolean;
   /** The account-wide create limit, when `create_rate` is set. */
   readonly createLimit?: RateLimit;
 }
@@ -75,6 +79,16 @@ interface SimServerRecord {
   readonly failDestroy?: SimFailMode;
   /** How long destroying it takes. */
   readonly destroyMs?: number;
+  /** Whether stopping it fails, per stop attempt. */
+  readonly failStop?: SimFailMode;
+  /** Each start gives it a new PublicIP. */
+  readonly newPublicIp?: boolean;
+  /** Stopped: its processes are gone, its disk and its Id are kept. */
+  readonly stopped?: boolean;
+  /** Starts after a stop so far. */
+  readonly starts?: number;
+  /** Stop attempts so far (for `fail_stop: once`). */
+  readonly stopAttempts?: number;
   readonly artifacts: ServerArtifacts;
 }
 
@@ -145,12 +159,20 @@ export function parseSimOptions(options: Readonly<Record<string, unknown>>): Sim
       "sim option create_burst needs create_rate: the limit is a rate with a burst",
     );
   }
+  const newPublicIp = options.new_public_ip ?? false;
+  if (typeof newPublicIp !== "boolean") {
+    throw new ProviderRequestError(
+      `sim option new_public_ip is ${JSON.stringify(newPublicIp)}; expected true or false`,
+    );
+  }
   return {
     bootMs,
     fail: mode("fail", fail),
     failOutputBytes,
     failDestroy: mode("fail_destroy", options.fail_destroy ?? false),
     destroyMs,
+    failStop: mode("fail_stop", options.fail_stop ?? false),
+    newPublicIp,
     ...(rate !== undefined
       ? { createLimit: { perSecond: rate, burst: (burst as number | undefined) ?? 1 } }
       : {}),
@@ -204,6 +226,13 @@ export function simArtifacts(stackId: string, server: string, type: string, atte
   };
 }
 
+/** The PublicIP a `new_public_ip` server has after its `starts`-th start. */
+export function simPublicIp(stackId: string, server: string, starts: number): string {
+  const hash = hashOf("sim-public", stackId, server, String(starts));
+  const byte = (i: number): number => Number.parseInt(hash.slice(i * 2, i * 2 + 2), 16);
+  return `198.${18 + (byte(0) % 2)}.${byte(1)}.${1 + (byte(2) % 254)}`;
+}
+
 class SimProvider implements Provider {
   readonly name = "sim" as const;
   readonly #stateDir: string | undefined;
@@ -253,6 +282,8 @@ class SimProvider implements Provider {
         ...(options.failOutputBytes > 0 ? { failOutputBytes: options.failOutputBytes } : {}),
         ...(options.failDestroy.kind !== "never" ? { failDestroy: options.failDestroy } : {}),
         ...(options.destroyMs > 0 ? { destroyMs: options.destroyMs } : {}),
+        ...(options.failStop.kind !== "never" ? { failStop: options.failStop } : {}),
+        ...(options.newPublicIp ? { newPublicIp: true } : {}),
         artifacts,
       };
       await this.#save(key, { ...file, attempts: attempt, current });
@@ -284,8 +315,12 @@ class SimProvider implements Provider {
     script: string,
     options: { readonly timeoutMs: number; readonly maxOutputBytes: number },
   ): Promise<ScriptResult> {
-    if (!(await this.#current(ref))) {
+    const current = await this.#current(ref);
+    if (!current) {
       throw new ServerNotFoundError(ref.stackId, ref.server, `no sim server with id ${ref.id}`);
+    }
+    if (current.stopped) {
+      throw new ProviderRequestError(`sim server ${ref.server} (${ref.id}) is stopped; start it first`);
     }
     const body = script.trimEnd();
     const lines = body === "" ? 0 : body.split("\n").length;
@@ -317,6 +352,54 @@ class SimProvider implements Provider {
       }
       const { current: _, destroyAttempts: __, ...rest } = file;
       await this.#save(key, rest);
+    });
+  }
+
+  async stop(ref: ServerRef): Promise<void> {
+    await this.#change(ref, "stop", async (file, current) => {
+      if (current.stopped) return current;
+      const attempt = (current.stopAttempts ?? 0) + 1;
+      if (current.failStop && simAttemptFails(current.failStop, ref.stackId, `${ref.server}#stop`, attempt)) {
+        await this.#save(keyOf(ref.stackId, ref.server), {
+          ...file,
+          current: { ...current, stopAttempts: attempt },
+        });
+        throw new ProviderRequestError(
+          `sim server ${ref.server} (${current.id}) could not be stopped (simulated failure, stop attempt ${attempt})`,
+        );
+      }
+      return { ...current, stopped: true, stopAttempts: attempt };
+    });
+  }
+
+  async start(ref: ServerRef): Promise<ServerArtifacts> {
+    const after = await this.#change(ref, "start", async (_file, current) => {
+      if (!current.stopped) return current;
+      const starts = (current.starts ?? 0) + 1;
+      const artifacts = current.newPublicIp
+        ? { ...current.artifacts, PublicIP: simPublicIp(ref.stackId, ref.server, starts) }
+        : current.artifacts;
+      return { ...current, stopped: false, starts, artifacts };
+    });
+    return after.artifacts;
+  }
+
+  /** Changes the current server of `ref` under its lock; a server that is not there is an error. */
+  async #change(
+    ref: ServerRef,
+    verb: string,
+    change: (file: SimServerFile, current: SimServerRecord) => Promise<SimServerRecord>,
+  ): Promise<SimServerRecord> {
+    const key = keyOf(ref.stackId, ref.server);
+    return this.#mutex.run(key, async () => {
+      const file = await this.#load(key);
+      const current = file?.current;
+      if (!file || !current || current.id !== ref.id) {
+        throw new ServerNotFoundError(ref.stackId, ref.server, `no sim server with id ${ref.id} to ${verb}`);
+      }
+      const next = await change(file, current);
+      if (next !== current) await this.#save(key, { ...file, current: next });
+      return next;
     });
   }
 

@@ -109,7 +109,7 @@ async function dbAndApp(stackId: string) {
 describe("the Lambda handlers", () => {
   it("has one handler folder for every function the state machines invoke", () => {
     const names = new Set<string>();
-    for (const f of ["provision", "destroy"]) {
+    for (const f of ["provision", "destroy", "power"]) {
       for (const fn of loadMachine(new URL(`../../../statemachines/${f}.asl.json`, import.meta.url))
         .functions) {
         names.add(fn);

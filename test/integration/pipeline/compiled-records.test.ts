@@ -101,6 +101,7 @@ function functions(afterPrepare: (key: StackKey) => Promise<void>): Record<strin
     WaitForDependencies: bind(steps.waitForDependencies),
     CreateServer: bind(steps.createServer),
     WaitUntilReady: bind(steps.waitUntilReady),
+    RunOnStart: bind(steps.runOnStart),
     PublishArtifacts: bind(steps.publishArtifacts),
     MarkServerFailed: bind(steps.markServerFailed),
     CheckServers: bind(steps.checkServers),

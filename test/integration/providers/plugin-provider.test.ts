@@ -187,9 +187,18 @@ describe("a stack of the added provider's servers on the local engine", () => {
     const hook = (await engine.store.listHooks(key)).find((h) => h.phase === "post");
     expect(hook).toMatchObject({ status: "SUCCEEDED" });
     expect(hook?.output).toContain("from-hook");
-    // It declares `stop`, so the runtime's provider has it; sim declares no optional verb.
+    // It declares `stop` and not `start`, so the runtime's provider has the one and not the other.
     expect(typeof engine.providers.provider("child").stop).toBe("function");
-    expect(engine.providers.provider("sim").stop).toBeUndefined();
+    expect(engine.providers.provider("child").start).toBeUndefined();
+    // So its servers cannot be stopped and started: the power machine refuses, naming them, and
+    // changes nothing.
+    const stop = await engine.stop(key);
+    expect(stop.status === "FAILED" && stop.error).toBe("PowerRefusedError");
+    expect(stop.status === "FAILED" && stop.cause).toContain(
+      "servers db (subprocess: no start), app (subprocess: no start)",
+    );
+    expect((await engine.store.getStack(key))?.status).toBe("SUCCEEDED");
+    expect((await engine.store.getStack(key))?.lock).toBeUndefined();
 
     const down = await engine.destroy(key);
     expect(down.status).toBe("SUCCEEDED");

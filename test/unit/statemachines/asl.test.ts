@@ -3,7 +3,7 @@ import aslValidator from "asl-validator";
 import { describe, expect, it } from "vitest";
 import { functionOf, loadMachine } from "../../../src/local/asl-runner.ts";
 
-const files = ["provision", "destroy"] as const;
+const files = ["provision", "destroy", "power"] as const;
 const read = (f: string) =>
   JSON.parse(readFileSync(new URL(`../../../statemachines/${f}.asl.json`, import.meta.url), "utf8"));
 

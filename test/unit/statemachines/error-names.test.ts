@@ -19,7 +19,7 @@ import { functionOf } from "../../../src/local/asl-runner.ts";
  */
 
 const ROOT = new URL("../../../", import.meta.url);
-const MACHINES = ["provision", "destroy"] as const;
+const MACHINES = ["provision", "destroy", "power"] as const;
 
 type State = Record<string, unknown> & { Type: string };
 type Definition = { States: Record<string, State> };
