@@ -49,11 +49,13 @@ export function runSpecs(compiled: CompiledStack, stack: StackRecord, catalog: P
       spec,
       provider: providerOf(stack, spec.provider, catalog),
     })),
-    hooks: [...compiled.preHooks, ...compiled.postHooks].map(({ phase, index, ...spec }) => ({
-      phase,
-      index,
-      spec,
-    })),
+    hooks: [...compiled.preHooks, ...compiled.postHooks, ...compiled.destroyHooks].map(
+      ({ phase, index, ...spec }) => ({
+        phase,
+        index,
+        spec,
+      }),
+    ),
     settings: run,
     context: { member: stack.member, secrets: compiled.secrets },
   };

@@ -1,3 +1,4 @@
+import { HOOK_PHASES, type HookPhase } from "../core/template.ts";
 import type { Executions } from "../ports/orchestration.ts";
 import type { HookRecord, ServerRecord, StackKey, StackRecord, StackRuns } from "../ports/store.ts";
 import { inTemplateOrder } from "./servers.ts";
@@ -21,7 +22,7 @@ export interface StackStatusView {
     readonly error: string | null;
   }>;
   readonly hooks: ReadonlyArray<{
-    readonly phase: "pre" | "post";
+    readonly phase: HookPhase;
     readonly index: number;
     readonly type: string;
     readonly status: string;
@@ -115,7 +116,7 @@ export function statusView(
       error: s.error ?? null,
     })),
     hooks: [...hooks]
-      .sort((a, b) => (a.phase === b.phase ? a.index - b.index : a.phase === "pre" ? -1 : 1))
+      .sort((a, b) => HOOK_PHASES.indexOf(a.phase) - HOOK_PHASES.indexOf(b.phase) || a.index - b.index)
       .map((h) => ({
         phase: h.phase,
         index: h.index,

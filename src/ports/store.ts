@@ -7,6 +7,7 @@
  */
 
 import type { CompiledHook, CompiledServer, SecretNames } from "../core/compiled.ts";
+import type { HookPhase } from "../core/template.ts";
 
 export const STACK_STATUSES = ["RUNNING", "SUCCEEDED", "FAILED", "DESTROYING", "DESTROYED"] as const;
 export type StackStatus = (typeof STACK_STATUSES)[number];
@@ -188,7 +189,8 @@ export interface ServerRecord extends StackKey {
 }
 
 export interface HookRecord extends StackKey {
-  readonly phase: "pre" | "post";
+  /** pre, post and destroy hooks as the template lists them; undo steps (src/core/undo.ts). */
+  readonly phase: HookPhase;
   readonly index: number;
   readonly type: string;
   readonly status: HookStatus;

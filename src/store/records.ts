@@ -1,6 +1,7 @@
 import { promisify } from "node:util";
 import { gunzip, gunzipSync, gzip, gzipSync } from "node:zlib";
 import type { CompiledHook, CompiledServer } from "../core/compiled.ts";
+import { HOOK_PHASES } from "../core/template.ts";
 import type {
   CredentialRecord,
   HookRecord,
@@ -267,7 +268,7 @@ export function itemToHook(item: Item): HookRecord {
   return {
     team: f.str("team"),
     stackId: f.str("stackId"),
-    phase: oneOf(f.str("phase"), ["pre", "post"] as const, "hook phase"),
+    phase: oneOf(f.str("phase"), HOOK_PHASES, "hook phase"),
     index: f.num("index"),
     type: f.str("type"),
     status: oneOf(f.str("status"), HOOK_STATUSES, "hook status"),

@@ -183,7 +183,7 @@ export function createDynamoStackRuns(table: TableClient, options: { readonly no
 
     async listHooks(key) {
       const hooks = (await table.queryPrefix(stackKey(key).pk, hookPrefix(key))).map(itemToHook);
-      const phaseOrder = { pre: 0, post: 1 } as const;
+      const phaseOrder = { pre: 0, post: 1, destroy: 2, undo: 3 } as const;
       return hooks.sort((a, b) => phaseOrder[a.phase] - phaseOrder[b.phase] || a.index - b.index);
     },
 
