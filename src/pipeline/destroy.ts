@@ -100,6 +100,8 @@ export async function planDestroy(
     finishedAt: undefined,
     error: undefined,
   });
+  // Destroyed again: its records are no longer due to expire.
+  if (stack.purgeAt !== undefined) await deps.store.expireStack(key, undefined);
   const live = (await deps.store.listServers(key)).filter((r) => r.status !== "DESTROYED");
   const { order, pending, depth } = destroyOrder(live);
   await deps.store.appendEvent(key, {

@@ -243,7 +243,7 @@ describe("the store table", () => {
       Properties: {
         PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
         SSESpecification: { SSEEnabled: true },
-        TimeToLiveSpecification: { AttributeName: "expiresAt", Enabled: true },
+        TimeToLiveSpecification: { AttributeName: "purgeAt", Enabled: true },
       },
     });
     const [[id] = []] = ofType("AWS::DynamoDB::Table");
