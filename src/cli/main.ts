@@ -4,8 +4,9 @@ import { StateDirError } from "../local/state-dir.ts";
 import { eventsCommand, serveCommand, tokenCommand } from "./api-commands.ts";
 import { type Command, type Io, UsageError, type Values } from "./command.ts";
 import { FileError } from "./files.ts";
+import { downCommand, forgetCommand } from "./offboard-commands.ts";
 import { secretsCommand } from "./secrets-command.ts";
-import { downCommand, listCommand, rerunCommand, statusCommand, upCommand } from "./stack-commands.ts";
+import { listCommand, rerunCommand, statusCommand, upCommand } from "./stack-commands.ts";
 import { planCommand, renderCommand, validateCommand } from "./template-commands.ts";
 
 const processIo: Io = {
@@ -22,6 +23,7 @@ const COMMANDS: readonly Command[] = [
   listCommand,
   rerunCommand,
   downCommand,
+  forgetCommand,
   serveCommand,
   tokenCommand,
   eventsCommand,

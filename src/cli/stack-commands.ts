@@ -8,6 +8,7 @@ import { loadTemplate, MAX_TEMPLATE_BYTES, tooLarge } from "../core/validate.ts"
 import { StoreLostError } from "../local/dynamo/errors.ts";
 import { type LocalEngine, openLocalEngine } from "../local/engine.ts";
 import { openStateDir } from "../local/state-dir.ts";
+import { matchesFilter } from "../pipeline/stack-filter.ts";
 import { type StackStatusView, shownStatus, stackStatus, withLiveness } from "../pipeline/status.ts";
 import { missingUserdata } from "../pipeline/template.ts";
 import type { StackEvent, StackKey, StackRecord } from "../ports/store.ts";
@@ -16,18 +17,19 @@ import { PROVIDER_MODULES, PROVIDERS } from "../providers/registry.ts";
 import { createLocalSecrets } from "../secrets/local-secrets.ts";
 import { type Command, type Io, UsageError, type Values } from "./command.ts";
 import { readJsonFile, readTemplateBytes } from "./files.ts";
+import { LIST_FILTER_HELP, LIST_FILTER_OPTIONS, listFilter } from "./list-filter.ts";
 import { findRunningServer, type RunningServer } from "./server-client.ts";
 
-const STATE_DIR_HELP: readonly [string, string] = [
+export const STATE_DIR_HELP: readonly [string, string] = [
   "--state-dir DIR",
   "Where local stacks live (default ./.teamstack).",
 ];
-const JSON_HELP: readonly [string, string] = ["--json", "Print the result as JSON on stdout."];
-const ENDPOINT_HELP: readonly [string, string] = [
+export const JSON_HELP: readonly [string, string] = ["--json", "Print the result as JSON on stdout."];
+export const ENDPOINT_HELP: readonly [string, string] = [
   "--endpoint URL",
   "Go through this `teamstack serve` (default: the one running on the state directory, if any).",
 ];
-const common = { "state-dir": { type: "string" }, json: { type: "boolean" } } as const;
+export const common = { "state-dir": { type: "string" }, json: { type: "boolean" } } as const;
 
 function stateDirOf(values: Values): string {
   return resolve(typeof values["state-dir"] === "string" ? values["state-dir"] : ".teamstack");
@@ -46,7 +48,7 @@ function progress(values: Values, io: Io): ((key: StackKey, e: StackEvent) => vo
  */
 type Seen = Map<string, string> & { muted?: boolean };
 
-async function withEngine<T>(
+export async function withEngine<T>(
   values: Values,
   io: Io,
   fn: (engine: LocalEngine, seen: Seen) => Promise<T>,
@@ -150,7 +152,7 @@ async function runGuarded(
   }
 }
 
-async function findStack(engine: LocalEngine, id: string): Promise<StackRecord> {
+export async function findStack(engine: LocalEngine, id: string): Promise<StackRecord> {
   const stacks = await engine.store.listStacks();
   const found = stacks.find((s) => s.stackId === id);
   if (!found) {
@@ -369,14 +371,15 @@ export const statusCommand: Command = {
 export const listCommand: Command = {
   name: "list",
   summary: "List the stacks in the state directory.",
-  usage: "teamstack list [--json] [--state-dir DIR]",
-  options: common,
-  help: [JSON_HELP, STATE_DIR_HELP],
+  usage: "teamstack list [--member NAME] [--status STATUS] [--name NAME] [--json] [--state-dir DIR]",
+  options: { ...common, ...LIST_FILTER_OPTIONS },
+  help: [...LIST_FILTER_HELP, JSON_HELP, STATE_DIR_HELP],
   async run(values, args, io) {
     if (args.length > 0) throw new UsageError("list takes no arguments");
+    const filter = listFilter(values);
     return withEngine({ ...values, json: true }, io, async (engine) => {
       const stacks = await engine.store.listStacks();
-      const rows = await Promise.all(
+      const all = await Promise.all(
         stacks.map(async (s) => {
           const status = await shownStatus(s, engine.executions);
           return {
@@ -390,8 +393,10 @@ export const listCommand: Command = {
           };
         }),
       );
+      const rows = all.filter((r, i) => matchesFilter(stacks[i] as StackRecord, r.status, filter));
       if (values.json) io.out(`${JSON.stringify(rows, null, 2)}\n`);
-      else if (rows.length === 0) io.err(`no stacks in ${engine.stateDir}\n`);
+      else if (rows.length === 0)
+        io.err(`no stacks${Object.keys(filter).length > 0 ? " match" : ""} in ${engine.stateDir}\n`);
       else
         for (const r of rows)
           io.out(
