@@ -61,10 +61,6 @@ async function eventsOf(stackId: string): Promise<StackEvent[]> {
   return engine.store.listEvents({ team: "acme", stackId });
 }
 
-async function stacksOf(member: string) {
-  return (await engine.store.listStacks("acme")).filter((s) => s.member === member);
-}
-
 /** Provisions a stack of the default template for `member` (a signup) and waits for it. */
 async function signedUp(id: string, member: string): Promise<StackKey> {
   const res = await call("POST", "/events", signup(id, member));
