@@ -249,4 +249,27 @@ describe("Team Member Left", () => {
     expect((await engine.destroy(key)).status).toBe("SUCCEEDED");
     expect(removals()).toBe(2);
   }, 120_000);
+
+  it("filters GET /teams/{team}/stacks by member and status, and refuses a status that does not exist", async () => {
+    const carol = (await call("GET", "/teams/acme/stacks?member=carol&status=destroyed")).body as {
+      member: string;
+      status: string;
+    }[];
+    expect(carol.map((s) => [s.member, s.status])).toEqual([
+      ["carol", "DESTROYED"],
+      ["carol", "DESTROYED"],
+    ]);
+    const dave = (await call("GET", "/teams/acme/stacks?member=dave")).body as {
+      member: string;
+      status: string;
+    }[];
+    expect(dave.map((s) => [s.member, s.status])).toEqual([["dave", "SUCCEEDED"]]);
+    const succeeded = (await call("GET", "/teams/acme/stacks?status=SUCCEEDED")).body as { member: string }[];
+    expect(succeeded.map((s) => s.member).sort()).toEqual(["dave", "erin"]);
+    const bad = await call("GET", "/teams/acme/stacks?status=gone");
+    expect(bad.status).toBe(400);
+    expect(bad.body.message).toContain(
+      "status `gone`: expected one of RUNNING, SUCCEEDED, FAILED, DESTROYING, DESTROYED",
+    );
+  });
 });
