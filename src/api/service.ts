@@ -636,7 +636,7 @@ const gone = (message: string) => new ApiError(410, "Gone", message);
  * branch. 1,000 is the size the pipeline is benchmarked at (see README, Benchmarks).
  */
 export const MAX_STACK_SERVERS = 1000;
-/** The most hooks a stack made through the API may have, pre and post hooks together. */
+/** The most hooks a stack made through the API may have, pre, post and destroy hooks together. */
 export const MAX_STACK_HOOKS = 100;
 
 /** Refuses (422) a template larger than a member may make through the API. */
@@ -644,7 +644,7 @@ function checkTemplateSize(template: Template): void {
   const problems: string[] = [];
   if (template.servers.length > MAX_STACK_SERVERS)
     problems.push(`${template.servers.length} servers; a stack may have at most ${MAX_STACK_SERVERS}`);
-  const hooks = template.preHooks.length + template.postHooks.length;
+  const hooks = template.preHooks.length + template.postHooks.length + (template.destroyHooks?.length ?? 0);
   if (hooks > MAX_STACK_HOOKS) problems.push(`${hooks} hooks; a stack may have at most ${MAX_STACK_HOOKS}`);
   if (problems.length > 0) throw unprocessable(`the template has ${problems.join(", and ")}`);
 }

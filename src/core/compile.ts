@@ -181,6 +181,11 @@ export function compileStack(
   };
 }
 
+/** Every hook of a compiled stack, as its records are written: pre, post, then destroy hooks. */
+export function everyHook(stack: CompiledStack): PlacedHook[] {
+  return [...stack.preHooks, ...stack.postHooks, ...stack.destroyHooks];
+}
+
 /**
  * The spec hash: SHA-256 (hex) over the canonical JSON (sorted keys) of a server's provider,
  * type, options and compiled user_data, references as (server, artifact) pairs and member keys

@@ -1,5 +1,5 @@
 import { hookSecretNames } from "../core/capabilities.ts";
-import { type CompiledStack, compileStack } from "../core/compile.ts";
+import { type CompiledStack, compileStack, everyHook } from "../core/compile.ts";
 import type { ProviderCatalog } from "../core/providers.ts";
 import type { HookSpec } from "../core/template.ts";
 import type { RunSettings, StackRecord } from "../ports/store.ts";
@@ -49,13 +49,11 @@ export function runSpecs(compiled: CompiledStack, stack: StackRecord, catalog: P
       spec,
       provider: providerOf(stack, spec.provider, catalog),
     })),
-    hooks: [...compiled.preHooks, ...compiled.postHooks, ...compiled.destroyHooks].map(
-      ({ phase, index, ...spec }) => ({
-        phase,
-        index,
-        spec,
-      }),
-    ),
+    hooks: everyHook(compiled).map(({ phase, index, ...spec }) => ({
+      phase,
+      index,
+      spec,
+    })),
     settings: run,
     context: { member: stack.member, secrets: compiled.secrets },
   };
