@@ -12,26 +12,29 @@ import type { Workflow } from "./workflow.ts";
 /** The events lambdas/signup consumes, on teamstack's bus. */
 export const SIGNUP_EVENT_PATTERN = {
   source: ["teamstack.teams"],
-  "detail-type": ["Team Member Signed Up"],
+  "detail-type": ["Team Member Signed Up", "Team Member Left"],
 } as const;
 
 /** The events teamstack publishes on its bus, for consumers' rules (no rule of ours consumes them). */
 export const STACK_EVENTS_PATTERN = {
   source: ["teamstack.stacks"],
-  "detail-type": ["Stack Provisioned", "Stack Failed"],
+  "detail-type": ["Stack Provisioned", "Stack Failed", "Stack Destroyed"],
 } as const;
 
 /**
  * What lambdas/signup calls: StackService.signup (the team's default template, the member's data,
- * the stack made for the event id) and a provision execution. Checked against the running code by
- * test/infra/service-access.test.ts.
+ * the stack made for the event id) and a provision execution; StackService.memberLeft (the team
+ * policy, the member marked left, the member's stacks and their events, a destroy execution each,
+ * a MemberLeft stack event). Checked against the running code by test/infra/service-access.test.ts.
  */
 export const SIGNUP_ACCESS: ServiceAccess = {
-  // The default template, the member, the stack (a conditional put: the event id makes its key).
-  table: ["GetItem", "PutItem"],
-  queriesStacksIndex: false,
-  starts: ["provision"],
-  describesExecutions: false,
+  // The default template, the member, the stack (a conditional put: the event id makes its key);
+  // a team's stacks (the index's keys, then the items), a stack's events, appending one.
+  table: ["GetItem", "BatchGetItem", "Query", "PutItem", "UpdateItem"],
+  queriesStacksIndex: true,
+  starts: ["provision", "destroy"],
+  // Whether a stack's lock holder still runs (being destroyed, or busy).
+  describesExecutions: true,
   settlesReadiness: false,
   describesSecrets: true,
   setsSchedules: false,
@@ -84,7 +87,7 @@ export class SignupConsumer extends Construct {
       environment: {
         TABLE_NAME: props.table.tableName,
         PROVISION_STATE_MACHINE_ARN: props.provision.stateMachine.stateMachineArn,
-        // lambdas/shared/service.ts builds the whole StackService; signup never starts a destroy.
+        // Team Member Left starts destroys.
         DESTROY_STATE_MACHINE_ARN: props.destroy.stateMachine.stateMachineArn,
       },
       logLevel: props.logLevel,
@@ -95,7 +98,7 @@ export class SignupConsumer extends Construct {
 
     this.rule = new Rule(this, "Rule", {
       eventBus: props.eventBus,
-      description: "Team Member Signed Up → lambdas/signup",
+      description: "Team Member Signed Up, Team Member Left → lambdas/signup",
       eventPattern: {
         source: [...SIGNUP_EVENT_PATTERN.source],
         detailType: [...SIGNUP_EVENT_PATTERN["detail-type"]],

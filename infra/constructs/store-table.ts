@@ -9,7 +9,9 @@ export const STACKS_INDEX_NAME = "gsi1";
  * The store's one DynamoDB table, the same definition src/store/table.ts creates locally:
  * `pk`/`sk` strings, on-demand billing, and the sparse keys-only index `gsi1` (`gsi1pk`/`gsi1sk`)
  * listing a team's stacks. In AWS it also gets point-in-time recovery, AWS-managed encryption and
- * a TTL attribute `expiresAt` (dynalite has no TTL, so the store filters expired items on read).
+ * the TTL attribute `purgeAt` (epoch seconds), which every item of a destroyed stack carries for
+ * 30 days (src/pipeline/purge.ts). dynalite has no TTL: the local runtime purges those stacks
+ * itself. Not `expiresAt`, which names a stack's own `settings.ttl` (an ISO time on the stack item).
  */
 export class StoreTable extends Construct {
   readonly table: Table;
@@ -22,7 +24,7 @@ export class StoreTable extends Construct {
       billingMode: BillingMode.PAY_PER_REQUEST,
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
       encryption: TableEncryption.AWS_MANAGED,
-      timeToLiveAttribute: "expiresAt",
+      timeToLiveAttribute: "purgeAt",
       // The team's templates and stack records outlive a `cdk destroy` of the deployment.
       removalPolicy: RemovalPolicy.RETAIN,
     });

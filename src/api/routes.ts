@@ -1,11 +1,12 @@
 import { CALLBACK_SIGNATURE_HEADER } from "../adapters/callback-signing.ts";
+import { checkStackFilter, type StackFilter } from "../pipeline/stack-filter.ts";
 import { PROVIDERS } from "../providers/registry.ts";
 import { MAX_TEMPLATE_VERSION } from "../store/keys.ts";
 import { badRequest, forbidden } from "./errors.ts";
 import type { Schema } from "./json-schema.ts";
 import { ROLLOUT_ROUTES } from "./rollout-routes.ts";
 import { outdatedParam } from "./rollouts.ts";
-import type { Caller, CreateStackRequest, ReadyReport, SignupEvent, StackService } from "./service.ts";
+import type { Caller, CreateStackRequest, InboundEvent, ReadyReport, StackService } from "./service.ts";
 
 /**
  * The HTTP API's route table: every route with what it takes and answers (its body's schema, its
@@ -102,13 +103,22 @@ const createStackSchema: Schema = {
   additionalProperties: false,
 };
 
+/** The stack list's query (`?member=&status=&name=`), checked. */
+function stackFilterOf(query: RouteContext["query"]): StackFilter {
+  try {
+    return checkStackFilter({ member: query.member, status: query.status, name: query.name });
+  } catch (error) {
+    throw badRequest((error as Error).message);
+  }
+}
+
 const signupSchema: Schema = {
   type: "object",
   properties: {
     version: { type: "string", maxLength: 16 },
     id: { type: "string", maxLength: 256, pattern: "^\\S+$" },
     source: { type: "string", pattern: "^teamstack\\.teams$" },
-    "detail-type": { type: "string", pattern: "^Team Member Signed Up$" },
+    "detail-type": { type: "string", pattern: "^(Team Member Signed Up|Team Member Left)$" },
     account: { type: "string", maxLength: 64 },
     time: { type: "string", maxLength: 64 },
     region: { type: "string", maxLength: 64 },
@@ -151,6 +161,12 @@ const policySchema: Schema = {
       items: { type: "string", maxLength: 64 },
       maxItems: 16,
       description: `Providers the team's templates may use: any of ${PROVIDERS.names.join(", ")}; [] allows none.`,
+    },
+    on_member_left: {
+      type: "string",
+      maxLength: 64,
+      description:
+        "What a Team Member Left event does to the member's stacks: destroy (the default), stop or keep. Absent: unchanged.",
     },
   },
   required: ["providers"],
@@ -216,7 +232,7 @@ const changeSet: Schema = {
       items: {
         type: "object",
         properties: {
-          phase: { type: "string", pattern: "^(pre|post)$" },
+          phase: { type: "string", pattern: "^(pre|post|destroy)$" },
           index: { type: "integer" },
           type: { type: "string" },
           action: { type: "string", pattern: "^(run|skip)$" },
@@ -393,7 +409,12 @@ export const ROUTES: readonly Route[] = [
     success: 200,
     errors: [400, 401, 403],
     response: policyView,
-    run: (s, c) => s.putPolicy(c.caller, c.params.team as string, c.body as { providers: readonly string[] }),
+    run: (s, c) =>
+      s.putPolicy(
+        c.caller,
+        c.params.team as string,
+        c.body as { providers: readonly string[]; on_member_left?: string },
+      ),
   },
   {
     method: "PUT",
@@ -435,7 +456,7 @@ export const ROUTES: readonly Route[] = [
     method: "GET",
     path: "/teams/{team}/stacks",
     summary:
-      "Lists stacks: all of the team's for an admin, a member's own otherwise. `?outdated=true`: only those on a version older than their template's newest (each with `latest`).",
+      "Lists stacks: all of the team's for an admin, a member's own otherwise; `?member=`, `?status=` and `?name=` narrow it; `?outdated=true`: only those on a version older than their template's newest (each with `latest`).",
     auth: true,
     success: 200,
     errors: [400, 401, 403],
@@ -452,7 +473,7 @@ export const ROUTES: readonly Route[] = [
     ],
     run: async (s, c) => {
       const outdated = outdatedParam(c.query.outdated);
-      const stacks = await s.listStacks(c.caller, c.params.team as string);
+      const stacks = await s.listStacks(c.caller, c.params.team as string, stackFilterOf(c.query));
       return outdated ? s.rollouts.outdated(c.params.team as string, stacks) : stacks;
     },
   },
@@ -592,19 +613,23 @@ export const ROUTES: readonly Route[] = [
     method: "POST",
     path: "/events",
     summary:
-      "Delivers an EventBridge-shaped `Team Member Signed Up` event (locally; in AWS the bus calls the signup function).",
+      "Delivers an EventBridge-shaped `Team Member Signed Up` or `Team Member Left` event (locally; in AWS the bus calls the signup function).",
     auth: true,
     body: signupSchema,
     bodyRequired: true,
     success: 202,
     errors: [400, 401, 403, 404, 409, 422],
-    response: started,
+    response: {
+      ...started,
+      description:
+        "Signed up: the stack and the execution started for it. Left: {team, member, onMemberLeft, stacks: [{stackId, action, outcome, executionName?}]}.",
+    },
     run: (s, c) => {
-      const event = c.body as SignupEvent;
+      const event = c.body as InboundEvent;
       if (c.caller.team !== event.detail.team || !c.caller.admin) {
         throw forbidden(`delivering events for team \`${event.detail.team}\` needs that team's admin token`);
       }
-      return s.signup(event);
+      return s.deliver(event);
     },
   },
   {

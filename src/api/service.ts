@@ -10,6 +10,7 @@ import { TemplateInvalidError, UserDataFailedError } from "../pipeline/errors.ts
 import { extendExpiry } from "../pipeline/expiry.ts";
 import { type PowerAction, powerRefusal } from "../pipeline/power.ts";
 import { runSecrets } from "../pipeline/secrets.ts";
+import { matchesFilter, type StackFilter } from "../pipeline/stack-filter.ts";
 import { type StackStatusView, shownStatus, stackStatus, withLiveness } from "../pipeline/status.ts";
 import { compileStackRecord, missingUserdata, stackAtVersion, stackTemplate } from "../pipeline/template.ts";
 import type { EventPublisher, Executions, TaskTokens } from "../ports/orchestration.ts";
@@ -29,6 +30,13 @@ import type {
 } from "../ports/store.ts";
 import { PROVIDERS } from "../providers/registry.ts";
 import { ApiError, badRequest, conflict, forbidden, notFound, unprocessable } from "./errors.ts";
+import {
+  checkOnMemberLeft,
+  MEMBER_LEFT,
+  type MemberLeftEvent,
+  type MemberLeftResult,
+  offboardMember,
+} from "./offboard.ts";
 import {
   checkPolicyProviders,
   effectivePolicy,
@@ -298,6 +306,7 @@ export class StackService {
       team,
       providers: policy.providers,
       default: policy.isDefault,
+      onMemberLeft: record?.onMemberLeft ?? "destroy",
       ...(record ? { updatedAt: record.updatedAt, updatedBy: record.updatedBy } : {}),
       offered: offer.providers,
       usable: {
@@ -317,13 +326,23 @@ export class StackService {
    * Sets which providers the team's templates may use. Names are checked against the known
    * providers; a provider this deployment does not offer may be listed (it stays unusable here).
    */
-  async putPolicy(caller: Caller, team: string, body: { readonly providers: readonly string[] }) {
+  async putPolicy(
+    caller: Caller,
+    team: string,
+    body: { readonly providers: readonly string[]; readonly on_member_left?: string },
+  ) {
     this.#admin(caller, team, "setting the team's provider policy");
     const checked = checkPolicyProviders(PROVIDERS, body.providers);
     if (!checked.ok) throw badRequest(checked.problems.join("; "));
+    // Absent: what was set stays (changing the providers must not turn offboarding back to destroy).
+    const onMemberLeft =
+      body.on_member_left !== undefined
+        ? checkOnMemberLeft(body.on_member_left)
+        : (await this.#d.store.getTeamPolicy(team))?.onMemberLeft;
     const record: TeamPolicyRecord = {
       team,
       providers: checked.providers,
+      ...(onMemberLeft ? { onMemberLeft } : {}),
       updatedAt: this.#d.now().toISOString(),
       updatedBy: caller.member,
     };
@@ -477,18 +496,21 @@ export class StackService {
     return { stackId: existing.stackId, executionName };
   }
 
-  async listStacks(caller: Caller, team: string) {
+  async listStacks(caller: Caller, team: string, filter: StackFilter = {}) {
     this.#team(caller, team);
-    const stacks = (await this.#d.store.listStacks(team)).filter(
+    const visible = (await this.#d.store.listStacks(team)).filter(
       (s) => caller.admin || s.member === caller.member,
     );
-    // A stack whose run is gone shows as INTERRUPTED, as `teamstack list` shows it.
-    const statuses = await Promise.all(stacks.map((s) => shownStatus(s, this.#d.executions)));
-    return stacks.map((s, i) => ({
+    // A stack whose run is gone shows as INTERRUPTED, as `teamstack list` shows it (and filters on).
+    const shown = await Promise.all(visible.map((s) => shownStatus(s, this.#d.executions)));
+    const rows = visible
+      .map((s, i) => ({ s, status: shown[i] ?? s.status }))
+      .filter(({ s, status }) => matchesFilter(s, status, filter));
+    return rows.map(({ s, status }) => ({
       stackId: s.stackId,
       name: s.name ?? null,
       member: s.member,
-      status: statuses[i] ?? s.status,
+      status,
       template: s.template?.name ?? null,
       version: s.template?.version ?? null,
       startedAt: s.startedAt,
@@ -759,6 +781,16 @@ export class StackService {
    * Provisions the team's default template for a member who signed up. The event id makes it
    * idempotent: a redelivered event starts nothing new.
    */
+  /** A member left the team: the team's on_member_left applied to their stacks (offboard.ts). */
+  async memberLeft(event: MemberLeftEvent): Promise<MemberLeftResult> {
+    return offboardMember(this.#d, event);
+  }
+
+  /** Delivers an inbound event by its detail-type: `Team Member Signed Up` or `Team Member Left`. */
+  async deliver(event: InboundEvent) {
+    return event["detail-type"] === MEMBER_LEFT ? this.memberLeft(event) : this.signup(event);
+  }
+
   async signup(event: SignupEvent) {
     const { team, member, userdata } = event.detail;
     const def = await this.#d.store.getDefaultTemplate(team);
@@ -790,6 +822,8 @@ export class StackService {
   }
 }
 
+export type InboundEvent = SignupEvent | MemberLeftEvent;
+
 const gone = (message: string) => new ApiError(410, "Gone", message);
 
 /**
@@ -797,7 +831,7 @@ const gone = (message: string) => new ApiError(410, "Gone", message);
  * branch. 1,000 is the size the pipeline is benchmarked at (see README, Benchmarks).
  */
 export const MAX_STACK_SERVERS = 1000;
-/** The most hooks a stack made through the API may have, pre and post hooks together. */
+/** The most hooks a stack made through the API may have, pre, post and destroy hooks together. */
 export const MAX_STACK_HOOKS = 100;
 
 /** Refuses (422) a template larger than a member may make through the API. */
@@ -805,7 +839,7 @@ function checkTemplateSize(template: Template): void {
   const problems: string[] = [];
   if (template.servers.length > MAX_STACK_SERVERS)
     problems.push(`${template.servers.length} servers; a stack may have at most ${MAX_STACK_SERVERS}`);
-  const hooks = template.preHooks.length + template.postHooks.length;
+  const hooks = template.preHooks.length + template.postHooks.length + (template.destroyHooks?.length ?? 0);
   if (hooks > MAX_STACK_HOOKS) problems.push(`${hooks} hooks; a stack may have at most ${MAX_STACK_HOOKS}`);
   if (problems.length > 0) throw unprocessable(`the template has ${problems.join(", and ")}`);
 }

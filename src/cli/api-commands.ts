@@ -2,8 +2,9 @@ import { resolve } from "node:path";
 import { ApiError } from "../api/errors.ts";
 import { checkSchema, type Schema } from "../api/json-schema.ts";
 import { signingKey, signJwt } from "../api/jwt.ts";
+import { describeMemberLeft } from "../api/offboard.ts";
 import { ROUTES } from "../api/routes.ts";
-import type { SignupEvent } from "../api/service.ts";
+import type { InboundEvent, SignupEvent } from "../api/service.ts";
 import { ERROR_NAMES } from "../core/error-names.ts";
 import { localStackService, signingKeyFile, startLocalApiServer } from "../local/api-server.ts";
 import { openLocalEngine } from "../local/engine.ts";
@@ -145,7 +146,7 @@ const eventsSchema = ROUTES.find((r) => r.path === "/events")?.body as Schema;
 export const eventsCommand: Command = {
   name: "events",
   summary:
-    "Deliver a signup event (`events put FILE.json`), or list the events teamstack sent (`events list`).",
+    "Deliver a team event, signed up or left (`events put FILE.json`), or list the events teamstack sent (`events list`).",
   usage: "teamstack events put FILE.json [--endpoint URL] | events list [--json] [--state-dir DIR]",
   options: { json: { type: "boolean" }, "state-dir": { type: "string" }, endpoint: { type: "string" } },
   help: [
@@ -163,7 +164,9 @@ export const eventsCommand: Command = {
       const event = await readJsonFile(file);
       const problem = checkSchema(event, eventsSchema, file);
       if (problem)
-        throw new UsageError(`${problem}; expected a "Team Member Signed Up" event (see the README)`);
+        throw new UsageError(
+          `${problem}; expected a "Team Member Signed Up" or "Team Member Left" event (see the README)`,
+        );
       const server = await findRunningServer(stateDirOf(values), values.endpoint as string | undefined);
       if (server) {
         const team = (event as SignupEvent).detail.team;
@@ -185,14 +188,24 @@ export const eventsCommand: Command = {
         const service = localStackService(
           engine,
           {
-            async start(machine, key) {
-              runs.push(machine === "provision" ? engine.provision(key) : engine.destroy(key));
+            async start(machine, key, _name, input) {
+              runs.push(
+                machine === "provision"
+                  ? engine.provision(key)
+                  : machine === "destroy"
+                    ? engine.destroy(key)
+                    : input?.action === "start"
+                      ? engine.start(key)
+                      : engine.stop(key),
+              );
             },
           },
           { localForMembers: true },
         );
-        const out = await service.signup(event as SignupEvent);
-        io.err(`event ${(event as SignupEvent).id}: stack ${out.stackId}\n`);
+        const out = await service.deliver(event as InboundEvent);
+        io.err(
+          `event ${(event as SignupEvent).id}: ${"stackId" in out ? `stack ${out.stackId}` : describeMemberLeft(out)}\n`,
+        );
         await Promise.all(runs);
         io.out(`${JSON.stringify(out)}\n`);
         return 0;

@@ -17,7 +17,7 @@ export function formatPlan(plan: TemplatePlan, format: PlanFormat): string {
   }
 }
 
-function hookLine(phase: "pre" | "post", hook: Record<string, unknown>, i: number): string {
+function hookLine(phase: "pre" | "post" | "destroy", hook: Record<string, unknown>, i: number): string {
   const target = typeof hook.target_server === "string" ? ` on ${hook.target_server}` : "";
   return `  ${phase}:${i}  ${String(hook.type)}${target}`;
 }
@@ -53,6 +53,12 @@ function text(plan: TemplatePlan): string {
     lines.push("", "post_hooks, in order, after every server is ready:");
     plan.postHooks.forEach((h, i) => {
       lines.push(hookLine("post", h, i));
+    });
+  }
+  if (plan.destroyHooks?.length) {
+    lines.push("", "destroy_hooks, in order, when the stack is destroyed, before its servers:");
+    plan.destroyHooks.forEach((h, i) => {
+      lines.push(hookLine("destroy", h, i));
     });
   }
   return `${lines.join("\n")}\n`;

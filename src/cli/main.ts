@@ -4,17 +4,11 @@ import { StateDirError } from "../local/state-dir.ts";
 import { eventsCommand, serveCommand, tokenCommand } from "./api-commands.ts";
 import { type Command, type Io, UsageError, type Values } from "./command.ts";
 import { FileError } from "./files.ts";
+import { downCommand, forgetCommand } from "./offboard-commands.ts";
 import { extendCommand, startCommand, stopCommand } from "./power-commands.ts";
 import { rolloutCommand } from "./rollout-command.ts";
 import { secretsCommand } from "./secrets-command.ts";
-import {
-  downCommand,
-  listCommand,
-  rerunCommand,
-  statusCommand,
-  upCommand,
-  updateCommand,
-} from "./stack-commands.ts";
+import { listCommand, rerunCommand, statusCommand, upCommand, updateCommand } from "./stack-commands.ts";
 import { planCommand, renderCommand, validateCommand } from "./template-commands.ts";
 
 const processIo: Io = {
@@ -36,6 +30,7 @@ const COMMANDS: readonly Command[] = [
   stopCommand,
   startCommand,
   extendCommand,
+  forgetCommand,
   serveCommand,
   tokenCommand,
   eventsCommand,

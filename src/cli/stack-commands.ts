@@ -10,6 +10,7 @@ import { StoreLostError } from "../local/dynamo/errors.ts";
 import { type LocalEngine, openLocalEngine } from "../local/engine.ts";
 import { openStateDir } from "../local/state-dir.ts";
 import { changeSetOf, versionOf } from "../pipeline/changes.ts";
+import { matchesFilter } from "../pipeline/stack-filter.ts";
 import { type StackStatusView, shownStatus, stackStatus, withLiveness } from "../pipeline/status.ts";
 import {
   compileStackRecord,
@@ -24,19 +25,20 @@ import { createLocalSecrets } from "../secrets/local-secrets.ts";
 import { confirmChanges, formatChangeSet, nothingToDo } from "./change-set-output.ts";
 import { type Command, type Io, UsageError, type Values } from "./command.ts";
 import { readJsonFile, readTemplateBytes } from "./files.ts";
+import { LIST_FILTER_HELP, LIST_FILTER_OPTIONS, listFilter } from "./list-filter.ts";
 import { outdatedStacks } from "./rollout-command.ts";
 import { findRunningServer, type RunningServer } from "./server-client.ts";
 
-const STATE_DIR_HELP: readonly [string, string] = [
+export const STATE_DIR_HELP: readonly [string, string] = [
   "--state-dir DIR",
   "Where local stacks live (default ./.teamstack).",
 ];
-const JSON_HELP: readonly [string, string] = ["--json", "Print the result as JSON on stdout."];
-const ENDPOINT_HELP: readonly [string, string] = [
+export const JSON_HELP: readonly [string, string] = ["--json", "Print the result as JSON on stdout."];
+export const ENDPOINT_HELP: readonly [string, string] = [
   "--endpoint URL",
   "Go through this `teamstack serve` (default: the one running on the state directory, if any).",
 ];
-const common = { "state-dir": { type: "string" }, json: { type: "boolean" } } as const;
+export const common = { "state-dir": { type: "string" }, json: { type: "boolean" } } as const;
 
 function stateDirOf(values: Values): string {
   return resolve(typeof values["state-dir"] === "string" ? values["state-dir"] : ".teamstack");
@@ -601,20 +603,23 @@ export const statusCommand: Command = {
 export const listCommand: Command = {
   name: "list",
   summary: "List the stacks in the state directory.",
-  usage: "teamstack list [--outdated] [--json] [--state-dir DIR]",
-  options: { ...common, outdated: { type: "boolean" } },
+  usage:
+    "teamstack list [--member NAME] [--status STATUS] [--name NAME] [--outdated] [--json] [--state-dir DIR]",
+  options: { ...common, ...LIST_FILTER_OPTIONS, outdated: { type: "boolean" } },
   help: [
+    ...LIST_FILTER_HELP,
     ["--outdated", "Only stacks on a version older than their template's newest (and that version)."],
     JSON_HELP,
     STATE_DIR_HELP,
   ],
   async run(values, args, io) {
     if (args.length > 0) throw new UsageError("list takes no arguments");
+    const filter = listFilter(values);
     return withEngine({ ...values, json: true }, io, async (engine) => {
       let stacks = await engine.store.listStacks();
       const behind = values.outdated ? await outdatedStacks(engine.store, stacks) : undefined;
       if (behind) stacks = stacks.filter((s) => behind.has(s.stackId));
-      const rows = await Promise.all(
+      const all = await Promise.all(
         stacks.map(async (s) => {
           const status = await shownStatus(s, engine.executions);
           return {
@@ -632,9 +637,12 @@ export const listCommand: Command = {
           };
         }),
       );
+      const rows = all.filter((r, i) => matchesFilter(stacks[i] as StackRecord, r.status, filter));
       if (values.json) io.out(`${JSON.stringify(rows, null, 2)}\n`);
       else if (rows.length === 0)
-        io.err(`no ${behind ? "stack behind its template" : "stacks"} in ${engine.stateDir}\n`);
+        io.err(
+          `no ${behind ? "stack behind its template" : "stacks"}${Object.keys(filter).length > 0 ? " match" : ""} in ${engine.stateDir}\n`,
+        );
       else
         for (const r of rows)
           io.out(

@@ -161,7 +161,7 @@ export const renderCommand: Command = {
   name: "render",
   summary: "Print a server's user_data, or a hook's parameters, with every reference replaced.",
   usage:
-    "teamstack render FILE (--server NAME | --hook pre:N|post:N) [--artifacts FILE.json] [--userdata FILE.json]",
+    "teamstack render FILE (--server NAME | --hook pre:N|post:N|destroy:N) [--artifacts FILE.json] [--userdata FILE.json]",
   options: {
     server: { type: "string", short: "s" },
     hook: { type: "string" },
@@ -170,7 +170,10 @@ export const renderCommand: Command = {
   },
   help: [
     ["-s, --server NAME", "Render this server's user_data."],
-    ["--hook PHASE:N", "Render hook N (from 0, as `plan` lists them) of pre or post hooks, as JSON."],
+    [
+      "--hook PHASE:N",
+      "Render hook N (from 0, as `plan` lists them) of pre, post or destroy hooks, as JSON.",
+    ],
     [
       "--artifacts FILE",
       'Artifacts as {"mysql":{"IP":"10.0.0.5"},"domainName":"..."} (default: placeholders).',
@@ -183,9 +186,9 @@ export const renderCommand: Command = {
     const hook = values.hook as string | undefined;
     if ((server === undefined) === (hook === undefined))
       throw new UsageError("give exactly one of --server or --hook");
-    const hookMatch = hook === undefined ? undefined : /^(pre|post):(\d+)$/.exec(hook);
+    const hookMatch = hook === undefined ? undefined : /^(pre|post|destroy):(\d+)$/.exec(hook);
     if (hook !== undefined && !hookMatch)
-      throw new UsageError(`--hook \`${hook}\`: expected pre:N or post:N`);
+      throw new UsageError(`--hook \`${hook}\`: expected pre:N, post:N or destroy:N`);
     const artifacts = values.artifacts ? await readArtifacts(values.artifacts as string) : undefined;
     const userdata = values.userdata ? await readUserdata(values.userdata as string) : undefined;
     const template = (await templateOrProblems(file, io))?.template;
@@ -206,7 +209,12 @@ export const renderCommand: Command = {
       return 0;
     }
     const [, phase, n] = hookMatch as RegExpExecArray;
-    const hooks = phase === "pre" ? template.preHooks : template.postHooks;
+    const hooks =
+      phase === "pre"
+        ? template.preHooks
+        : phase === "post"
+          ? template.postHooks
+          : (template.destroyHooks ?? []);
     const spec = hooks[Number(n)];
     if (!spec) {
       throw new UsageError(

@@ -1,5 +1,5 @@
 import { findReferences } from "./interpolate.ts";
-import type { HookType } from "./template.ts";
+import type { HookType, TemplateHookPhase } from "./template.ts";
 
 /**
  * What values template fields take, and what each hook accepts: the tables that validation, the
@@ -66,6 +66,10 @@ const HOOK_PARAMS: Readonly<Record<HookType, Readonly<Record<string, FieldSpec>>
     team_name: text("Team slug within the organization.", true),
     user: text("GitHub username to add (usually `$koding.userdata.github_username`).", true),
     role: { value: { kind: "enum", values: ["member", "maintainer"] }, doc: "Team role (default member)." },
+    undo: {
+      value: { kind: "boolean" },
+      doc: "false: destroying the stack keeps the membership (by default it is removed).",
+    },
   },
   run_script: {
     target_server: {
@@ -121,7 +125,7 @@ export const TWEET_MAX = 280;
 
 /** What a hook rule sees: one hook's parameters (those that passed their own checks) and the template. */
 export interface HookRuleInput {
-  readonly phase: "pre" | "post";
+  readonly phase: TemplateHookPhase;
   readonly params: Readonly<Record<string, unknown>>;
   /** Whether every parameter passed its own check and every required one is there. */
   readonly complete: boolean;

@@ -119,14 +119,14 @@ export function serverChanges(
 
 /** A hook of the stack as its record has it. */
 export interface ExistingHook {
-  readonly phase: "pre" | "post";
+  readonly phase: string;
   readonly index: number;
   readonly succeeded: boolean;
   readonly spec?: CompiledHook;
 }
 
 export interface HookChange {
-  readonly phase: "pre" | "post";
+  readonly phase: PlacedHook["phase"];
   readonly index: number;
   readonly type: string;
   /** `run`: it runs in the update; `skip`: it succeeded before, as it is now. */

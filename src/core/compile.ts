@@ -10,7 +10,7 @@ import {
 import { classify, scan } from "./interpolate.ts";
 import type { TemplatePlan } from "./plan.ts";
 import { sha256Hex } from "./sha256.ts";
-import type { HookSpec, Settings, Template } from "./template.ts";
+import type { HookSpec, Settings, Template, TemplateHookPhase } from "./template.ts";
 
 /**
  * The compiler: a validated template and its plan, with the stack's non-secret context, become
@@ -43,7 +43,7 @@ export interface NamedServer extends CompiledServer {
 
 /** A compiled hook with its place. */
 export interface PlacedHook extends CompiledHook {
-  readonly phase: "pre" | "post";
+  readonly phase: TemplateHookPhase;
   readonly index: number;
 }
 
@@ -52,6 +52,8 @@ export interface CompiledStack {
   readonly servers: readonly NamedServer[];
   readonly preHooks: readonly PlacedHook[];
   readonly postHooks: readonly PlacedHook[];
+  /** Run before the servers are destroyed; they see what post_hooks see. */
+  readonly destroyHooks: readonly PlacedHook[];
   readonly settings: Settings;
   /** How many levels the plan has: the longest chain of waits, counted in servers. */
   readonly levels: number;
@@ -130,7 +132,7 @@ export function compileStack(
   const teamSecrets = new Set<string>();
   const hook = (h: HookSpec): PlacedHook => {
     used = new Set();
-    const params = compileValue(h.params, h.phase);
+    const params = compileValue(h.params, h.phase === "pre" ? "pre" : "post");
     const team = [...new Set(options.hookSecrets(h))];
     for (const n of team) teamSecrets.add(n);
     return {
@@ -140,6 +142,7 @@ export function compileStack(
       params,
       continueOnError: h.continueOnError,
       secrets: { userdata: [...used], team },
+      ...(h.undo === false ? { undo: false as const } : {}),
     };
   };
   // Compiled in document order, so the stack's secret keys come in order of first use.
@@ -167,15 +170,22 @@ export function compileStack(
     };
   });
   const postHooks = template.postHooks.map(hook);
+  const destroyHooks = (template.destroyHooks ?? []).map(hook);
   servers.sort((a, b) => a.order - b.order);
   return {
     servers,
     preHooks,
     postHooks,
+    destroyHooks,
     settings: template.settings,
     levels: plan.levels.length,
     secrets: { userdata: [...userdataKeys], team: [...teamSecrets] },
   };
+}
+
+/** Every hook of a compiled stack, as its records are written: pre, post, then destroy hooks. */
+export function everyHook(stack: CompiledStack): PlacedHook[] {
+  return [...stack.preHooks, ...stack.postHooks, ...stack.destroyHooks];
 }
 
 /**

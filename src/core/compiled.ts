@@ -74,6 +74,10 @@ export interface CompiledHook {
   readonly continueOnError: boolean;
   /** The secrets it needs: the team secrets its type (or a webhook's `secret`) names, the member keys its params use. */
   readonly secrets: SecretNames;
+  /** `undo: false` in the template: destroying the stack leaves what this hook did in place. */
+  readonly undo?: false;
+  /** On an undo step (phase `undo`): the hook whose effect it undoes (see src/core/undo.ts). */
+  readonly undoes?: { readonly phase: "pre" | "post"; readonly index: number };
 }
 
 /** What a run knows at run time, to render compiled text. */

@@ -17,6 +17,8 @@ export interface TemplatePlan {
   readonly criticalPath: readonly string[];
   readonly preHooks: readonly Record<string, unknown>[];
   readonly postHooks: readonly Record<string, unknown>[];
+  /** Present when the template has destroy_hooks. */
+  readonly destroyHooks?: readonly Record<string, unknown>[];
 }
 
 /**
@@ -46,6 +48,7 @@ export function templatePlanOf(template: Template, graph: Plan): TemplatePlan {
     criticalPath: graph.criticalPath,
     preHooks: template.preHooks.map(hookView),
     postHooks: template.postHooks.map(hookView),
+    ...(template.destroyHooks?.length ? { destroyHooks: template.destroyHooks.map(hookView) } : {}),
   };
 }
 
@@ -54,5 +57,6 @@ function hookView(hook: HookSpec): Record<string, unknown> {
     type: hook.type,
     ...hook.params,
     ...(hook.continueOnError ? { continue_on_error: true } : {}),
+    ...(hook.undo === false ? { undo: false } : {}),
   };
 }

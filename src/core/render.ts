@@ -92,5 +92,6 @@ export function userdataKeys(template: Template): string[] {
   for (const h of template.preHooks) visit(h.params);
   for (const s of template.servers) visit(s.userData);
   for (const h of template.postHooks) visit(h.params);
+  for (const h of template.destroyHooks ?? []) visit(h.params);
   return [...keys];
 }

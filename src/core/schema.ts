@@ -140,7 +140,7 @@ export function templateSchema(providers: ProviderCatalog): Json {
   return {
     $schema: "http://json-schema.org/draft-07/schema#",
     title: "teamstack stack template",
-    description: "A team's environment: vars, settings, pre_hooks, servers and post_hooks.",
+    description: "A team's environment: vars, settings, pre_hooks, servers, post_hooks and destroy_hooks.",
     type: "object",
     additionalProperties: false,
     required: ["servers"],
@@ -183,6 +183,11 @@ export function templateSchema(providers: ProviderCatalog): Json {
       servers: { type: "array", minItems: 1, items: { $ref: "#/definitions/server" } },
       post_hooks: {
         description: "Run in order once every server is ready; see everything.",
+        $ref: "#/definitions/hooks",
+      },
+      destroy_hooks: {
+        description:
+          "Run in order before the servers are destroyed (a farewell message, a backup); see everything.",
         $ref: "#/definitions/hooks",
       },
     },

@@ -62,14 +62,22 @@ export interface ServerSpec {
   readonly onStart?: string;
 }
 
+/** Where a template's hook runs: before any server, after every server, or before the servers are destroyed. */
+export type TemplateHookPhase = "pre" | "post" | "destroy";
+/** A hook record's phase: a template's, or `undo` (a step undoing what a hook did, run at destroy). */
+export type HookPhase = TemplateHookPhase | "undo";
+export const HOOK_PHASES = ["pre", "post", "destroy", "undo"] as const satisfies readonly HookPhase[];
+
 export interface HookSpec {
   readonly type: HookType;
-  readonly phase: "pre" | "post";
+  readonly phase: TemplateHookPhase;
   /** 0-based position within its phase. */
   readonly index: number;
   /** The hook's parameters, before interpolation (strings may hold references). */
   readonly params: Readonly<Record<string, unknown>>;
   readonly continueOnError: boolean;
+  /** `undo: false` (add_github_user): destroying the stack leaves what the hook did in place. */
+  readonly undo?: false;
 }
 
 export interface Template {
@@ -78,4 +86,6 @@ export interface Template {
   readonly preHooks: readonly HookSpec[];
   readonly servers: readonly ServerSpec[];
   readonly postHooks: readonly HookSpec[];
+  /** In order, before the stack's servers are destroyed (absent: none). */
+  readonly destroyHooks?: readonly HookSpec[];
 }

@@ -73,8 +73,16 @@ function check(ctx: ValidationContext) {
   else servers = serversOf(ctx, top.servers);
   const preHooks = top.pre_hooks ? hooksOf(ctx, top.pre_hooks, "pre") : [];
   const postHooks = top.post_hooks ? hooksOf(ctx, top.post_hooks, "post") : [];
+  const destroyHooks = top.destroy_hooks ? hooksOf(ctx, top.destroy_hooks, "destroy") : [];
   checkReferences(ctx);
   const plan = checkGraph(ctx, servers);
-  const template: Template = { vars, settings, preHooks, servers, postHooks };
+  const template: Template = {
+    vars,
+    settings,
+    preHooks,
+    servers,
+    postHooks,
+    ...(destroyHooks.length > 0 ? { destroyHooks } : {}),
+  };
   return { template, plan };
 }

@@ -53,6 +53,46 @@ export async function addGithubUser(context: HookContext, request: HookRequest):
   };
 }
 
+/**
+ * The undo of `add_github_user`, run when the stack is destroyed: removes the member from the
+ * organization team through `DELETE /orgs/{org}/teams/{team_slug}/memberships/{username}`, with
+ * the same params and token. Idempotent: GitHub's 404 (no such membership any more) counts as done,
+ * so a rerun of destroy, or a member someone already removed, succeeds without a second removal.
+ */
+export async function removeGithubUser(context: HookContext, request: HookRequest): Promise<HookResult> {
+  const org = required(request, "org");
+  const team = required(request, "team_name");
+  const user = required(request, "user");
+  const { github_token: token } = await requireSecrets(
+    request,
+    HOOK_TEAM_SECRETS.add_github_user,
+    "removing the member from the GitHub team uses",
+  );
+  const path = `/orgs/${pathSegment("add_github_user", "org", org)}/teams/${pathSegment("add_github_user", "team_name", team)}/memberships/${pathSegment("add_github_user", "user", user)}`;
+  const call: ServiceCall = {
+    service: "GitHub",
+    method: "DELETE",
+    url: `${context.endpoints.github}${path}`,
+    trusted: true,
+    headers: {
+      authorization: `Bearer ${token}`,
+      accept: "application/vnd.github+json",
+      "x-github-api-version": "2022-11-28",
+    },
+    body: "",
+    transient: rateLimited,
+  };
+  const reply = await send(context.http, call);
+  if (reply.status === 404) {
+    return {
+      status: "SUCCEEDED",
+      output: `GitHub: ${user} is not a member of ${org}/${team} (HTTP 404); nothing to remove`,
+    };
+  }
+  if (reply.status !== 204 && reply.status !== 200) throw refused(call, reply, githubMessage(reply));
+  return { status: "SUCCEEDED", output: `GitHub: removed ${user} from ${org}/${team}` };
+}
+
 function required(request: HookRequest, name: string): string {
   const value = stringParam(request, name);
   if (value === undefined) throw new HookRequestError(`add_github_user needs \`${name}\`; it is empty`);

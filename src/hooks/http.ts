@@ -57,7 +57,7 @@ export const sleep: Sleep = (ms) => new Promise((resolve) => setTimeout(resolve,
 export interface ServiceCall {
   /** The service's name in messages: `GitHub`, `Slack`, `X`, `webhook`. */
   readonly service: string;
-  readonly method: "POST" | "PUT";
+  readonly method: "POST" | "PUT" | "DELETE";
   readonly url: string;
   /**
    * True when the URL is an endpoint the operator configured (TEAMSTACK_GITHUB_URL, ...) rather

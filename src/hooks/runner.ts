@@ -1,7 +1,7 @@
 import { createMasker } from "../core/mask.ts";
 import type { HookType } from "../core/template.ts";
 import type { HookRequest, HookResult, HookRunner } from "../ports/hook.ts";
-import { addGithubUser } from "./add-github-user.ts";
+import { addGithubUser, removeGithubUser } from "./add-github-user.ts";
 import { DEFAULT_ENDPOINTS, type HookContext, type HookEndpoints, type ServiceHook } from "./context.ts";
 import { createEgressPolicy, parseEgressAllow, type Resolve, systemResolve } from "./egress.ts";
 import { HookError, MissingSecretError } from "./errors.ts";
@@ -49,6 +49,11 @@ const SERVICE_HOOKS: Record<Exclude<HookType, "run_script">, ServiceHook> = {
   webhook,
 };
 
+/** The undo of each undoable hook type (src/core/undo.ts, UNDOABLE_HOOKS), run at destroy. */
+const UNDO_HOOKS: Partial<Record<HookType, ServiceHook>> = {
+  add_github_user: removeGithubUser,
+};
+
 /**
  * The Hook port's adapter. `run_script` runs on the target server through its provider; the other
  * types call their service with the team's secrets, read at the last moment. A refusal, a missing
@@ -71,6 +76,9 @@ export function createHookRunner(deps: HookRunnerDeps): HookRunner {
   };
   return {
     async run(request: HookRequest): Promise<HookResult> {
+      const undo = request.phase === "undo";
+      if (undo && !UNDO_HOOKS[request.type])
+        return { status: "SKIPPED", message: `${request.type} has nothing to undo` };
       if (request.type === "run_script") return runScript(deps, request);
       const used: string[] = [];
       // Every answer is masked as soon as it is read, with the secrets read by then (all of them:
@@ -88,13 +96,15 @@ export function createHookRunner(deps: HookRunnerDeps): HookRunner {
         },
       };
       try {
-        return masked(await SERVICE_HOOKS[request.type](context, tracked), used);
+        const hook = undo ? (UNDO_HOOKS[request.type] as ServiceHook) : SERVICE_HOOKS[request.type];
+        return masked(await hook(context, tracked), used);
       } catch (error) {
         if (!(error instanceof HookError)) throw error;
         // A service the team has not configured at all is skipped, saying how to configure it, so
         // a template runs before its team has every credential. Half a configuration (some of X's
         // four keys), or a webhook naming its signing secret (`secret:`), fails.
-        if (error instanceof MissingSecretError && !error.explicit) {
+        // An undo is never skipped for a missing token: what the hook did would stay in place.
+        if (error instanceof MissingSecretError && !error.explicit && !undo) {
           return { status: "SKIPPED", message: error.message };
         }
         return masked({ status: "FAILED", message: error.message, retryable: error.retryable }, used);

@@ -8,6 +8,7 @@ import { type ApiRequest, type ApiResponse, handleRequest, MAX_BODY_BYTES } from
 import { type Orchestrator, StackService } from "../api/service.ts";
 import { ERROR_NAMES } from "../core/error-names.ts";
 import { TeamstackError } from "../core/errors.ts";
+import { purgeExpired } from "../pipeline/purge.ts";
 import type { StackKey } from "../ports/store.ts";
 import { writeFileAtomic } from "../shared/state-files.ts";
 import type { EngineOutcome, LocalEngine } from "./engine.ts";
@@ -26,6 +27,9 @@ export interface LocalApiServer {
   idle(): Promise<void>;
   close(): Promise<void>;
 }
+
+/** How often `serve` deletes destroyed stacks whose records have expired (engine open does it too). */
+const PURGE_INTERVAL_MS = 3_600_000;
 
 /** Where a running server announces itself, so CLI commands can go through it. */
 export function serverInfoFile(stateDir: string): string {
@@ -224,6 +228,11 @@ export async function startLocalApiServer(options: {
     server.once("error", (error: NodeJS.ErrnoException) => reject(listenError(error, listenHost, port)));
     server.listen(port, listenHost, () => resolve());
   });
+  // The store has no TTL: destroyed stacks whose 30 days are over are purged hourly while serving.
+  const purge = setInterval(() => {
+    purgeExpired(engine.store, new Date()).catch((error: unknown) => onError(error));
+  }, PURGE_INTERVAL_MS);
+  purge.unref();
   const address = server.address() as AddressInfo;
   const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
   url = `http://${host}:${address.port}`;
@@ -238,6 +247,7 @@ export async function startLocalApiServer(options: {
     url,
     idle,
     async close() {
+      clearInterval(purge);
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();

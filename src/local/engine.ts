@@ -6,6 +6,7 @@ import * as destroySteps from "../pipeline/destroy.ts";
 import { ProviderUnavailableError } from "../pipeline/errors.ts";
 import type { ExpiryAction } from "../pipeline/expiry.ts";
 import * as powerSteps from "../pipeline/power.ts";
+import { purgeExpired } from "../pipeline/purge.ts";
 import * as steps from "../pipeline/steps.ts";
 import type { Executions, Readiness, TaskTokens } from "../ports/orchestration.ts";
 import type { ProviderModule } from "../ports/provider.ts";
@@ -154,6 +155,8 @@ export async function openLocalEngine(options: {
   readonly providers?: readonly ProviderModule[];
   /** ASL files to run instead of the project's (tests run variants). */
   readonly machines?: Partial<Record<keyof typeof machines, string | URL>>;
+  /** The clock the purge of expired stacks reads at open (tests set it; default: now). */
+  readonly now?: () => Date;
 }): Promise<LocalEngine> {
   const { stateDir, onEvent } = options;
   const config = options.config ?? localConfig();
@@ -177,6 +180,8 @@ export async function openLocalEngine(options: {
       return typeof value === "function" ? value.bind(target) : value;
     },
   });
+  // The store has no TTL: destroyed stacks whose 30 days are over go now (src/pipeline/purge.ts).
+  await purgeExpired(base, options.now?.() ?? new Date());
   // Sim's account-wide create limit (`create_rate`) is shared by every process on this state directory.
   const budget = createDynamoRateBudget({ client, tableName });
   const registry = new TokenRegistry();

@@ -1,7 +1,8 @@
 import { DEFAULT_SETTINGS, type ProviderName } from "../core/template.ts";
 import type { ServerRecord, StackRecord, WaitRelease } from "../ports/store.ts";
 import { causeMessage, iso, type PipelineDeps, serversLeft } from "./context.ts";
-import { DependentNotDestroyedError, ServersFailedError } from "./errors.ts";
+import { planDestroyHooks, undoneSteps } from "./destroy-hooks.ts";
+import { DependentNotDestroyedError, HookFailedError, ServersFailedError } from "./errors.ts";
 import type { DestroyPlan, FailureInput, RunInput, ServerInput, TokenInput } from "./run.ts";
 import { parkWaitToken, refOf } from "./servers.ts";
 
@@ -99,6 +100,8 @@ export async function planDestroy(
     finishedAt: undefined,
     error: undefined,
   });
+  // Destroyed again: its records are no longer due to expire.
+  if (stack.purgeAt !== undefined) await deps.store.expireStack(key, undefined);
   const live = (await deps.store.listServers(key)).filter((r) => r.status !== "DESTROYED");
   const { order, pending, depth } = destroyOrder(live);
   await deps.store.appendEvent(key, {
@@ -121,6 +124,7 @@ export async function planDestroy(
   }
   return {
     run,
+    ...(await planDestroyHooks(deps, key, run)),
     servers: order,
     maxParallel: stack.settings?.maxParallel ?? DEFAULT_SETTINGS.maxParallel,
     waitTimeout: destroyWaitTimeout(depth),
@@ -245,8 +249,11 @@ export async function checkDestroyed(deps: Pick<PipelineDeps, "store">, input: R
   const left = (await deps.store.listServers(key)).filter(
     (r) => r.run === input.run && r.status !== "DESTROYED",
   );
-  if (left.length === 0) return;
-  throw new ServersFailedError(serversLeft(left, "not destroyed"));
+  const undone = await undoneSteps(deps, key, input.run);
+  if (left.length === 0 && !undone) return;
+  if (left.length === 0)
+    throw new HookFailedError(`servers destroyed, but ${undone}; \`down\` again retries what was not undone`);
+  throw new ServersFailedError(`${serversLeft(left, "not destroyed")}${undone ? `; and ${undone}` : ""}`);
 }
 
 /**

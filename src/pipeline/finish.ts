@@ -3,6 +3,7 @@ import type { RunContext, StackKey, StackRecord } from "../ports/store.ts";
 import { causeMessage, getStack, iso, keyOf, type PipelineDeps, stackArtifacts } from "./context.ts";
 import { StackFailedError, TemplateInvalidError } from "./errors.ts";
 import { clearExpiry, recordExpiry } from "./expiry.ts";
+import { destroyed } from "./offboard.ts";
 import { lock, type ProvisionPlan, type RunInput, type RunSpecs, startRun } from "./run.ts";
 import { refOf } from "./servers.ts";
 
@@ -39,6 +40,7 @@ export async function finalize(
     type: status === "SUCCEEDED" ? "StackProvisioned" : "StackDestroyed",
     message: `run ${input.run}: stack ${status === "SUCCEEDED" ? "provisioned" : "destroyed"}`,
   });
+  if (status === "DESTROYED") await destroyed(deps, key, stack, input.run);
   if (status === "SUCCEEDED") {
     await deps.events.publish({
       id: `${key.stackId}:${input.run}:provisioned`,

@@ -2,6 +2,7 @@ import { referencedServers, renderCompiledValue } from "../core/compiled.ts";
 import { maskValue } from "../core/mask.ts";
 import type { HookRecord } from "../ports/store.ts";
 import { iso, keyOf, type PipelineDeps } from "./context.ts";
+import { hookLabel, skipUndo, undoneLabel } from "./destroy-hooks.ts";
 import { HookFailedError, HookRetryableError } from "./errors.ts";
 import type { HookInput } from "./run.ts";
 import { runSecrets } from "./secrets.ts";
@@ -24,7 +25,9 @@ export async function runHook(
   const spec = own?.spec;
   const context = own?.context;
   if (!spec || !context)
-    throw new HookFailedError(`run ${input.run} has no compiled ${input.phase}_hooks[${input.index}]`);
+    throw new HookFailedError(`run ${input.run} has no compiled ${hookLabel(input.phase, input.index)}`);
+  // An undo step whose hook never succeeded has nothing to undo.
+  if (await skipUndo(deps, input, spec, hooks)) return;
   // Only the servers whose artifacts the params use are read (post_hooks may use any).
   const used = referencedServers(spec.params.holes.map((h) => h.text));
   const servers = await Promise.all(used.map((s) => deps.store.getServer(key, s)));
@@ -45,7 +48,7 @@ export async function runHook(
   );
   if (blocker) {
     throw new HookFailedError(
-      `${input.phase}_hooks[${input.index}] not run: ${input.phase}_hooks[${blocker.index}] failed`,
+      `${hookLabel(input.phase, input.index)} not run: ${hookLabel(input.phase, blocker.index)} failed`,
     );
   }
   const base: HookRecord = {
@@ -84,7 +87,7 @@ export async function runHook(
     ...(result.exitCode !== undefined ? { exitCode: result.exitCode } : {}),
     ...(masked.message !== undefined ? { error: masked.message } : {}),
   });
-  const what = `${input.phase}_hooks[${input.index}] ${spec.type}`;
+  const what = `${hookLabel(input.phase, input.index)} ${spec.type}${undoneLabel(spec)}`;
   await deps.store.appendEvent(key, {
     type: "HookFinished",
     message: `${what}: ${result.status.toLowerCase()}${masked.message ? ` (${masked.message})` : ""}`,

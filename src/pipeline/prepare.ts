@@ -1,4 +1,4 @@
-import type { CompiledStack } from "../core/compile.ts";
+import { type CompiledStack, everyHook } from "../core/compile.ts";
 import type { ProviderCatalog } from "../core/providers.ts";
 import type { RunSettings, StackRecord } from "../ports/store.ts";
 import { changeSetOf, summary, versionOf } from "./changes.ts";
@@ -47,7 +47,7 @@ export function runSpecs(compiled: CompiledStack, stack: StackRecord, catalog: P
       spec,
       provider: providerOf(stack, spec.provider, catalog),
     })),
-    hooks: [...compiled.preHooks, ...compiled.postHooks].map(({ phase, index, ...spec }) => ({
+    hooks: everyHook(compiled).map(({ phase, index, ...spec }) => ({
       phase,
       index,
       spec,

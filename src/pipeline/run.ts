@@ -1,4 +1,5 @@
 import type { CompiledHook, CompiledServer } from "../core/compiled.ts";
+import type { HookPhase } from "../core/template.ts";
 import type {
   HookRecord,
   RunContext,
@@ -32,7 +33,7 @@ export interface TokenInput extends ServerInput {
   readonly token: string;
 }
 export interface HookInput extends RunInput {
-  readonly phase: "pre" | "post";
+  readonly phase: HookPhase;
   readonly index: number;
 }
 export interface FailureInput extends ServerInput {
@@ -64,6 +65,9 @@ export interface DestroyPlan {
   readonly maxParallel: number;
   /** How long a server may wait for its dependents to be destroyed, in seconds. */
   readonly waitTimeout: number;
+  /** destroy_hooks to run before the servers are destroyed, then undo steps (destroy-hooks.ts). */
+  readonly destroyHooks: number[];
+  readonly undo: number[];
 }
 
 /** What a run is made of: every server's and hook's spec, the settings, the context. */
@@ -76,7 +80,7 @@ export interface RunSpecs {
   }[];
   /** Every hook, pre hooks first, each phase in order. */
   readonly hooks: readonly {
-    readonly phase: "pre" | "post";
+    readonly phase: HookPhase;
     readonly index: number;
     readonly spec: CompiledHook;
   }[];

@@ -1,3 +1,4 @@
+import { HOOK_PHASES, type HookPhase } from "../core/template.ts";
 import type { Executions } from "../ports/orchestration.ts";
 import type { HookRecord, ServerRecord, StackKey, StackRecord, StackRuns } from "../ports/store.ts";
 import { inTemplateOrder } from "./servers.ts";
@@ -27,7 +28,7 @@ export interface StackStatusView {
     readonly change: "replacing" | "removing" | null;
   }>;
   readonly hooks: ReadonlyArray<{
-    readonly phase: "pre" | "post";
+    readonly phase: HookPhase;
     readonly index: number;
     readonly type: string;
     readonly status: string;
@@ -134,7 +135,7 @@ export function statusView(
       change: s.removed ? "removing" : s.replace ? "replacing" : null,
     })),
     hooks: [...hooks]
-      .sort((a, b) => (a.phase === b.phase ? a.index - b.index : a.phase === "pre" ? -1 : 1))
+      .sort((a, b) => HOOK_PHASES.indexOf(a.phase) - HOOK_PHASES.indexOf(b.phase) || a.index - b.index)
       .map((h) => ({
         phase: h.phase,
         index: h.index,

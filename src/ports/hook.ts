@@ -1,4 +1,4 @@
-import type { HookType } from "../core/template.ts";
+import type { HookPhase, HookType } from "../core/template.ts";
 
 /** A hook with its params rendered, ready to run. */
 export interface HookRequest {
@@ -6,7 +6,8 @@ export interface HookRequest {
   readonly stackId: string;
   readonly member: string;
   readonly type: HookType;
-  readonly phase: "pre" | "post";
+  /** `undo`: undo what this hook type did (add_github_user: remove the membership). */
+  readonly phase: HookPhase;
   readonly index: number;
   readonly params: Readonly<Record<string, unknown>>;
   /** Reads one of the team's secrets (`github_token`, ...) at the last moment; undefined if unset. */

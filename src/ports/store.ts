@@ -7,6 +7,7 @@
  */
 
 import type { CompiledHook, CompiledServer, SecretNames } from "../core/compiled.ts";
+import type { HookPhase } from "../core/template.ts";
 
 export const STACK_STATUSES = [
   "RUNNING",
@@ -95,6 +96,11 @@ export interface StackRecord extends StackKey {
   readonly stopsAt?: string;
   /** When the stack was last stopped (ISO). */
   readonly stoppedAt?: string;
+  /**
+   * When a destroyed stack's records go (epoch seconds): the table's TTL attribute `purgeAt`, set
+   * on every item of the stack when it becomes DESTROYED (see `expireStack`).
+   */
+  readonly purgeAt?: number;
 }
 
 /** A run's settings, compiled from the template's `settings`. */
@@ -155,6 +161,8 @@ export interface MemberRecord {
   readonly member: string;
   readonly data: Readonly<Record<string, string>>;
   readonly updatedAt: string;
+  /** Set by a `Team Member Left` event: when, and the event's id. */
+  readonly left?: { readonly at: string; readonly event: string };
 }
 
 /**
@@ -165,10 +173,15 @@ export interface TeamPolicyRecord {
   readonly team: string;
   /** Provider names (`aws`, `local`, `sim`); empty: the team may create no stack. */
   readonly providers: readonly string[];
+  /** What a `Team Member Left` event does to the member's stacks (absent: destroy). */
+  readonly onMemberLeft?: OnMemberLeft;
   readonly updatedAt: string;
   /** The admin who set it. */
   readonly updatedBy: string;
 }
+
+export const ON_MEMBER_LEFT = ["destroy", "stop", "keep"] as const;
+export type OnMemberLeft = (typeof ON_MEMBER_LEFT)[number];
 
 /** An event teamstack sends out (EventBridge in AWS, the events log locally). */
 export interface OutboundEvent {
@@ -232,7 +245,8 @@ export interface ServerRecord extends StackKey {
 }
 
 export interface HookRecord extends StackKey {
-  readonly phase: "pre" | "post";
+  /** pre, post and destroy hooks as the template lists them; undo steps (src/core/undo.ts). */
+  readonly phase: HookPhase;
   readonly index: number;
   readonly type: string;
   readonly status: HookStatus;
@@ -356,6 +370,11 @@ export interface StackRuns {
 
   /** Removes every item of a stack (after `down`, when asked to forget it). */
   deleteStack(key: StackKey): Promise<void>;
+  /**
+   * Sets the TTL attribute `purgeAt` (epoch seconds) on every item of a stack, the stack item last,
+   * or removes it (undefined): DynamoDB deletes the items once it has passed.
+   */
+  expireStack(key: StackKey, purgeAt: number | undefined): Promise<void>;
 }
 
 /** A team's published templates: numbered versions, and the team's default for new members. */

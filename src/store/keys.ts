@@ -1,3 +1,4 @@
+import type { HookPhase } from "../core/template.ts";
 import type { StackKey } from "../ports/store.ts";
 import { InvalidStoreKeyError } from "./errors.ts";
 
@@ -92,7 +93,7 @@ export function serverPrefix(key: StackKey): string {
   return `${stackChildPrefix(key)}SERVER#`;
 }
 
-export function hookKey(key: StackKey, phase: "pre" | "post", index: number): ItemKey {
+export function hookKey(key: StackKey, phase: HookPhase, index: number): ItemKey {
   const stack = stackKey(key);
   return { pk: stack.pk, sk: `${hookPrefix(key)}${phase}#${pad(index, HOOK_DIGITS)}` };
 }

@@ -1,6 +1,7 @@
 import { promisify } from "node:util";
 import { gunzip, gunzipSync, gzip, gzipSync } from "node:zlib";
 import type { CompiledHook, CompiledServer } from "../core/compiled.ts";
+import { HOOK_PHASES } from "../core/template.ts";
 import type {
   CredentialRecord,
   HookRecord,
@@ -19,7 +20,7 @@ import type {
   TemplateRef,
   TemplateVersion,
 } from "../ports/store.ts";
-import { HOOK_STATUSES, SERVER_STATUSES, STACK_STATUSES } from "../ports/store.ts";
+import { HOOK_STATUSES, ON_MEMBER_LEFT, SERVER_STATUSES, STACK_STATUSES } from "../ports/store.ts";
 import type { BootstrapRecord } from "../providers/aws/leases.ts";
 import { Fields, fromItem, type Item, opt, stringSet, toAttr } from "./codec.ts";
 import { StoreError } from "./errors.ts";
@@ -120,6 +121,7 @@ const STACK_FIELDS = [
   "expiresAt",
   "stopsAt",
   "stoppedAt",
+  "purgeAt",
 ] as const satisfies readonly (keyof StackRecord)[];
 
 const SERVER_FIELDS = [
@@ -205,6 +207,7 @@ export async function itemToStack(item: Item): Promise<StackRecord> {
     ...opt<"template", TemplateRef>("template", template && templateRef(template)),
     ...opt("requestHash", f.optStr("requestHash")),
     ...opt("redrive", redrive && { execution: redrive.str("execution"), armed: redrive.bool("armed") }),
+    ...opt("purgeAt", f.optNum("purgeAt")),
     ...opt<"settings", RunSettings>(
       "settings",
       settings && {
@@ -281,7 +284,7 @@ export function itemToHook(item: Item): HookRecord {
   return {
     team: f.str("team"),
     stackId: f.str("stackId"),
-    phase: oneOf(f.str("phase"), ["pre", "post"] as const, "hook phase"),
+    phase: oneOf(f.str("phase"), HOOK_PHASES, "hook phase"),
     index: f.num("index"),
     type: f.str("type"),
     status: oneOf(f.str("status"), HOOK_STATUSES, "hook status"),
@@ -444,7 +447,7 @@ export function itemToTemplateCatalog(item: Item | undefined): {
 export function memberToItem(member: MemberRecord): Item {
   const key = memberKey(member.team, member.member);
   return {
-    ...fieldsToItem(member, ["team", "member", "data", "updatedAt"]),
+    ...fieldsToItem(member, ["team", "member", "data", "updatedAt", "left"]),
     pk: { S: key.pk },
     sk: { S: key.sk },
     kind: { S: ITEM_KINDS.member },
@@ -453,18 +456,20 @@ export function memberToItem(member: MemberRecord): Item {
 
 export function itemToMember(item: Item): MemberRecord {
   const f = new Fields(fromItem(item), "member item");
+  const left = f.optFields("left");
   return {
     team: f.str("team"),
     member: f.str("member"),
     data: f.optStrMap("data") ?? {},
     updatedAt: f.str("updatedAt"),
+    ...opt("left", left && { at: left.str("at"), event: left.str("event") }),
   };
 }
 
 export function teamPolicyToItem(policy: TeamPolicyRecord): Item {
   const key = teamPolicyKey(policy.team);
   return {
-    ...fieldsToItem(policy, ["team", "updatedAt", "updatedBy"]),
+    ...fieldsToItem(policy, ["team", "updatedAt", "updatedBy", "onMemberLeft"]),
     // A list, not a string set: a set cannot be empty, and an empty policy allows nothing.
     providers: { L: policy.providers.map((p) => ({ S: p })) },
     pk: { S: key.pk },
@@ -475,11 +480,16 @@ export function teamPolicyToItem(policy: TeamPolicyRecord): Item {
 
 export function itemToTeamPolicy(item: Item): TeamPolicyRecord {
   const f = new Fields(fromItem(item), "team policy item");
+  const onMemberLeft = f.optStr("onMemberLeft");
   return {
     team: f.str("team"),
     providers: f.strings("providers"),
     updatedAt: f.str("updatedAt"),
     updatedBy: f.str("updatedBy"),
+    ...opt(
+      "onMemberLeft",
+      onMemberLeft === undefined ? undefined : oneOf(onMemberLeft, ON_MEMBER_LEFT, "on_member_left"),
+    ),
   };
 }
 

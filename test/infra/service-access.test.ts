@@ -383,7 +383,7 @@ describe("the service functions' grants against their code", () => {
     recording = undefined;
   });
 
-  it("grants lambdas/signup exactly what a signup, its redelivery and a refused event call", async () => {
+  it("grants lambdas/signup exactly what a signup, a member leaving, their redeliveries and a refused event call", async () => {
     const { onSignup, InvalidEventError } = await import("../../lambdas/signup/handler.ts");
     recording = new Set();
     const event = {
@@ -392,7 +392,7 @@ describe("the service functions' grants against their code", () => {
       "detail-type": "Team Member Signed Up",
       detail: { team: "acme", member: "carol", userdata: { github_username: "carol-gh" } },
     };
-    const first = await onSignup(event);
+    const first = (await onSignup(event)) as { stackId: string };
     expect(await onSignup(event)).toEqual(first);
     await expect(onSignup({ ...event, detail: { team: "acme" } } as never)).rejects.toBeInstanceOf(
       InvalidEventError,
@@ -404,6 +404,44 @@ describe("the service functions' grants against their code", () => {
     await expect(
       onSignup({ ...event, id: "evt-3", detail: { team: "acme", member: "dan" } }),
     ).rejects.toThrow(/has not given/);
+    // Team Member Left: carol's stack gets a destroy, once; erin's is being destroyed by a run
+    // that still runs (DescribeExecution), so it is left to that run.
+    const store = createDynamoStore({
+      client: new DynamoDBClient({ endpoint: db.endpoint }),
+      tableName: TABLE,
+    });
+    const now = new Date().toISOString();
+    await store.createStack({
+      team: "acme",
+      stackId: "st-erin",
+      member: "erin",
+      status: "DESTROYING",
+      run: 2,
+      templateYaml: "servers: []",
+      templateFile: "t.yaml",
+      templateHash: "h",
+      userdata: {},
+      simulate: [],
+      createdAt: now,
+      startedAt: now,
+      lock: { run: 2, execution: `${DESTROY}:erin`, since: now },
+    });
+    const left = {
+      ...event,
+      id: "evt-left-1",
+      "detail-type": "Team Member Left",
+      detail: { team: "acme", member: "carol" },
+    };
+    const gone = await onSignup(left);
+    expect(gone).toMatchObject({ member: "carol", stacks: [{ stackId: first.stackId, outcome: "started" }] });
+    expect(await onSignup(left)).toMatchObject({ stacks: [{ stackId: first.stackId, outcome: "already" }] });
+    sfn.on(DescribeExecutionCommand).callsFake(async () => {
+      recording?.add("states:DescribeExecution");
+      return { status: "RUNNING" };
+    });
+    expect(
+      await onSignup({ ...left, id: "evt-left-2", detail: { team: "acme", member: "erin" } }),
+    ).toMatchObject({ stacks: [{ stackId: "st-erin", outcome: "already" }] });
     expect([...(recording ?? [])].sort()).toEqual(granted(SIGNUP_ACCESS));
     recording = undefined;
   });

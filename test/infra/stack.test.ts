@@ -251,14 +251,14 @@ describe("the store table", () => {
     }
   });
 
-  it("turns on point-in-time recovery, AWS-managed encryption and a TTL on expiresAt, and is retained", () => {
+  it("turns on point-in-time recovery, AWS-managed encryption and a TTL on purgeAt (destroyed stacks' records), and is retained", () => {
     template.resourceCountIs("AWS::DynamoDB::Table", 1);
     template.hasResource("AWS::DynamoDB::Table", {
       DeletionPolicy: "Retain",
       Properties: {
         PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
         SSESpecification: { SSEEnabled: true },
-        TimeToLiveSpecification: { AttributeName: "expiresAt", Enabled: true },
+        TimeToLiveSpecification: { AttributeName: "purgeAt", Enabled: true },
       },
     });
     const [[id] = []] = ofType("AWS::DynamoDB::Table");

@@ -1,16 +1,17 @@
 import { COMMON_HOOK_PARAMS, type FieldSpec, HOOKS } from "../capabilities.ts";
-import { HOOK_TYPES, type HookSpec, type HookType } from "../template.ts";
+import { HOOK_TYPES, type HookSpec, type HookType, type TemplateHookPhase } from "../template.ts";
 import type { YNode, YScalar } from "../yaml-tree.ts";
 import type { ValidationContext } from "./context.ts";
 import { describe, didYouMean, oneOf } from "./hints.ts";
 import { checkValue, collectStrings, toPlain } from "./values.ts";
 
 /**
- * pre_hooks and post_hooks: each hook's type, its parameters checked against the hook table, and
+ * pre_hooks, post_hooks and destroy_hooks (which run before the servers are destroyed and see what
+ * post_hooks see): each hook's type, its parameters checked against the hook table, and
  * the table's rules that look at more than one parameter (src/core/capabilities.ts, HOOKS).
  */
 
-export function hooksOf(ctx: ValidationContext, node: YNode, phase: "pre" | "post"): HookSpec[] {
+export function hooksOf(ctx: ValidationContext, node: YNode, phase: TemplateHookPhase): HookSpec[] {
   const where = `${phase}_hooks`;
   // Either a list of one-key mappings, or (as in the seed) one mapping whose entries run in order.
   let entries: ReadonlyArray<{ readonly key: YScalar; readonly value: YNode }>;
@@ -55,7 +56,7 @@ function hookOf(
   ctx: ValidationContext,
   type: HookType,
   node: YNode,
-  phase: "pre" | "post",
+  phase: TemplateHookPhase,
   index: number,
   where: string,
 ): HookSpec | undefined {
@@ -83,7 +84,8 @@ function hookOf(
       continue;
     }
     params[name] = toPlain(value);
-    collectStrings(ctx, value, spec, phase, `${where}: ${name}`);
+    // destroy_hooks run while every server still exists: they may use what post_hooks use.
+    collectStrings(ctx, value, spec, phase === "pre" ? "pre" : "post", `${where}: ${name}`);
   }
   for (const [name, spec] of Object.entries(specs)) {
     if (spec.required && !(name in params) && !node.entries.some((e) => e.key.value === name)) {
@@ -109,5 +111,9 @@ function hookOf(
   }
   const continueOnError = params.continue_on_error === true;
   delete params.continue_on_error;
-  return ok ? { type, phase, index, params, continueOnError } : undefined;
+  const keep = params.undo === false;
+  delete params.undo;
+  return ok
+    ? { type, phase, index, params, continueOnError, ...(keep ? { undo: false as const } : {}) }
+    : undefined;
 }

@@ -8,7 +8,7 @@ import { scalarOf } from "./values.ts";
 
 /** The template's top level, its vars and its settings: structure checks with no cross-references. */
 
-export const TOP_KEYS = ["vars", "settings", "pre_hooks", "servers", "post_hooks"] as const;
+export const TOP_KEYS = ["vars", "settings", "pre_hooks", "servers", "post_hooks", "destroy_hooks"] as const;
 const SETTINGS_KEYS = ["on_failure", "max_parallel", "server_timeout", "ttl", "auto_stop"] as const;
 
 export function varsOf(ctx: ValidationContext, node: YNode): Record<string, VarValue> {

@@ -222,7 +222,7 @@ export function createDynamoStackRuns(table: TableClient, options: { readonly no
 
     async listHooks(key) {
       const hooks = (await table.queryPrefix(stackKey(key).pk, hookPrefix(key))).map(itemToHook);
-      const phaseOrder = { pre: 0, post: 1 } as const;
+      const phaseOrder = { pre: 0, post: 1, destroy: 2, undo: 3 } as const;
       return hooks.sort((a, b) => phaseOrder[a.phase] - phaseOrder[b.phase] || a.index - b.index);
     },
 
@@ -284,6 +284,34 @@ export function createDynamoStackRuns(table: TableClient, options: { readonly no
       await table.batchDelete(children.map(keyOfItem));
       // The stack item goes last, so that a delete cut short can be repeated.
       await table.deleteItem(keyAttrs(stack), `stack \`${key.stackId}\``);
+    },
+
+    async expireStack(key, purgeAt) {
+      const stack = stackKey(key);
+      const children = await table.queryAll({
+        KeyConditionExpression: "pk = :pk AND begins_with(sk, :prefix)",
+        ExpressionAttributeValues: { ":pk": { S: stack.pk }, ":prefix": { S: stackChildPrefix(key) } },
+        ProjectionExpression: "pk, sk",
+        ConsistentRead: true,
+      });
+      const set = (k: Item) =>
+        table.conditionalUpdate(
+          {
+            Key: keyOfItem(k),
+            // Never makes an item of a key deleted meanwhile.
+            ConditionExpression: "attribute_exists(pk)",
+            ...(purgeAt === undefined
+              ? { UpdateExpression: "REMOVE purgeAt" }
+              : {
+                  UpdateExpression: "SET purgeAt = :at",
+                  ExpressionAttributeValues: { ":at": { N: String(purgeAt) } },
+                }),
+          },
+          `expiry of stack \`${key.stackId}\``,
+        );
+      for (let i = 0; i < children.length; i += 25) await Promise.all(children.slice(i, i + 25).map(set));
+      // The stack item last: the one a purge looks at, set once every other item carries it.
+      await set(keyAttrs(stack));
     },
   };
   return runs;

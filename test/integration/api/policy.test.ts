@@ -40,6 +40,7 @@ describe("a team's provider policy", () => {
       team: "acme",
       providers: ["local", "sim"],
       default: true,
+      onMemberLeft: "destroy",
       offered: ["local", "sim"],
       usable: { admins: ["local", "sim"], members: ["sim"] },
     });

@@ -153,7 +153,7 @@ describe("render", () => {
   it("exits 2 for a malformed --hook", async () => {
     const result = await runCli(["render", EXAMPLE, "--hook", "post:x"]);
     expect(result.code).toBe(2);
-    expect(result.stderr).toContain("--hook `post:x`: expected pre:N or post:N");
+    expect(result.stderr).toContain("--hook `post:x`: expected pre:N, post:N or destroy:N");
   });
 
   it("exits 2 for a hook number past the last hook", async () => {
