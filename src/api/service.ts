@@ -629,6 +629,12 @@ export class StackService {
     if (stack.status === "DESTROYED" || stack.status === "DESTROYING") {
       throw conflict(`stack \`${stackId}\` is ${stack.status.toLowerCase()}; create a new one`);
     }
+    // An update would make a stopped server it keeps again from scratch: start the stack first.
+    if (stack.status === "STOPPED" || stack.status === "STOPPING" || stack.status === "STARTING") {
+      throw conflict(
+        `stack \`${stackId}\` is ${stack.status.toLowerCase()}; start it (POST /teams/${team}/stacks/${stackId}/start) before updating it`,
+      );
+    }
     const { template, next, ref } = await this.#target(stack, req.version);
     checkTemplateSize(template);
     await this.#checkProviders(

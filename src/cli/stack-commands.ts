@@ -458,6 +458,12 @@ async function applyUpdate(
     );
     return 1;
   }
+  if (stack.status === "STOPPED" || stack.status === "STOPPING" || stack.status === "STARTING") {
+    io.err(
+      `teamstack ${command}: stack ${stack.stackId} is ${stack.status.toLowerCase()}; start it first: npx teamstack start ${stack.stackId}\n`,
+    );
+    return 1;
+  }
   if (stack.status === "DESTROYING") {
     io.err(
       `teamstack ${command}: stack ${stack.stackId} is being destroyed; \`teamstack down ${stack.stackId}\` finishes that\n`,
