@@ -1,11 +1,9 @@
 import { parseExpiry } from "../core/validate/structure.ts";
-import type { LocalEngine } from "../local/engine.ts";
 import { extendExpiry } from "../pipeline/expiry.ts";
 import { type PowerAction, powerRefusal } from "../pipeline/power.ts";
-import type { StackRecord } from "../ports/store.ts";
-import { type Command, type Io, UsageError, type Values } from "./command.ts";
-import { findRunningServer, type RunningServer } from "./server-client.ts";
-import { findStack, finish, runGuarded, withEngine } from "./stack-commands.ts";
+import { type Command, UsageError } from "./command.ts";
+import { findRunningServer } from "./server-client.ts";
+import { findStack, finish, runGuarded, throughServer, withEngine } from "./stack-commands.ts";
 
 /**
  * `teamstack stop`, `start` and `extend`: stop and start a stack's servers through the power state
@@ -26,33 +24,6 @@ const HELP: readonly (readonly [string, string])[] = [
     "Go through this `teamstack serve` (default: the one running on the state directory, if any).",
   ],
 ];
-
-/** Through a running `teamstack serve`: POST .../stop or .../start, then waits for the run to end. */
-async function throughServer(
-  server: RunningServer,
-  engine: LocalEngine,
-  stack: StackRecord,
-  action: PowerAction,
-  values: Values,
-  io: Io,
-): Promise<number> {
-  const res = await server.call(stack.team, "POST", `/teams/${stack.team}/stacks/${stack.stackId}/${action}`);
-  if (res.status !== 202) {
-    io.err(
-      `teamstack: ${(res.body as { message?: string })?.message ?? `the server answered ${res.status}`}\n`,
-    );
-    return 1;
-  }
-  if (!values.json)
-    io.err(`started ${(res.body as { executionName: string }).executionName} on ${server.url}\n`);
-  // The stack's lock shows the server's execution while it runs; it is released when it ends.
-  for (;;) {
-    await new Promise((r) => setTimeout(r, 200));
-    const now = await engine.store.getStack(stack);
-    if (now && !now.lock && now.status !== "STOPPING" && now.status !== "STARTING") break;
-  }
-  return finish(engine, stack, values, io);
-}
 
 function powerCommand(action: PowerAction, summary: string): Command {
   return {
@@ -80,7 +51,10 @@ function powerCommand(action: PowerAction, summary: string): Command {
           return 1;
         }
         const server = await findRunningServer(engine.stateDir, values.endpoint as string | undefined);
-        if (server) return throughServer(server, engine, stack, action, values, io);
+        if (server) {
+          const path = `/teams/${stack.team}/stacks/${stack.stackId}/${action}`;
+          return throughServer(server, engine, stack, { method: "POST", path }, values, io);
+        }
         const key = { team: stack.team, stackId: stack.stackId };
         return runGuarded(action, engine, key, action, seen, values, io, async () => {
           const outcome = await engine[action](key);

@@ -663,7 +663,7 @@ export const listCommand: Command = {
  * Runs rerun or down through a `teamstack serve` on the same state directory, so the execution
  * runs where the server's other executions run; waits for it as the local path does.
  */
-async function throughServer(
+export async function throughServer(
   server: RunningServer,
   engine: LocalEngine,
   stack: StackRecord,
@@ -680,14 +680,25 @@ async function throughServer(
   }
   if (!values.json)
     io.err(`started ${(res.body as { executionName: string }).executionName} on ${server.url}\n`);
-  // The stack's lock shows the server's execution while it runs; it is released when it ends.
+  // The run takes the stack's lock with the next run number and releases it when it ends. One that
+  // never starts (refused by a run that came first) leaves the stack as it was.
+  const since = Date.now();
   for (;;) {
     await new Promise((r) => setTimeout(r, 200));
     const now = await engine.store.getStack(stack);
-    if (now && !now.lock && now.status !== "RUNNING" && now.status !== "DESTROYING") break;
+    if (!now || (now.run > stack.run && !now.lock)) break;
+    if (now.run === stack.run && !now.lock && Date.now() - since > START_WAIT_MS) {
+      io.err(
+        `teamstack: the run did not start within ${START_WAIT_MS / 1000} s; see \`teamstack status ${stack.stackId}\`\n`,
+      );
+      return 1;
+    }
   }
   return finish(engine, stack, values, io);
 }
+
+/** How long a command waits for the run it asked `serve` for to take the stack. */
+const START_WAIT_MS = 60_000;
 
 /** A command that runs one of the state machines on an existing stack: rerun and down. */
 function machineCommand(name: string, summary: string, machine: "provision" | "destroy"): Command {
