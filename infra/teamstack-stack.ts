@@ -127,6 +127,7 @@ export class TeamstackStack extends Stack {
       eventBus: this.eventBus,
       provision: this.provision,
       destroy: this.destroy,
+      power: this.power,
       logLevel: this.config.logLevel,
     });
 
@@ -136,6 +137,7 @@ export class TeamstackStack extends Stack {
       eventBus: this.eventBus,
       provision: this.provision,
       destroy: this.destroy,
+      power: this.power,
       logLevel: this.config.logLevel,
     });
 

@@ -38,6 +38,8 @@ export interface RolloutAdvancerProps {
   readonly eventBus: EventBus;
   readonly provision: Workflow;
   readonly destroy: Workflow;
+  /** Its lock holder may be a stop or start: whether that still runs. */
+  readonly power: Workflow;
   readonly logLevel: FunctionLogLevel;
 }
 

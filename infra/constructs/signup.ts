@@ -32,7 +32,7 @@ export const SIGNUP_ACCESS: ServiceAccess = {
   // a team's stacks (the index's keys, then the items), a stack's events, appending one.
   table: ["GetItem", "BatchGetItem", "Query", "PutItem", "UpdateItem"],
   queriesStacksIndex: true,
-  starts: ["provision", "destroy"],
+  starts: ["provision", "destroy", "power"],
   // Whether a stack's lock holder still runs (being destroyed, or busy).
   describesExecutions: true,
   settlesReadiness: false,
@@ -52,6 +52,8 @@ export interface SignupConsumerProps {
   readonly eventBus: EventBus;
   readonly provision: Workflow;
   readonly destroy: Workflow;
+  /** Team Member Left with on_member_left `stop` starts it. */
+  readonly power: Workflow;
   readonly logLevel: FunctionLogLevel;
 }
 
@@ -87,8 +89,9 @@ export class SignupConsumer extends Construct {
       environment: {
         TABLE_NAME: props.table.tableName,
         PROVISION_STATE_MACHINE_ARN: props.provision.stateMachine.stateMachineArn,
-        // Team Member Left starts destroys.
+        // Team Member Left starts destroys, or stops (on_member_left: stop).
         DESTROY_STATE_MACHINE_ARN: props.destroy.stateMachine.stateMachineArn,
+        POWER_STATE_MACHINE_ARN: props.power.stateMachine.stateMachineArn,
       },
       logLevel: props.logLevel,
       onFailure: new SqsDestination(this.deadLetters),

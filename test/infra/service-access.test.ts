@@ -442,6 +442,31 @@ describe("the service functions' grants against their code", () => {
     expect(
       await onSignup({ ...left, id: "evt-left-2", detail: { team: "acme", member: "erin" } }),
     ).toMatchObject({ stacks: [{ stackId: "st-erin", outcome: "already" }] });
+    // A team whose on_member_left is stop: the member's stack gets a stop (the power machine).
+    await store.putTeamPolicy({
+      team: "calm",
+      providers: ["sim"],
+      onMemberLeft: "stop",
+      updatedAt: now,
+      updatedBy: "root",
+    });
+    await store.createStack({
+      team: "calm",
+      stackId: "st-gus",
+      member: "gus",
+      status: "SUCCEEDED",
+      run: 1,
+      templateYaml: "servers: []",
+      templateFile: "t.yaml",
+      templateHash: "h",
+      userdata: {},
+      simulate: [],
+      createdAt: now,
+      startedAt: now,
+    });
+    expect(
+      await onSignup({ ...left, id: "evt-left-3", detail: { team: "calm", member: "gus" } }),
+    ).toMatchObject({ onMemberLeft: "stop", stacks: [{ stackId: "st-gus", outcome: "started" }] });
     expect([...(recording ?? [])].sort()).toEqual(granted(SIGNUP_ACCESS));
     recording = undefined;
   });

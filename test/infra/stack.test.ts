@@ -380,7 +380,12 @@ describe("the Lambda functions", () => {
               ...powertools,
             }
           : folder === "signup"
-            ? { TABLE_NAME: { Ref: tableId }, ...machines, ...powertools }
+            ? {
+                TABLE_NAME: { Ref: tableId },
+                ...machines,
+                POWER_STATE_MACHINE_ARN: { Ref: machineLogicalId("Power") },
+                ...powertools,
+              }
             : folder === "rollout"
               ? { TABLE_NAME: { Ref: tableId }, ...machines, EVENT_BUS_NAME: { Ref: busId }, ...powertools }
               : {
