@@ -32,10 +32,11 @@ export async function finalize(
   const stack = await getStack(deps, key);
   const status = input.mode === "destroy" ? "DESTROYED" : "SUCCEEDED";
   if (status === "SUCCEEDED") await deps.store.putArtifacts(key, stackArtifacts(stack));
-  await deps.store.updateStack(key, { status, finishedAt: iso(deps), error: undefined });
-  // ttl and auto_stop (expiry.ts): set after a provision, gone with the stack.
-  if (status === "SUCCEEDED") await recordExpiry(deps, await getStack(deps, key), true);
+  // ttl and auto_stop (expiry.ts): set after a provision, gone with the stack; written before the
+  // status, so that whoever sees SUCCEEDED sees them too.
+  if (status === "SUCCEEDED") await recordExpiry(deps, stack, true);
   else await clearExpiry(deps, stack);
+  await deps.store.updateStack(key, { status, finishedAt: iso(deps), error: undefined });
   await deps.store.appendEvent(key, {
     type: status === "SUCCEEDED" ? "StackProvisioned" : "StackDestroyed",
     message: `run ${input.run}: stack ${status === "SUCCEEDED" ? "provisioned" : "destroyed"}`,
@@ -111,6 +112,9 @@ export async function onFailure(
         },
       });
     }
+    // A failed stack still expires (ttl); it is not stopped on a timer (auto_stop needs a started
+    // stack). Written before the status, as Finalize does.
+    if (input.mode !== "destroy") await recordExpiry(deps, stack, false);
     await deps.store.updateStack(key, {
       status: "FAILED",
       finishedAt: iso(deps),
@@ -118,8 +122,6 @@ export async function onFailure(
       ...(input.mode !== "destroy" ? { redrive: { execution: input.execution, armed: false } } : {}),
     });
     await deps.store.appendEvent(key, { type: "StackFailed", message: `run ${stack.lock?.run}: ${reason}` });
-    // A failed stack still expires (ttl); it is not stopped on a timer (auto_stop needs a started stack).
-    if (input.mode !== "destroy") await recordExpiry(deps, await getStack(deps, key), false);
     await deps.store.releaseLock(key, input.execution);
   }
 }

@@ -373,13 +373,14 @@ export async function finishPower(
   if (stack.lock?.execution !== input.execution) return { status: stack.status };
   const status = input.action === "stop" ? "STOPPED" : "SUCCEEDED";
   const at = iso(deps);
+  // auto_stop again after a start (none while stopped), written before the status.
+  await recordExpiry(deps, stack, input.action === "start");
   await deps.store.updateStack(key, {
     status,
     finishedAt: at,
     error: undefined,
     ...(input.action === "stop" ? { stoppedAt: at } : {}),
   });
-  await recordExpiry(deps, await getStack(deps, key), input.action === "start");
   await deps.store.appendEvent(key, {
     type: input.action === "stop" ? "StackStopped" : "StackStarted",
     message: `run ${input.run}: stack ${input.action === "stop" ? "stopped" : "started"}`,

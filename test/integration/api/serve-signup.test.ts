@@ -100,7 +100,8 @@ describe("teamstack serve and the signup door", () => {
     expect(JSON.parse(put.stdout.trim())).toMatchObject({ stackId: first.body.stackId });
 
     let stack: Record<string, unknown> = {};
-    for (let i = 0; i < 200; i++) {
+    // Until the run ends, within a minute: a loaded machine may take more than a few seconds.
+    for (const deadline = Date.now() + 60_000; Date.now() < deadline; ) {
       stack = (await call("GET", `/teams/acme/stacks/${first.body.stackId}`)).body;
       if (stack.status !== "RUNNING") break;
       await new Promise((r) => setTimeout(r, 50));
