@@ -4,6 +4,7 @@ import type { RunSettings, StackRecord } from "../ports/store.ts";
 import { changeSetOf, summary, versionOf } from "./changes.ts";
 import { getStack, keyOf, type PipelineDeps, providerOf } from "./context.ts";
 import { planDestroy } from "./destroy.ts";
+import { StackLockedError } from "./errors.ts";
 import { lockForExpiry } from "./expiry.ts";
 import {
   type DestroyPlan,
@@ -64,6 +65,18 @@ export async function prepare(
 ): Promise<ProvisionPlan | DestroyPlan> {
   if (input.mode === "destroy") return prepareDestroy(deps, input);
   const key = keyOf(input);
+  // A run on a stopped stack would make its stopped servers again from scratch, losing their
+  // files: refused before anything is touched (the doors refuse it too; this covers a redrive or
+  // an execution started by hand). A retried Prepare holds the lock, and the stack is RUNNING.
+  const before = await getStack(deps, key);
+  if (
+    (before.status === "STOPPED" || before.status === "STOPPING" || before.status === "STARTING") &&
+    before.lock?.execution !== input.execution
+  ) {
+    throw new StackLockedError(
+      `stack \`${key.stackId}\` is ${before.status.toLowerCase()}: a run would make its stopped servers again; start it first (teamstack start ${key.stackId})`,
+    );
+  }
   const run = await lock(deps, input);
   const stack = await getStack(deps, key);
   const compiled = compileStackRecord(stack, deps.catalog);

@@ -81,6 +81,13 @@ describe("the power state machine on sim", () => {
     expect(stack?.stoppedAt).toBeDefined();
     expect(stack?.lock).toBeUndefined();
     for (const s of (await servers(key)).values()) expect(s.status).toBe("STOPPED");
+    // A provision run (a redrive, an execution started by hand) would make the stopped servers
+    // again: Prepare refuses it, changing nothing.
+    const refused = await engine.provision(key);
+    expect(refused).toMatchObject({ status: "FAILED", error: "StackLockedError" });
+    expect(refused.status === "FAILED" && refused.cause).toContain("start it first");
+    expect((await engine.store.getStack(key))?.status).toBe("STOPPED");
+    for (const s of (await servers(key)).values()) expect(s.status).toBe("STOPPED");
 
     expect((await engine.start(key)).status).toBe("SUCCEEDED");
     expect((await engine.store.getStack(key))?.status).toBe("SUCCEEDED");
