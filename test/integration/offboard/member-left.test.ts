@@ -108,7 +108,19 @@ afterAll(async () => {
 describe("Team Member Left", () => {
   it("destroys the member's stacks, runs destroy_hooks first and removes the GitHub membership, once for an event delivered twice", async () => {
     const first = await signedUp("evt-carol-1", "carol");
-    const second = await signedUp("evt-carol-2", "carol");
+    // Signing up again keeps the stack carol has (stacks are named, one per name and member)...
+    const again = await call("POST", "/events", signup("evt-carol-1b", "carol"));
+    expect(again.body).toEqual({ stackId: first.stackId, executionName: null });
+    // ...and a second stack of the template needs a name of its own.
+    const made = await call("POST", "/teams/acme/stacks", {
+      template: "dev",
+      member: "carol",
+      name: "dev-2",
+    });
+    expect(made.status, JSON.stringify(made.body)).toBe(202);
+    await api.idle();
+    const second = { team: "acme", stackId: made.body.stackId as string };
+    expect((await engine.store.getStack(second))?.status).toBe("SUCCEEDED");
     const dave = await signedUp("evt-dave-1", "dave");
     // Provision added carol to both teams, once per stack.
     expect(githubCalls("PUT", "backend", "carol-gh")).toHaveLength(2);
@@ -179,7 +191,7 @@ describe("Team Member Left", () => {
     ).toEqual([first.stackId, second.stackId].sort());
   }, 120_000);
 
-  it("keeps the member's stacks with on_member_left: keep, and refuses stop where stacks cannot stop", async () => {
+  it("keeps the member's stacks with on_member_left: keep, and stops them with stop", async () => {
     const bad = await call("PUT", "/teams/acme/policy", {
       providers: PROVIDERS.names,
       on_member_left: "archive",
@@ -209,12 +221,16 @@ describe("Team Member Left", () => {
     ).toEqual(["member erin left team acme (event evt-erin-left): stack kept (on_member_left: keep)"]);
     expect(github.requests.filter((r) => r.method === "DELETE")).toHaveLength(removalsBefore);
 
-    // `stop`: this deployment's orchestrator cannot stop stacks yet; nothing is changed.
+    // `stop`: the power machine stops the member's stack, once.
     await call("PUT", "/teams/acme/policy", { providers: PROVIDERS.names, on_member_left: "stop" });
     const stop = await call("POST", "/events", left("evt-erin-left-2", "erin"));
-    expect(stop.status).toBe(422);
-    expect(stop.body.message).toContain("on_member_left is stop, but stopping stacks is not available");
-    expect((await engine.store.getMember("acme", "erin"))?.left?.event).toBe("evt-erin-left");
+    expect(stop.status, JSON.stringify(stop.body)).toBe(202);
+    expect(stop.body.stacks).toMatchObject([{ stackId: kept.stackId, action: "stop", outcome: "started" }]);
+    await api.idle();
+    expect((await engine.store.getStack(kept))?.status).toBe("STOPPED");
+    const stopAgain = await call("POST", "/events", left("evt-erin-left-2", "erin"));
+    expect(stopAgain.body.stacks).toMatchObject([{ stackId: kept.stackId, outcome: "already" }]);
+    expect((await engine.store.getMember("acme", "erin"))?.left?.event).toBe("evt-erin-left-2");
     await call("PUT", "/teams/acme/policy", { providers: PROVIDERS.names, on_member_left: "destroy" });
   }, 120_000);
 
@@ -265,7 +281,9 @@ describe("Team Member Left", () => {
     }[];
     expect(dave.map((s) => [s.member, s.status])).toEqual([["dave", "SUCCEEDED"]]);
     const succeeded = (await call("GET", "/teams/acme/stacks?status=SUCCEEDED")).body as { member: string }[];
-    expect(succeeded.map((s) => s.member).sort()).toEqual(["dave", "erin"]);
+    expect(succeeded.map((s) => s.member).sort()).toEqual(["dave"]);
+    const stopped = (await call("GET", "/teams/acme/stacks?status=stopped")).body as { member: string }[];
+    expect(stopped.map((s) => s.member)).toEqual(["erin"]);
     const bad = await call("GET", "/teams/acme/stacks?status=gone");
     expect(bad.status).toBe(400);
     expect(bad.body.message).toContain(
