@@ -17,31 +17,14 @@ import { excerpt, field, pathSegment, refused, type ServiceCall, type ServiceRep
  * ```
  */
 export async function addGithubUser(context: HookContext, request: HookRequest): Promise<HookResult> {
-  const org = required(request, "org");
-  const team = required(request, "team_name");
-  const user = required(request, "user");
   const role = stringParam(request, "role") ?? "member";
-  const { github_token: token } = await requireSecrets(
+  const { call, org, team, user } = await membershipCall(
+    context,
     request,
-    HOOK_TEAM_SECRETS.add_github_user,
+    "PUT",
     "add_github_user uses to call the GitHub API",
+    JSON.stringify({ role }),
   );
-  // Each value is one segment: a member cannot walk to another API path with the team's token.
-  const path = `/orgs/${pathSegment("add_github_user", "org", org)}/teams/${pathSegment("add_github_user", "team_name", team)}/memberships/${pathSegment("add_github_user", "user", user)}`;
-  const call: ServiceCall = {
-    service: "GitHub",
-    method: "PUT",
-    url: `${context.endpoints.github}${path}`,
-    trusted: true,
-    headers: {
-      authorization: `Bearer ${token}`,
-      accept: "application/vnd.github+json",
-      "x-github-api-version": "2022-11-28",
-      "content-type": "application/json",
-    },
-    body: JSON.stringify({ role }),
-    transient: rateLimited,
-  };
   const reply = await send(context.http, call);
   if (reply.status !== 200) throw refused(call, reply, githubMessage(reply));
   const state = field(reply.json, "state") ?? "unknown";
@@ -60,28 +43,12 @@ export async function addGithubUser(context: HookContext, request: HookRequest):
  * so a rerun of destroy, or a member someone already removed, succeeds without a second removal.
  */
 export async function removeGithubUser(context: HookContext, request: HookRequest): Promise<HookResult> {
-  const org = required(request, "org");
-  const team = required(request, "team_name");
-  const user = required(request, "user");
-  const { github_token: token } = await requireSecrets(
+  const { call, org, team, user } = await membershipCall(
+    context,
     request,
-    HOOK_TEAM_SECRETS.add_github_user,
+    "DELETE",
     "removing the member from the GitHub team uses",
   );
-  const path = `/orgs/${pathSegment("add_github_user", "org", org)}/teams/${pathSegment("add_github_user", "team_name", team)}/memberships/${pathSegment("add_github_user", "user", user)}`;
-  const call: ServiceCall = {
-    service: "GitHub",
-    method: "DELETE",
-    url: `${context.endpoints.github}${path}`,
-    trusted: true,
-    headers: {
-      authorization: `Bearer ${token}`,
-      accept: "application/vnd.github+json",
-      "x-github-api-version": "2022-11-28",
-    },
-    body: "",
-    transient: rateLimited,
-  };
   const reply = await send(context.http, call);
   if (reply.status === 404) {
     return {
@@ -91,6 +58,37 @@ export async function removeGithubUser(context: HookContext, request: HookReques
   }
   if (reply.status !== 204 && reply.status !== 200) throw refused(call, reply, githubMessage(reply));
   return { status: "SUCCEEDED", output: `GitHub: removed ${user} from ${org}/${team}` };
+}
+
+/** The call on a team membership (`PUT` adds, `DELETE` removes), with the team's `github_token`. */
+async function membershipCall(
+  context: HookContext,
+  request: HookRequest,
+  method: "PUT" | "DELETE",
+  usedFor: string,
+  body?: string,
+): Promise<{ call: ServiceCall; org: string; team: string; user: string }> {
+  const org = required(request, "org");
+  const team = required(request, "team_name");
+  const user = required(request, "user");
+  const { github_token: token } = await requireSecrets(request, HOOK_TEAM_SECRETS.add_github_user, usedFor);
+  // Each value is one segment: a member cannot walk to another API path with the team's token.
+  const path = `/orgs/${pathSegment("add_github_user", "org", org)}/teams/${pathSegment("add_github_user", "team_name", team)}/memberships/${pathSegment("add_github_user", "user", user)}`;
+  const call: ServiceCall = {
+    service: "GitHub",
+    method,
+    url: `${context.endpoints.github}${path}`,
+    trusted: true,
+    headers: {
+      authorization: `Bearer ${token}`,
+      accept: "application/vnd.github+json",
+      "x-github-api-version": "2022-11-28",
+      ...(body !== undefined ? { "content-type": "application/json" } : {}),
+    },
+    body: body ?? "",
+    transient: rateLimited,
+  };
+  return { call, org, team, user };
 }
 
 function required(request: HookRequest, name: string): string {
