@@ -101,12 +101,12 @@ export async function waitForDependencies(
 export async function createServer(
   deps: Pick<PipelineDeps, "store" | "provider" | "secrets" | "now">,
   input: ServerInput,
-): Promise<void> {
+): Promise<CreatedServer> {
   const key = keyOf(input);
   let rec = await deps.store.getServer(key, input.server);
   if (!rec || rec.run !== input.run)
     throw new ProviderFailedError(`server \`${input.server}\` is not part of run ${input.run}`);
-  if (rec.status === "SUCCEEDED") return;
+  if (rec.status === "SUCCEEDED") return { onStart: hasOnStart(rec.spec) };
   const { spec, context } = compiledOf(rec);
   const provider = deps.provider(rec.provider as ProviderName);
   // A server that failed in an earlier attempt is replaced, never kept beside the new one; so is
@@ -178,6 +178,20 @@ export async function createServer(
     secrets: Object.values(secret.userdata),
   });
   await deps.store.updateServer(key, input.server, { artifacts: { ...created } });
+  return { onStart: hasOnStart(spec) };
+}
+
+/**
+ * What CreateServer tells its iteration (small and fixed, whatever the server): whether the server
+ * has an `on_start` to run once it is ready. The iteration skips RunOnStart, and its Lambda call,
+ * for the servers that have none.
+ */
+export interface CreatedServer {
+  readonly onStart: boolean;
+}
+
+function hasOnStart(spec: CompiledServer | undefined): boolean {
+  return (spec?.onStart?.length ?? 0) > 0;
 }
 
 /** WaitUntilReady: parks the token and has readiness (user_data finished) settle it. */
