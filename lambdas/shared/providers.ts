@@ -1,7 +1,7 @@
 import type { ProviderName } from "../../src/core/template.ts";
 import { ProviderUnavailableError } from "../../src/pipeline/errors.ts";
 import type { Provider, ProviderHost, ProviderModule } from "../../src/ports/provider.ts";
-import type { Store } from "../../src/ports/store.ts";
+import type { TaskStore } from "../../src/ports/store.ts";
 import { type ProviderSet, providerSet } from "../../src/providers/provider-set.ts";
 import { PROVIDER_MODULES } from "../../src/providers/registry.ts";
 import { createDynamoRateBudget } from "../../src/store/rate-budget.ts";
@@ -16,7 +16,7 @@ import { awsTable } from "./store.ts";
  * URLs signed by the CALLBACK_SECRET_ARN secret (both read then).
  */
 export function buildAwsProviderSet(
-  store: Store,
+  store: TaskStore,
   env: NodeJS.ProcessEnv = process.env,
   modules: readonly ProviderModule[] = PROVIDER_MODULES,
 ): ProviderSet {
@@ -38,7 +38,7 @@ export function buildAwsProviderSet(
 
 /** The provider for a provider name, as a task takes it. */
 export function buildAwsProviders(
-  store: Store,
+  store: TaskStore,
   env: NodeJS.ProcessEnv = process.env,
 ): (name: ProviderName) => Provider {
   const providers = buildAwsProviderSet(store, env);

@@ -1,6 +1,6 @@
 import { settleReadiness } from "../../src/pipeline/servers.ts";
 import type { Readiness, TaskTokens } from "../../src/ports/orchestration.ts";
-import type { Store } from "../../src/ports/store.ts";
+import type { TaskStore } from "../../src/ports/store.ts";
 import type { ProviderSet } from "../../src/providers/provider-set.ts";
 import { buildAwsProviderSet } from "./providers.ts";
 
@@ -11,7 +11,7 @@ import { buildAwsProviderSet } from "./providers.ts";
  */
 export function buildAwsReadiness(
   tokens: TaskTokens,
-  store: Store,
+  store: TaskStore,
   providers: ProviderSet = buildAwsProviderSet(store),
 ): Readiness {
   return {

@@ -11,7 +11,7 @@ import { buildAwsEvents } from "./events.ts";
 import { buildAwsProviderSet } from "./providers.ts";
 import { buildAwsSchedules } from "./schedules.ts";
 import { secretsManagerClient } from "./secrets.ts";
-import { awsTable, buildAwsStore } from "./store.ts";
+import { awsTable, buildAwsServiceStore } from "./store.ts";
 
 /**
  * The StackService in AWS: the table, executions started on the deployed state machines, the
@@ -22,7 +22,7 @@ import { awsTable, buildAwsStore } from "./store.ts";
 export function buildAwsService(env: NodeJS.ProcessEnv = process.env): StackService {
   const sfn = new SFNClient({});
   const secretsManager = secretsManagerClient();
-  const store = buildAwsStore(env);
+  const store = buildAwsServiceStore(env);
   const providers = buildAwsProviderSet(store, env);
   return new StackService({
     store,

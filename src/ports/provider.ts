@@ -2,7 +2,7 @@ import type { ProviderDeclaration } from "../core/providers.ts";
 import type { ProviderName, ServerSpec } from "../core/template.ts";
 import type { TableOptions } from "../store/dynamo/table-client.ts";
 import type { RateBudget } from "./rate-budget.ts";
-import type { Store } from "./store.ts";
+import type { TeamDirectory } from "./store.ts";
 
 /** What a provider needs to create one server of a stack. */
 export interface CreateServerRequest {
@@ -113,7 +113,7 @@ export interface ProviderHost {
    * The store; absent where none is open (the CLI's checks before a run starts its store). A
    * provider that needs it says so when it is missing.
    */
-  readonly store?: Store;
+  readonly store?: Pick<TeamDirectory, "getCredential">;
   /**
    * The store's table, for a provider that keeps its own small records there behind its own port
    * (aws: bootstrap leases); absent where no store is open.

@@ -428,3 +428,6 @@ export interface OutboundEventLog {
  * provider's bootstrap leases are its own port (src/providers/aws/leases.ts).
  */
 export type Store = StackRuns & TemplateCatalog & TeamDirectory & OutboundEventLog;
+
+/** What the task functions use of the store: everything but the template catalog. */
+export type TaskStore = StackRuns & TeamDirectory & OutboundEventLog;

@@ -1,5 +1,5 @@
 import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import type { Store } from "../ports/store.ts";
+import type { Store, TaskStore } from "../ports/store.ts";
 import { createDynamoOutboundEventLog } from "./dynamo/outbound-events.ts";
 import { createDynamoStackRuns } from "./dynamo/stack-runs.ts";
 import { createTableClient } from "./dynamo/table-client.ts";
@@ -30,6 +30,19 @@ export function createDynamoStore(options: DynamoStoreOptions): DynamoStore {
   return {
     ...createDynamoStackRuns(table, { now: options.now ?? (() => new Date()) }),
     ...createDynamoTemplateCatalog(table),
+    ...createDynamoTeamDirectory(table),
+    ...createDynamoOutboundEventLog(table),
+  };
+}
+
+/**
+ * The store without the template catalog, for the task functions (they read the compiled records,
+ * never a published template): their bundles stay small.
+ */
+export function createDynamoTaskStore(options: DynamoStoreOptions): TaskStore {
+  const table = createTableClient(options);
+  return {
+    ...createDynamoStackRuns(table, { now: options.now ?? (() => new Date()) }),
     ...createDynamoTeamDirectory(table),
     ...createDynamoOutboundEventLog(table),
   };

@@ -1,6 +1,6 @@
 import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import type { PreflightRequest, Provider, ProviderHost } from "../../ports/provider.ts";
-import type { Store } from "../../ports/store.ts";
+import type { TeamDirectory } from "../../ports/store.ts";
 import { createDynamoBootstrapLeases } from "../../store/dynamo/bootstrap-leases.ts";
 import { ProviderRequestError } from "../errors.ts";
 import { createAwsProvider, parseAwsOptions } from "./aws-provider.ts";
@@ -13,11 +13,9 @@ import { AwsCredentialError } from "./errors.ts";
  * from Secrets Manager), instances reporting readiness to the host's callback.
  */
 
-function storeOf(host: ProviderHost): Store {
+function storeOf(host: ProviderHost): Pick<TeamDirectory, "getCredential"> {
   if (!host.store) {
-    throw new ProviderRequestError(
-      "the aws provider keeps its bootstrap records and finds teams' credentials in the store; none was given",
-    );
+    throw new ProviderRequestError("the aws provider finds teams' credentials in the store; none was given");
   }
   return host.store;
 }
