@@ -118,9 +118,9 @@ export async function isRunning(pid: number): Promise<boolean> {
     // Format: "pid (comm) STATE ..."; comm may hold spaces and parentheses, so split at the last ')'.
     return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
   } catch (err) {
-    // Gone between the signal and the read (a zombie reaped meanwhile): not running. With no /proc
-    // at all (macOS), signal 0 is all we have.
-    return !(isErrno(err, "ENOENT") && existsSync("/proc/self/stat"));
+    // Gone between the signal and the read (a zombie reaped meanwhile: ENOENT, or ESRCH while it is
+    // being reaped): not running. With no /proc at all (macOS), signal 0 is all we have.
+    return !((isErrno(err, "ENOENT") || isErrno(err, "ESRCH")) && existsSync("/proc/self/stat"));
   }
 }
 
