@@ -11,7 +11,13 @@ import { extendExpiry } from "../pipeline/expiry.ts";
 import { type PowerAction, powerRefusal } from "../pipeline/power.ts";
 import { runSecrets } from "../pipeline/secrets.ts";
 import { matchesFilter, type StackFilter } from "../pipeline/stack-filter.ts";
-import { type StackStatusView, shownStatus, stackStatus, withLiveness } from "../pipeline/status.ts";
+import {
+  isStopped,
+  type StackStatusView,
+  shownStatus,
+  stackStatus,
+  withLiveness,
+} from "../pipeline/status.ts";
 import { compileStackRecord, missingUserdata, stackAtVersion, stackTemplate } from "../pipeline/template.ts";
 import type { EventPublisher, Executions, TaskTokens } from "../ports/orchestration.ts";
 import type { Rollouts } from "../ports/rollouts.ts";
@@ -558,7 +564,7 @@ export class StackService {
       throw conflict(`stack \`${stackId}\` is ${stack.status.toLowerCase()}; create a new one`);
     }
     // A rerun would make a stopped server again from scratch: start it instead.
-    if (stack.status === "STOPPED" || stack.status === "STOPPING" || stack.status === "STARTING") {
+    if (isStopped(stack.status)) {
       throw conflict(
         `stack \`${stackId}\` is ${stack.status.toLowerCase()}; start it (POST /teams/${team}/stacks/${stackId}/start) before running it again`,
       );
@@ -630,7 +636,7 @@ export class StackService {
       throw conflict(`stack \`${stackId}\` is ${stack.status.toLowerCase()}; create a new one`);
     }
     // An update would make a stopped server it keeps again from scratch: start the stack first.
-    if (stack.status === "STOPPED" || stack.status === "STOPPING" || stack.status === "STARTING") {
+    if (isStopped(stack.status)) {
       throw conflict(
         `stack \`${stackId}\` is ${stack.status.toLowerCase()}; start it (POST /teams/${team}/stacks/${stackId}/start) before updating it`,
       );

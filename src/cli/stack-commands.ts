@@ -11,7 +11,13 @@ import { type LocalEngine, openLocalEngine } from "../local/engine.ts";
 import { openStateDir } from "../local/state-dir.ts";
 import { changeSetOf, versionOf } from "../pipeline/changes.ts";
 import { matchesFilter } from "../pipeline/stack-filter.ts";
-import { type StackStatusView, shownStatus, stackStatus, withLiveness } from "../pipeline/status.ts";
+import {
+  isStopped,
+  type StackStatusView,
+  shownStatus,
+  stackStatus,
+  withLiveness,
+} from "../pipeline/status.ts";
 import {
   compileStackRecord,
   missingUserdata,
@@ -458,7 +464,7 @@ async function applyUpdate(
     );
     return 1;
   }
-  if (stack.status === "STOPPED" || stack.status === "STOPPING" || stack.status === "STARTING") {
+  if (isStopped(stack.status)) {
     io.err(
       `teamstack ${command}: stack ${stack.stackId} is ${stack.status.toLowerCase()}; start it first: npx teamstack start ${stack.stackId}\n`,
     );
@@ -713,7 +719,7 @@ function machineCommand(name: string, summary: string, machine: "provision" | "d
       return withEngine(values, io, async (engine, seen) => {
         const stack = await findStack(engine, ids[0] as string);
         // A rerun would make a stopped server again from scratch.
-        if (machine === "provision" && ["STOPPED", "STOPPING", "STARTING"].includes(stack.status)) {
+        if (machine === "provision" && isStopped(stack.status)) {
           throw new UsageError(
             `stack ${stack.stackId} is ${stack.status.toLowerCase()}; start it first: npx teamstack start ${stack.stackId}`,
           );

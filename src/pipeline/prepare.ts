@@ -14,6 +14,7 @@ import {
   type StackInput,
   startRun,
 } from "./run.ts";
+import { isStopped } from "./status.ts";
 import { compileStackRecord } from "./template.ts";
 
 export type { DestroyPlan, ProvisionPlan, StackInput } from "./run.ts";
@@ -69,10 +70,7 @@ export async function prepare(
   // files: refused before anything is touched (the doors refuse it too; this covers a redrive or
   // an execution started by hand). A retried Prepare holds the lock, and the stack is RUNNING.
   const before = await getStack(deps, key);
-  if (
-    (before.status === "STOPPED" || before.status === "STOPPING" || before.status === "STARTING") &&
-    before.lock?.execution !== input.execution
-  ) {
+  if (isStopped(before.status) && before.lock?.execution !== input.execution) {
     throw new StackLockedError(
       `stack \`${key.stackId}\` is ${before.status.toLowerCase()}: a run would make its stopped servers again; start it first (teamstack start ${key.stackId})`,
     );
@@ -96,7 +94,7 @@ export async function prepare(
         .join(", ")}`,
     });
   }
-  return startRun(deps, stack, run, runSpecs(compiled, stack, deps.catalog), replace);
+  return startRun(deps, stack, run, runSpecs(compiled, stack, deps.catalog), replace, { servers, hooks });
 }
 
 function compiledOrUndefined(stack: StackRecord, catalog: ProviderCatalog): RunSpecs | undefined {

@@ -182,9 +182,11 @@ export async function startRun(
   run: number,
   specs: RunSpecs,
   replace: ReadonlySet<string> = new Set(),
+  /** The stack's server and hook records, when the caller has just read them (Prepare has). */
+  read?: { readonly servers: readonly ServerRecord[]; readonly hooks: readonly HookRecord[] },
 ): Promise<ProvisionPlan> {
   const key = keyOf(stack);
-  const all = await deps.store.listServers(key);
+  const all = read?.servers ?? (await deps.store.listServers(key));
   const existing = new Map(all.map((s) => [s.name, s]));
   const replaced = (name: string) => replace.has(name) || existing.get(name)?.replace !== undefined;
   // A rerun creates only what is missing: servers ready from an earlier run stay out of the Map.
@@ -221,7 +223,7 @@ export async function startRun(
   // secret the team has since set, one that FAILED (with continue_on_error, or before the run
   // failed), one whose spec at its place changed in an update.
   const done = new Set(
-    (await deps.store.listHooks(key))
+    (read?.hooks ?? (await deps.store.listHooks(key)))
       .filter((h) => h.status === "SUCCEEDED")
       .map((h) => `${h.phase}#${h.index}#${JSON.stringify(h.spec ?? null)}`),
   );

@@ -155,3 +155,11 @@ export function statusView(
     ...(stack.stoppedAt ? { stoppedAt: stack.stoppedAt } : {}),
   };
 }
+
+/**
+ * Whether a stack is stopped or on its way between stopped and started: a provision run (a rerun,
+ * an update) would make its stopped servers again from scratch, so every door refuses one.
+ */
+export function isStopped(status: StackRecord["status"]): boolean {
+  return status === "STOPPED" || status === "STOPPING" || status === "STARTING";
+}
