@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { type ExistingServer, serverChanges } from "../../../src/core/change-set.ts";
+import { type ExistingServer, hookChanges, serverChanges } from "../../../src/core/change-set.ts";
 import { type CompiledStack, compileStack } from "../../../src/core/compile.ts";
 import { loadTemplate } from "../../../src/core/validate.ts";
 import { PROVIDERS } from "../../../src/providers/registry.ts";
@@ -118,5 +118,36 @@ describe("the change set", () => {
     });
     const withoutCache = V1.slice(0, V1.indexOf("  - name: cache"));
     expect(serverChanges(gone, compile(withoutCache).servers).some((c) => c.action === "delete")).toBe(false);
+  });
+});
+
+describe("the hooks of a change set", () => {
+  const HOOKS = `post_hooks:
+  - webhook: { url: "https://hooks.example.com/a", body: { db: $servers.db.IP } }
+  - webhook: { url: "https://hooks.example.com/b" }
+servers:
+  - { name: db, provider: sim, type: t3.micro }
+`;
+  const hooksOf = (yaml: string) => compile(yaml).postHooks;
+
+  it("runs a hook that has not succeeded, or whose spec at its place changed; skips one that succeeded as it is", () => {
+    const before = hooksOf(HOOKS);
+    const existing = before.map(({ phase, index, ...spec }) => ({
+      phase,
+      index,
+      succeeded: index === 0,
+      spec,
+    }));
+    expect(hookChanges(existing, before).map((h) => [h.index, h.action])).toEqual([
+      [0, "skip"],
+      [1, "run"],
+    ]);
+    const changed = hooksOf(HOOKS.replace("hooks.example.com/a", "hooks.example.com/c"));
+    expect(hookChanges(existing, changed).map((h) => [h.index, h.action])).toEqual([
+      [0, "run"],
+      [1, "run"],
+    ]);
+    // A hook recorded before specs were stored cannot be compared: it runs.
+    expect(hookChanges([{ phase: "post", index: 0, succeeded: true }], before)[0]?.action).toBe("run");
   });
 });
