@@ -12,6 +12,7 @@ import type { Executions, Readiness, TaskTokens } from "../ports/orchestration.t
 import type { ProviderModule } from "../ports/provider.ts";
 import type { Rollouts } from "../ports/rollouts.ts";
 import type { Secrets } from "../ports/secrets.ts";
+import type { ServerLogs } from "../ports/server-logs.ts";
 import type { StackEvent, StackKey, Store } from "../ports/store.ts";
 import { type ProviderSet, providerSet } from "../providers/provider-set.ts";
 import { PROVIDER_MODULES } from "../providers/registry.ts";
@@ -33,6 +34,7 @@ import { type LocalConfig, localConfig } from "./config.ts";
 import { StoreLostError } from "./dynamo/errors.ts";
 import { isRunning, storePaths } from "./dynamo/files.ts";
 import { ensureLocalStore } from "./dynamo.ts";
+import { createFileServerLogs } from "./server-logs.ts";
 
 export { ProviderUnavailableError };
 
@@ -61,6 +63,8 @@ export interface LocalEngine {
   readonly secrets: Secrets;
   /** The providers this engine makes servers with, and the catalog its templates validate against. */
   readonly providers: ProviderSet;
+  /** Servers' and hooks' logs, attempt by attempt (files under the state directory). */
+  readonly logs: ServerLogs;
   /** Whether the execution holding a stack's lock still runs. */
   readonly executions: Executions;
   /** Runs the provision state machine for a stack to its end. */
@@ -193,10 +197,11 @@ export async function openLocalEngine(options: {
       registry.sendFailure(token, error, cause);
     },
   };
+  const logs = createFileServerLogs(stateDir);
   const providers = providerSet({
     modules: options.providers ?? PROVIDER_MODULES,
     runtime: "local-runtime",
-    host: { stateDir, store, table: { client, tableName }, rateBudget: budget },
+    host: { stateDir, store, table: { client, tableName }, rateBudget: budget, logs },
     unavailable: (name) =>
       new ProviderUnavailableError(
         `the ${name} provider does not run locally; run with --simulate-provider ${name} to put its servers on ${providers.catalog.simulator?.name ?? "a simulator"} (or --simulate for every server)`,
@@ -246,6 +251,7 @@ export async function openLocalEngine(options: {
     }),
     events: { publish: (event) => store.putOutboundEvent(event) },
     secrets,
+    logs,
     now: () => new Date(),
   };
   const functions: Record<string, TaskFunction> = {
@@ -395,6 +401,7 @@ export async function openLocalEngine(options: {
     executions: deps.executions,
     secrets: deps.secrets,
     providers,
+    logs,
     provision: (key, hooks) => run("provision", key, hooks),
     destroy: (key, hooks) => run("destroy", key, hooks),
     stop: (key, hooks) => run("power", key, hooks, { action: "stop" }),

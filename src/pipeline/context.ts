@@ -6,6 +6,7 @@ import type { EventPublisher, Executions, Readiness, TaskTokens } from "../ports
 import type { Provider } from "../ports/provider.ts";
 import type { ExpirySchedules } from "../ports/schedules.ts";
 import type { Secrets } from "../ports/secrets.ts";
+import type { ServerLogs } from "../ports/server-logs.ts";
 import type { ServerRecord, StackKey, StackRecord, StackRuns } from "../ports/store.ts";
 import { StackNotFoundError } from "../store/errors.ts";
 
@@ -31,6 +32,8 @@ export interface PipelineDeps {
    * absent where something else reads the stacks' expiry fields (`teamstack serve`).
    */
   readonly schedules?: ExpirySchedules;
+  /** Where on_start's and hooks' output is kept, attempt by attempt; absent: not kept. */
+  readonly logs?: ServerLogs;
 }
 
 export function keyOf(input: StackKey): StackKey {

@@ -1,5 +1,6 @@
 import { referencedServers, renderCompiledValue } from "../core/compiled.ts";
 import { maskValue } from "../core/mask.ts";
+import { keepOutput } from "../ports/server-logs.ts";
 import type { HookRecord } from "../ports/store.ts";
 import { iso, keyOf, type PipelineDeps } from "./context.ts";
 import { hookLabel, skipUndo, undoneLabel } from "./destroy-hooks.ts";
@@ -16,7 +17,7 @@ const MAX_HOOK_OUTPUT = 64 * 1024;
  * it through the Hook port; records the outcome.
  */
 export async function runHook(
-  deps: Pick<PipelineDeps, "store" | "hooks" | "secrets" | "now">,
+  deps: Pick<PipelineDeps, "store" | "hooks" | "secrets" | "now" | "logs">,
   input: HookInput,
 ): Promise<void> {
   const key = keyOf(input);
@@ -78,6 +79,15 @@ export async function runHook(
     masked.output && masked.output.length > MAX_HOOK_OUTPUT
       ? masked.output.slice(-MAX_HOOK_OUTPUT)
       : masked.output;
+  if (masked.output !== undefined) {
+    await keepOutput(
+      deps.logs,
+      { ...key, subject: { kind: "hook", name: `${input.phase}:${input.index}` } },
+      "hook",
+      masked.output,
+      result.exitCode,
+    );
+  }
   await deps.store.putHook({
     ...base,
     status: result.status,

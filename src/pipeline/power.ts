@@ -2,6 +2,7 @@ import { referencedServers, renderCompiledText } from "../core/compiled.ts";
 import { ERROR_NAMES } from "../core/error-names.ts";
 import { describeUnstoppable, unstoppableServers } from "../core/power.ts";
 import { DEFAULT_SETTINGS, type ProviderName } from "../core/template.ts";
+import { keepOutput } from "../ports/server-logs.ts";
 import type { ServerRecord, StackKey, StackRecord } from "../ports/store.ts";
 import {
   causeMessage,
@@ -281,7 +282,7 @@ export async function startServer(
  * @throws OnStartFailedError when on_start exits non-zero (its masked output in the message).
  */
 export async function runOnStart(
-  deps: Pick<PipelineDeps, "store" | "provider" | "secrets">,
+  deps: Pick<PipelineDeps, "store" | "provider" | "secrets" | "logs">,
   input: ServerInput,
 ): Promise<void> {
   const key = keyOf(input);
@@ -299,6 +300,13 @@ export async function runOnStart(
   const result = await deps
     .provider(rec.provider as ProviderName)
     .runScript(refOf(rec), script, { timeoutMs: ON_START_TIMEOUT_SECONDS * 1000, maxOutputBytes: 64 * 1024 });
+  await keepOutput(
+    deps.logs,
+    { team: key.team, stackId: key.stackId, subject: { kind: "server", name: input.server } },
+    "on_start",
+    `${mask(result.output)}${result.truncated ? "\n[teamstack] ... output cut at 64 KiB ...\n" : ""}`,
+    result.exitCode,
+  );
   const output = mask(result.output).slice(-ON_START_OUTPUT_CHARS);
   await deps.store.appendEvent(key, {
     type: result.exitCode === 0 ? "OnStartRan" : "OnStartFailed",

@@ -2,6 +2,7 @@ import type { ProviderDeclaration } from "../core/providers.ts";
 import type { ProviderName, ServerSpec } from "../core/template.ts";
 import type { TableOptions } from "../store/dynamo/table-client.ts";
 import type { RateBudget } from "./rate-budget.ts";
+import type { ServerLogs } from "./server-logs.ts";
 import type { TeamDirectory } from "./store.ts";
 
 /** What a provider needs to create one server of a stack. */
@@ -125,6 +126,12 @@ export interface ProviderHost {
    * keeps its own, per process.
    */
   readonly rateBudget?: RateBudget;
+  /**
+   * Where a provider that streams user_data's output keeps it, attempt by attempt (the ServerLogs
+   * port; sim writes its scripted output there). The local provider writes the same files itself
+   * (its sandbox's holder appends as user_data prints), under `stateDir`. Absent: not kept.
+   */
+  readonly logs?: ServerLogs;
   /** Where servers report readiness and the secret their URLs are signed with, asked for on first use. */
   readonly callback?: () => Promise<{ readonly baseUrl: string; readonly secret: Uint8Array }>;
 }

@@ -32,6 +32,7 @@ import { constants as osConstants } from "node:os";
 import type { Readable } from "node:stream";
 import { StringDecoder } from "node:string_decoder";
 import { createStreamMasker, type StreamMasker } from "../../core/mask.ts";
+import { AttemptFileWriter } from "../../local/server-logs.ts";
 import {
   asSandbox,
   enterCommand,
@@ -227,8 +228,21 @@ function runToEnd(file: string, args: string[], options: { uid?: number; gid?: n
  * when user_data exits (`mark`): calls `onMark` once that line has been written, with everything
  * before it in the log.
  */
-function outputWriter(config: HolderConfig, mark: string, onMark: () => void) {
-  const log = new BoundedLog(config.logHeadBytes, config.logSegmentBytes);
+function outputWriter(
+  config: HolderConfig,
+  mark: string,
+  onMark: () => void,
+  attempt: AttemptFileWriter | undefined,
+) {
+  const bounded = new BoundedLog(config.logHeadBytes, config.logSegmentBytes);
+  // The attempt's log (the ServerLogs port) takes the same masked text, up to the mark: what
+  // background processes print later belongs to no attempt.
+  const log = {
+    write(text: string): void {
+      bounded.write(text);
+      if (!marked) attempt?.write(text);
+    },
+  };
   let masker: StreamMasker = createStreamMasker(config.secrets);
   const line = `${mark}\n`;
   let pending = "";
@@ -334,12 +348,22 @@ async function main(): Promise<void> {
     if (!marked && closed < 2 && !waited) return;
     recorded = true;
     clearTimeout(settle);
+    attempt?.end(exitCode);
     writePrivate("exit-code", `${exitCode}\n`);
   };
-  const writer = outputWriter(config, mark, () => {
-    marked = true;
-    record();
-  });
+  // Already masked by outputWriter: the attempt's writer only bounds.
+  const attempt = config.attemptLog
+    ? new AttemptFileWriter(config.attemptLog.files, config.attemptLog.meta, [], self)
+    : undefined;
+  const writer = outputWriter(
+    config,
+    mark,
+    () => {
+      marked = true;
+      record();
+    },
+    attempt,
+  );
   const [file, args] = enterCommand(
     support,
     info.init,

@@ -2,6 +2,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { type FSWatcher, watch } from "node:fs";
 import { open, readFile, rmdir } from "node:fs/promises";
 import { join } from "node:path";
+import { allocateAttempt } from "../../local/server-logs.ts";
 import type {
   CreateServerRequest,
   Provider,
@@ -353,6 +354,16 @@ class LocalProvider implements Provider {
           env: sandboxEnv(file, support.bash),
           logHeadBytes: this.#logHeadBytes,
           logSegmentBytes: this.#logSegmentBytes,
+          // Each user_data run is an attempt of the server's log, which the holder writes as it runs.
+          attemptLog: await allocateAttempt(
+            this.#stateDir,
+            {
+              team: request.team,
+              stackId: request.stackId,
+              subject: { kind: "server", name: request.server },
+            },
+            "user_data",
+          ),
         },
         layout,
       );

@@ -2,6 +2,7 @@ import { spawn } from "node:child_process";
 import { readdir, readFile } from "node:fs/promises";
 import { constants as osConstants } from "node:os";
 import { join } from "node:path";
+import type { AttemptFiles, AttemptMeta } from "../../local/server-logs.ts";
 import type { ScriptResult, ServerArtifacts } from "../../ports/provider.ts";
 import { isErrno } from "../../shared/state-files.ts";
 import type { ProcessIdentity } from "./proc.ts";
@@ -109,6 +110,11 @@ export interface HolderConfig {
    * again (its output and exit code stay as they were).
    */
   readonly restart?: true;
+  /**
+   * The attempt's log (src/local/server-logs.ts) the holder appends user_data's masked output to
+   * as it comes, and ends with its exit code.
+   */
+  readonly attemptLog?: { readonly files: AttemptFiles; readonly meta: AttemptMeta };
 }
 
 /**

@@ -8,5 +8,6 @@ export function create(host: ProviderHost): Provider {
   return createSimProvider({
     ...(host.stateDir !== undefined ? { stateDir: host.stateDir } : {}),
     ...(host.rateBudget ? { budget: host.rateBudget } : {}),
+    ...(host.logs ? { logs: host.logs } : {}),
   });
 }

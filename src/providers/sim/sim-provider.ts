@@ -9,6 +9,7 @@ import type {
   ServerRef,
 } from "../../ports/provider.ts";
 import type { RateBudget, RateLimit } from "../../ports/rate-budget.ts";
+import type { ServerLogs } from "../../ports/server-logs.ts";
 import { createMemoryRateBudget } from "../../shared/memory-rate-budget.ts";
 import { hashOf, KeyedMutex, readJsonFile, writeFileAtomic } from "../../shared/state-files.ts";
 import { ProviderRequestError, ProviderThrottledError, ServerNotFoundError } from "../errors.ts";
@@ -36,6 +37,8 @@ export interface SimProviderOptions {
   readonly budget?: RateBudget;
   /** The longest a create waits for its turn under `create_rate` (default 240 s, within CreateServer's 300 s). */
   readonly createWaitMs?: number;
+  /** Where each attempt's scripted user_data output goes (the ServerLogs port), when given. */
+  readonly logs?: ServerLogs;
 }
 
 /**
@@ -239,6 +242,7 @@ class SimProvider implements Provider {
   readonly #now: () => number;
   readonly #budget: RateBudget;
   readonly #createWaitMs: number;
+  readonly #logs: ServerLogs | undefined;
   readonly #memory = new Map<string, SimServerFile>();
   readonly #mutex = new KeyedMutex();
 
@@ -247,6 +251,29 @@ class SimProvider implements Provider {
     this.#now = opts.now ?? Date.now;
     this.#budget = opts.budget ?? createMemoryRateBudget({ now: this.#now });
     this.#createWaitMs = opts.createWaitMs ?? 240_000;
+    this.#logs = opts.logs;
+  }
+
+  /**
+   * The attempt's scripted output: nothing runs, so the log shows the rendered user_data (masked
+   * by the log's writer) and how it ends, kept as the attempt is made.
+   */
+  async #log(request: CreateServerRequest, current: SimServerRecord): Promise<void> {
+    if (!this.#logs) return;
+    const writer = await this.#logs.open(
+      { team: request.team, stackId: request.stackId, subject: { kind: "server", name: request.server } },
+      "user_data",
+      request.secrets ?? [],
+    );
+    const body = request.userData.trimEnd();
+    const lines = body === "" ? 0 : body.split("\n").length;
+    writer.write(
+      `[sim] user_data of ${request.server}, attempt ${current.attempt}: ${lines} line${lines === 1 ? "" : "s"}\n`,
+    );
+    if (body !== "") writer.write(`${body}\n`);
+    if (current.fails)
+      writer.write(`[sim] user_data failed on ${request.server} (attempt ${current.attempt})\n`);
+    await writer.end(current.fails ? 1 : 0);
   }
 
   async create(request: CreateServerRequest): Promise<ServerArtifacts> {
@@ -287,6 +314,8 @@ class SimProvider implements Provider {
         artifacts,
       };
       await this.#save(key, { ...file, attempts: attempt, current });
+      // Best effort: a log that cannot be written does not stop the server.
+      await this.#log(request, current).catch(() => undefined);
       return artifacts;
     });
   }
