@@ -4,6 +4,7 @@ import { PROVIDERS } from "../providers/registry.ts";
 import { MAX_TEMPLATE_VERSION } from "../store/keys.ts";
 import { badRequest, forbidden } from "./errors.ts";
 import type { Schema } from "./json-schema.ts";
+import { LOGS_ROUTES } from "./logs-routes.ts";
 import { ROLLOUT_ROUTES } from "./rollout-routes.ts";
 import { outdatedParam } from "./rollouts.ts";
 import type { Caller, CreateStackRequest, InboundEvent, ReadyReport, StackService } from "./service.ts";
@@ -609,6 +610,7 @@ export const ROUTES: readonly Route[] = [
     run: (s, c) => s.events(c.caller, c.params.team as string, c.params.id as string),
   },
   ...ROLLOUT_ROUTES,
+  ...LOGS_ROUTES,
   {
     method: "POST",
     path: "/events",

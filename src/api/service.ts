@@ -20,9 +20,11 @@ import {
 } from "../pipeline/status.ts";
 import { compileStackRecord, missingUserdata, stackAtVersion, stackTemplate } from "../pipeline/template.ts";
 import type { EventPublisher, Executions, TaskTokens } from "../ports/orchestration.ts";
+import type { Provider } from "../ports/provider.ts";
 import type { Rollouts } from "../ports/rollouts.ts";
 import type { ExpirySchedules } from "../ports/schedules.ts";
 import type { Secrets } from "../ports/secrets.ts";
+import type { ServerLogs } from "../ports/server-logs.ts";
 import type {
   RunContext,
   StackEvent,
@@ -51,6 +53,7 @@ import {
   usableProviders,
 } from "./policy.ts";
 import { RolloutService, type StackUpdater } from "./rollouts.ts";
+import { type ExecRequest, execOnServer, hookLogs, type LogQuery, serverLogs } from "./server-access.ts";
 
 /** Who is asking, from the token's claims. */
 export interface Caller {
@@ -109,6 +112,10 @@ export interface ServiceDeps {
   readonly rollouts?: Rollouts;
   /** Where the service's own outbound events go (`Rollout Finished`). */
   readonly events?: EventPublisher;
+  /** Servers' and hooks' logs (src/api/server-access.ts); without them, the logs routes answer 501. */
+  readonly logs?: ServerLogs;
+  /** The provider of a server's record, for exec; without it, exec answers 501. */
+  readonly provider?: (name: string) => Provider;
   /** What rollouts update stacks with (tests give a fake); default: this service's update. */
   readonly updater?: StackUpdater;
   readonly now: () => Date;
@@ -724,6 +731,21 @@ export class StackService {
       seconds,
     );
     return { stackId, ...out };
+  }
+
+  /** A server's log, an attempt's text after a byte offset (src/api/server-access.ts). */
+  async logs(caller: Caller, team: string, stackId: string, server: string, query: LogQuery = {}) {
+    return serverLogs(this.#d, await this.#stack(caller, team, stackId), server, query);
+  }
+
+  /** A hook's log (`post:1`), as `logs` answers a server's. */
+  async hookLogs(caller: Caller, team: string, stackId: string, hook: string, query: LogQuery = {}) {
+    return hookLogs(this.#d, await this.#stack(caller, team, stackId), hook, query);
+  }
+
+  /** Runs a command on a server: members on their own stacks' servers, admins on the team's. */
+  async exec(caller: Caller, team: string, stackId: string, server: string, request: ExecRequest) {
+    return execOnServer(this.#d, await this.#stack(caller, team, stackId), server, request);
   }
 
   async events(caller: Caller, team: string, stackId: string): Promise<StackEvent[]> {

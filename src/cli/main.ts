@@ -8,6 +8,7 @@ import { downCommand, forgetCommand } from "./offboard-commands.ts";
 import { extendCommand, startCommand, stopCommand } from "./power-commands.ts";
 import { rolloutCommand } from "./rollout-command.ts";
 import { secretsCommand } from "./secrets-command.ts";
+import { execCommand, logsCommand, shellCommand } from "./server-commands.ts";
 import { listCommand, rerunCommand, statusCommand, upCommand, updateCommand } from "./stack-commands.ts";
 import { planCommand, renderCommand, validateCommand } from "./template-commands.ts";
 
@@ -35,6 +36,9 @@ const COMMANDS: readonly Command[] = [
   tokenCommand,
   eventsCommand,
   secretsCommand,
+  logsCommand,
+  execCommand,
+  shellCommand,
 ];
 
 function mainHelp(): string {

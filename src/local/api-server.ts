@@ -67,6 +67,8 @@ export function localStackService(
     localForMembers: options.localForMembers === true,
     secrets: engine.secrets,
     rollouts: engine.rollouts,
+    logs: engine.logs,
+    provider: (name) => engine.providers.provider(name),
     events: { publish: (event) => engine.store.putOutboundEvent(event) },
     now: () => new Date(),
   });
