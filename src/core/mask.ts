@@ -100,19 +100,29 @@ export interface StreamMasker {
 
 /**
  * A masker for a stream: a form of a secret split across two pieces is still masked. It holds
- * back at most the longest form's length minus one character until the next piece (or the end)
- * shows whether a secret starts there.
+ * back only the end of the text that could be the start of a form (at most the longest form's
+ * length minus one character) until the next piece (or the end) shows whether a secret starts
+ * there; text that cannot begin one goes on at once, so a reader following a log sees each line
+ * as soon as it is written.
  */
 export function createStreamMasker(values: Iterable<string>): StreamMasker {
   const forms = secretForms(values);
   const mask = maskerOf(forms);
   const hold = Math.max(0, (forms[0]?.length ?? 0) - 1);
   let carry = "";
+  /** The earliest position from which the rest of `text` is a proper start of some form. */
+  const cutOf = (text: string): number => {
+    for (let at = Math.max(0, text.length - hold); at < text.length; at++) {
+      const rest = text.slice(at);
+      if (forms.some((f) => f.length > rest.length && f.startsWith(rest))) return at;
+    }
+    return text.length;
+  };
   return {
     push(text) {
       const masked = mask(carry + text);
       // Any occurrence that starts before the cut ends inside `masked` and is already masked.
-      const cut = Math.max(0, masked.length - hold);
+      const cut = cutOf(masked);
       carry = masked.slice(cut);
       return masked.slice(0, cut);
     },

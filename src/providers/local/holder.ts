@@ -266,8 +266,10 @@ function outputWriter(
         if (rest !== "") log.write(masker.push(rest));
         return;
       }
-      // Keep back what could be the start of the mark line.
-      const keep = Math.min(pending.length, line.length - 1);
+      // Keep back only what could be the start of the mark line (a reader following the log
+      // sees the rest at once).
+      let keep = Math.min(pending.length, line.length - 1);
+      while (keep > 0 && !line.startsWith(pending.slice(pending.length - keep))) keep--;
       log.write(masker.push(pending.slice(0, pending.length - keep)));
       pending = pending.slice(pending.length - keep);
     },
