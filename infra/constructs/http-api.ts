@@ -21,11 +21,12 @@ import type { ExpirySchedules } from "./expiry-schedules.ts";
 import {
   type FunctionLogLevel,
   grantDescribeSecrets,
+  grantProviderStatement,
   grantReadSecrets,
   TeamstackFunction,
 } from "./lambda-function.ts";
 import { STACKS_INDEX_NAME } from "./store-table.ts";
-import type { TableAction } from "./task-functions.ts";
+import { providerNeeds, type TableAction } from "./task-functions.ts";
 import type { Workflow } from "./workflow.ts";
 
 /** What a function serving the StackService (the API, the signup consumer) calls. */
@@ -53,6 +54,12 @@ export interface ServiceAccess {
    * teamstack's group, iam:PassRole to the scheduler's role.
    */
   readonly setsSchedules: boolean;
+  /**
+   * Runs commands on servers (`POST .../exec`) through their providers (aws: SSM Run Command in
+   * the team's account): what the deployed providers ask of functions acting through them (the
+   * aws provider's sts:AssumeRole on teams' roles). Default false.
+   */
+  readonly actsThroughProviders?: boolean;
 }
 
 /**
@@ -69,6 +76,7 @@ export const API_ACCESS: ServiceAccess = {
   settlesReadiness: true,
   describesSecrets: true,
   setsSchedules: true,
+  actsThroughProviders: true,
 };
 
 /** Requests per second (steady, burst) for every route, unless narrowed below. */
@@ -250,6 +258,11 @@ export function grantServiceAccess(
       resources: [props.table.tableArn],
     }),
   );
+  if (access.actsThroughProviders) {
+    const needs = providerNeeds();
+    if (needs.readsCredentialSecrets) grantReadSecrets(target.fn);
+    for (const grant of needs.grants) grantProviderStatement(target.fn, grant);
+  }
   if (access.queriesStacksIndex) {
     target.fn.addToRolePolicy(
       new PolicyStatement({

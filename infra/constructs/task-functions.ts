@@ -239,7 +239,7 @@ export const TASK_ACCESS: Readonly<Record<string, TaskAccess>> = {
   // renders on_start with the member's secrets and runs it through the provider (provision too).
   "run-on-start": {
     ...NO_ACCESS,
-    table: ["GetItem", "PutItem", "UpdateItem"],
+    table: ["GetItem", "Query", "PutItem", "UpdateItem"],
     readsSecrets: true,
     actsThroughProviders: true,
     timeoutSeconds: 900,

@@ -1,10 +1,11 @@
 import middy from "@middy/core";
 import { type HookInput, runHook } from "../../src/pipeline/hooks.ts";
+import { createDynamoServerLogs } from "../../src/store/dynamo/server-logs.ts";
 import { buildAwsHooks } from "../shared/hooks.ts";
 import { lambdaLogging } from "../shared/logger.ts";
 import { buildAwsProviders } from "../shared/providers.ts";
 import { buildAwsSecrets } from "../shared/secrets.ts";
-import { buildAwsStore } from "../shared/store.ts";
+import { awsTable, buildAwsStore } from "../shared/store.ts";
 
 /**
  * The RunHook task of the state machines (`${RunHookFunctionArn}`). Builds, once per cold start,
@@ -16,6 +17,7 @@ const deps = {
   store,
   hooks: buildAwsHooks(store, provider),
   secrets: buildAwsSecrets(),
+  logs: createDynamoServerLogs(awsTable()),
   now: () => new Date(),
 };
 

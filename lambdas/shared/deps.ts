@@ -1,5 +1,6 @@
 import type { PipelineDeps } from "../../src/pipeline/context.ts";
 import { PROVIDERS } from "../../src/providers/registry.ts";
+import { createDynamoServerLogs } from "../../src/store/dynamo/server-logs.ts";
 import { buildAwsEvents } from "./events.ts";
 import { buildAwsHooks } from "./hooks.ts";
 import { buildAwsProviderSet } from "./providers.ts";
@@ -7,7 +8,7 @@ import { buildAwsReadiness } from "./readiness.ts";
 import { buildAwsSchedules } from "./schedules.ts";
 import { buildAwsSecrets } from "./secrets.ts";
 import { buildAwsExecutions, buildAwsTokens } from "./sfn.ts";
-import { buildAwsStore } from "./store.ts";
+import { awsTable, buildAwsStore } from "./store.ts";
 
 export { buildAwsProviderSet, buildAwsProviders } from "./providers.ts";
 export { awsTable, buildAwsStore } from "./store.ts";
@@ -35,5 +36,6 @@ export function buildAwsDeps(env: NodeJS.ProcessEnv = process.env): PipelineDeps
     secrets: buildAwsSecrets(),
     now: () => new Date(),
     schedules: buildAwsSchedules(env),
+    logs: createDynamoServerLogs(awsTable(env)),
   };
 }

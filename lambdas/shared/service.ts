@@ -5,6 +5,7 @@ import { createSfnTaskTokens } from "../../src/adapters/sfn-task-tokens.ts";
 import { StackService } from "../../src/api/service.ts";
 import { createAwsSecrets } from "../../src/secrets/aws-secrets.ts";
 import { createDynamoRolloutStore } from "../../src/store/dynamo/rollouts.ts";
+import { createDynamoServerLogs } from "../../src/store/dynamo/server-logs.ts";
 import { callbackSecretLoader } from "./callback-secret.ts";
 import { optionalEnv, requireEnv } from "./env.ts";
 import { buildAwsEvents } from "./events.ts";
@@ -27,6 +28,8 @@ export function buildAwsService(env: NodeJS.ProcessEnv = process.env): StackServ
   return new StackService({
     store,
     rollouts: createDynamoRolloutStore(awsTable(env)),
+    logs: createDynamoServerLogs(awsTable(env)),
+    provider: (name) => providers.provider(name),
     orchestrator: createSfnOrchestrator(sfn, {
       provision: requireEnv("PROVISION_STATE_MACHINE_ARN", env),
       destroy: requireEnv("DESTROY_STATE_MACHINE_ARN", env),

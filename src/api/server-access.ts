@@ -4,7 +4,13 @@ import { runSecrets } from "../pipeline/secrets.ts";
 import { refOf } from "../pipeline/servers.ts";
 import type { Provider } from "../ports/provider.ts";
 import type { Secrets } from "../ports/secrets.ts";
-import { LOG_LIMIT_BYTES, type LogKey, type LogPage, type ServerLogs } from "../ports/server-logs.ts";
+import {
+  keepOutput,
+  LOG_LIMIT_BYTES,
+  type LogKey,
+  type LogPage,
+  type ServerLogs,
+} from "../ports/server-logs.ts";
 import type { ServerRecord, StackRecord, StackRuns } from "../ports/store.ts";
 import { ApiError, badRequest, conflict, notFound } from "./errors.ts";
 
@@ -180,3 +186,29 @@ export async function execOnServer(
     throw conflict(`cannot run the command on \`${server}\`: ${mask(err.message)}`);
   }
 }
+
+/**
+ * Keeps what a server's readiness callback carries (aws: the end of user_data's output, which
+ * streams nowhere else) as an attempt of its log. Only masked: without the secrets to mask it, the
+ * output is not kept.
+ */
+export async function keepReadyOutput(
+  logs: ServerLogs | undefined,
+  key: { readonly team: string; readonly stackId: string },
+  server: string,
+  report: { readonly exitCode: number; readonly output?: string },
+  mask: ((text: string) => string) | undefined,
+): Promise<void> {
+  if (!mask) return;
+  const output = report.output ?? "";
+  await keepOutput(
+    logs,
+    { team: key.team, stackId: key.stackId, subject: { kind: "server", name: server } },
+    "user_data",
+    `[teamstack] the end of user_data's output, as the server reported it (the whole of it is in ${AWS_USER_DATA_LOG} on the server)\n${mask(output)}`,
+    report.exitCode,
+  );
+}
+
+/** Where the aws wrapper keeps user_data's whole output on the instance. */
+const AWS_USER_DATA_LOG = "/var/lib/teamstack/user-data.log";

@@ -53,7 +53,14 @@ import {
   usableProviders,
 } from "./policy.ts";
 import { RolloutService, type StackUpdater } from "./rollouts.ts";
-import { type ExecRequest, execOnServer, hookLogs, type LogQuery, serverLogs } from "./server-access.ts";
+import {
+  type ExecRequest,
+  execOnServer,
+  hookLogs,
+  keepReadyOutput,
+  type LogQuery,
+  serverLogs,
+} from "./server-access.ts";
 
 /** Who is asking, from the token's claims. */
 export interface Caller {
@@ -795,6 +802,7 @@ export class StackService {
       readyToken: undefined,
       ...(ready ? { readyAt: this.#d.now().toISOString() } : { error: reason }),
     });
+    await keepReadyOutput(this.#d.logs, key, server, report, await this.#mask(team, rec.context));
     return { server, ready };
   }
 

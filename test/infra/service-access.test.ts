@@ -314,6 +314,26 @@ describe("the service functions' grants against their code", () => {
     expect(JSON.parse(extended.body).expiresAt).toBe(
       new Date(Date.parse(expiresAt) + 7_200_000).toISOString(),
     );
+    // A server's log (none kept yet), a hook's that is not there, and a command run on the server.
+    const logs = await call(
+      "GET",
+      `/teams/acme/stacks/${stackId}/servers/db/logs`,
+      "/teams/{team}/stacks/{id}/servers/{server}/logs",
+    );
+    expect(logs.statusCode, logs.body).toBe(200);
+    await call(
+      "GET",
+      `/teams/acme/stacks/${stackId}/hooks/post.0/logs`,
+      "/teams/{team}/stacks/{id}/hooks/{hook}/logs",
+    );
+    const exec = await call(
+      "POST",
+      `/teams/acme/stacks/${stackId}/servers/db/exec`,
+      "/teams/{team}/stacks/{id}/servers/{server}/exec",
+      { command: ["true"] },
+    );
+    // The server's record is made by hand above: the simulator has no such server, and says so.
+    expect(exec.statusCode, exec.body).toBe(409);
     await call("DELETE", `/teams/acme/stacks/${stackId}`, "/teams/{team}/stacks/{id}");
     await call("POST", "/events", "/events", {
       id: "evt-api-1",
