@@ -5,6 +5,7 @@ import { refOf } from "../pipeline/servers.ts";
 import type { Provider } from "../ports/provider.ts";
 import type { Secrets } from "../ports/secrets.ts";
 import {
+  decodePage,
   keepOutput,
   LOG_LIMIT_BYTES,
   type LogKey,
@@ -128,6 +129,25 @@ export async function hookLogs(
   if (!rec) throw notFound(`stack \`${stack.stackId}\` has no hook ${name}`);
   const key: LogKey = { team: stack.team, stackId: stack.stackId, subject: { kind: "hook", name } };
   const settled = rec.status !== "RUNNING" && rec.status !== "PENDING";
+  const kept = await logsOf(deps).read(key, query);
+  if (kept) return { hook: name, ...kept };
+  // Where runs keep no log (the AWS hook function), the hook's record has its last run's output.
+  if (query.attempt === undefined && rec.output !== undefined && rec.output !== "") {
+    const bytes = Buffer.from(rec.output, "utf8");
+    const offset = Math.min(query.after ?? 0, bytes.length);
+    const { text, used } = decodePage(bytes.subarray(offset), settled);
+    return {
+      hook: name,
+      ...emptyPage(settled),
+      attempt: 1,
+      attempts: 1,
+      offset,
+      next: offset + used,
+      text,
+      kind: "hook",
+      ...(rec.exitCode !== undefined ? { exitCode: rec.exitCode } : {}),
+    };
+  }
   return { hook: name, ...(await page(deps, key, query, settled, `hook ${name}`)) };
 }
 

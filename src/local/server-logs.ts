@@ -248,3 +248,13 @@ export function createFileServerLogs(stateDir: string): ServerLogs {
     },
   };
 }
+
+/** Ends an attempt that its writer never took on (its sandbox could not be made), with a note why. */
+export async function endAttempt(
+  attempt: { meta: AttemptMeta; files: AttemptFiles },
+  note: string,
+): Promise<void> {
+  const writer = new AttemptFileWriter(attempt.files, attempt.meta, [], selfWriter());
+  writer.write(`[teamstack] ${note}\n`);
+  writer.end();
+}

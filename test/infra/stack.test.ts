@@ -320,6 +320,8 @@ function serviceGrants(access: ServiceAccess): [string, string[]][] {
   }
   if (access.describesSecrets) out.push(["secretsmanager:DescribeSecret", [TEAMSTACK_SECRETS]]);
   if (access.setsSchedules) out.push(...scheduleGrants());
+  // exec: through the providers, as the task functions that act through them (the team's role).
+  if (access.actsThroughProviders) out.push(["sts:AssumeRole", [TEAM_ROLES]]);
   return out;
 }
 

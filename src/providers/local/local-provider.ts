@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { type FSWatcher, watch } from "node:fs";
 import { open, readFile, rmdir } from "node:fs/promises";
 import { join } from "node:path";
-import { allocateAttempt } from "../../local/server-logs.ts";
+import { type AttemptFiles, type AttemptMeta, allocateAttempt, endAttempt } from "../../local/server-logs.ts";
 import type {
   CreateServerRequest,
   Provider,
@@ -328,6 +328,7 @@ class LocalProvider implements Provider {
       Type: request.type,
       Region: "local",
     };
+    let attempt: { meta: AttemptMeta; files: AttemptFiles } | undefined;
     const own = support.mode === "root";
     const file: SandboxRequestFile = {
       stackId: request.stackId,
@@ -343,6 +344,12 @@ class LocalProvider implements Provider {
     try {
       await mkdirPrivate(layout.dir);
       await writeFileAtomic(layout.request, `${JSON.stringify(file, null, 2)}\n`);
+      // Each user_data run is an attempt of the server's log, which the holder writes as it runs.
+      attempt = await allocateAttempt(
+        this.#stateDir,
+        { team: request.team, stackId: request.stackId, subject: { kind: "server", name: request.server } },
+        "user_data",
+      );
       await buildRootfs(layout.root, file, own ? { uid: file.uid, gid: file.gid } : undefined);
       await this.#startHolder(
         {
@@ -354,16 +361,7 @@ class LocalProvider implements Provider {
           env: sandboxEnv(file, support.bash),
           logHeadBytes: this.#logHeadBytes,
           logSegmentBytes: this.#logSegmentBytes,
-          // Each user_data run is an attempt of the server's log, which the holder writes as it runs.
-          attemptLog: await allocateAttempt(
-            this.#stateDir,
-            {
-              team: request.team,
-              stackId: request.stackId,
-              subject: { kind: "server", name: request.server },
-            },
-            "user_data",
-          ),
+          attemptLog: attempt,
         },
         layout,
       );
@@ -375,6 +373,12 @@ class LocalProvider implements Provider {
       return artifacts;
     } catch (err) {
       await this.#teardown(layout, undefined).catch(() => undefined);
+      // The attempt's log ends here, saying why, instead of waiting for a holder that never ran.
+      if (attempt)
+        // Not the error itself: it names host paths, and the log is shown to members.
+        await endAttempt(attempt, "the sandbox could not be set up; user_data did not run").catch(
+          () => undefined,
+        );
       await releaseAddress(this.#stateDir, address, request.stackId, request.server).catch(() => undefined);
       throw err;
     }
