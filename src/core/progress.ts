@@ -267,9 +267,10 @@ export function stackProgress(
   };
 }
 
-/** A duration for people: `850ms`, `12s`, `3m 05s`, `1h 02m`. */
+/** A duration for people: `850ms`, `1.5s`, `12s`, `3m 05s`, `1h 02m`. */
 export function formatDuration(ms: number): string {
   if (ms < 1000) return `${Math.max(0, Math.round(ms))}ms`;
+  if (ms < 10_000) return `${(Math.floor(ms / 100) / 10).toFixed(1)}s`;
   const s = Math.floor(ms / 1000);
   if (s < 60) return `${s}s`;
   const m = Math.floor(s / 60);
