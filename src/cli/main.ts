@@ -13,9 +13,11 @@ import { secretsCommand } from "./secrets-command.ts";
 import { listCommand, rerunCommand, statusCommand, upCommand, updateCommand } from "./stack-commands.ts";
 import { createdLine, findProcessStateDir, stateDirExists } from "./state-dir.ts";
 import { suggestion } from "./suggest.ts";
+import { membersCommand, policyCommand, templatesCommand } from "./team-commands.ts";
 import { planCommand, renderCommand, validateCommand } from "./template-commands.ts";
 
-const COMMANDS: readonly Command[] = [
+/** Every command, in the order the help lists them. */
+export const COMMANDS: readonly Command[] = [
   validateCommand,
   planCommand,
   renderCommand,
@@ -34,6 +36,9 @@ const COMMANDS: readonly Command[] = [
   tokenCommand,
   eventsCommand,
   secretsCommand,
+  templatesCommand,
+  membersCommand,
+  policyCommand,
   completionCommand(() => COMMANDS),
 ];
 
