@@ -118,7 +118,7 @@ export const templatesCommand: Command = {
     const [verb, ...rest] = args;
     if (verb === undefined || !(TEMPLATE_VERBS as readonly string[]).includes(verb))
       throw new UsageError(
-        `${verb === undefined ? "give a verb" : `unknown verb \`${verb}\``}: expected ${TEMPLATE_VERBS.join(", ")}`,
+        `${verb === undefined ? "give a verb" : `unknown verb \`${verb}\``}: expected ${TEMPLATE_VERBS.join(", ")}${verb === undefined ? "" : suggestion(verb, TEMPLATE_VERBS)}`,
       );
     only(values, verb, { name: ["push"], version: ["show", "default"] });
     const team = teamOf(values);
@@ -287,7 +287,7 @@ export const membersCommand: Command = {
     const [verb, member, ...rest] = args;
     if (verb !== "set")
       throw new UsageError(
-        `${verb === undefined ? "give a verb" : `unknown verb \`${verb}\``}: expected set`,
+        `${verb === undefined ? "give a verb" : `unknown verb \`${verb}\``}: expected set${verb === undefined ? "" : suggestion(verb, ["set"])}`,
       );
     const name = nameArg("member", member);
     if (rest.length > 0) throw new UsageError("members set takes one MEMBER");
@@ -355,7 +355,7 @@ export const policyCommand: Command = {
     const [verb, ...rest] = args;
     if (verb !== "set" && verb !== "show")
       throw new UsageError(
-        `${verb === undefined ? "give a verb" : `unknown verb \`${verb}\``}: expected set or show`,
+        `${verb === undefined ? "give a verb" : `unknown verb \`${verb}\``}: expected set or show${verb === undefined ? "" : suggestion(verb, ["set", "show"])}`,
       );
     if (rest.length > 0) throw new UsageError(`policy ${verb} takes no arguments`);
     only(values, verb, { providers: ["set"], "on-member-left": ["set"] });
