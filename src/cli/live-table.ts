@@ -173,19 +173,19 @@ export function renderFrame(view: StackStatusView, options: FrameOptions): strin
     return c ? paint(c, padded) : padded;
   };
   const p: StackProgress = stackProgress(view, options.now);
+  const running = ["RUNNING", "DESTROYING", "STOPPING", "STARTING"].includes(view.status);
   const heading = [
     paint("bold", `stack ${view.stackId}`),
     state(view.status),
-    `${p.ready}/${p.total} ready`,
+    ...(p.total > 0 ? [`${p.ready}/${p.total} ready`] : []),
     formatDuration(p.elapsedMs),
+    ...(options.doing && running ? [paint("dim", options.doing)] : []),
   ];
+  const lines = [heading.join("  ")];
   if (p.estimate)
-    heading.push(
-      `ready in ~${formatDuration(p.estimate.remainingMs)} (critical path: ${p.estimate.criticalPath.join(" → ")})`,
+    lines.push(
+      `  ready in ~${formatDuration(p.estimate.remainingMs)}, critical path ${p.estimate.criticalPath.join(" → ")}`,
     );
-  const lines = [
-    options.doing ? `${heading.join("  ")}  ${paint("dim", options.doing)}` : heading.join("  "),
-  ];
   const nameWidth = Math.max(4, ...view.servers.map((s) => s.name.length));
   const providerWidth = Math.max(5, ...view.servers.map((s) => s.provider.length));
   view.servers.forEach((s, i) => {

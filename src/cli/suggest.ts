@@ -24,10 +24,13 @@ export function editDistance(a: string, b: string): number {
 }
 
 /**
- * The candidate a user most likely meant by `word`, or undefined when none is close: within 1
- * edit for words of up to 4 characters, 2 up to 8, 3 beyond; or the only candidate `word` begins.
+ * The candidate a user most likely meant by `word`, or undefined when none is close: the only
+ * candidate that `word` begins (`--simulate-p`), else the nearest within 1 edit for words of up
+ * to 4 characters, 2 up to 8, 3 beyond.
  */
 export function didYouMean(word: string, candidates: readonly string[]): string | undefined {
+  const prefixed = candidates.filter((c) => word.length >= 2 && c.startsWith(word) && c !== word);
+  if (prefixed.length === 1) return prefixed[0];
   const limit = word.length <= 4 ? 1 : word.length <= 8 ? 2 : 3;
   let best: string | undefined;
   let bestDistance = Number.POSITIVE_INFINITY;
@@ -38,9 +41,7 @@ export function didYouMean(word: string, candidates: readonly string[]): string 
       bestDistance = distance;
     }
   }
-  if (best !== undefined && bestDistance <= limit && bestDistance < word.length) return best;
-  const prefixed = candidates.filter((c) => word.length >= 2 && c.startsWith(word));
-  return prefixed.length === 1 ? prefixed[0] : undefined;
+  return best !== undefined && bestDistance <= limit && bestDistance < word.length ? best : undefined;
 }
 
 /** ` did you mean \`X\`?` for a mistyped word, or nothing. */
