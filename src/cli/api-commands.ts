@@ -14,7 +14,7 @@ import { findRunningServer } from "./server-client.ts";
 
 const STATE_DIR_HELP: readonly [string, string] = [
   "--state-dir DIR",
-  "Where local stacks live (default ./.teamstack).",
+  "Where local stacks live (default: the nearest .teamstack folder here or above, then $TEAMSTACK_STATE_DIR, then ~/.local/state/teamstack).",
 ];
 const NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}$/;
 

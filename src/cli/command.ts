@@ -1,11 +1,14 @@
 import type { ParseArgsConfig } from "node:util";
 import { ERROR_NAMES } from "../core/error-names.ts";
 import { TeamstackError } from "../core/errors.ts";
+import type { Terminal } from "./live-table.ts";
 
 /** Where a command writes; tests pass their own. */
 export interface Io {
   readonly out: (text: string) => void;
   readonly err: (text: string) => void;
+  /** Present when stderr is a terminal that a live table may redraw (src/cli/live-table.ts). */
+  readonly terminal?: Terminal;
 }
 
 /** A mistake in how the command was called: exit code 2 with the command's usage. */
@@ -26,5 +29,7 @@ export interface Command {
   readonly options: Options;
   /** Help for each option, in the order shown. */
   readonly help: readonly (readonly [string, string])[];
+  /** Its verbs (`templates push`), for completion; by default read from `usage`. */
+  readonly verbs?: readonly string[];
   run(values: Values, positionals: string[], io: Io): Promise<number>;
 }

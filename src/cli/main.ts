@@ -3,21 +3,22 @@ import { TeamstackError } from "../core/errors.ts";
 import { StateDirError } from "../local/state-dir.ts";
 import { eventsCommand, serveCommand, tokenCommand } from "./api-commands.ts";
 import { type Command, type Io, UsageError, type Values } from "./command.ts";
+import { completionCommand } from "./completion.ts";
 import { FileError } from "./files.ts";
+import { processIo } from "./live-table.ts";
 import { downCommand, forgetCommand } from "./offboard-commands.ts";
 import { extendCommand, startCommand, stopCommand } from "./power-commands.ts";
 import { rolloutCommand } from "./rollout-command.ts";
 import { secretsCommand } from "./secrets-command.ts";
 import { execCommand, logsCommand, shellCommand } from "./server-commands.ts";
 import { listCommand, rerunCommand, statusCommand, upCommand, updateCommand } from "./stack-commands.ts";
+import { createdLine, findProcessStateDir, stateDirExists } from "./state-dir.ts";
+import { suggestion } from "./suggest.ts";
+import { membersCommand, policyCommand, templatesCommand } from "./team-commands.ts";
 import { planCommand, renderCommand, validateCommand } from "./template-commands.ts";
 
-const processIo: Io = {
-  out: (text) => process.stdout.write(text),
-  err: (text) => process.stderr.write(text),
-};
-
-const COMMANDS: readonly Command[] = [
+/** Every command, in the order the help lists them. */
+export const COMMANDS: readonly Command[] = [
   validateCommand,
   planCommand,
   renderCommand,
@@ -39,6 +40,10 @@ const COMMANDS: readonly Command[] = [
   logsCommand,
   execCommand,
   shellCommand,
+  templatesCommand,
+  membersCommand,
+  policyCommand,
+  completionCommand(() => COMMANDS),
 ];
 
 function mainHelp(): string {
@@ -68,6 +73,50 @@ function commandHelp(c: Command): string {
     `  ${"-h, --help".padEnd(width)}  Show this help.`,
     "",
   ].join("\n");
+}
+
+/** parseArgs' message, with "did you mean" for an unknown option. */
+function unknownFlag(command: Command, error: unknown): string {
+  const message = (error as Error).message;
+  const unknown = /^Unknown option '(-[^']*)'/.exec(message)?.[1];
+  if ((error as { code?: string }).code !== "ERR_PARSE_ARGS_UNKNOWN_OPTION" || unknown === undefined)
+    return message;
+  const flags = Object.entries({ ...command.options, help: { short: "h" } }).flatMap(([long, o]) => [
+    `--${long}`,
+    ...(o.short ? [`-${o.short}`] : []),
+  ]);
+  return `unknown option \`${unknown}\`${suggestion(unknown, flags) || `; ${command.name} takes ${flags.filter((f) => f.startsWith("--")).join(", ")}`}`;
+}
+
+/**
+ * The state directory found (src/cli/state-dir.ts) in place of --state-dir, and an Io that names
+ * it on stderr once the command has created it: before the command's first line after that, or
+ * when it ends (a command that never needs it, such as `plan` without --stack, creates nothing).
+ */
+function withStateDir(values: Values, io: Io): { values: Values; io: Io; announce: () => void } {
+  const found = findProcessStateDir(values["state-dir"] as string | undefined);
+  let pending = !stateDirExists(found.dir);
+  const announce = (): void => {
+    if (pending && stateDirExists(found.dir)) {
+      pending = false;
+      io.err(createdLine(found));
+    }
+  };
+  return {
+    values: { ...values, "state-dir": found.dir },
+    io: {
+      out: (text) => {
+        announce();
+        io.out(text);
+      },
+      err: (text) => {
+        announce();
+        io.err(text);
+      },
+      ...(io.terminal ? { terminal: io.terminal } : {}),
+    },
+    announce,
+  };
 }
 
 const REPORT_HINT = "this is a bug in teamstack; please report it with the command you ran and this message";
@@ -115,8 +164,9 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
   }
   const command = COMMANDS.find((c) => c.name === name);
   if (!command) {
+    const names = COMMANDS.map((c) => c.name);
     io.err(
-      `teamstack: unknown command \`${name}\`; expected one of ${COMMANDS.map((c) => c.name).join(", ")}\n`,
+      `teamstack: unknown command \`${name}\`${suggestion(name, names) || `; expected one of ${names.join(", ")}`}\n`,
     );
     return 2;
   }
@@ -130,7 +180,7 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
       strict: true,
     }) as { values: Values; positionals: string[] });
   } catch (error) {
-    io.err(`teamstack ${command.name}: ${(error as Error).message}\nUsage: ${command.usage}\n`);
+    io.err(`teamstack ${command.name}: ${unknownFlag(command, error)}\nUsage: ${command.usage}\n`);
     return 2;
   }
   if (values.help) {
@@ -138,23 +188,27 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
     return 0;
   }
   const guard = guardRejections(command.name, io);
+  const found = "state-dir" in command.options ? withStateDir(values, io) : undefined;
+  const commandIo = found?.io ?? io;
   try {
-    const code = await command.run(values, positionals, io);
+    const code = await command.run(found?.values ?? values, positionals, commandIo);
     return guard.count() > 0 ? Math.max(code, 1) : code;
   } catch (error) {
     if (error instanceof FileError || error instanceof StateDirError) {
-      io.err(`teamstack ${command.name}: ${error.message}\n`);
+      commandIo.err(`teamstack ${command.name}: ${error.message}\n`);
       return 2;
     }
     if (error instanceof UsageError) {
-      io.err(`teamstack ${command.name}: ${error.message}\nUsage: ${command.usage}\n`);
+      commandIo.err(`teamstack ${command.name}: ${error.message}\nUsage: ${command.usage}\n`);
       return 2;
     }
     if (error instanceof TeamstackError) {
-      io.err(`teamstack ${command.name}: ${error.message}\n`);
+      commandIo.err(`teamstack ${command.name}: ${error.message}\n`);
       return 1;
     }
-    io.err(internalError(command.name, error));
+    commandIo.err(internalError(command.name, error));
     return 1;
+  } finally {
+    found?.announce();
   }
 }

@@ -1,6 +1,7 @@
 import type { LocalEngine } from "../local/engine.ts";
 import type { StackKey, StackRecord } from "../ports/store.ts";
 import { type Command, type Io, UsageError, type Values } from "./command.ts";
+import { ndjsonLine } from "./ndjson.ts";
 import { findRunningServer, type RunningServer } from "./server-client.ts";
 import {
   common,
@@ -92,13 +93,15 @@ async function downMember(values: Values, member: string, io: Io): Promise<numbe
       );
     const reports = await pooled(stacks, DOWN_ALL_PARALLEL, async (stack) => {
       const r = await destroyOne(engine, server, stack);
-      if (!values.json)
+      // --json: NDJSON, one stack's report per line as each ends, then all of them (src/cli/ndjson.ts).
+      if (values.json) io.out(ndjsonLine(r));
+      else
         io.out(
           `${r.stackId.padEnd(22)} ${r.status.padEnd(11)} ${r.team}/${member}${r.error ? `  ${r.error}` : ""}\n`,
         );
       return r;
     });
-    if (values.json) io.out(`${JSON.stringify(reports, null, 2)}\n`);
+    if (values.json) io.out(ndjsonLine(reports));
     return reports.every((r) => r.status === "DESTROYED") ? 0 : 1;
   });
 }
@@ -118,7 +121,10 @@ export const downCommand: Command = {
   },
   help: [
     ...downOne.help,
-    ["--member NAME --all", `Destroy every stack of this member (${DOWN_ALL_PARALLEL} at a time).`],
+    [
+      "--member NAME --all",
+      `Destroy every stack of this member (${DOWN_ALL_PARALLEL} at a time); with --json, one line per stack as it ends, then all of them.`,
+    ],
     ["--team NAME", "With --member: only that team's stacks."],
   ],
   async run(values, ids, io) {

@@ -2,6 +2,7 @@ import { parseExpiry } from "../core/validate/structure.ts";
 import { extendExpiry } from "../pipeline/expiry.ts";
 import { type PowerAction, powerRefusal } from "../pipeline/power.ts";
 import { type Command, UsageError } from "./command.ts";
+import { RUN_JSON_HELP } from "./ndjson.ts";
 import { findRunningServer } from "./server-client.ts";
 import { findStack, finish, runGuarded, throughServer, withEngine } from "./stack-commands.ts";
 
@@ -18,7 +19,10 @@ const common = {
 } as const;
 const HELP: readonly (readonly [string, string])[] = [
   ["--json", "Print the result as JSON on stdout."],
-  ["--state-dir DIR", "Where local stacks live (default ./.teamstack)."],
+  [
+    "--state-dir DIR",
+    "Where local stacks live (default: the nearest .teamstack folder here or above, then $TEAMSTACK_STATE_DIR, then ~/.local/state/teamstack).",
+  ],
   [
     "--endpoint URL",
     "Go through this `teamstack serve` (default: the one running on the state directory, if any).",
@@ -31,7 +35,7 @@ function powerCommand(action: PowerAction, summary: string): Command {
     summary,
     usage: `teamstack ${action} ID [--json] [--state-dir DIR] [--endpoint URL]`,
     options: common,
-    help: HELP as [string, string][],
+    help: [RUN_JSON_HELP, ...HELP.slice(1)],
     async run(values, ids, io) {
       if (ids.length !== 1) throw new UsageError("give one stack ID");
       return withEngine(values, io, async (engine, seen) => {

@@ -59,7 +59,10 @@ export const rolloutCommand: Command = {
       "Stop after a wave once more than P% of the stacks attempted failed (default 0: any failure).",
     ],
     ["--json", "Print the rollout as JSON when it ends, instead of its progress."],
-    ["--state-dir DIR", "Where local stacks live (default ./.teamstack)."],
+    [
+      "--state-dir DIR",
+      "Where local stacks live (default: the nearest .teamstack folder here or above, then $TEAMSTACK_STATE_DIR, then ~/.local/state/teamstack).",
+    ],
     [
       "--endpoint URL",
       "Go through this `teamstack serve` (default: the one running on the state directory).",

@@ -82,7 +82,10 @@ export const secretsCommand: Command = {
     ["--team T", "The team the secret belongs to."],
     ["--member M", "A member's secret (for $koding.userdata.NAME) instead of a team secret."],
     ["--json", "list: print JSON."],
-    ["--state-dir DIR", "Where local stacks live (default ./.teamstack)."],
+    [
+      "--state-dir DIR",
+      "Where local stacks live (default: the nearest .teamstack folder here or above, then $TEAMSTACK_STATE_DIR, then ~/.local/state/teamstack).",
+    ],
   ],
   async run(values, args, io) {
     const [verb, name, ...rest] = args;

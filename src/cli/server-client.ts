@@ -20,6 +20,8 @@ export interface RunningServer {
     method: string,
     path: string,
     body?: unknown,
+    /** Send `body` (a string) as it is, with this content type, instead of as JSON. */
+    raw?: { readonly contentType: string },
   ): Promise<{ status: number; body: unknown }>;
 }
 
@@ -60,7 +62,7 @@ export async function findRunningServer(
   const base = url;
   return {
     url: base,
-    async call(team, method, path, body) {
+    async call(team, method, path, body, raw) {
       const now = Math.floor(Date.now() / 1000);
       const token = signJwt(
         { sub: "teamstack-cli", "teamstack:team": team, "teamstack:admin": true, iat: now, exp: now + 300 },
@@ -68,8 +70,8 @@ export async function findRunningServer(
       );
       const res = await fetch(`${base}${path}`, {
         method,
-        headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
-        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+        headers: { authorization: `Bearer ${token}`, "content-type": raw?.contentType ?? "application/json" },
+        ...(body !== undefined ? { body: raw ? String(body) : JSON.stringify(body) } : {}),
       });
       const text = await res.text();
       let parsed: unknown = text;

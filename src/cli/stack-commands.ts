@@ -32,12 +32,15 @@ import { confirmChanges, formatChangeSet, nothingToDo } from "./change-set-outpu
 import { type Command, type Io, UsageError, type Values } from "./command.ts";
 import { readJsonFile, readTemplateBytes } from "./files.ts";
 import { LIST_FILTER_HELP, LIST_FILTER_OPTIONS, listFilter } from "./list-filter.ts";
+import { RUN_JSON_HELP } from "./ndjson.ts";
 import { outdatedStacks } from "./rollout-command.ts";
+import { bindRunOutput, createRunOutput, DOING, runOutputOf } from "./run-output.ts";
 import { findRunningServer, type RunningServer } from "./server-client.ts";
+import { stateDirFlag } from "./state-dir.ts";
 
 export const STATE_DIR_HELP: readonly [string, string] = [
   "--state-dir DIR",
-  "Where local stacks live (default ./.teamstack).",
+  "Where local stacks live (default: the nearest .teamstack folder here or above, then $TEAMSTACK_STATE_DIR, then ~/.local/state/teamstack).",
 ];
 export const JSON_HELP: readonly [string, string] = ["--json", "Print the result as JSON on stdout."];
 export const ENDPOINT_HELP: readonly [string, string] = [
@@ -48,13 +51,6 @@ export const common = { "state-dir": { type: "string" }, json: { type: "boolean"
 
 function stateDirOf(values: Values): string {
   return resolve(typeof values["state-dir"] === "string" ? values["state-dir"] : ".teamstack");
-}
-
-/** Prints progress lines as events happen, unless the output is JSON. */
-function progress(values: Values, io: Io): ((key: StackKey, e: StackEvent) => void) | undefined {
-  if (values.json) return undefined;
-  const t0 = Date.now();
-  return (_key, e) => io.err(`  ${((Date.now() - t0) / 1000).toFixed(1).padStart(6)}s  ${e.message}\n`);
 }
 
 /**
@@ -68,14 +64,16 @@ export async function withEngine<T>(
   io: Io,
   fn: (engine: LocalEngine, seen: Seen) => Promise<T>,
 ): Promise<T> {
-  const print = progress(values, io);
+  const output = createRunOutput(values, io);
   const seen: Seen = new Map();
   const onEvent = (key: StackKey, e: StackEvent): void => {
     if (e.server !== undefined && e.type !== "ServerWaiting") seen.set(e.server, e.type);
-    if (!seen.muted) print?.(key, e);
+    if (!seen.muted) output.event(key, e);
   };
   // A one-shot command whose store goes away stops and says so, rather than retry for ever.
   const engine = await openLocalEngine({ stateDir: stateDirOf(values), onEvent, onStoreLost: "fail" });
+  output.load = (key) => stackStatus(engine.store, key);
+  bindRunOutput(engine, output);
   try {
     return await fn(engine, seen);
   } finally {
@@ -101,7 +99,7 @@ export type StackMachine = "provision" | "destroy" | "stop" | "start";
 
 /** The commands that resume and tear down a stack, with the --state-dir the user gave. */
 function nextSteps(stackId: string, values: Values, machine: StackMachine): string {
-  const dir = values["state-dir"] ? ` --state-dir ${values["state-dir"]}` : "";
+  const dir = stateDirFlag(values["state-dir"]);
   if (machine === "stop" || machine === "start")
     return `finish it:     npx teamstack ${machine} ${stackId}${dir}\ntear it down:  npx teamstack down ${stackId}${dir}\n`;
   return machine === "provision"
@@ -150,9 +148,11 @@ export async function runGuarded(
     engine.stopRuns(new InterruptedError(signal));
   };
   for (const signal of STOP_SIGNALS) process.on(signal, onSignal);
+  runOutputOf(engine)?.begin(key, DOING[machine]);
   try {
     return await run();
   } catch (error) {
+    runOutputOf(engine)?.stop();
     if (!(error instanceof InterruptedError) && !(error instanceof StoreLostError)) throw error;
     seen.muted = true;
     const what =
@@ -217,7 +217,10 @@ function printStatus(view: StackStatusView, values: Values, io: Io): void {
 export async function finish(engine: LocalEngine, key: StackKey, values: Values, io: Io): Promise<number> {
   const view = await stackStatus(engine.store, key);
   if (!view) throw new UsageError(`stack ${key.stackId} vanished`);
-  printStatus(view, values, io);
+  // --json: the run output prints the final status as its last line.
+  const output = runOutputOf(engine);
+  output?.end(view);
+  if (!values.json || !output) printStatus(view, values, io);
   return view.status === "SUCCEEDED" || view.status === "DESTROYED" || view.status === "STOPPED" ? 0 : 1;
 }
 
@@ -306,7 +309,7 @@ export const upCommand: Command = {
     ["--userdata FILE", 'The member\'s data for $koding.userdata.KEY, as {"KEY":"value"}.'],
     ["--simulate", "Run every server on the sim provider."],
     ["--simulate-provider NAME", "Run this provider's servers on sim (repeatable), e.g. aws."],
-    JSON_HELP,
+    RUN_JSON_HELP,
     STATE_DIR_HELP,
   ],
   async run(values, files, io) {
@@ -410,9 +413,7 @@ export const upCommand: Command = {
         await engine.provision(key);
         const code = await finish(engine, key, values, io);
         if (!values.json)
-          io.err(
-            `\ntear it down with: npx teamstack down ${stackId}${values["state-dir"] ? ` --state-dir ${values["state-dir"]}` : ""}\n`,
-          );
+          io.err(`\ntear it down with: npx teamstack down ${stackId}${stateDirFlag(values["state-dir"])}\n`);
         return code;
       });
     });
@@ -532,7 +533,7 @@ export const updateCommand: Command = {
   help: [
     ["--version N", "The template version to go to (default: the newest)."],
     ["-y, --yes", "Replace or delete servers without asking (needed without a terminal)."],
-    JSON_HELP,
+    RUN_JSON_HELP,
     STATE_DIR_HELP,
     ENDPOINT_HELP,
   ],
@@ -677,6 +678,9 @@ export async function throughServer(
   values: Values,
   io: Io,
 ): Promise<number> {
+  const output = runOutputOf(engine);
+  // The run's events are read from the store (they happen in the server's process).
+  let seq = (await engine.store.listEvents(stack)).at(-1)?.seq ?? 0;
   const res = await server.call(stack.team, request.method, request.path, request.body);
   if (res.status !== 202) {
     io.err(
@@ -686,11 +690,19 @@ export async function throughServer(
   }
   if (!values.json)
     io.err(`started ${(res.body as { executionName: string }).executionName} on ${server.url}\n`);
+  output?.begin(stack, DOING[machineOf(request)]);
+  const follow = async (): Promise<void> => {
+    for (const e of await engine.store.listEvents(stack, seq)) {
+      seq = Math.max(seq, e.seq);
+      output?.event(stack, e);
+    }
+  };
   // The run takes the stack's lock with the next run number and releases it when it ends. One that
   // never starts (refused by a run that came first) leaves the stack as it was.
   const since = Date.now();
   for (;;) {
     await new Promise((r) => setTimeout(r, 200));
+    await follow();
     const now = await engine.store.getStack(stack);
     if (!now || (now.run > stack.run && !now.lock)) break;
     if (now.run === stack.run && !now.lock && Date.now() - since > START_WAIT_MS) {
@@ -700,7 +712,14 @@ export async function throughServer(
       return 1;
     }
   }
+  await follow();
   return finish(engine, stack, values, io);
+}
+
+/** The machine a request to `serve` runs. */
+function machineOf(request: { readonly method: string; readonly path: string }): StackMachine {
+  if (request.method === "DELETE") return "destroy";
+  return request.path.endsWith("/stop") ? "stop" : request.path.endsWith("/start") ? "start" : "provision";
 }
 
 /** How long a command waits for the run it asked `serve` for to take the stack. */
@@ -713,7 +732,7 @@ function machineCommand(name: string, summary: string, machine: "provision" | "d
     summary,
     usage: `teamstack ${name} ID [--json] [--state-dir DIR] [--endpoint URL]`,
     options: { ...common, endpoint: { type: "string" } },
-    help: [JSON_HELP, STATE_DIR_HELP, ENDPOINT_HELP],
+    help: [RUN_JSON_HELP, STATE_DIR_HELP, ENDPOINT_HELP],
     async run(values, ids, io) {
       if (ids.length !== 1) throw new UsageError("give one stack ID");
       return withEngine(values, io, async (engine, seen) => {

@@ -14,6 +14,27 @@ export interface CliResult {
   readonly stderr: string;
 }
 
+/**
+ * The environment the suite runs teamstack in: state-directory discovery stops below the
+ * project's root (src/cli/state-dir.ts), so a developer's own `.teamstack` there is never used.
+ */
+export function cliEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  return { ...env, TEAMSTACK_CEILING_DIRECTORIES: ROOT };
+}
+
+/**
+ * The result of a command's JSON output: the whole output when it is one JSON document, else its
+ * last line (the commands that run a stack print NDJSON: events, then the final status).
+ */
+export function finalJson<T = unknown>(stdout: string): T {
+  try {
+    return JSON.parse(stdout) as T;
+  } catch {
+    const lines = stdout.split("\n").filter((l) => l.trim() !== "");
+    return JSON.parse(lines[lines.length - 1] ?? "") as T;
+  }
+}
+
 /** Runs `teamstack ARGS` to its end, in the project's root; killed after `timeoutMs` (a hang). */
 export function runCli(
   args: readonly string[],
@@ -24,7 +45,14 @@ export function runCli(
     execFile(
       process.execPath,
       [BIN, ...args],
-      { cwd: ROOT, env, timeout: timeoutMs, killSignal: "SIGKILL", encoding: "utf8", maxBuffer: 64 << 20 },
+      {
+        cwd: ROOT,
+        env: cliEnv(env),
+        timeout: timeoutMs,
+        killSignal: "SIGKILL",
+        encoding: "utf8",
+        maxBuffer: 64 << 20,
+      },
       (error, stdout, stderr) => {
         const code = error === null ? 0 : typeof error.code === "number" ? error.code : null;
         resolve({ code, signal: error?.signal ?? null, stdout, stderr });

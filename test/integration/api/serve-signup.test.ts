@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { stopLocalStore } from "../../../src/local/dynamo.ts";
-import { BIN, ROOT, runCli } from "../../support/cli.ts";
+import { BIN, finalJson, ROOT, runCli } from "../../support/cli.ts";
 
 // The done-when of the three doors: `teamstack serve` on 127.0.0.1, a template published and made
 // the default, the same signup event delivered twice, exactly one stack, finished, with artifacts.
@@ -128,7 +128,7 @@ describe("teamstack serve and the signup door", () => {
     const id = stacks[0]?.stackId as string;
     const found = await runCli(["rerun", id, "--json", "--state-dir", stateDir], 30_000);
     expect(found.code, found.stderr).toBe(0);
-    expect(JSON.parse(found.stdout)).toMatchObject({ stackId: id, status: "SUCCEEDED", run: 2 });
+    expect(finalJson(found.stdout)).toMatchObject({ stackId: id, status: "SUCCEEDED", run: 2 });
     const named = await runCli(["rerun", id, "--endpoint", url, "--state-dir", stateDir], 30_000);
     expect(named.code, named.stderr).toBe(0);
     expect(named.stderr).toContain(`on ${url}`);

@@ -7,6 +7,7 @@ import { type StackStatusView, stackStatus as statusFromStore } from "../../../s
 import type { Store } from "../../../src/ports/store.ts";
 import { createDynamoStore } from "../../../src/store/dynamo-store.ts";
 import {
+  finalJson,
   leasesOf,
   listStacks,
   liveSandboxes,
@@ -197,7 +198,7 @@ async function holdersOf(id: string): Promise<Map<string, number | undefined>> {
 async function rerunJson(id: string): Promise<StackStatusView> {
   const r = await runCli(["rerun", id, "--json", "--state-dir", stateDir], RUN_MS);
   expect(r.code, shown(r)).toBe(0);
-  return JSON.parse(r.stdout) as StackStatusView;
+  return finalJson(r.stdout) as StackStatusView;
 }
 
 /**

@@ -3,7 +3,7 @@ import { get } from "node:http";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { StackStatusView } from "../../../src/pipeline/status.ts";
-import { runCli, serverOf, shown, tearDown, tempStateDir } from "./stack-cli.ts";
+import { finalJson, runCli, serverOf, shown, tearDown, tempStateDir } from "./stack-cli.ts";
 
 // Two real sandboxes talking over the loopback network, driven through `teamstack up` and `down`.
 
@@ -36,7 +36,7 @@ describe("teamstack up examples/local-pair.yaml", () => {
   it("lets the client reach web at $servers.web.IP from the post-hook", async () => {
     const r = await runCli(["up", "examples/local-pair.yaml", "--json", "--state-dir", stateDir]);
     expect(r.code, shown(r)).toBe(0);
-    view = JSON.parse(r.stdout) as StackStatusView;
+    view = finalJson(r.stdout) as StackStatusView;
     expect(view.status).toBe("SUCCEEDED");
     for (const s of view.servers) {
       expect(s.provider, s.name).toBe("local");

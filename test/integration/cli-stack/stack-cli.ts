@@ -10,9 +10,9 @@ import { createDynamoStore } from "../../../src/store/dynamo-store.ts";
 // Helpers for driving `bin/teamstack.js` as real child processes and for looking at what a stack
 // left on this machine: sandbox directories, holder processes, address leases, mounts.
 
-import { BIN, type CliResult, ROOT, runCli } from "../../support/cli.ts";
+import { BIN, type CliResult, cliEnv, finalJson, ROOT, runCli } from "../../support/cli.ts";
 
-export { BIN, type CliResult, ROOT, runCli };
+export { BIN, type CliResult, finalJson, ROOT, runCli };
 
 /** ISO 8601 in UTC with milliseconds, as the store writes it. */
 export const ISO_MS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
@@ -35,7 +35,11 @@ export interface RunningCli {
  * (a hang: generous, so that a busy machine is not taken for one).
  */
 export function startCli(args: readonly string[], timeoutMs = 120_000): RunningCli {
-  const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [BIN, ...args], {
+    cwd: ROOT,
+    env: cliEnv(),
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let stdout = "";
   let stderr = "";
   child.stdout?.setEncoding("utf8").on("data", (d: string) => {
@@ -63,7 +67,7 @@ export function shown(r: CliResult): string {
 export async function cliJson<T>(args: readonly string[]): Promise<T> {
   const r = await runCli(args, 60_000);
   if (r.code !== 0) throw new Error(`teamstack ${args.join(" ")}: ${shown(r)}`);
-  return JSON.parse(r.stdout) as T;
+  return finalJson<T>(r.stdout);
 }
 
 export interface ListRow {

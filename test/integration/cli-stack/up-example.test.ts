@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { StackStatusView } from "../../../src/pipeline/status.ts";
 import {
   BIN,
+  finalJson,
   ISO_MS,
   leasesOf,
   listStacks,
@@ -66,7 +67,7 @@ describe("teamstack up examples/team-stack.yaml", () => {
   it("provisions every server and runs the hooks in order, third-party ones skipped", async () => {
     const r = await runCli(upArgs(stateDir));
     expect(r.code, shown(r)).toBe(0);
-    view = JSON.parse(r.stdout) as StackStatusView;
+    view = finalJson(r.stdout) as StackStatusView;
     expect(view.status).toBe("SUCCEEDED");
     expect(view.lock).toBeNull();
     expect(view.error).toBeNull();
@@ -156,7 +157,7 @@ describe("teamstack up examples/team-stack.yaml", () => {
   it("converges the same stack when run again (as `npm start` twice): one stack, the same servers", async () => {
     const r = await runCli(upArgs(stateDir));
     expect(r.code, shown(r)).toBe(0);
-    const again = JSON.parse(r.stdout) as StackStatusView;
+    const again = finalJson(r.stdout) as StackStatusView;
     expect(again.stackId).toBe(view.stackId);
     expect(again.servers.map((s) => [s.name, s.status, s.artifacts.Id])).toEqual(
       view.servers.map((s) => [s.name, "SUCCEEDED", s.artifacts.Id]),
@@ -174,7 +175,7 @@ describe("teamstack up examples/team-stack.yaml", () => {
 
     const r = await runCli(["down", view.stackId, "--json", "--state-dir", stateDir]);
     expect(r.code, shown(r)).toBe(0);
-    const after = JSON.parse(r.stdout) as StackStatusView;
+    const after = finalJson(r.stdout) as StackStatusView;
     expect(after.status).toBe("DESTROYED");
     expect(after.lock).toBeNull();
     for (const s of after.servers) expect(s.status, s.name).toBe("DESTROYED");

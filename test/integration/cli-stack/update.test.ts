@@ -8,6 +8,7 @@ import type { StackKey, Store } from "../../../src/ports/store.ts";
 import { createDynamoStore } from "../../../src/store/dynamo-store.ts";
 import { settled, startTestApi, type TestApi } from "../api/api-server.ts";
 import {
+  finalJson,
   leasesOf,
   liveSandboxes,
   type RunningCli,
@@ -230,7 +231,7 @@ describe("update through `up` of a changed file", () => {
     await writeFile(file, V1);
     const r = await runCli(["up", file, "--member", member, "--json", "--state-dir", stateDir], RUN_MS);
     expect(r.code, shown(r)).toBe(0);
-    const v = JSON.parse(r.stdout) as StackStatusView;
+    const v = finalJson(r.stdout) as StackStatusView;
     expect(v).toMatchObject({ name: member, template: { name: member, version: 1 } });
     return { file, key: { team: "local", stackId: v.stackId }, ids: idsOf(v) };
   }
@@ -265,7 +266,7 @@ describe("update through `up` of a changed file", () => {
         RUN_MS,
       );
       expect(r.code, shown(r)).toBe(0);
-      const v = JSON.parse(r.stdout) as StackStatusView;
+      const v = finalJson(r.stdout) as StackStatusView;
       expect(v.stackId).toBe(key.stackId);
       await expectOnV2(stateDir, v, ids, 2);
       // One stack, still: `up` converged it.
@@ -313,7 +314,7 @@ describe("update through `up` of a changed file", () => {
       if (killed.signal !== "SIGKILL") expect(killed.code, shown(killed)).toBe(0);
       const r = await runCli(["rerun", key.stackId, "--json", "--state-dir", stateDir], RUN_MS);
       expect(r.code, shown(r)).toBe(0);
-      await expectOnV2(stateDir, JSON.parse(r.stdout) as StackStatusView, ids, 2);
+      await expectOnV2(stateDir, finalJson(r.stdout) as StackStatusView, ids, 2);
     },
     TEST_MS,
   );

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { stopLocalStore } from "../../../src/local/dynamo.ts";
-import { BIN, ROOT, runCli } from "../../support/cli.ts";
+import { BIN, finalJson, ROOT, runCli } from "../../support/cli.ts";
 import { type RecordingServer, startRecordingServer } from "./recording-server.ts";
 
 // The example template, run by `teamstack up` like `npm start`, with every service pointed at a
@@ -86,7 +86,7 @@ beforeAll(async () => {
   );
   stderr = up.stderr;
   expect(up.code, up.stderr).toBe(0);
-  status = JSON.parse(up.stdout);
+  status = finalJson(up.stdout);
   // `up` runs a whole stack in a child process: give it room on a loaded machine.
 }, 120_000);
 

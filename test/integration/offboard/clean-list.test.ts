@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { stopLocalStore } from "../../../src/local/dynamo.ts";
 import { openLocalEngine } from "../../../src/local/engine.ts";
 import { DESTROYED_RETENTION_SECONDS } from "../../../src/pipeline/purge.ts";
-import { runCli } from "../../support/cli.ts";
+import { finalJson, runCli } from "../../support/cli.ts";
 
 // Keeping the list clean, through the `teamstack` command as a user runs it: list filters,
 // `down --member M --all`, `forget`, and the local purge of destroyed stacks past their 30 days
@@ -22,7 +22,7 @@ async function cli(args: readonly string[], timeout = 60_000) {
 async function up(member: string, team = "local"): Promise<string> {
   const r = await cli(["up", file, "--member", member, "--team", team, "--json"]);
   expect(r.code, r.stderr).toBe(0);
-  return (JSON.parse(r.stdout) as { stackId: string }).stackId;
+  return (finalJson(r.stdout) as { stackId: string }).stackId;
 }
 
 async function listed(...filters: string[]): Promise<{ stackId: string; status: string; member: string }[]> {
@@ -85,7 +85,7 @@ describe("keeping the list clean", () => {
   it("destroys every stack of a member with down --member --all, reporting each, and leaves the others", async () => {
     const r = await cli(["down", "--member", "ann", "--all", "--json"], 120_000);
     expect(r.code, r.stderr).toBe(0);
-    const reports = JSON.parse(r.stdout) as { stackId: string; status: string }[];
+    const reports = finalJson(r.stdout) as { stackId: string; status: string }[];
     expect(reports.map((x) => [x.stackId, x.status]).sort()).toEqual(
       [
         [ids.ann1, "DESTROYED"],

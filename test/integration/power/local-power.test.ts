@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { StackStatusView } from "../../../src/pipeline/status.ts";
 import {
+  finalJson,
   runCli,
   sandboxProcesses,
   serverOf,
@@ -67,7 +68,7 @@ describe("teamstack stop and start on local sandboxes", () => {
   it("runs on_start once user_data has succeeded, in dependency order", async () => {
     const r = await runCli(["up", file, "--json", "--state-dir", stateDir], 120_000);
     expect(r.code, shown(r)).toBe(0);
-    view = JSON.parse(r.stdout) as StackStatusView;
+    view = finalJson(r.stdout) as StackStatusView;
     expect(view.status).toBe("SUCCEEDED");
     expect(await readFile(root("web", "srv/www/starts.log"), "utf8")).toBe("start of web\n");
     const webIp = serverOf(view, "web").artifacts.IP as string;
@@ -86,7 +87,7 @@ describe("teamstack stop and start on local sandboxes", () => {
     expect(before).toBeGreaterThan(0);
     const r = await runCli(["stop", view.stackId, "--json", "--state-dir", stateDir], 120_000);
     expect(r.code, shown(r)).toBe(0);
-    const stopped = JSON.parse(r.stdout) as StackStatusView;
+    const stopped = finalJson(r.stdout) as StackStatusView;
     expect(stopped.status).toBe("STOPPED");
     for (const s of stopped.servers) expect(s.status, s.name).toBe("STOPPED");
     expect(await sandboxProcesses(stateDir)).toEqual([]);
@@ -103,7 +104,7 @@ describe("teamstack stop and start on local sandboxes", () => {
   it("starts again with the same Ids and IPs, the file user_data wrote, and on_start run again", async () => {
     const r = await runCli(["start", view.stackId, "--json", "--state-dir", stateDir], 120_000);
     expect(r.code, shown(r)).toBe(0);
-    const started = JSON.parse(r.stdout) as StackStatusView;
+    const started = finalJson(r.stdout) as StackStatusView;
     expect(started.status).toBe("SUCCEEDED");
     for (const s of view.servers) {
       const now = serverOf(started, s.name);
@@ -128,7 +129,7 @@ describe("teamstack stop and start on local sandboxes", () => {
     );
     const r = await runCli(["up", broken, "--json", "--state-dir", stateDir], 120_000);
     expect(r.code).toBe(1);
-    const failed = JSON.parse(r.stdout) as StackStatusView;
+    const failed = finalJson(r.stdout) as StackStatusView;
     expect(failed.status).toBe("FAILED");
     expect(serverOf(failed, "box").error).toContain("on_start of box exited with code 3");
     expect(serverOf(failed, "box").error).toContain("cannot start");

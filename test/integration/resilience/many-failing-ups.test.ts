@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { stopLocalStore } from "../../../src/local/dynamo.ts";
 import type { StackStatusView } from "../../../src/pipeline/status.ts";
-import { runCli, shown, tempStateDir } from "../cli-stack/stack-cli.ts";
+import { finalJson, runCli, shown, tempStateDir } from "../cli-stack/stack-cli.ts";
 
 // 200 real `teamstack up` processes of failing DAGs, a few at a time: every one ends as a failed
 // stack with exit code 1, none dies of a signal or logs an internal error.
@@ -60,7 +60,7 @@ describe(`${RUNS} runs of \`teamstack up\` on a failing DAG`, () => {
             60_000,
             env,
           );
-          const view = r.code === 1 ? (JSON.parse(r.stdout) as StackStatusView) : undefined;
+          const view = r.code === 1 ? (finalJson(r.stdout) as StackStatusView) : undefined;
           const d = view?.servers.find((s) => s.name === "d");
           if (
             r.code !== 1 ||

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { stopLocalStore } from "../../../src/local/dynamo.ts";
-import { runCli } from "../../support/cli.ts";
+import { finalJson, runCli } from "../../support/cli.ts";
 import { ALLOWED_HOST, type SsrfTargets, startSsrfTargets } from "./sentinel.ts";
 
 // A member's template, run by `teamstack up` as a member runs it: its webhooks and Slack
@@ -49,7 +49,7 @@ beforeAll(async () => {
     { ...process.env, TEAMSTACK_EGRESS_ALLOW: `${ALLOWED_HOST}/32` },
   );
   expect(up.code, up.stderr).toBe(0);
-  status = JSON.parse(up.stdout);
+  status = finalJson(up.stdout);
 }, 120_000);
 
 afterAll(async () => {
