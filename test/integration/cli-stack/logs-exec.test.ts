@@ -9,6 +9,7 @@ import { detectLocalSupport } from "../../../src/providers/local/support.ts";
 import {
   BIN,
   type CliResult,
+  finalJson,
   ROOT,
   runCli,
   serverOf,
@@ -92,7 +93,7 @@ describe.skipIf(support instanceof Error)("teamstack logs, exec and shell on the
       180_000,
     );
     expect(up.code, shown(up)).toBe(0);
-    view = JSON.parse(up.stdout) as StackStatusView;
+    view = finalJson(up.stdout) as StackStatusView;
   }, 200_000);
   afterAll(async () => {
     await tearDown(stateDir);
