@@ -26,6 +26,8 @@ export function buildAwsService(env: NodeJS.ProcessEnv = process.env): StackServ
   const providers = buildAwsProviderSet(store, env);
   return new StackService({
     store,
+    // The console's member and credential lists (outbound events go to EventBridge: none are kept).
+    directory: store,
     rollouts: createDynamoRolloutStore(awsTable(env)),
     orchestrator: createSfnOrchestrator(sfn, {
       provision: requireEnv("PROVISION_STATE_MACHINE_ARN", env),

@@ -2,6 +2,7 @@ import { CALLBACK_SIGNATURE_HEADER } from "../adapters/callback-signing.ts";
 import { checkStackFilter, type StackFilter } from "../pipeline/stack-filter.ts";
 import { PROVIDERS } from "../providers/registry.ts";
 import { MAX_TEMPLATE_VERSION } from "../store/keys.ts";
+import { CONSOLE_ROUTES } from "./console-routes.ts";
 import { badRequest, forbidden } from "./errors.ts";
 import type { Schema } from "./json-schema.ts";
 import { ROLLOUT_ROUTES } from "./rollout-routes.ts";
@@ -609,6 +610,7 @@ export const ROUTES: readonly Route[] = [
     run: (s, c) => s.events(c.caller, c.params.team as string, c.params.id as string),
   },
   ...ROLLOUT_ROUTES,
+  ...CONSOLE_ROUTES,
   {
     method: "POST",
     path: "/events",
