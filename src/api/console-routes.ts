@@ -88,7 +88,11 @@ const events: Schema = {
             description: "The event's detail-type: Stack Provisioned, Stack Failed, ...",
           },
           at: { type: "string", description: "ISO 8601." },
-          detail: { type: "object", description: "The event's detail (no secret is ever in it)." },
+          detail: {
+            type: "object",
+            additionalProperties: { description: "Any JSON value." },
+            description: "The event's detail: team, stackId, member, ... (no secret is ever in it).",
+          },
         },
         required: ["id", "type", "at", "detail"],
         additionalProperties: false,
