@@ -160,6 +160,12 @@ async function answer(req: ApiRequest, options: ApiOptions): Promise<ApiResponse
       (x) => x.params !== undefined,
     );
     if (candidates.length === 0) throw notFound(`no such resource: ${req.method} ${path.slice(0, 200)}`);
+    // A CORS preflight (API Gateway adds the deployment's CORS headers to this answer).
+    if (req.method === "OPTIONS") {
+      const methods = [...new Set(candidates.map((x) => x.r.method))];
+      const allow = [...(methods.includes("GET") ? [...methods, "HEAD"] : methods), "OPTIONS"].join(", ");
+      return { status: 204, headers: { allow, "cache-control": "no-store" }, body: "" };
+    }
     const found = candidates.find((x) => x.r.method === req.method);
     if (!found) {
       const methods = candidates.map((x) => x.r.method);

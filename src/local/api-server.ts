@@ -136,7 +136,7 @@ async function readBody(req: IncomingMessage): Promise<string | "too-large"> {
 }
 
 function send(res: ServerResponse, out: ApiResponse, head = false): void {
-  // A HEAD answer and a 304 have no body; their length is left out rather than given as 0.
+  // A HEAD answer, a 204 and a 304 have no body; their length is left out rather than given as 0.
   res.writeHead(
     out.status,
     head || out.status === 304

@@ -67,7 +67,7 @@ interface Pending {
 }
 
 /** Fills a byte array with random values (crypto.getRandomValues); tests pass a fixed one. */
-export type RandomSource = (bytes: Uint8Array) => Uint8Array;
+export type RandomSource = (bytes: Uint8Array<ArrayBuffer>) => Uint8Array;
 const secureRandom: RandomSource = (bytes) => crypto.getRandomValues(bytes);
 
 function base64url(bytes: Uint8Array): string {
