@@ -91,7 +91,8 @@ describe("the console's bucket and distribution", () => {
     const [[, policy] = []] = ofType("AWS::S3::BucketPolicy").filter(
       ([, p]) => JSON.stringify(p.Properties.Bucket) === JSON.stringify({ Ref: bucketId }),
     );
-    const statements = (policy?.Properties.PolicyDocument as { Statement: Json[] }).Statement;
+    if (!policy) throw new Error("no policy on the console's bucket");
+    const statements = (policy.Properties.PolicyDocument as { Statement: Json[] }).Statement;
     expect(statements).toContainEqual(
       expect.objectContaining({ Effect: "Deny", Condition: { Bool: { "aws:SecureTransport": "false" } } }),
     );
@@ -118,7 +119,8 @@ describe("the console's bucket and distribution", () => {
 
   it("sends serve's CSP with the API and the issuer added to connect-src, HSTS, DENY, nosniff, no referrer", () => {
     const [[, policy] = []] = ofType("AWS::CloudFront::ResponseHeadersPolicy");
-    const headers = (policy?.Properties.ResponseHeadersPolicyConfig as Json).SecurityHeadersConfig as Record<
+    if (!policy) throw new Error("no response headers policy");
+    const headers = (policy.Properties.ResponseHeadersPolicyConfig as Json).SecurityHeadersConfig as Record<
       string,
       Json
     >;
@@ -152,9 +154,9 @@ describe("the console's files", () => {
     expect(byPrefix[""]?.SystemMetadata).toEqual({ "cache-control": PAGE_CACHE_CONTROL });
     const assets = [...build.files.keys()].filter((k) => k.startsWith("assets/"));
     expect(assets.length).toBeGreaterThanOrEqual(2);
-    expect((byPrefix["assets/"]?.SourceObjectKeys as unknown[]).length).toBe(assets.length);
+    expect(byPrefix["assets/"]?.SourceObjectKeys as unknown[]).toHaveLength(assets.length);
     // index.html, config.json and console/config.json (where the console looks first).
-    expect((byPrefix[""]?.SourceObjectKeys as unknown[]).length).toBe(3);
+    expect(byPrefix[""]?.SourceObjectKeys as unknown[]).toHaveLength(3);
     // The pages' copy invalidates them at the edge.
     expect(byPrefix[""]?.DistributionPaths).toEqual([
       "/index.html",
