@@ -151,6 +151,13 @@ const consoleConfig: Schema = {
   additionalProperties: false,
 };
 
+/**
+ * Routes that `teamstack serve` answers without a token but the deployed API keeps behind its JWT
+ * authorizer: the deployed console reads its config.json beside itself, and one-time links are
+ * serve's alone (the Lambda answers 404).
+ */
+export const SERVE_ONLY_OPEN: readonly string[] = ["POST /auth/one-time", "GET /console/config.json"];
+
 export const CONSOLE_ROUTES: readonly Route[] = [
   {
     method: "GET",

@@ -4,7 +4,7 @@ import { App, Validations } from "aws-cdk-lib";
 import { Match, Template } from "aws-cdk-lib/assertions";
 import { AwsSolutionsChecks } from "cdk-nag";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CONTEXT_KEYS } from "../../infra/config.ts";
+import { CONTEXT_KEYS, readDeployConfig } from "../../infra/config.ts";
 import {
   ASSET_CACHE_CONTROL,
   consoleConfig,
@@ -244,5 +244,32 @@ describe("cdk-nag AwsSolutions on the stack with the console", () => {
       : [];
     expect(violations.map((v) => v.ruleName)).toEqual([]);
     expect(nag.error).toBeUndefined();
+  });
+});
+
+describe("the console's deployment settings", () => {
+  const config = (context: Json) => readDeployConfig(new App({ context }).node);
+
+  it("takes the first audience as the console's client id unless one is given, and adds a given one to the audiences", () => {
+    const plain = config({ [CONTEXT_KEYS.jwtIssuer]: ISSUER, [CONTEXT_KEYS.jwtAudience]: "api, cli" });
+    expect(plain.console).toEqual({ clientId: "api", scope: "openid profile email" });
+    expect(plain.jwtAudience).toEqual(["api", "cli"]);
+    const own = config({
+      [CONTEXT_KEYS.jwtIssuer]: ISSUER,
+      [CONTEXT_KEYS.jwtAudience]: "api",
+      [CONTEXT_KEYS.consoleClientId]: CLIENT,
+      [CONTEXT_KEYS.consoleScope]: "openid email",
+    });
+    expect(own.console).toEqual({ clientId: CLIENT, scope: "openid email" });
+    expect(own.jwtAudience).toEqual(["api", CLIENT]);
+  });
+
+  it("rejects a client id with spaces and scopes without openid, naming the key and the value", () => {
+    expect(() => config({ [CONTEXT_KEYS.consoleClientId]: "my console" })).toThrow(
+      /teamstack:consoleClientId: .*found `my console`/,
+    );
+    expect(() => config({ [CONTEXT_KEYS.consoleScope]: "email profile" })).toThrow(
+      /teamstack:consoleScope: expected scopes including `openid`, found `email profile`/,
+    );
   });
 });
