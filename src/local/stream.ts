@@ -18,6 +18,11 @@ export const KEEPALIVE_MS = 15_000;
 /** The most streams one caller (team and member) may hold open at once. */
 export const MAX_STREAMS_PER_CALLER = 4;
 
+/** Stacks whose member is remembered at once (the oldest is forgotten past this). */
+const MEMBER_CACHE = 10_000;
+/** A stream whose client reads slower than events come is closed past this many unsent bytes (it reconnects). */
+const MAX_BUFFERED_BYTES = 1024 * 1024;
+
 const STREAM_PATH = /^\/teams\/([^/?#]+)\/stream\/?(?:\?.*)?$/;
 const NAME = new RegExp(NAME_PATTERN);
 
@@ -84,6 +89,7 @@ export function createStreamHub(options: StreamHubOptions): StreamHub {
         },
       );
       members.set(id, found);
+      if (members.size > MEMBER_CACHE) members.delete(members.keys().next().value as string);
     }
     return found;
   };
@@ -165,7 +171,9 @@ export function createStreamHub(options: StreamHubOptions): StreamHub {
       const sub: Subscriber = {
         caller,
         send(event, data) {
-          if (open) res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+          if (!open) return;
+          res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+          if (res.writableLength > MAX_BUFFERED_BYTES) sub.close();
         },
         close() {
           if (!open) return;
