@@ -9,6 +9,13 @@ export const CONTEXT_KEYS = {
   jwtAudience: "teamstack:jwtAudience",
   /** The functions' Powertools log level: DEBUG, INFO (default), WARN or ERROR. */
   logLevel: "teamstack:logLevel",
+  /**
+   * The web console's OpenID Connect client id (default: the first audience). Its ID tokens carry it
+   * as `aud`, so it is added to the authorizer's audiences when not among them.
+   */
+  consoleClientId: "teamstack:consoleClientId",
+  /** The scopes the console asks for (default `openid profile email`). */
+  consoleScope: "teamstack:consoleScope",
 } as const;
 
 /**
@@ -26,6 +33,8 @@ export interface DeployConfig {
   readonly jwtIssuer: string;
   readonly jwtAudience: readonly string[];
   readonly logLevel: FunctionLogLevel;
+  /** The web console's OpenID Connect client (one of `jwtAudience`) and the scopes it asks for. */
+  readonly console: { readonly clientId: string; readonly scope: string };
   /** Context keys that were not given and so hold a placeholder. */
   readonly placeholders: readonly string[];
 }
@@ -75,5 +84,25 @@ export function readDeployConfig(node: Node): DeployConfig {
       `context ${CONTEXT_KEYS.logLevel}: expected one of ${LOG_LEVELS.join(", ")}, found \`${level}\``,
     );
   }
-  return { jwtIssuer, jwtAudience, logLevel: level as FunctionLogLevel, placeholders };
+  const clientId = text(CONTEXT_KEYS.consoleClientId) ?? (jwtAudience[0] as string);
+  if (!/^[\x21-\x7e]{1,256}$/.test(clientId)) {
+    throw new Error(
+      `context ${CONTEXT_KEYS.consoleClientId}: expected the console's client id (visible ASCII, no spaces), found \`${clientId}\``,
+    );
+  }
+  // The console's ID tokens are its bearer tokens: the authorizer must accept their audience.
+  if (!jwtAudience.includes(clientId)) jwtAudience.push(clientId);
+  const scope = text(CONTEXT_KEYS.consoleScope) ?? "openid profile email";
+  if (!scope.split(/\s+/).includes("openid")) {
+    throw new Error(
+      `context ${CONTEXT_KEYS.consoleScope}: expected scopes including \`openid\`, found \`${scope}\``,
+    );
+  }
+  return {
+    jwtIssuer,
+    jwtAudience,
+    logLevel: level as FunctionLogLevel,
+    console: { clientId, scope },
+    placeholders,
+  };
 }

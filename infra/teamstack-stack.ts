@@ -3,7 +3,9 @@ import { Annotations, CfnOutput, Stack, type StackProps, Validations } from "aws
 import { EventBus } from "aws-cdk-lib/aws-events";
 import { Secret } from "aws-cdk-lib/aws-secretsmanager";
 import type { Construct } from "constructs";
+import type { ConsoleBuild } from "../web/build.ts";
 import { CONTEXT_KEYS, type DeployConfig, readDeployConfig } from "./config.ts";
+import { ConsoleSite } from "./constructs/console-site.ts";
 import { ExpirySchedules } from "./constructs/expiry-schedules.ts";
 import { TeamstackApi } from "./constructs/http-api.ts";
 import { RolloutAdvancer } from "./constructs/rollout.ts";
@@ -18,6 +20,8 @@ export const PROJECT_ROOT = join(import.meta.dirname, "..");
 export interface TeamstackStackProps extends StackProps {
   /** Where lambdas/ and statemachines/ are read from (default: this repository). */
   readonly projectRoot?: string;
+  /** The web console's files (web/build.ts): deployed behind CloudFront when given. */
+  readonly console?: ConsoleBuild;
 }
 
 /**
@@ -38,6 +42,8 @@ export class TeamstackStack extends Stack {
   readonly api: TeamstackApi;
   readonly signup: SignupConsumer;
   readonly rollouts: RolloutAdvancer;
+  /** The web console's static site, when the stack was given its build. */
+  readonly console: ConsoleSite | undefined;
 
   constructor(scope: Construct, id: string, props: TeamstackStackProps = {}) {
     super(scope, id, props);
@@ -140,6 +146,16 @@ export class TeamstackStack extends Stack {
       power: this.power,
       logLevel: this.config.logLevel,
     });
+
+    if (props.console) {
+      // Without a configured issuer the console signs in with a pasted token only.
+      const oidc = this.config.placeholders.includes(CONTEXT_KEYS.jwtIssuer)
+        ? null
+        : { issuer: this.config.jwtIssuer, ...this.config.console };
+      this.console = new ConsoleSite(this, "Console", { build: props.console, apiUrl: this.api.url, oidc });
+      this.api.allowConsole(this.console.origin);
+      new CfnOutput(this, "ConsoleUrl", { value: this.console.origin });
+    } else this.console = undefined;
 
     new CfnOutput(this, "ApiUrl", { value: this.api.url });
     new CfnOutput(this, "TableName", { value: this.store.table.tableName });

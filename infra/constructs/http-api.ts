@@ -1,6 +1,7 @@
 import { Duration, RemovalPolicy, Stack, Validations } from "aws-cdk-lib";
 import { AccessLogFormat } from "aws-cdk-lib/aws-apigateway";
 import {
+  type CfnApi,
   type CfnStage,
   HttpApi,
   HttpMethod,
@@ -148,6 +149,8 @@ export class TeamstackApi extends Construct {
     readonly readyCallback: readonly HttpRoute[];
   };
 
+  readonly #integration: HttpLambdaIntegration;
+
   constructor(scope: Construct, id: string, props: TeamstackApiProps) {
     super(scope, id);
     const stackName = Stack.of(this).stackName;
@@ -191,6 +194,7 @@ export class TeamstackApi extends Construct {
     });
 
     const integration = new HttpLambdaIntegration("Handler", this.handler.fn);
+    this.#integration = integration;
     this.authorizer = new HttpJwtAuthorizer("Jwt", props.jwtIssuer, {
       authorizerName: "teamstack-jwt",
       jwtAudience: [...props.jwtAudience],
@@ -231,6 +235,33 @@ export class TeamstackApi extends Construct {
       },
     };
     for (const route of this.routes.openapi) this.stage.node.addDependency(route);
+  }
+
+  /**
+   * Lets the web console at `origin` (https://HOST, no path) call the API from the browser: CORS
+   * for that origin only (the bearer token, JSON bodies, If-None-Match in; ETag out), and an
+   * `OPTIONS /{proxy+}` route without the authorizer, since a browser's preflight carries no token
+   * and the `ANY` route would refuse it. The handler answers a preflight with 204.
+   */
+  allowConsole(origin: string): void {
+    const cfnApi = this.httpApi.node.defaultChild as CfnApi;
+    cfnApi.corsConfiguration = {
+      allowOrigins: [origin],
+      allowMethods: ["GET", "HEAD", "POST", "PUT", "DELETE"],
+      allowHeaders: ["authorization", "content-type", "if-none-match", "idempotency-key"],
+      exposeHeaders: ["etag", "retry-after", "x-request-id"],
+      maxAge: 600,
+    };
+    const [preflight] = this.httpApi.addRoutes({
+      path: "/{proxy+}",
+      methods: [HttpMethod.OPTIONS],
+      integration: this.#integration,
+    });
+    Validations.of(preflight?.node.defaultChild as IConstruct).acknowledge({
+      id: "AwsSolutions-APIG4",
+      reason:
+        "CORS preflights (OPTIONS) come from browsers without a token, by the CORS standard; the handler answers them with 204 and no data, and every other method stays behind the JWT authorizer.",
+    });
   }
 
   /** The API's base URL (the `$default` stage, no trailing slash). */

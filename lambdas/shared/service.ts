@@ -27,6 +27,8 @@ export function buildAwsService(env: NodeJS.ProcessEnv = process.env): StackServ
   const providers = buildAwsProviderSet(store, env);
   return new StackService({
     store,
+    // The console's member and credential lists (outbound events go to EventBridge: none are kept).
+    directory: store,
     rollouts: createDynamoRolloutStore(awsTable(env)),
     logs: createDynamoServerLogs(awsTable(env)),
     provider: (name) => providers.provider(name),

@@ -1,4 +1,4 @@
-import { randomUUID } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import {
   ItemTooLargeError,
   StoreThrottledError,
@@ -118,8 +118,33 @@ export interface ApiOptions {
  * answered as GET, without the body.
  */
 export async function handleRequest(req: ApiRequest, options: ApiOptions): Promise<ApiResponse> {
-  const out = await answer(req.method === "HEAD" ? { ...req, method: "GET" } : req, options);
+  const isGet = req.method === "GET" || req.method === "HEAD";
+  const answered = await answer(req.method === "HEAD" ? { ...req, method: "GET" } : req, options);
+  const out = isGet ? withEtag(answered, req.headers["if-none-match"]) : answered;
   return req.method === "HEAD" ? { ...out, body: "" } : out;
+}
+
+/** A strong entity tag of a JSON body: its sha256, so equal bodies get equal tags wherever served. */
+export function etagOf(body: string): string {
+  return `"${createHash("sha256").update(body).digest("base64url")}"`;
+}
+
+/**
+ * Tags a successful JSON GET answer with a strong ETag, and answers 304 without a body when the
+ * request's If-None-Match names it (or is `*`). If-None-Match compares weakly (RFC 9110 13.1.2):
+ * a `W/` tag matches its strong twin. The console polls this way where nothing streams.
+ */
+function withEtag(out: ApiResponse, ifNoneMatch: string | undefined): ApiResponse {
+  if (out.status !== 200 || !out.headers["content-type"]?.startsWith("application/json")) return out;
+  const etag = etagOf(out.body);
+  if (ifNoneMatch !== undefined) {
+    const tags = ifNoneMatch.split(",").map((t) => t.trim().replace(/^W\//, ""));
+    if (tags.includes("*") || tags.includes(etag)) {
+      const { "content-type": _type, ...headers } = out.headers;
+      return { status: 304, headers: { ...headers, etag }, body: "" };
+    }
+  }
+  return { ...out, headers: { ...out.headers, etag } };
 }
 
 async function answer(req: ApiRequest, options: ApiOptions): Promise<ApiResponse> {
@@ -135,6 +160,12 @@ async function answer(req: ApiRequest, options: ApiOptions): Promise<ApiResponse
       (x) => x.params !== undefined,
     );
     if (candidates.length === 0) throw notFound(`no such resource: ${req.method} ${path.slice(0, 200)}`);
+    // A CORS preflight (API Gateway adds the deployment's CORS headers to this answer).
+    if (req.method === "OPTIONS") {
+      const methods = [...new Set(candidates.map((x) => x.r.method))];
+      const allow = [...(methods.includes("GET") ? [...methods, "HEAD"] : methods), "OPTIONS"].join(", ");
+      return { status: 204, headers: { allow, "cache-control": "no-store" }, body: "" };
+    }
     const found = candidates.find((x) => x.r.method === req.method);
     if (!found) {
       const methods = candidates.map((x) => x.r.method);

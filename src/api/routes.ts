@@ -2,6 +2,7 @@ import { CALLBACK_SIGNATURE_HEADER } from "../adapters/callback-signing.ts";
 import { checkStackFilter, type StackFilter } from "../pipeline/stack-filter.ts";
 import { PROVIDERS } from "../providers/registry.ts";
 import { MAX_TEMPLATE_VERSION } from "../store/keys.ts";
+import { CONSOLE_ROUTES } from "./console-routes.ts";
 import { badRequest, forbidden } from "./errors.ts";
 import type { Schema } from "./json-schema.ts";
 import { LOGS_ROUTES } from "./logs-routes.ts";
@@ -611,6 +612,7 @@ export const ROUTES: readonly Route[] = [
   },
   ...ROLLOUT_ROUTES,
   ...LOGS_ROUTES,
+  ...CONSOLE_ROUTES,
   {
     method: "POST",
     path: "/events",

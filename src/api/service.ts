@@ -37,6 +37,7 @@ import type {
   TemplateRef,
 } from "../ports/store.ts";
 import { PROVIDERS } from "../providers/registry.ts";
+import { type ConsoleDeps, ConsoleService } from "./console.ts";
 import { ApiError, badRequest, conflict, forbidden, notFound, unprocessable } from "./errors.ts";
 import {
   checkOnMemberLeft,
@@ -84,7 +85,7 @@ export interface Orchestrator {
   ): Promise<void>;
 }
 
-export interface ServiceDeps {
+export interface ServiceDeps extends ConsoleDeps {
   readonly store: StackRuns & TemplateCatalog & TeamDirectory;
   readonly orchestrator: Orchestrator;
   readonly executions: Executions;
@@ -185,8 +186,15 @@ function canonical(value: unknown): string {
 export class StackService {
   readonly #d: ServiceDeps;
   #rollouts: RolloutService | undefined;
+  #console: ConsoleService | undefined;
   constructor(deps: ServiceDeps) {
     this.#d = deps;
+  }
+
+  /** What the web console asks besides stacks and templates (src/api/console.ts), on this service's deps. */
+  get console(): ConsoleService {
+    this.#console ??= new ConsoleService(this.#d);
+    return this.#console;
   }
 
   /** Rollouts of a template's version to the team's stacks (src/api/rollouts.ts), on this service's deps. */

@@ -1,3 +1,4 @@
+import { userInfo } from "node:os";
 import { resolve } from "node:path";
 import { ApiError } from "../api/errors.ts";
 import { checkSchema, type Schema } from "../api/json-schema.ts";
@@ -8,9 +9,11 @@ import type { InboundEvent, SignupEvent } from "../api/service.ts";
 import { ERROR_NAMES } from "../core/error-names.ts";
 import { localStackService, signingKeyFile, startLocalApiServer } from "../local/api-server.ts";
 import { openLocalEngine } from "../local/engine.ts";
-import { type Command, UsageError, type Values } from "./command.ts";
+import { mintOneTimeCode, signInPath } from "../local/one-time.ts";
+import { type Command, type Io, UsageError, type Values } from "./command.ts";
 import { readJsonFile } from "./files.ts";
 import { findRunningServer } from "./server-client.ts";
+import { DEFAULT_TEAM } from "./stack-commands.ts";
 
 const STATE_DIR_HELP: readonly [string, string] = [
   "--state-dir DIR",
@@ -64,10 +67,17 @@ export const serveCommand: Command = {
       await engine.close();
       throw error;
     }
+    // The operator signs in to the console as the local team's admin with a one-time link.
+    const code = await mintOneTimeCode(engine.stateDir, {
+      team: DEFAULT_TEAM,
+      member: localUser(),
+      admin: true,
+    });
     io.err(
       `teamstack serve: listening on ${server.url} (state ${engine.stateDir})\n` +
         `  local servers: offered to ${allowLocal ? "members and team admins (--allow-local)" : "team admins only (--allow-local offers them to members)"}\n` +
-        "  get a token:  npx teamstack token --team TEAM --member NAME [--admin]\n",
+        `  console:      ${server.url}${signInPath(code)}  (signs in ${localUser()}, admin of team ${DEFAULT_TEAM}; works once, for 10 minutes)\n` +
+        "  get a token:  npx teamstack token --team TEAM --member NAME [--admin]   (--link: a new sign-in link)\n",
     );
     io.out(`${server.url}\n`);
     const signal = await new Promise<NodeJS.Signals>((done) => {
@@ -96,26 +106,40 @@ class ServeStoppedError extends Error {
   }
 }
 
+/** The user running the command, as a member name (`admin` when the login name is not one). */
+function localUser(): string {
+  const name = userInfo().username;
+  return NAME.test(name) ? name : "admin";
+}
+
 export const tokenCommand: Command = {
   name: "token",
-  summary: "Print a bearer token for the local API (signed with the state directory's key).",
-  usage: "teamstack token --team TEAM --member NAME [--admin] [--expires HOURS] [--state-dir DIR]",
+  summary:
+    "Print a bearer token for the local API (signed with the state directory's key), or with --link a one-time sign-in link to the console of the running serve.",
+  usage:
+    "teamstack token --team TEAM --member NAME [--admin] [--expires HOURS] [--state-dir DIR] | token --link [--team TEAM] [--member NAME] [--admin]",
   options: {
     team: { type: "string" },
     member: { type: "string" },
     admin: { type: "boolean" },
     expires: { type: "string" },
+    link: { type: "boolean" },
     "state-dir": { type: "string" },
   },
   help: [
-    ["--team TEAM", "The team the token is for."],
-    ["--member NAME", "The member it identifies."],
+    ["--team TEAM", `The team the token is for (with --link, default ${DEFAULT_TEAM}).`],
+    ["--member NAME", "The member it identifies (with --link, default the current user)."],
     ["--admin", "A team admin's token (templates, everyone's stacks)."],
     ["--expires HOURS", "Lifetime in hours (default 12)."],
+    [
+      "--link",
+      "Print a one-time link that signs in to the console of the `teamstack serve` running on the state directory (works once, for 10 minutes).",
+    ],
     STATE_DIR_HELP,
   ],
   async run(values, args, io) {
     if (args.length > 0) throw new UsageError("token takes no arguments");
+    if (values.link === true) return printLink(values, io);
     const team = values.team as string | undefined;
     const member = values.member as string | undefined;
     if (!team || !NAME.test(team)) throw new UsageError("give --team TEAM (letters, digits, _, . and -)");
@@ -140,6 +164,28 @@ export const tokenCommand: Command = {
     return 0;
   },
 };
+
+async function printLink(values: Values, io: Io): Promise<number> {
+  if (values.expires !== undefined)
+    throw new UsageError("--expires does not apply to --link (links last 10 minutes)");
+  const team = (values.team as string | undefined) ?? DEFAULT_TEAM;
+  const member = (values.member as string | undefined) ?? localUser();
+  if (!NAME.test(team))
+    throw new UsageError(`--team \`${team}\`: use letters, digits, _, . and - (at most 63)`);
+  if (!NAME.test(member))
+    throw new UsageError(`--member \`${member}\`: use letters, digits, _, . and - (at most 63)`);
+  const stateDir = stateDirOf(values);
+  const server = await findRunningServer(stateDir);
+  if (!server) {
+    io.err(
+      `teamstack token: no \`teamstack serve\` is running on ${stateDir}; start one (\`teamstack serve\`), then ask for a link again\n`,
+    );
+    return 1;
+  }
+  const code = await mintOneTimeCode(stateDir, { team, member, admin: values.admin === true });
+  io.out(`${server.url}${signInPath(code)}\n`);
+  return 0;
+}
 
 const eventsSchema = ROUTES.find((r) => r.path === "/events")?.body as Schema;
 

@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
+import type { ConsoleConfig, OneTimeRedeemer } from "../api/console.ts";
 import { signingKey, verifyJwt } from "../api/jwt.ts";
 import { openApiDocument } from "../api/openapi.ts";
 import { type ApiRequest, type ApiResponse, handleRequest, MAX_BODY_BYTES } from "../api/router.ts";
@@ -9,11 +10,15 @@ import { type Orchestrator, StackService } from "../api/service.ts";
 import { ERROR_NAMES } from "../core/error-names.ts";
 import { TeamstackError } from "../core/errors.ts";
 import { purgeExpired } from "../pipeline/purge.ts";
+import type { Rollouts } from "../ports/rollouts.ts";
 import type { StackKey } from "../ports/store.ts";
 import { writeFileAtomic } from "../shared/state-files.ts";
+import { consolePath, prepareConsole, serveConsole } from "./console-assets.ts";
 import type { EngineOutcome, LocalEngine } from "./engine.ts";
+import { oneTimeRedeemer } from "./one-time.ts";
 import { localRunOutcome } from "./rollouts.ts";
 import { startExpiryScheduler } from "./scheduler.ts";
+import { createStreamHub, notifyingRollouts, type StreamHub } from "./stream.ts";
 
 /**
  * `teamstack serve`: the HTTP API on this machine, the same handler as in AWS. It verifies bearer
@@ -25,6 +30,8 @@ export interface LocalApiServer {
   readonly url: string;
   /** Executions started by requests and not finished yet. */
   idle(): Promise<void>;
+  /** The live streams (`GET /teams/{team}/stream`). */
+  readonly streams: StreamHub;
   close(): Promise<void>;
 }
 
@@ -56,7 +63,13 @@ export class ListenError extends TeamstackError {
 export function localStackService(
   engine: LocalEngine,
   orchestrator: Orchestrator,
-  options: { readonly localForMembers?: boolean } = {},
+  options: {
+    readonly localForMembers?: boolean;
+    /** The rollouts' records (default the engine's; serve's report their changes to the streams). */
+    readonly rollouts?: Rollouts;
+    readonly consoleConfig?: () => ConsoleConfig;
+    readonly oneTime?: OneTimeRedeemer;
+  } = {},
 ): StackService {
   return new StackService({
     store: engine.store,
@@ -66,10 +79,13 @@ export function localStackService(
     preflight: (team, servers, simulate) => engine.providers.preflight(team, servers, simulate),
     localForMembers: options.localForMembers === true,
     secrets: engine.secrets,
-    rollouts: engine.rollouts,
+    rollouts: options.rollouts ?? engine.rollouts,
     logs: engine.logs,
     provider: (name) => engine.providers.provider(name),
     events: { publish: (event) => engine.store.putOutboundEvent(event) },
+    directory: engine.store,
+    ...(options.consoleConfig ? { consoleConfig: options.consoleConfig } : {}),
+    ...(options.oneTime ? { oneTime: options.oneTime } : {}),
     now: () => new Date(),
   });
 }
@@ -122,10 +138,12 @@ async function readBody(req: IncomingMessage): Promise<string | "too-large"> {
 }
 
 function send(res: ServerResponse, out: ApiResponse, head = false): void {
-  // A HEAD answer has no body; its length is left out rather than given as 0.
+  // A HEAD answer, a 204 and a 304 have no body; their length is left out rather than given as 0.
   res.writeHead(
     out.status,
-    head ? out.headers : { ...out.headers, "content-length": Buffer.byteLength(out.body) },
+    head || out.status === 304
+      ? out.headers
+      : { ...out.headers, "content-length": Buffer.byteLength(out.body) },
   );
   res.end(head ? undefined : out.body);
 }
@@ -151,6 +169,8 @@ export async function startLocalApiServer(options: {
   readonly allowLocal?: boolean;
   /** How often the expiry scheduler reads the stacks (default 5 s). */
   readonly expiryPollMs?: number;
+  /** How often a quiet live stream gets a keepalive comment (default 15 s). */
+  readonly keepaliveMs?: number;
 }): Promise<LocalApiServer> {
   const { engine } = options;
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
@@ -162,13 +182,37 @@ export async function startLocalApiServer(options: {
     const ended = await localRunOutcome(engine.store, key, outcome);
     if (ended) await service.rollouts.onStackRunEnded(ended);
   });
-  const service = localStackService(engine, orchestrator, { localForMembers: options.allowLocal === true });
+  // Live updates: the engine's stack events and the rollouts' changes, to the streams that may see them.
+  const streams = createStreamHub({
+    store: engine.store,
+    ...(options.keepaliveMs !== undefined ? { keepaliveMs: options.keepaliveMs } : {}),
+    onError,
+  });
+  const unsubscribe = engine.subscribe((key, event) => {
+    // A stream's trouble must never fail the run that recorded the event.
+    try {
+      streams.publishStack(key, event);
+    } catch (error) {
+      onError(error);
+    }
+  });
+  const service = localStackService(engine, orchestrator, {
+    localForMembers: options.allowLocal === true,
+    rollouts: notifyingRollouts(engine.rollouts, (key) => streams.publishRollout(key)),
+    // The console is served from this origin: it calls the API there.
+    consoleConfig: () => ({ apiBase: "", stream: true, signIn: { token: true, oneTime: true, oidc: null } }),
+    oneTime: oneTimeRedeemer(engine.stateDir, key),
+  });
   const hostPaths = [{ path: engine.stateDir, name: "$STATE_DIR" }];
   let url = "";
   const openapi = openApiDocument();
+  // The web console at / and /assets/* (src/local/console-assets.ts), built once.
+  prepareConsole(log);
   const server: Server = createServer(async (req, res) => {
     const head = req.method === "HEAD";
     try {
+      const asset = consolePath(req.method, req.url);
+      if (asset !== undefined && (await serveConsole(asset, req, res, log))) return;
       const body = await readBody(req);
       if (body === "too-large") {
         send(res, errorBody(413, "PayloadTooLarge", `the body is larger than ${MAX_BODY_BYTES} bytes`), head);
@@ -191,6 +235,7 @@ export async function startLocalApiServer(options: {
         }
         claims = verified.claims;
       }
+      if (streams.handle(req, res, claims)) return;
       // The path with its query string (a signed callback's `?sig=`), which handleRequest splits
       // off. Not `new URL`: a request path such as `//x` would be read as a host.
       const path = req.url || "/";
@@ -248,8 +293,11 @@ export async function startLocalApiServer(options: {
   return {
     url,
     idle,
+    streams,
     async close() {
       clearInterval(purge);
+      unsubscribe();
+      streams.closeAll();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();

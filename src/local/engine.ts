@@ -94,6 +94,11 @@ export interface LocalEngine {
   stopRuns(reason: Error): void;
   /** Stops readiness watchers and the store watch; running sandboxes keep running. */
   close(): Promise<void>;
+  /**
+   * Sees every stack event as it is recorded, like `onEvent`, from now until the returned function
+   * is called (`teamstack serve`'s live stream).
+   */
+  subscribe(listener: (key: StackKey, event: StackEvent) => void): () => void;
 }
 
 /**
@@ -172,9 +177,11 @@ export async function openLocalEngine(options: {
   };
   const storeWatch = watchStore(stateDir, local.pid, options.onStoreLost ?? "restart", stopRuns, options.log);
   const base = createDynamoStore({ client, tableName });
+  const listeners = new Set<(key: StackKey, event: StackEvent) => void>();
   const appendEvent: Store["appendEvent"] = async (key, event) => {
     const e = await base.appendEvent(key, event);
     onEvent?.(key, e);
+    for (const listener of listeners) listener(key, e);
     return e;
   };
   const store: Store = new Proxy(base, {
@@ -395,6 +402,12 @@ export async function openLocalEngine(options: {
       hooks,
     );
   return {
+    subscribe(listener) {
+      // Wrapped, so that one listener subscribed twice is two subscriptions.
+      const one = (key: StackKey, event: StackEvent) => listener(key, event);
+      listeners.add(one);
+      return () => listeners.delete(one);
+    },
     store,
     rollouts: createDynamoRolloutStore({ client, tableName }),
     stateDir,

@@ -412,6 +412,14 @@ export interface TeamDirectory {
   getCredential(team: string, name: string): Promise<CredentialRecord | undefined>;
 }
 
+/** Everyone and everything registered in a team, for the console (one Query on the team's partition each). */
+export interface TeamListing {
+  /** The team's members with their non-secret data, by name (those who left included). */
+  listMembers(team: string): Promise<MemberRecord[]>;
+  /** The team's credential references, by name. */
+  listCredentials(team: string): Promise<CredentialRecord[]>;
+}
+
 /**
  * The record of outbound events, where the local runtime publishes them (`teamstack events list`
  * reads it). In AWS events go to EventBridge and nothing is recorded here.
@@ -427,7 +435,7 @@ export interface OutboundEventLog {
  * The whole store: every part above. Callers that need one part take that part; the aws
  * provider's bootstrap leases are its own port (src/providers/aws/leases.ts).
  */
-export type Store = StackRuns & TemplateCatalog & TeamDirectory & OutboundEventLog;
+export type Store = StackRuns & TemplateCatalog & TeamDirectory & TeamListing & OutboundEventLog;
 
 /** What the task functions use of the store: everything but the template catalog. */
 export type TaskStore = StackRuns & TeamDirectory & OutboundEventLog;

@@ -3,7 +3,7 @@ import type { Store, TaskStore } from "../ports/store.ts";
 import { createDynamoOutboundEventLog } from "./dynamo/outbound-events.ts";
 import { createDynamoStackRuns } from "./dynamo/stack-runs.ts";
 import { createTableClient } from "./dynamo/table-client.ts";
-import { createDynamoTeamDirectory } from "./dynamo/team-directory.ts";
+import { createDynamoTeamDirectory, createDynamoTeamListing } from "./dynamo/team-directory.ts";
 import { createDynamoTemplateCatalog } from "./dynamo/templates.ts";
 
 export interface DynamoStoreOptions {
@@ -31,6 +31,7 @@ export function createDynamoStore(options: DynamoStoreOptions): DynamoStore {
     ...createDynamoStackRuns(table, { now: options.now ?? (() => new Date()) }),
     ...createDynamoTemplateCatalog(table),
     ...createDynamoTeamDirectory(table),
+    ...createDynamoTeamListing(table),
     ...createDynamoOutboundEventLog(table),
   };
 }

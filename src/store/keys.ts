@@ -140,8 +140,11 @@ export function templateVersionKey(team: string, name: string, version: number):
   return { pk: teamPk(team), sk: `${templateVersionPrefix(team, name)}${pad(version, VERSION_DIGITS)}` };
 }
 
+/** Prefix of the sort keys of a team's members. */
+export const MEMBER_PREFIX = "MEMBER#";
+
 export function memberKey(team: string, member: string): ItemKey {
-  return { pk: teamPk(team), sk: `MEMBER#${checkName("member", member)}` };
+  return { pk: teamPk(team), sk: `${MEMBER_PREFIX}${checkName("member", member)}` };
 }
 
 /** Which stack holds a stack name of a member (names are unique per team and member). */
@@ -157,8 +160,11 @@ export function teamPolicyKey(team: string): ItemKey {
   return { pk: teamPk(team), sk: "POLICY" };
 }
 
+/** Prefix of the sort keys of a team's credential references. */
+export const CREDENTIAL_PREFIX = "CREDENTIAL#";
+
 export function credentialKey(team: string, name: string): ItemKey {
-  return { pk: teamPk(team), sk: `CREDENTIAL#${checkName("credential name", name)}` };
+  return { pk: teamPk(team), sk: `${CREDENTIAL_PREFIX}${checkName("credential name", name)}` };
 }
 
 export function bootstrapKey(team: string, credential: string, region: string): ItemKey {

@@ -342,6 +342,16 @@ describe("the service functions' grants against their code", () => {
       detail: { team: "acme", member: "bob" },
     });
     await call("GET", "/openapi.json", "/openapi.json");
+    // The console's routes: the team's members, credentials and events are Queries on the team's
+    // partition; one-time sign-in is serve's (404 here), and the config has no store behind it.
+    await call("GET", "/whoami", "/whoami");
+    expect((await call("GET", "/teams/acme/members", "/teams/{team}/members")).statusCode).toBe(200);
+    expect((await call("GET", "/teams/acme/credentials", "/teams/{team}/credentials")).statusCode).toBe(200);
+    expect((await call("GET", "/teams/acme/events", "/teams/{team}/events")).statusCode).toBe(200);
+    expect(
+      (await call("POST", "/auth/one-time", "/auth/one-time", { code: "x".repeat(43) })).statusCode,
+    ).toBe(404);
+    await call("GET", "/console/config.json", "/console/config.json");
     // A rollout with no stack behind ends at once: it releases its template's claim (DeleteItem).
     const rollout = await call(
       "POST",

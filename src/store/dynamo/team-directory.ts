@@ -1,5 +1,12 @@
-import type { TeamDirectory } from "../../ports/store.ts";
-import { credentialKey, memberKey, teamPolicyKey } from "../keys.ts";
+import type { TeamDirectory, TeamListing } from "../../ports/store.ts";
+import {
+  CREDENTIAL_PREFIX,
+  credentialKey,
+  MEMBER_PREFIX,
+  memberKey,
+  teamPk,
+  teamPolicyKey,
+} from "../keys.ts";
 import {
   credentialToItem,
   itemToCredential,
@@ -38,6 +45,21 @@ export function createDynamoTeamDirectory(table: TableClient): TeamDirectory {
     async getCredential(team, name) {
       const item = await table.getItem(keyAttrs(credentialKey(team, name)), `credential \`${name}\``);
       return item && itemToCredential(item);
+    },
+  };
+}
+
+/** The team's members and credentials: a Query on the team's partition by sort-key prefix each. */
+export function createDynamoTeamListing(table: TableClient): TeamListing {
+  return {
+    async listMembers(team) {
+      const items = await table.queryPrefix(teamPk(team), MEMBER_PREFIX);
+      return items.map(itemToMember).sort((a, b) => (a.member < b.member ? -1 : a.member > b.member ? 1 : 0));
+    },
+
+    async listCredentials(team) {
+      const items = await table.queryPrefix(teamPk(team), CREDENTIAL_PREFIX);
+      return items.map(itemToCredential).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     },
   };
 }
