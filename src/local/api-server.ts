@@ -11,6 +11,7 @@ import { TeamstackError } from "../core/errors.ts";
 import { purgeExpired } from "../pipeline/purge.ts";
 import type { StackKey } from "../ports/store.ts";
 import { writeFileAtomic } from "../shared/state-files.ts";
+import { consolePath, prepareConsole, serveConsole } from "./console-assets.ts";
 import type { EngineOutcome, LocalEngine } from "./engine.ts";
 import { localRunOutcome } from "./rollouts.ts";
 import { startExpiryScheduler } from "./scheduler.ts";
@@ -164,9 +165,13 @@ export async function startLocalApiServer(options: {
   const hostPaths = [{ path: engine.stateDir, name: "$STATE_DIR" }];
   let url = "";
   const openapi = openApiDocument();
+  // The web console at / and /assets/* (src/local/console-assets.ts), built once.
+  prepareConsole(log);
   const server: Server = createServer(async (req, res) => {
     const head = req.method === "HEAD";
     try {
+      const asset = consolePath(req.method, req.url);
+      if (asset !== undefined && (await serveConsole(asset, req, res, log))) return;
       const body = await readBody(req);
       if (body === "too-large") {
         send(res, errorBody(413, "PayloadTooLarge", `the body is larger than ${MAX_BODY_BYTES} bytes`), head);
