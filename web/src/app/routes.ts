@@ -1,4 +1,5 @@
 import type { FunctionComponent } from "preact";
+import { ADMIN_ROUTES } from "../admin/routes.ts";
 import { StackPage } from "../stacks/stack-page.tsx";
 import { StacksPage } from "../stacks/stacks-page.tsx";
 import { lazyPage } from "./lazy.tsx";
@@ -32,6 +33,7 @@ export const ROUTES: readonly ConsoleRoute[] = [
   { path: "/stacks/:id", title: "Stack", page: StackPage },
   // Admin pages (web/src/admin), e.g.:
   // { path: "/templates", title: "Templates", nav: "Templates", admin: true, page: lazyPage(() => import("../admin/templates.tsx")) },
+  ...ADMIN_ROUTES,
 ];
 
 export { lazyPage };

@@ -30,7 +30,12 @@ export function DiffView(props: {
             Unified
           </label>
           <label>
-            <input type="radio" name="diff-mode" checked={mode === "split"} onChange={() => setMode("split")} />
+            <input
+              type="radio"
+              name="diff-mode"
+              checked={mode === "split"}
+              onChange={() => setMode("split")}
+            />
             Side by side
           </label>
         </fieldset>
@@ -54,9 +59,10 @@ export function DiffView(props: {
                   <td class="num">{l.oldLine ?? ""}</td>
                   <td class="num">{l.newLine ?? ""}</td>
                   <td class="code">
-                    <span class="sign" aria-label={SIGN_LABEL[l.kind]}>
+                    <span class="sign" aria-hidden="true">
                       {SIGN[l.kind]}
                     </span>
+                    {l.kind !== "equal" && <span class="visually-hidden">{SIGN_LABEL[l.kind]}: </span>}
                     {l.text}
                   </td>
                 </tr>
