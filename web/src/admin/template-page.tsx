@@ -37,7 +37,9 @@ export default function TemplatePage(props: PageProps) {
 
   const versions = detail.data?.versions ?? [];
   const newest = versions.reduce((n, v) => Math.max(n, v.version), 0);
-  const behind = (outdated.data ?? []).filter((s) => s.template === name);
+  const behind = (outdated.data ?? [])
+    .filter((s) => s.template === name)
+    .sort((a, b) => (a.member < b.member ? -1 : a.member > b.member ? 1 : 0));
 
   return (
     <>
@@ -81,7 +83,7 @@ export default function TemplatePage(props: PageProps) {
                     <td>
                       <code title={v.hash}>{v.hash.slice(0, 12)}</code>
                     </td>
-                    <td class="actions">
+                    <td>
                       {detail.data?.defaultVersion === v.version ? (
                         <strong>Default</strong>
                       ) : (
