@@ -50,6 +50,8 @@ export function formatElapsed(ms: number): string {
  */
 export function ActionButton(props: {
   readonly label: string;
+  /** The accessible name when the visible label alone is ambiguous (a row's "Rerun"). */
+  readonly name?: string;
   readonly run: () => Promise<unknown>;
   readonly disabled?: boolean;
   readonly danger?: boolean;
@@ -62,6 +64,7 @@ export function ActionButton(props: {
       class={props.danger ? "danger" : ""}
       disabled={busy || props.disabled === true}
       aria-busy={busy}
+      aria-label={props.name}
       onClick={async () => {
         setBusy(true);
         try {
