@@ -98,7 +98,8 @@ describe("diffLines", () => {
     b.splice(19_000, 3);
     const started = performance.now();
     const diff = diffLineArrays(a, b);
-    expect(performance.now() - started).toBeLessThan(2000);
+    // Near-linear when the changes are few: a quadratic diff would take far longer (and far more memory).
+    expect(performance.now() - started).toBeLessThan(5000);
     expect([diff.removed, diff.added]).toEqual([4, 3]);
   });
 
