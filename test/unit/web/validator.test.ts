@@ -1,7 +1,7 @@
 import { runInNewContext } from "node:vm";
 import { describe, expect, it } from "vitest";
 import { PROVIDERS } from "../../../src/providers/registry.ts";
-import { lineCount, offsetOf } from "../../../web/src/editor/positions.ts";
+import { lineCount, lineStarts, offsetIn, offsetOf } from "../../../web/src/editor/positions.ts";
 import type { ValidateResponse } from "../../../web/src/editor/protocol.ts";
 import { BROWSER_PROVIDERS } from "../../../web/src/editor/providers.ts";
 import { validateTemplateText } from "../../../web/src/editor/validate.ts";
@@ -106,5 +106,17 @@ describe("offsetOf", () => {
     expect(text.slice(offsetOf(BAD, 9, 12)).startsWith("$servers.nosuch.IP")).toBe(false);
     expect(BAD.slice(offsetOf(BAD, 9, 12)).startsWith("$servers.nosuch.IP")).toBe(true);
     expect([lineCount(""), lineCount("a\n"), lineCount(text)]).toEqual([1, 2, 4]);
+  });
+});
+
+describe("offsetIn", () => {
+  it("agrees with offsetOf everywhere", () => {
+    const text = "ab\ncde\n\nf";
+    const starts = lineStarts(text);
+    for (let line = 1; line <= 6; line++) {
+      for (let column = 1; column <= 5; column++) {
+        expect(offsetIn(text, starts, line, column)).toBe(offsetOf(text, line, column));
+      }
+    }
   });
 });

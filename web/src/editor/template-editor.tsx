@@ -1,6 +1,6 @@
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import type { Problem } from "../../../src/core/errors.ts";
-import { lineCount, offsetOf } from "./positions.ts";
+import { lineStarts, offsetIn, offsetOf } from "./positions.ts";
 import type { Validator } from "./validator-client.ts";
 
 /** How long typing must pause before the text is validated. */
@@ -51,7 +51,8 @@ export function TemplateEditor(props: {
     return () => clearTimeout(timer);
   }, [value, file, validator, onState]);
 
-  const lines = useMemo(() => lineCount(value), [value]);
+  const starts = useMemo(() => lineStarts(value), [value]);
+  const lines = starts.length;
   const numbers = useMemo(() => Array.from({ length: lines }, (_, i) => i + 1).join("\n"), [lines]);
   const byLine = useMemo(() => {
     const m = new Map<number, Problem[]>();
@@ -112,7 +113,7 @@ export function TemplateEditor(props: {
                 style={{
                   top: `${(p.line - 1) * LINE_PX}px`,
                   left: `${p.column - 1}ch`,
-                  width: `${Math.max(1, tokenLength(value, p))}ch`,
+                  width: `${Math.max(1, tokenLength(value, offsetIn(value, starts, p.line, p.column)))}ch`,
                 }}
               />
             ))}
@@ -157,9 +158,8 @@ export function TemplateEditor(props: {
   );
 }
 
-/** How many characters the problem's token takes from its column: up to the next space or quote. */
-function tokenLength(text: string, p: Problem): number {
-  const at = offsetOf(text, p.line, p.column);
+/** How many characters the token at `at` takes: up to the next space, quote or closing bracket. */
+function tokenLength(text: string, at: number): number {
   let end = at;
   while (end < text.length && end - at < 80 && !/[\s"'`,)}\]]/.test(text[end] as string)) end++;
   return end - at;
