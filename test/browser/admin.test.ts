@@ -204,6 +204,17 @@ describe("the admin's console", () => {
       expect(await page.content()).not.toContain(externalId);
       if (path === "/policy") {
         expect(await page.getByRole("checkbox", { name: "sim" }).isChecked()).toBe(true);
+        expect(await page.getByRole("checkbox", { name: /^aws/ }).isChecked()).toBe(false);
+        await page.getByRole("checkbox", { name: /^local/ }).uncheck();
+        await page.getByRole("combobox", { name: /When a member leaves/ }).selectOption("stop");
+        await page.getByRole("button", { name: "Save policy" }).click();
+        await page.getByText("Saved the team's policy.").waitFor();
+        await screenshot(page, "admin-08-policy-saved");
+        const saved = await api<{ providers: string[]; onMemberLeft: string }>(
+          "GET",
+          `/teams/${TEAM}/policy`,
+        );
+        expect([saved.providers, saved.onMemberLeft]).toEqual([["sim"], "stop"]);
       }
       if (path === "/rollouts") {
         await page.getByRole("table", { name: "Rollouts" }).getByText("SUCCEEDED").waitFor();

@@ -3,6 +3,7 @@ import { useResource } from "../api/use-resource.ts";
 import { useConsole } from "../app/context.ts";
 import type { PageProps } from "../app/routes.ts";
 import { ErrorBanner } from "../app/ui.tsx";
+import { BROWSER_PROVIDERS } from "../editor/providers.ts";
 import { paths, setPolicy } from "./api.ts";
 import { formatTime } from "./format.ts";
 import { ON_MEMBER_LEFT, type PolicyView } from "./types.ts";
@@ -22,7 +23,8 @@ export default function PolicyPage(_props: PageProps) {
     setProviders([...p.providers]);
     setOnLeft(p.onMemberLeft ?? "destroy");
   }, [p]);
-  const known = p ? [...new Set([...p.offered, ...p.providers])] : [];
+  // Every provider teamstack knows may be allowed, those this deployment does not offer included.
+  const known = p ? [...new Set([...BROWSER_PROVIDERS.names, ...p.offered, ...p.providers])] : [];
   return (
     <>
       <h1>Policy</h1>
