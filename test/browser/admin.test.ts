@@ -155,6 +155,16 @@ describe("the admin's console", () => {
     await diff.getByText("0 lines removed, 6 added").waitFor();
     await page.getByText("2 stacks on an older version: alice (v1), bob (v1).").waitFor();
     await screenshot(page, "admin-05-template-published");
+    await diff.getByRole("radio", { name: "Side by side" }).check();
+    const rows = diff.getByRole("table").locator("tbody tr");
+    expect(await rows.count()).toBe(10);
+    expect(await rows.nth(9).locator("td").allTextContents()).toEqual([
+      "",
+      "",
+      "10",
+      "      echo $servers.db.IP >> /etc/config",
+    ]);
+    await screenshot(page, "admin-05b-diff-side-by-side");
 
     await page.getByRole("button", { name: "Start rollout" }).click();
     await page.waitForURL(/#\/rollouts\/ro-[0-9a-f]+$/);
@@ -181,6 +191,26 @@ describe("the admin's console", () => {
     expect(errors.filter((e) => !e.includes("status of 404"))).toEqual([]);
     await page.close();
   }, 180_000);
+
+  it("writes a new template from the starter and publishes it as version 1", async () => {
+    const { page, errors } = await open("/new-template");
+    await page.getByRole("status").filter({ hasText: "No problems (2 servers)" }).waitFor();
+    // No name yet: nothing to publish.
+    expect(await page.getByRole("button", { name: "Publish" }).isDisabled()).toBe(true);
+    await page.getByRole("textbox", { name: "Name" }).fill("starter");
+    await screenshot(page, "admin-09-new-template");
+    await page.getByRole("button", { name: "Publish" }).click();
+    await page.getByText("Published version 1.").waitFor();
+    await page.getByRole("heading", { name: "Template starter" }).waitFor();
+    const v1 = await api<{ yaml: string; author: string }>(
+      "GET",
+      `/teams/${TEAM}/templates/starter?version=1`,
+    );
+    expect(v1.author).toBe("root");
+    expect(v1.yaml).toContain("$servers.db.IP");
+    expect(errors.filter((e) => !e.includes("status of 404"))).toEqual([]);
+    await page.close();
+  }, 60_000);
 
   it("shows rollouts, members, policy, credentials (never a secret value) and events", async () => {
     const externalId = "ext-id-never-shown-0123456789";

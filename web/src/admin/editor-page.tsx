@@ -26,6 +26,8 @@ servers:
 `;
 
 const NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}$/;
+/** NAME for the input's `pattern` (anchored by the browser, compiled with the `v` flag: `-` escaped). */
+const NAME_PATTERN = "[A-Za-z0-9_][A-Za-z0-9_.\\-]{0,62}";
 
 let shared: Validator | undefined;
 /** One validator (one worker) for every visit to the editor. */
@@ -129,7 +131,7 @@ export default function EditorPage(props: PageProps) {
             <input
               value={name}
               required
-              pattern={NAME.source}
+              pattern={NAME_PATTERN}
               aria-invalid={name !== "" && nameProblem !== undefined}
               onInput={(e) => setName((e.currentTarget as HTMLInputElement).value)}
             />

@@ -18,11 +18,14 @@ export default function PolicyPage(_props: PageProps) {
   const [notice, setNotice] = useState<string | undefined>();
   const [busy, setBusy] = useState(false);
   const p = policy.data;
+  // The form starts from the saved policy, and again only when a newer one is saved: a refresh
+  // (polling, the stream) must not undo what the admin is changing.
+  const saved = p ? `${p.updatedAt ?? ""}|${p.providers.join(",")}|${p.onMemberLeft ?? ""}` : undefined;
   useEffect(() => {
     if (!p) return;
     setProviders([...p.providers]);
     setOnLeft(p.onMemberLeft ?? "destroy");
-  }, [p]);
+  }, [saved]);
   // Every provider teamstack knows may be allowed, those this deployment does not offer included.
   const known = p ? [...new Set([...BROWSER_PROVIDERS.names, ...p.offered, ...p.providers])] : [];
   return (
