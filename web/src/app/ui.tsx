@@ -105,3 +105,16 @@ export function ConfirmDialog(props: {
     </div>
   );
 }
+
+let dateFormat: Intl.DateTimeFormat | undefined;
+
+/**
+ * An ISO time in the reader's locale. One formatter for every call: `toLocaleString` makes a new
+ * one each time, which for a list of 100 stacks costs more than rendering it.
+ */
+export function formatTime(iso: string): string {
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return iso;
+  dateFormat ??= new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
+  return dateFormat.format(d);
+}

@@ -123,9 +123,11 @@ export function ServerLogs(props: {
         </button>
       </div>
       {state.error !== undefined && <ErrorBanner error={state.error} />}
-      <pre class="logs" ref={pre} role="log" aria-label={`Output of ${props.server}`}>
-        {state.text || (page ? (page.complete ? "(no output)" : "(nothing yet)") : "Loading…")}
-      </pre>
+      {(page || state.error === undefined) && (
+        <pre class="logs" ref={pre} role="log" aria-label={`Output of ${props.server}`}>
+          {state.text || (page ? (page.complete ? "(no output)" : "(nothing yet)") : "Loading…")}
+        </pre>
+      )}
     </section>
   );
 }

@@ -7,7 +7,7 @@ import { useNow, useResource } from "../api/use-resource.ts";
 import { useConsole } from "../app/context.ts";
 import { href, navigate } from "../app/router.ts";
 import type { PageProps } from "../app/routes.ts";
-import { ActionButton, ConfirmDialog, ErrorBanner, StatusBadge } from "../app/ui.tsx";
+import { ActionButton, ConfirmDialog, ErrorBanner, formatTime, StatusBadge } from "../app/ui.tsx";
 import { StackGraph } from "../graph/stack-graph.tsx";
 import { actionsFor, isBusy } from "./actions.ts";
 import { ServerLogs } from "./logs.tsx";
@@ -18,11 +18,14 @@ const TYPICAL_MS: Readonly<Record<string, number>> = { aws: 60_000, local: 3_000
 
 const ARTIFACT_COLUMNS = ["IP", "Id"] as const;
 
+/** GET path of a stack's status. */
+export const stackPath = (team: string, id: string) => `/teams/${seg(team)}/stacks/${seg(id)}`;
+
 /** One stack: its servers as a live graph, the estimate, artifacts, hooks, logs and actions. */
 export function StackPage(props: PageProps) {
   const { api, session } = useConsole();
   const id = props.params.id as string;
-  const base = `/teams/${seg(session.team)}/stacks/${seg(id)}`;
+  const base = stackPath(session.team, id);
   const res = useResource<StackView>(base, (m) => m.kind === "stack" && m.stackId === id);
   const now = useNow(1000);
   const [selected, setSelected] = useState<string | undefined>(props.query.get("server") ?? undefined);
@@ -80,8 +83,8 @@ export function StackPage(props: PageProps) {
         {view.template.version !== null ? ` v${view.template.version}` : ""}
         {view.updateAvailable ? " (a newer version exists)" : ""} · member {view.member} · {progress.ready} of{" "}
         {progress.total} servers ready
-        {view.expiresAt ? ` · expires ${new Date(view.expiresAt).toLocaleString()}` : ""}
-        {view.stopsAt ? ` · stops ${new Date(view.stopsAt).toLocaleString()}` : ""}
+        {view.expiresAt ? ` · expires ${formatTime(view.expiresAt)}` : ""}
+        {view.stopsAt ? ` · stops ${formatTime(view.stopsAt)}` : ""}
       </p>
       <p class="estimate" role="status">
         {summary}

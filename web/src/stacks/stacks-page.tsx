@@ -5,18 +5,16 @@ import { useResource } from "../api/use-resource.ts";
 import { useConsole } from "../app/context.ts";
 import { href } from "../app/router.ts";
 import type { PageProps } from "../app/routes.ts";
-import { ActionButton, ConfirmDialog, ErrorBanner, StatusBadge } from "../app/ui.tsx";
+import { ActionButton, ConfirmDialog, ErrorBanner, formatTime, StatusBadge } from "../app/ui.tsx";
 import { actionsFor } from "./actions.ts";
 
-const when = (iso: string) => {
-  const d = new Date(iso);
-  return Number.isNaN(d.getTime()) ? iso : d.toLocaleString();
-};
+/** GET path of the stacks list. */
+export const stacksPath = (team: string) => `/teams/${seg(team)}/stacks`;
 
 /** The stacks the caller may see (a member's own; an admin's whole team), kept up to date. */
 export function StacksPage(_props: PageProps) {
   const { api, session } = useConsole();
-  const list = useResource<StackSummary[]>(`/teams/${seg(session.team)}/stacks`, (m) => m.kind === "stack");
+  const list = useResource<StackSummary[]>(stacksPath(session.team), (m) => m.kind === "stack");
   const [showDestroyed, setShowDestroyed] = useState(false);
   const [error, setError] = useState<unknown>();
   const [confirm, setConfirm] = useState<StackSummary | undefined>();
@@ -112,7 +110,7 @@ export function StacksPage(_props: PageProps) {
                   </td>
                   <td>{s.template ?? "(inline)"}</td>
                   <td>{s.version ?? ""}</td>
-                  <td>{when(s.startedAt)}</td>
+                  <td>{formatTime(s.startedAt)}</td>
                   <td class="actions">
                     {can.has("rerun") && (
                       <ActionButton
