@@ -1,5 +1,6 @@
 import { lazyPage } from "../app/lazy.tsx";
 import type { ConsoleRoute } from "../app/routes.ts";
+import { paths } from "./api.ts";
 import "./admin.css";
 
 /**
@@ -13,12 +14,14 @@ export const ADMIN_ROUTES: readonly ConsoleRoute[] = [
     title: "Templates",
     nav: "Templates",
     admin: true,
+    data: (s) => paths.templates(s.team),
     page: lazyPage(() => import("./templates-page.tsx")),
   },
   {
     path: "/templates/:name",
     title: "Template",
     admin: true,
+    data: (s, p) => paths.template(s.team, p.name as string),
     page: lazyPage(() => import("./template-page.tsx")),
   },
   {
@@ -38,12 +41,14 @@ export const ADMIN_ROUTES: readonly ConsoleRoute[] = [
     title: "Rollouts",
     nav: "Rollouts",
     admin: true,
+    data: (s) => paths.rollouts(s.team),
     page: lazyPage(() => import("./rollouts-page.tsx")),
   },
   {
     path: "/rollouts/:id",
     title: "Rollout",
     admin: true,
+    data: (s, p) => paths.rollout(s.team, p.id as string),
     page: lazyPage(() => import("./rollout-page.tsx")),
   },
   {
@@ -51,6 +56,7 @@ export const ADMIN_ROUTES: readonly ConsoleRoute[] = [
     title: "Members",
     nav: "Members",
     admin: true,
+    data: (s) => paths.members(s.team),
     page: lazyPage(() => import("./members-page.tsx")),
   },
   {
@@ -58,6 +64,7 @@ export const ADMIN_ROUTES: readonly ConsoleRoute[] = [
     title: "Policy",
     nav: "Policy",
     admin: true,
+    data: (s) => paths.policy(s.team),
     page: lazyPage(() => import("./policy-page.tsx")),
   },
   {
@@ -65,6 +72,7 @@ export const ADMIN_ROUTES: readonly ConsoleRoute[] = [
     title: "Credentials",
     nav: "Credentials",
     admin: true,
+    data: (s) => paths.credentials(s.team),
     page: lazyPage(() => import("./credentials-page.tsx")),
   },
   {
@@ -72,6 +80,7 @@ export const ADMIN_ROUTES: readonly ConsoleRoute[] = [
     title: "Events",
     nav: "Events",
     admin: true,
+    data: (s) => paths.events(s.team),
     page: lazyPage(() => import("./events-page.tsx")),
   },
 ];
