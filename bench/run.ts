@@ -1,6 +1,7 @@
 // npm run bench: every benchmark, printed as a table for the README.
 import { cpus } from "node:os";
 import { benchBundles } from "./bundles.ts";
+import { benchConsole } from "./console.ts";
 import { benchPipeline } from "./pipeline.ts";
 import { benchCreateRate } from "./rate.ts";
 import { benchTemplate } from "./template.ts";
@@ -10,6 +11,7 @@ const sections: Array<[string, () => Record<string, string> | Promise<Record<str
   ["Provisioning: generated DAGs of sim servers through the real state machine, locally", benchPipeline],
   ["Account-wide create limit: stacks at once against one shared rate budget, locally", benchCreateRate],
   ["Lambda bundles: built as the deployment builds them, imported by a fresh Node process", benchBundles],
+  ["Web console: the first page with 100 stacks on a local serve, in Chromium", benchConsole],
 ];
 
 // `npm run bench -- bundles` runs only the sections whose title contains the word.

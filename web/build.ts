@@ -1,6 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { join, relative } from "node:path";
 import { build } from "esbuild";
+import { validatorWorkerPlugin } from "./src/editor/worker-plugin.ts";
 
 /**
  * The web console's build: esbuild bundles web/src/main.tsx (preact, plain CSS) into one
@@ -40,6 +41,7 @@ function contentType(path: string): string {
  */
 export async function buildConsole(options: { readonly minify?: boolean } = {}): Promise<ConsoleBuild> {
   const outdir = join(WEB, "dist", "assets");
+  const workers = new Map<string, Uint8Array>();
   const result = await build({
     entryPoints: { app: join(WEB, "src", "main.tsx") },
     bundle: true,
@@ -58,8 +60,10 @@ export async function buildConsole(options: { readonly minify?: boolean } = {}):
     legalComments: "none",
     charset: "utf8",
     logLevel: "silent",
+    plugins: [validatorWorkerPlugin({ minify: options.minify !== false, emit: (p, b) => workers.set(p, b) })],
   });
   const files = new Map<string, ConsoleFile>();
+  for (const [key, body] of workers) files.set(key, { body, contentType: contentType(key) });
   const tags: string[] = [];
   for (const out of result.outputFiles) {
     const key = `assets/${relative(outdir, out.path).split("\\").join("/")}`;

@@ -307,12 +307,19 @@ export const ROUTES: readonly Route[] = [
   {
     method: "GET",
     path: "/teams/{team}/templates/{name}",
-    summary: "A template's versions.",
+    summary: "A template's versions; with `?version=N`, that version with its YAML.",
     auth: true,
     success: 200,
     errors: [400, 401, 403, 404],
     response: anyObject,
-    run: (s, c) => s.getTemplate(c.caller, c.params.team as string, c.params.name as string),
+    query: [{ name: "version", schema: { type: "string", pattern: "^[1-9][0-9]{0,9}$" } }],
+    run: (s, c) =>
+      s.getTemplate(
+        c.caller,
+        c.params.team as string,
+        c.params.name as string,
+        versionQuery(c.query.version),
+      ),
   },
   {
     method: "POST",

@@ -261,8 +261,9 @@ export class StackService {
     }));
   }
 
-  async getTemplate(caller: Caller, team: string, name: string) {
+  async getTemplate(caller: Caller, team: string, name: string, version?: number) {
     this.#team(caller, team);
+    if (version !== undefined) return this.#templateText(team, name, version);
     const versions = await this.#d.store.listTemplateVersions(team, name);
     if (versions.length === 0) throw notFound(`team \`${team}\` has no template \`${name}\``);
     const def = await this.#d.store.getDefaultTemplate(team);
@@ -276,6 +277,20 @@ export class StackService {
         createdAt: v.createdAt,
       })),
     };
+  }
+
+  /** One version of a template with its YAML (the console's editor and diff read it). */
+  async #templateText(team: string, name: string, version: number) {
+    const v = await this.#d.store.getTemplateVersion(team, name, version);
+    if (!v) {
+      const newest = await this.#d.store.getTemplateVersion(team, name);
+      throw notFound(
+        newest
+          ? `template \`${name}\` of team \`${team}\` has no version ${version}; its newest is ${newest.version}`
+          : `team \`${team}\` has no template \`${name}\``,
+      );
+    }
+    return { name, version: v.version, hash: v.hash, author: v.author, createdAt: v.createdAt, yaml: v.yaml };
   }
 
   async setDefault(caller: Caller, team: string, name: string, version: number | undefined) {

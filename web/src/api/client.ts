@@ -1,3 +1,5 @@
+import { takePrefetched } from "./prefetch.ts";
+
 /**
  * The console's API client: fetch with the bearer token, JSON in and out, and every failure turned
  * into an ApiError whose message says what went wrong in the API's own words.
@@ -111,13 +113,16 @@ export function createApiClient(
     let res: Response;
     try {
       // no-store: the browser adds no conditional headers of its own, so a 304 reaches us as is.
-      res = await fetch(`${base}${path}`, {
-        method,
-        headers,
-        cache: "no-store",
-        ...(body !== undefined ? { body } : {}),
-        ...(options.signal ? { signal: options.signal } : {}),
-      });
+      const early =
+        method === "GET" && !options.etag && body === undefined ? takePrefetched(base, path) : undefined;
+      res = await (early ??
+        fetch(`${base}${path}`, {
+          method,
+          headers,
+          cache: "no-store",
+          ...(body !== undefined ? { body } : {}),
+          ...(options.signal ? { signal: options.signal } : {}),
+        }));
     } catch (error) {
       if ((error as Error).name === "AbortError") throw error;
       throw new ApiError(

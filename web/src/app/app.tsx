@@ -4,7 +4,14 @@ import { connectLive, type LiveMode } from "../api/live.ts";
 import { Console, type ConsoleContext, type Session } from "./context.ts";
 import { href, matchPath, navigate, useLocation } from "./router.ts";
 import { HOME, ROUTES } from "./routes.ts";
-import { type ConsoleConfig, forgetToken, loadConfig, storedToken, whoami } from "./session.ts";
+import {
+  type ConsoleConfig,
+  forgetToken,
+  loadConfig,
+  sessionFromToken,
+  storedToken,
+  whoami,
+} from "./session.ts";
 import { SignInPage } from "./signin.tsx";
 import { ErrorBanner } from "./ui.tsx";
 
@@ -22,8 +29,19 @@ export function App() {
       setConfig(c);
       const token = storedToken();
       if (!token) return setSignedIn(null);
+      const api = createApiClient(c.apiBase, token);
+      // A teamstack token names its caller: render at once, and let /whoami confirm meanwhile.
+      const known = sessionFromToken(token);
+      if (known) setSignedIn({ token, session: known });
       try {
-        setSignedIn({ token, session: await whoami(createApiClient(c.apiBase, token)) });
+        const session = await whoami(api);
+        if (
+          !known ||
+          known.team !== session.team ||
+          known.member !== session.member ||
+          known.admin !== session.admin
+        )
+          setSignedIn({ token, session });
       } catch (e) {
         forgetToken();
         setSignedIn(null);

@@ -25,30 +25,36 @@ const DEFAULT_CONFIG: ConsoleConfig = {
 
 const TOKEN_KEY = "teamstack.token";
 
+/**
+ * Reads the configuration from both places at once (one round trip) and takes the first that
+ * answers JSON; none: this page's origin serves the API.
+ */
 export async function loadConfig(): Promise<ConsoleConfig> {
-  for (const url of ["/console/config.json", "config.json"]) {
+  const read = async (url: string): Promise<Partial<ConsoleConfig> | undefined> => {
     try {
       const res = await fetch(url, { cache: "no-store" });
-      if (!res.ok || !(res.headers.get("content-type") ?? "").includes("json")) continue;
-      const body = (await res.json()) as Partial<ConsoleConfig>;
-      return {
-        ...DEFAULT_CONFIG,
-        ...body,
-        apiBase: (body.apiBase ?? "").replace(/\/+$/, ""),
-        signIn: { ...DEFAULT_CONFIG.signIn, ...(body.signIn ?? {}) },
-      };
+      if (!res.ok || !(res.headers.get("content-type") ?? "").includes("json")) return undefined;
+      return (await res.json()) as Partial<ConsoleConfig>;
     } catch {
-      // Try the next place; none: this page's origin serves the API.
+      return undefined;
     }
-  }
-  return DEFAULT_CONFIG;
+  };
+  const [served, beside] = await Promise.all([read("/console/config.json"), read("config.json")]);
+  const body = served ?? beside;
+  if (!body) return DEFAULT_CONFIG;
+  return {
+    ...DEFAULT_CONFIG,
+    ...body,
+    apiBase: (body.apiBase ?? "").replace(/\/+$/, ""),
+    signIn: { ...DEFAULT_CONFIG.signIn, ...(body.signIn ?? {}) },
+  };
 }
 
 export const storedToken = (): string | undefined => sessionStorage.getItem(TOKEN_KEY) ?? undefined;
 export const storeToken = (token: string) => sessionStorage.setItem(TOKEN_KEY, token);
 export const forgetToken = () => sessionStorage.removeItem(TOKEN_KEY);
 
-/** A JWT's claims, read (not verified: the API verifies) to name the caller where /whoami is absent. */
+/** A JWT's claims, read (not verified: the API verifies every call) to name the caller at once. */
 function claimsOf(token: string): Record<string, unknown> | undefined {
   const part = token.split(".")[1];
   if (!part) return undefined;
@@ -66,7 +72,25 @@ function claimsOf(token: string): Record<string, unknown> | undefined {
 }
 
 /**
- * Who the token is for: GET /whoami, or (an API without it) the token's own claims.
+ * Who a teamstack token is for, from its own claims (undefined: not a teamstack token, such as an
+ * identity provider's whose claims are named otherwise: ask GET /whoami). Lets the first page
+ * render without waiting for /whoami; the page's own calls verify the token.
+ */
+export function sessionFromToken(token: string): Session | undefined {
+  const claims = claimsOf(token);
+  const team = claims?.["teamstack:team"];
+  const member = claims?.sub;
+  if (typeof team !== "string" || typeof member !== "string") return undefined;
+  return {
+    team,
+    member,
+    admin: claims?.["teamstack:admin"] === true || claims?.["teamstack:admin"] === "true",
+  };
+}
+
+/**
+ * Who the token is for: GET /whoami, or (an API without it) the token's own claims, checked by a
+ * call the token must be good for.
  * @throws ApiError when the API refuses the token.
  */
 export async function whoami(api: ApiClient): Promise<Session> {
@@ -76,18 +100,17 @@ export async function whoami(api: ApiClient): Promise<Session> {
   } catch (error) {
     if (!(error instanceof ApiError) || error.status !== 404) throw error;
   }
-  const claims = claimsOf(api.token);
-  const team = claims?.["teamstack:team"];
-  const member = claims?.sub;
-  if (typeof team !== "string" || typeof member !== "string")
+  const session = sessionFromToken(api.token);
+  if (!session)
     throw new ApiError(
       401,
       "Unauthorized",
       "the token names no team and member: paste one from `teamstack token`",
     );
-  // The API checks the token on every call; a list call here refuses a bad one now, not later.
-  await api.get(`/teams/${encodeURIComponent(team)}/stacks?member=${encodeURIComponent(member)}`);
-  return { team, member, admin: claims?.["teamstack:admin"] === true };
+  await api.get(
+    `/teams/${encodeURIComponent(session.team)}/stacks?member=${encodeURIComponent(session.member)}`,
+  );
+  return session;
 }
 
 /** Trades a one-time sign-in code (the link `teamstack serve` prints) for a token. */

@@ -50,6 +50,8 @@ export function formatElapsed(ms: number): string {
  */
 export function ActionButton(props: {
   readonly label: string;
+  /** The accessible name when the visible label alone is ambiguous (a row's "Rerun"). */
+  readonly name?: string;
   readonly run: () => Promise<unknown>;
   readonly disabled?: boolean;
   readonly danger?: boolean;
@@ -62,6 +64,7 @@ export function ActionButton(props: {
       class={props.danger ? "danger" : ""}
       disabled={busy || props.disabled === true}
       aria-busy={busy}
+      aria-label={props.name}
       onClick={async () => {
         setBusy(true);
         try {
@@ -101,4 +104,17 @@ export function ConfirmDialog(props: {
       </div>
     </div>
   );
+}
+
+let dateFormat: Intl.DateTimeFormat | undefined;
+
+/**
+ * An ISO time in the reader's locale. One formatter for every call: `toLocaleString` makes a new
+ * one each time, which for a list of 100 stacks costs more than rendering it.
+ */
+export function formatTime(iso: string): string {
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return iso;
+  dateFormat ??= new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
+  return dateFormat.format(d);
 }
