@@ -1,4 +1,5 @@
 import type { CredentialRecord, OutboundEventLog, TeamListing } from "../ports/store.ts";
+import { PROVIDERS } from "../providers/registry.ts";
 import { ApiError, badRequest, forbidden, notFound } from "./errors.ts";
 import type { Caller } from "./service.ts";
 
@@ -66,6 +67,9 @@ export const DEFAULT_CONSOLE_CONFIG: ConsoleConfig = {
 };
 
 /** The field names a credential reference has set (the names only: values may be secret). */
+/** The provider whose credentials teams register (today one declares a credential schema). */
+const CREDENTIAL_PROVIDER = PROVIDERS.declarations.find((d) => d.credentials !== undefined)?.name ?? "";
+
 export function credentialFields(c: CredentialRecord): string[] {
   const fields = c.kind === "role" ? ["roleArn", "externalId"] : ["secretArn"];
   fields.push("region");
@@ -114,8 +118,9 @@ export class ConsoleService {
     return {
       credentials: credentials.map((c) => ({
         name: c.name,
-        // Credential references are the aws provider's (a role to assume, or keys in a secret).
-        provider: "aws",
+        // Credential records are the shape of the one provider that declares a credential schema
+        // (aws: a role to assume, or keys in a secret).
+        provider: CREDENTIAL_PROVIDER,
         fields: credentialFields(c),
         updatedAt: c.updatedAt,
       })),

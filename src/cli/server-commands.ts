@@ -10,9 +10,9 @@ import {
   serverLogs,
 } from "../api/server-access.ts";
 import type { LocalEngine } from "../local/engine.ts";
+import { refOf } from "../pipeline/servers.ts";
 import type { LogPage } from "../ports/server-logs.ts";
 import type { StackRecord } from "../ports/store.ts";
-import { localShellCommand } from "../providers/local/shell.ts";
 import { type Command, type Io, UsageError, type Values } from "./command.ts";
 import { findRunningServer, type RunningServer } from "./server-client.ts";
 import { ENDPOINT_HELP, findStack, STATE_DIR_HELP, withEngine } from "./stack-commands.ts";
@@ -227,9 +227,10 @@ export const shellCommand: Command = {
       const stack = await findStack(engine, id);
       const rec = await engine.store.getServer(stack, serverName);
       if (!rec) throw new UsageError(`stack \`${stack.stackId}\` has no server \`${serverName}\``);
-      if (rec.provider !== "local") {
+      const provider = engine.providers.provider(rec.provider);
+      if (!provider.shell) {
         io.err(
-          `teamstack shell: server \`${serverName}\` runs on ${rec.provider}; a shell opens only on local servers here (use \`teamstack exec\` for a command)\n`,
+          `teamstack shell: server \`${serverName}\` runs on ${rec.provider}, which opens no interactive shell here (\`teamstack providers\` lists what each supports; use \`teamstack exec\` for a command)\n`,
         );
         return undefined;
       }
@@ -237,11 +238,7 @@ export const shellCommand: Command = {
         io.err(`teamstack shell: server \`${serverName}\` is ${rec.status.toLowerCase()}, not running\n`);
         return undefined;
       }
-      return localShellCommand(
-        engine.stateDir,
-        { stackId: stack.stackId, server: serverName, id: rec.artifacts.Id },
-        process.env.TERM,
-      );
+      return provider.shell(refOf(rec), process.env.TERM);
     });
     if (!shell) return 1;
     return new Promise<number>((resolve, reject) => {

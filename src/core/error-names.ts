@@ -85,6 +85,7 @@ export const ERROR_NAMES = names(
   "ServerUnreachableError",
   "InterruptedError",
   "ServeStoppedError",
+  "LogKeyError",
 );
 
 export type ErrorName = keyof typeof ERROR_NAMES;

@@ -11,7 +11,8 @@ import { TeamstackError } from "./errors.ts";
  */
 
 /** Verbs a provider may support beyond the required create, waitUntilReady, runScript and destroy. */
-export const OPTIONAL_VERBS = ["stop", "start"] as const;
+/** `shell`: an interactive shell on a server, opened by `teamstack shell` with the caller's terminal. */
+export const OPTIONAL_VERBS = ["stop", "start", "shell"] as const;
 export type OptionalVerb = (typeof OPTIONAL_VERBS)[number];
 
 /**

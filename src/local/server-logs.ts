@@ -1,6 +1,7 @@
 import { closeSync, openSync, readFileSync, renameSync, writeFileSync, writeSync } from "node:fs";
 import { open, readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
+import { ERROR_NAMES } from "../core/error-names.ts";
 import { TeamstackError } from "../core/errors.ts";
 import {
   decodePage,
@@ -51,7 +52,7 @@ const SAFE = /^[A-Za-z0-9_][A-Za-z0-9_.:-]{0,127}$/;
 export class LogKeyError extends TeamstackError {
   constructor(message: string) {
     super(message);
-    this.name = "LogKeyError";
+    this.name = ERROR_NAMES.LogKeyError;
   }
 }
 

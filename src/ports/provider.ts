@@ -1,3 +1,4 @@
+import type { SpawnOptions } from "node:child_process";
 import type { ProviderDeclaration } from "../core/providers.ts";
 import type { ProviderName, ServerSpec } from "../core/template.ts";
 import type { TableOptions } from "../store/dynamo/table-client.ts";
@@ -100,6 +101,18 @@ export interface Provider {
    * declaration lists the `start` verb). user_data does not run again.
    */
   start?(ref: ServerRef): Promise<ServerArtifacts>;
+  /**
+   * The command that opens an interactive shell on the server, to run with the caller's terminal
+   * (present when the declaration lists the `shell` verb). `term` is the caller's TERM.
+   */
+  shell?(ref: ServerRef, term: string | undefined): Promise<ShellCommand>;
+}
+
+/** A process to start with the caller's terminal attached: a shell on a server. */
+export interface ShellCommand {
+  readonly file: string;
+  readonly args: readonly string[];
+  readonly options: SpawnOptions;
 }
 
 /**

@@ -16,7 +16,7 @@ export const localDeclaration: ProviderDeclaration = {
       map: () => ({ type: "sandbox" }),
     },
     options: {},
-    verbs: ["stop", "start"],
+    verbs: ["stop", "start", "shell"],
     readiness: "watch",
   },
   runsIn: ["local-runtime"],

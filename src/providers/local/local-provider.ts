@@ -11,6 +11,7 @@ import type {
   ScriptResult,
   ServerArtifacts,
   ServerRef,
+  ShellCommand,
 } from "../../ports/provider.ts";
 import {
   hashOf,
@@ -42,6 +43,7 @@ import {
   tailOf,
   USER_DATA_PATH,
 } from "./sandbox.ts";
+import { localShellCommand } from "./shell.ts";
 import { detectLocalSupport, ISOLATION_ARGS, type LocalSupport, sandboxUid, systemBinds } from "./support.ts";
 
 export interface LocalProviderOptions {
@@ -223,6 +225,12 @@ class LocalProvider implements Provider {
       for (const address of addresses) await releaseAddress(this.#stateDir, address, ref.stackId, ref.server);
     });
     await rmdir(layout.stackDir).catch(() => undefined);
+  }
+
+  /** A shell inside the server's sandbox, entered as its scripts are (see shell.ts). */
+  shell(ref: ServerRef, term: string | undefined): Promise<ShellCommand> {
+    checkNames(ref.stackId, ref.server);
+    return localShellCommand(this.#stateDir, ref, term);
   }
 
   /**

@@ -1,17 +1,10 @@
-import type { SpawnOptions } from "node:child_process";
+import type { ShellCommand } from "../../ports/provider.ts";
 import { readJsonFile } from "../../shared/state-files.ts";
 import { ServerNotFoundError } from "../errors.ts";
 import { SandboxNotRunningError } from "./errors.ts";
 import { isAlive } from "./proc.ts";
 import { asSandbox, type SandboxRecord, sandboxEnv, sandboxLayout, sandboxLimits } from "./sandbox.ts";
 import { detectLocalSupport } from "./support.ts";
-
-/** A process to start with the caller's terminal. */
-export interface ShellCommand {
-  readonly file: string;
-  readonly args: readonly string[];
-  readonly options: SpawnOptions;
-}
 
 /**
  * The command that opens an interactive shell inside a local server's sandbox, entered exactly as
