@@ -87,6 +87,10 @@ export interface LogsPage {
   readonly complete: boolean;
   readonly truncated: boolean;
   readonly limitBytes: number;
+  /** What the attempt ran: user_data, on_start or hook. */
+  readonly kind?: string;
+  /** The attempt's exit code, once it has ended (when known). */
+  readonly exitCode?: number;
 }
 
 /** What POST rerun, stop, start and DELETE answer. */

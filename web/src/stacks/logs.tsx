@@ -94,8 +94,15 @@ export function ServerLogs(props: {
         </h2>
         {page && (
           <span class="meta">
-            attempt {page.attempt} of {page.attempts} ·{" "}
-            {page.complete ? "complete" : <span aria-live="polite">following…</span>}
+            {page.attempts === 0
+              ? "no attempt yet"
+              : `${page.kind ?? "attempt"} ${page.attempt} of ${page.attempts}`}{" "}
+            ·{" "}
+            {page.complete ? (
+              `complete${page.exitCode !== undefined ? `, exit code ${page.exitCode}` : ""}`
+            ) : (
+              <span aria-live="polite">following…</span>
+            )}
             {page.truncated ? ` · earlier output cut (the log keeps ${page.limitBytes} bytes)` : ""}
           </span>
         )}
