@@ -5,6 +5,7 @@ import { signingKey, signJwt } from "../../../src/api/jwt.ts";
 import { type LocalApiServer, signingKeyFile, startLocalApiServer } from "../../../src/local/api-server.ts";
 import { stopLocalStore } from "../../../src/local/dynamo.ts";
 import { type LocalEngine, openLocalEngine } from "../../../src/local/engine.ts";
+import { checkedFetch } from "../../support/openapi-check.ts";
 
 /** A real `teamstack serve` in this process on 127.0.0.1, with its own state directory. */
 export interface TestApi {
@@ -52,7 +53,8 @@ export async function startTestApi(
           : typeof options.body === "string"
             ? options.body
             : JSON.stringify(options.body);
-      const res = await fetch(`${server.url}${path}`, {
+      // Every answer is checked against the /openapi.json the server serves (throws if it does not fit).
+      const res = await checkedFetch(`${server.url}${path}`, {
         method,
         headers,
         ...(body !== undefined ? { body } : {}),
