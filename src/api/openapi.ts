@@ -222,7 +222,7 @@ export function openApiDocument(serverUrl?: string): Record<string, unknown> {
       title: "teamstack",
       version: "0.1.0",
       description:
-        "Give every member of a team their own copy of the team's environment. Every GET also answers HEAD, without the body. Keys `__proto__`, `constructor` and `prototype` are refused (400) anywhere in a JSON body. A path that is none of these answers 404 with the Error body; a method a path does not take, 405 with it.",
+        "Give every member of a team their own copy of the team's environment. Every GET also answers HEAD, without the body. Keys `__proto__`, `constructor` and `prototype` are refused (400) anywhere in a JSON body. Answers outside the routes below, each with the Error body: 404 for a path that is none of them, 405 for a method a path does not take, and on any path 401 for an Authorization header that is not a valid bearer token and 413 for a body larger than 1.0625 MiB.",
     },
     ...(serverUrl ? { servers: [{ url: serverUrl }] } : {}),
     security: [{ bearer: [] }],

@@ -11,8 +11,9 @@ import { openApiDocument } from "../../src/api/openapi.ts";
  * by test/integration/api/api-server.ts and the tests that call `teamstack serve` directly), and
  * `checkLambdaAnswer` for the Lambda handler.
  *
- * Two answers need no declared route: a path the API does not have answers 404, and a method a
- * path does not take answers 405, each with the Error body (the document's info says so). The
+ * Some answers need no declared route, each with the Error body (the document's info says so): a
+ * path the API does not have answers 404, a method a path does not take 405, and any path 401 for
+ * an Authorization header that is not a valid bearer token and 413 for a body too large. The
  * console's files (`/`, `/assets/*`) are not part of the API and are not checked.
  */
 
@@ -22,6 +23,12 @@ interface OpenApiDoc {
 interface Operation {
   readonly responses: Readonly<Record<string, { readonly content?: Readonly<Record<string, unknown>> }>>;
 }
+
+/**
+ * Statuses any path may answer with the Error body, before its route is looked for: an
+ * Authorization header that is not a valid bearer token (401), a body too large (413).
+ */
+const FRONT_DOOR: readonly number[] = [401, 413];
 
 /** What one exchange was: enough to find its route and check the answer. */
 export interface Exchange {
@@ -72,8 +79,13 @@ export class OpenApiChecker {
     const path = rawPath.length > 1 ? rawPath.replace(/\/+$/, "") : rawPath;
     const method = x.method.toUpperCase() === "HEAD" ? "get" : x.method.toLowerCase();
     const templates = this.#paths.filter((p) => p.pattern.test(path)).map((p) => p.template);
+    if (templates.length === 0 && (path === "/" || path.startsWith("/assets/"))) return;
+    // Answered at the door, before a route is looked for (the document's info says so).
+    if (FRONT_DOOR.includes(x.status) && !this.#declares(templates, method, x.status)) {
+      this.#checkBody(x, "#/components/schemas/Error");
+      return;
+    }
     if (templates.length === 0) {
-      if (path === "/" || path.startsWith("/assets/")) return;
       if (x.status !== 404) throw new OpenApiMismatch(x, `no route of /openapi.json matches ${path}`);
       this.#checkBody(x, "#/components/schemas/Error");
       return;
@@ -98,8 +110,7 @@ export class OpenApiChecker {
         `status ${x.status} is not declared for ${method.toUpperCase()} ${template} (declared: ${Object.keys(responses).join(", ")})`,
       );
     }
-    const isHead = x.method.toUpperCase() === "HEAD";
-    if (!declared.content || isHead) {
+    if (!declared.content) {
       if (x.body) throw new OpenApiMismatch(x, "the answer has a body where none is declared");
       return;
     }
@@ -117,7 +128,15 @@ export class OpenApiChecker {
     );
   }
 
+  #declares(templates: readonly string[], method: string, status: number): boolean {
+    return templates.some((t) => this.#doc.paths[t]?.[method]?.responses[String(status)] !== undefined);
+  }
+
   #checkBody(x: Exchange, ref: string): void {
+    if (x.method.toUpperCase() === "HEAD") {
+      if (x.body) throw new OpenApiMismatch(x, "an answer to HEAD has a body");
+      return;
+    }
     let value: unknown;
     try {
       value = JSON.parse(x.body ?? "");
@@ -209,4 +228,23 @@ export function checkLambdaAnswer<R extends { readonly statusCode: number; reado
     body: result.body,
   });
   return result;
+}
+
+/**
+ * Checks an answer of the router called directly (`handleRequest`) against the document the code
+ * builds.
+ * @throws OpenApiMismatch when the document does not describe the answer.
+ */
+export function checkRouterAnswer<R extends { readonly status: number; readonly body: string }>(
+  request: { readonly method: string; readonly path: string },
+  answer: R & { readonly headers: Readonly<Record<string, string>> },
+): R {
+  builtChecker().check({
+    method: request.method,
+    path: request.path,
+    status: answer.status,
+    contentType: answer.headers["content-type"],
+    body: answer.body,
+  });
+  return answer;
 }
