@@ -4,7 +4,11 @@
  * (depth, keys that mean something to JavaScript objects).
  */
 
-/** A JSON Schema subset: what bodies need, validated here and published in the OpenAPI document. */
+/**
+ * A JSON Schema subset: what bodies need, validated here and published in the OpenAPI document.
+ * An object admits no field besides its `properties` unless `additionalProperties` is a schema
+ * (published as `additionalProperties: false`). A schema of only a description admits anything.
+ */
 export type Schema =
   | {
       readonly type: "string";

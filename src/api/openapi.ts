@@ -22,6 +22,7 @@ const STATUS_TEXT: Record<number, string> = {
   405: "Method not allowed",
   409: "Conflict: the stack is running, or an idempotency key was reused for another request",
   413: "Body too large",
+  429: "Throttled by API Gateway (the deployed API only): try again later",
   422: "Invalid template or unusable request, with every problem",
   410: "Gone: reported already, or by an attempt that was replaced",
   501: "Not available in this deployment",
@@ -113,6 +114,7 @@ function toJsonSchema(
 /** Schemas published under a name in `components/schemas` (and referred to by it). */
 const NAMED: ReadonlyMap<Schema, string> = new Map<Schema, string>([
   [S.ERROR, "Error"],
+  [S.GATEWAY_MESSAGE, "GatewayMessage"],
   [S.STACK_STATUS, "StackStatus"],
   [S.STACK_LIST, "StackList"],
   [S.STACK_CREATED, "StackCreated"],
@@ -160,12 +162,16 @@ function responsesOf(r: Route): Record<string, unknown> {
     500,
     503,
   ];
+  const error = { $ref: "#/components/schemas/Error" };
+  const gateway = { $ref: "#/components/schemas/GatewayMessage" };
   for (const e of [...new Set([...r.errors, ...routerErrors])].sort((a, b) => a - b)) {
     responses[e] = {
       description: STATUS_TEXT[e] ?? "Error",
-      content: jsonContent({ $ref: "#/components/schemas/Error" }),
+      // API Gateway's JWT authorizer answers 401 itself, with its own body.
+      content: jsonContent(e === 401 && r.auth ? { oneOf: [error, gateway] } : error),
     };
   }
+  responses[429] = { description: STATUS_TEXT[429], content: jsonContent(gateway) };
   return responses;
 }
 

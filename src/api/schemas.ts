@@ -62,6 +62,17 @@ export const ERROR = {
   additionalProperties: false,
 } as const satisfies Schema;
 
+/**
+ * What API Gateway answers by itself in front of the deployed API: 401 from its JWT authorizer,
+ * 429 when throttled (`teamstack serve` answers with {@link ERROR} instead).
+ */
+export const GATEWAY_MESSAGE = {
+  type: "object",
+  properties: { message: { type: "string", description: "e.g. Unauthorized, Too Many Requests." } },
+  required: ["message"],
+  additionalProperties: false,
+} as const satisfies Schema;
+
 /** The OpenAPI document itself (GET /openapi.json). */
 export const OPENAPI_DOCUMENT = {
   type: "object",
@@ -580,5 +591,14 @@ export const READY = {
   additionalProperties: false,
 } as const satisfies Schema;
 
+/** The bodies' TypeScript types, for clients written in TypeScript (the console, the CLI). */
 export type ErrorBody = Infer<typeof ERROR>;
 export type StackStatusBody = Infer<typeof STACK_STATUS>;
+export type StackListBody = Infer<typeof STACK_LIST>;
+export type StackEventsBody = Infer<typeof STACK_EVENTS>;
+export type ChangeSetBody = Infer<typeof CHANGE_SET>;
+export type TemplateListBody = Infer<typeof TEMPLATE_LIST>;
+export type TemplateVersionsBody = Infer<typeof TEMPLATE_VERSIONS>;
+export type PolicyBody = Infer<typeof POLICY>;
+export type RolloutBody = Infer<typeof ROLLOUT>;
+export type RolloutListBody = Infer<typeof ROLLOUT_LIST>;

@@ -1,6 +1,6 @@
 import { Validator } from "@seriousme/openapi-schema-validator";
-import { describe, expect, it } from "vitest";
-import { checkSchema, type Schema, unsafeJson } from "../../../src/api/json-schema.ts";
+import { describe, expect, expectTypeOf, it } from "vitest";
+import { checkSchema, type Infer, type Schema, unsafeJson } from "../../../src/api/json-schema.ts";
 import { openApiDocument, routeKey } from "../../../src/api/openapi.ts";
 import { ROUTES } from "../../../src/api/routes.ts";
 import { ROUTE_EXAMPLES } from "../../../src/api/schemas-examples.ts";
@@ -103,6 +103,14 @@ describe("the answer checker", () => {
     ).not.toThrow();
   });
 
+  it("passes API Gateway's own 401 and 429 bodies, which the deployed API answers with", () => {
+    const gateway = (status: number, message: string) =>
+      json("GET", "/teams/acme/stacks", status, { message });
+    expect(() => checker.check(gateway(401, "Unauthorized"))).not.toThrow();
+    expect(() => checker.check(gateway(429, "Too Many Requests"))).not.toThrow();
+    expect(() => checker.check(gateway(403, "Forbidden"))).toThrow(/required property 'error'/);
+  });
+
   it("fails a status the route does not declare", () => {
     expect(() => checker.check(json("PUT", "/teams/acme/templates/web", 202, published))).toThrow(
       /status 202 is not declared for PUT \/teams\/\{team\}\/templates\/\{name\}/,
@@ -165,5 +173,31 @@ describe("the schema checker's new keywords", () => {
     expect(checkSchema("2026-03-01T08:30:00+02:00", maybe)).toBeUndefined();
     expect(checkSchema("March 1st", maybe)).toMatch(/expected string or null/);
     expect(checkSchema(0, { type: "null" })).toBe("body: expected null");
+  });
+});
+
+describe("Infer", () => {
+  it("reads a schema's TypeScript type: required, optional, null, enum, list and record", () => {
+    const schema = {
+      type: "object",
+      properties: {
+        id: { type: "string" },
+        state: { type: "string", enum: ["RUNNING", "STOPPED"] },
+        at: { oneOf: [{ type: "string", format: "date-time" }, { type: "null" }] },
+        tags: { type: "array", items: { type: "integer" } },
+        data: { type: "object", additionalProperties: { type: "string" } },
+        ok: { type: "boolean" },
+      },
+      required: ["id", "state", "at", "tags", "data"],
+      additionalProperties: false,
+    } as const satisfies Schema;
+    expectTypeOf<Infer<typeof schema>>().toEqualTypeOf<{
+      readonly id: string;
+      readonly state: "RUNNING" | "STOPPED";
+      readonly at: string | null;
+      readonly tags: readonly number[];
+      readonly data: { readonly [key: string]: string };
+      readonly ok?: boolean;
+    }>();
   });
 });
