@@ -124,7 +124,7 @@ export const TEMPLATE_VERSIONS = {
     },
     versions: {
       type: "array",
-      description: "Every version, oldest first.",
+      description: "Every version.",
       items: {
         type: "object",
         properties: {
@@ -237,7 +237,7 @@ const STACK_STATUS_NAME = {
 /** GET /teams/{team}/stacks. */
 export const STACK_LIST = {
   type: "array",
-  description: "The stacks the caller may see, oldest first.",
+  description: "The stacks the caller may see.",
   items: {
     type: "object",
     properties: {
