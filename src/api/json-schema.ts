@@ -4,12 +4,20 @@
  * (depth, keys that mean something to JavaScript objects).
  */
 
-/** A JSON Schema subset: what bodies need, validated here and published in the OpenAPI document. */
+/**
+ * A JSON Schema subset: what bodies need, validated here and published in the OpenAPI document.
+ * An object admits no field besides its `properties` unless `additionalProperties` is a schema
+ * (published as `additionalProperties: false`). A schema of only a description admits anything.
+ */
 export type Schema =
   | {
       readonly type: "string";
       readonly maxLength?: number;
       readonly pattern?: string;
+      /** The only values it may have. */
+      readonly enum?: readonly string[];
+      /** `date-time`: an ISO 8601 time (RFC 3339). */
+      readonly format?: "date-time";
       readonly description?: string;
     }
   | {
@@ -19,6 +27,7 @@ export type Schema =
       readonly description?: string;
     }
   | { readonly type: "boolean"; readonly description?: string }
+  | { readonly type: "null"; readonly description?: string }
   | {
       readonly type: "array";
       readonly items: Schema;
@@ -38,6 +47,48 @@ export type Schema =
   | { readonly oneOf: readonly Schema[]; readonly description?: string }
   | { readonly description?: string; readonly type?: undefined; readonly oneOf?: undefined };
 
+/**
+ * The TypeScript type of the JSON a schema describes: `Infer<typeof SCHEMA>` for a schema
+ * declared `as const satisfies Schema`. An object's `required` properties are required, the others
+ * optional; no other key is admitted (as {@link checkSchema} reads an object without
+ * `additionalProperties`) unless `additionalProperties` is a schema, which makes a record.
+ * The API's views are checked against their schemas with it (src/api/schemas-agree.ts).
+ */
+export type Infer<S> = S extends { readonly oneOf: infer O extends readonly unknown[] }
+  ? Infer<O[number]>
+  : S extends { readonly type: "string"; readonly enum: infer E extends readonly string[] }
+    ? E[number]
+    : S extends { readonly type: "string" }
+      ? string
+      : S extends { readonly type: "integer" }
+        ? number
+        : S extends { readonly type: "boolean" }
+          ? boolean
+          : S extends { readonly type: "null" }
+            ? null
+            : S extends { readonly type: "array"; readonly items: infer I }
+              ? readonly Infer<I>[]
+              : S extends { readonly type: "object" }
+                ? InferObject<S>
+                : unknown;
+
+type PropertiesOf<S> = S extends { readonly properties: infer P } ? P : Record<never, never>;
+type RequiredOf<S> = S extends { readonly required: readonly (infer R)[] } ? R : never;
+type ExtraOf<S> = S extends { readonly additionalProperties: infer A }
+  ? A extends false
+    ? unknown
+    : { readonly [key: string]: Infer<A> }
+  : unknown;
+type InferObject<S, P = PropertiesOf<S>, R = RequiredOf<S>> = Flat<
+  { readonly [K in keyof P as K extends R ? K : never]: Infer<P[K]> } & {
+    readonly [K in keyof P as K extends R ? never : K]?: Infer<P[K]>;
+  } & ExtraOf<S>
+>;
+type Flat<T> = { [K in keyof T]: T[K] };
+
+/** What `format: "date-time"` accepts: RFC 3339 (as `Date#toISOString` writes it, or with an offset). */
+export const DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
+
 /** Keys refused anywhere in a JSON body: they mean something to JavaScript objects. */
 export const FORBIDDEN_KEYS: readonly string[] = ["__proto__", "constructor", "prototype"];
 /** The deepest nesting a JSON body may have (every body is a shallow object). */
@@ -54,6 +105,10 @@ export function checkSchema(value: unknown, schema: Schema, where = "body"): str
       return undefined;
     case "string":
       if (typeof value !== "string") return `${where}: expected a string`;
+      if (schema.enum !== undefined && !schema.enum.includes(value))
+        return `${where}: \`${value.slice(0, 80)}\` is not one of ${schema.enum.join(", ")}`;
+      if (schema.format === "date-time" && !DATE_TIME.test(value))
+        return `${where}: \`${value.slice(0, 80)}\` is not an ISO 8601 time (like 2026-01-31T12:00:00.000Z)`;
       if (schema.maxLength !== undefined && value.length > schema.maxLength)
         return `${where}: longer than ${schema.maxLength} characters`;
       if (schema.pattern !== undefined && !new RegExp(schema.pattern).test(value))
@@ -68,6 +123,8 @@ export function checkSchema(value: unknown, schema: Schema, where = "body"): str
       return undefined;
     case "boolean":
       return typeof value === "boolean" ? undefined : `${where}: expected true or false`;
+    case "null":
+      return value === null ? undefined : `${where}: expected null`;
     case "array": {
       if (!Array.isArray(value)) return `${where}: expected a list`;
       if (schema.maxItems !== undefined && value.length > schema.maxItems)

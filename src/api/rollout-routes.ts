@@ -3,6 +3,7 @@ import type { Schema } from "./json-schema.ts";
 import type { RolloutRequest } from "./rollouts.ts";
 // routes.ts lists these routes: Status is read when a route runs, long after both modules loaded.
 import { type Route, Status } from "./routes.ts";
+import * as S from "./schemas.ts";
 
 /**
  * The rollout routes (src/api/rollouts.ts does the work), listed in the route table by routes.ts.
@@ -46,48 +47,6 @@ const rolloutSchema: Schema = {
   additionalProperties: false,
 };
 
-const rolloutSummary: Schema = {
-  type: "object",
-  properties: {
-    rolloutId: { type: "string" },
-    template: { type: "string" },
-    version: { type: "integer" },
-    canary: { type: "integer" },
-    batch: { type: "integer" },
-    max_failed_percent: { type: "integer" },
-    state: { type: "string", description: "RUNNING, SUCCEEDED or STOPPED." },
-    total: { type: "integer", description: "Stacks the rollout took on." },
-    reason: { type: "string", description: "Why it ended." },
-  },
-};
-
-const rolloutView: Schema = {
-  type: "object",
-  properties: {
-    ...(rolloutSummary as { properties: Record<string, Schema> }).properties,
-    counts: {
-      type: "object",
-      description: "Stacks per state: PENDING, UPDATING, SUCCEEDED, FAILED, SKIPPED.",
-    },
-    stacks: {
-      type: "array",
-      items: {
-        type: "object",
-        properties: {
-          stackId: { type: "string" },
-          member: { type: "string" },
-          wave: { type: "integer" },
-          canary: { type: "boolean" },
-          fromVersion: { type: "integer" },
-          state: { type: "string" },
-          execution: { type: "string" },
-          error: { type: "string" },
-        },
-      },
-    },
-  },
-};
-
 export const ROLLOUT_ROUTES: readonly Route[] = [
   {
     method: "POST",
@@ -99,7 +58,7 @@ export const ROLLOUT_ROUTES: readonly Route[] = [
     bodyRequired: true,
     success: 202,
     errors: [400, 401, 403, 404, 409],
-    response: rolloutView,
+    response: S.ROLLOUT,
     run: async (s, c) => {
       const out = await s.rollouts.start(
         c.caller,
@@ -117,7 +76,7 @@ export const ROLLOUT_ROUTES: readonly Route[] = [
     auth: true,
     success: 200,
     errors: [400, 401, 403],
-    response: { type: "array", items: rolloutSummary },
+    response: S.ROLLOUT_LIST,
     run: (s, c) => s.rollouts.list(c.caller, c.params.team as string),
   },
   {
@@ -127,7 +86,7 @@ export const ROLLOUT_ROUTES: readonly Route[] = [
     auth: true,
     success: 200,
     errors: [400, 401, 403, 404],
-    response: rolloutView,
+    response: S.ROLLOUT,
     run: (s, c) => s.rollouts.get(c.caller, c.params.team as string, c.params.id as string),
   },
 ];

@@ -8,6 +8,7 @@ import type { Schema } from "./json-schema.ts";
 import { LOGS_ROUTES } from "./logs-routes.ts";
 import { ROLLOUT_ROUTES } from "./rollout-routes.ts";
 import { outdatedParam } from "./rollouts.ts";
+import * as S from "./schemas.ts";
 import type { Caller, CreateStackRequest, InboundEvent, ReadyReport, StackService } from "./service.ts";
 
 /**
@@ -175,78 +176,6 @@ const policySchema: Schema = {
   additionalProperties: false,
 };
 
-const providerList: Schema = { type: "array", items: { type: "string", pattern: PROVIDER_PATTERN } };
-const policyView: Schema = {
-  type: "object",
-  properties: {
-    team: { type: "string" },
-    providers: {
-      ...providerList,
-      description: "What the team allows (the default: every provider offered).",
-    },
-    default: { type: "boolean", description: "True when no admin has set a policy." },
-    updatedAt: { type: "string" },
-    updatedBy: { type: "string" },
-    offered: { ...providerList, description: "What this deployment can create." },
-    usable: {
-      type: "object",
-      properties: { admins: providerList, members: providerList },
-      description: "What admins and members may use here: allowed, offered, and offered to their role.",
-    },
-  },
-};
-
-const started: Schema = {
-  type: "object",
-  properties: { stackId: { type: "string" }, executionName: { type: "string" } },
-  description: "The stack and the execution started for it.",
-};
-const anyObject: Schema = { type: "object", description: "See the README for the fields." };
-const versionRef: Schema = {
-  type: "object",
-  properties: {
-    name: { type: "string" },
-    version: { type: "integer" },
-    hash: { type: "string", description: "sha256 of the template's YAML, hex." },
-  },
-  required: ["hash"],
-};
-/** A change set: what an update does (see src/core/change-set.ts). */
-const changeSet: Schema = {
-  type: "object",
-  properties: {
-    from: versionRef,
-    to: versionRef,
-    servers: {
-      type: "array",
-      items: {
-        type: "object",
-        properties: {
-          name: { type: "string" },
-          action: { type: "string", pattern: "^(keep|create|replace|delete)$" },
-          reasons: { type: "array", items: { type: "string" } },
-        },
-        required: ["name", "action", "reasons"],
-      },
-    },
-    hooks: {
-      type: "array",
-      items: {
-        type: "object",
-        properties: {
-          phase: { type: "string", pattern: "^(pre|post|destroy)$" },
-          index: { type: "integer" },
-          type: { type: "string" },
-          action: { type: "string", pattern: "^(run|skip)$" },
-        },
-        required: ["phase", "index", "type", "action"],
-      },
-    },
-  },
-  required: ["from", "to", "servers", "hooks"],
-  description: "Per server keep, create, replace or delete with the reasons; which hooks run.",
-};
-
 /** `?version=N` of a query: a template version, or undefined (the newest). */
 function versionQuery(value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
@@ -258,7 +187,6 @@ function versionQuery(value: string | undefined): number | undefined {
   }
   return n;
 }
-const anyList: Schema = { type: "array", items: { type: "object" } };
 
 export const ROUTES: readonly Route[] = [
   {
@@ -268,7 +196,7 @@ export const ROUTES: readonly Route[] = [
     auth: false,
     success: 200,
     errors: [],
-    response: anyObject,
+    response: S.OPENAPI_DOCUMENT,
     run: async () => undefined,
   },
   {
@@ -280,10 +208,7 @@ export const ROUTES: readonly Route[] = [
     bodyRequired: true,
     success: 201,
     errors: [400, 401, 403, 413, 422],
-    response: {
-      type: "object",
-      properties: { name: { type: "string" }, version: { type: "integer" }, hash: { type: "string" } },
-    },
+    response: S.TEMPLATE_PUBLISHED,
     run: async (s, c) => {
       const out = await s.publishTemplate(
         c.caller,
@@ -301,7 +226,7 @@ export const ROUTES: readonly Route[] = [
     auth: true,
     success: 200,
     errors: [400, 401, 403],
-    response: anyList,
+    response: S.TEMPLATE_LIST,
     run: (s, c) => s.listTemplates(c.caller, c.params.team as string),
   },
   {
@@ -311,7 +236,10 @@ export const ROUTES: readonly Route[] = [
     auth: true,
     success: 200,
     errors: [400, 401, 403, 404],
-    response: anyObject,
+    response: {
+      oneOf: [S.TEMPLATE_VERSIONS, S.TEMPLATE_TEXT],
+      description: "Without `version`: the template's versions; with it: that version with its YAML.",
+    },
     query: [{ name: "version", schema: { type: "string", pattern: "^[1-9][0-9]{0,9}$" } }],
     run: (s, c) =>
       s.getTemplate(
@@ -334,7 +262,7 @@ export const ROUTES: readonly Route[] = [
     },
     success: 200,
     errors: [400, 401, 403, 404],
-    response: { type: "object", properties: { name: { type: "string" }, version: { type: "integer" } } },
+    response: S.DEFAULT_TEMPLATE,
     run: (s, c) =>
       s.setDefault(
         c.caller,
@@ -379,15 +307,7 @@ export const ROUTES: readonly Route[] = [
     bodyRequired: true,
     success: 200,
     errors: [400, 401, 403],
-    response: {
-      type: "object",
-      properties: {
-        name: { type: "string" },
-        kind: { type: "string" },
-        roleArn: { type: "string" },
-        region: { type: "string" },
-      },
-    },
+    response: S.CREDENTIAL,
     run: (s, c) =>
       s.putCredential(
         c.caller,
@@ -404,7 +324,7 @@ export const ROUTES: readonly Route[] = [
     auth: true,
     success: 200,
     errors: [400, 401, 403],
-    response: policyView,
+    response: S.POLICY,
     run: (s, c) => s.getPolicy(c.caller, c.params.team as string),
   },
   {
@@ -417,7 +337,7 @@ export const ROUTES: readonly Route[] = [
     bodyRequired: true,
     success: 200,
     errors: [400, 401, 403],
-    response: policyView,
+    response: S.POLICY,
     run: (s, c) =>
       s.putPolicy(
         c.caller,
@@ -434,7 +354,7 @@ export const ROUTES: readonly Route[] = [
     bodyRequired: true,
     success: 200,
     errors: [400, 401, 403],
-    response: anyObject,
+    response: S.MEMBER,
     run: (s, c) =>
       s.putMember(
         c.caller,
@@ -452,7 +372,7 @@ export const ROUTES: readonly Route[] = [
     bodyRequired: true,
     success: 202,
     errors: [400, 401, 403, 404, 409, 413, 422],
-    response: started,
+    response: S.STACK_CREATED,
     run: (s, c) => {
       const key = c.headers["idempotency-key"];
       if (key !== undefined && !/^[\x21-\x7e]{1,255}$/.test(key)) {
@@ -469,7 +389,7 @@ export const ROUTES: readonly Route[] = [
     auth: true,
     success: 200,
     errors: [400, 401, 403],
-    response: anyList,
+    response: S.STACK_LIST,
     query: [
       {
         name: "outdated",
@@ -493,7 +413,7 @@ export const ROUTES: readonly Route[] = [
     auth: true,
     success: 200,
     errors: [400, 401, 403, 404],
-    response: anyObject,
+    response: S.STACK_STATUS,
     run: (s, c) => s.getStack(c.caller, c.params.team as string, c.params.id as string),
   },
   {
@@ -503,7 +423,7 @@ export const ROUTES: readonly Route[] = [
     auth: true,
     success: 202,
     errors: [400, 401, 403, 404, 409],
-    response: started,
+    response: S.STARTED,
     run: (s, c) => s.rerun(c.caller, c.params.team as string, c.params.id as string),
   },
   {
@@ -514,7 +434,7 @@ export const ROUTES: readonly Route[] = [
     auth: true,
     success: 200,
     errors: [400, 401, 403, 404, 409, 422],
-    response: changeSet,
+    response: S.CHANGE_SET,
     run: (s, c) =>
       s.changes(c.caller, c.params.team as string, c.params.id as string, versionQuery(c.query.version)),
   },
@@ -531,11 +451,7 @@ export const ROUTES: readonly Route[] = [
     },
     success: 202,
     errors: [400, 401, 403, 404, 409, 413, 422],
-    response: {
-      type: "object",
-      properties: { stackId: { type: "string" }, executionName: { type: "string" }, changes: changeSet },
-      required: ["stackId", "executionName", "changes"],
-    },
+    response: S.UPDATE_STARTED,
     run: (s, c) =>
       s.update(
         c.caller,
@@ -551,7 +467,7 @@ export const ROUTES: readonly Route[] = [
     auth: true,
     success: 202,
     errors: [400, 401, 403, 404, 409],
-    response: started,
+    response: S.STARTED,
     run: (s, c) => s.destroy(c.caller, c.params.team as string, c.params.id as string),
   },
   {
@@ -562,7 +478,7 @@ export const ROUTES: readonly Route[] = [
     auth: true,
     success: 202,
     errors: [400, 401, 403, 404, 409],
-    response: started,
+    response: S.STARTED,
     run: (s, c) => s.power(c.caller, c.params.team as string, c.params.id as string, "stop"),
   },
   {
@@ -572,7 +488,7 @@ export const ROUTES: readonly Route[] = [
     auth: true,
     success: 202,
     errors: [400, 401, 403, 404, 409],
-    response: started,
+    response: S.STARTED,
     run: (s, c) => s.power(c.caller, c.params.team as string, c.params.id as string, "start"),
   },
   {
@@ -596,14 +512,7 @@ export const ROUTES: readonly Route[] = [
     bodyRequired: true,
     success: 200,
     errors: [400, 401, 403, 404, 409],
-    response: {
-      type: "object",
-      properties: {
-        stackId: { type: "string" },
-        expiresAt: { type: "string", description: "When ttl destroys the stack (ISO 8601)." },
-        stopsAt: { type: "string", description: "When auto_stop stops the stack (ISO 8601)." },
-      },
-    },
+    response: S.EXTENDED,
     run: (s, c) =>
       s.extend(c.caller, c.params.team as string, c.params.id as string, c.body as { by: string }),
   },
@@ -614,7 +523,7 @@ export const ROUTES: readonly Route[] = [
     auth: true,
     success: 200,
     errors: [400, 401, 403, 404],
-    response: anyList,
+    response: S.STACK_EVENTS,
     run: (s, c) => s.events(c.caller, c.params.team as string, c.params.id as string),
   },
   ...ROLLOUT_ROUTES,
@@ -630,11 +539,7 @@ export const ROUTES: readonly Route[] = [
     bodyRequired: true,
     success: 202,
     errors: [400, 401, 403, 404, 409, 422],
-    response: {
-      ...started,
-      description:
-        "Signed up: the stack and the execution started for it. Left: {team, member, onMemberLeft, stacks: [{stackId, action, outcome, executionName?}]}.",
-    },
+    response: S.EVENT_DELIVERED,
     run: (s, c) => {
       const event = c.body as InboundEvent;
       if (c.caller.team !== event.detail.team || !c.caller.admin) {
@@ -653,10 +558,7 @@ export const ROUTES: readonly Route[] = [
     bodyRequired: true,
     success: 200,
     errors: [400, 403, 404, 409, 410],
-    response: {
-      type: "object",
-      properties: { server: { type: "string" }, ready: { type: "boolean" } },
-    },
+    response: S.READY,
     run: (s, c) => {
       const attempt = c.params.attempt as string;
       if (!/^[1-9]\d{0,8}$/.test(attempt))

@@ -331,7 +331,7 @@ export class StackService {
       ...(body.instanceProfile ? { instanceProfile: body.instanceProfile } : {}),
       updatedAt: this.#d.now().toISOString(),
     });
-    return { name, kind: "role", roleArn: body.roleArn, region: body.region };
+    return { name, kind: "role" as const, roleArn: body.roleArn, region: body.region };
   }
 
   get #offer(): ProviderOffer {

@@ -171,6 +171,8 @@ export async function startLocalApiServer(options: {
   readonly expiryPollMs?: number;
   /** How often a quiet live stream gets a keepalive comment (default 15 s). */
   readonly keepaliveMs?: number;
+  /** Sees every answer of the router and its request (the tests check them against /openapi.json). */
+  readonly onAnswer?: (request: ApiRequest, answer: ApiResponse) => void;
 }): Promise<LocalApiServer> {
   const { engine } = options;
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
@@ -240,16 +242,14 @@ export async function startLocalApiServer(options: {
       // off. Not `new URL`: a request path such as `//x` would be read as a host.
       const path = req.url || "/";
       const request: ApiRequest = { method: req.method ?? "GET", path, headers, body, claims };
-      send(
-        res,
-        await handleRequest(request, {
-          service,
-          openapi: () => ({ ...openapi, servers: [{ url }] }),
-          onError,
-          hostPaths,
-        }),
-        head,
-      );
+      const answer = await handleRequest(request, {
+        service,
+        openapi: () => ({ ...openapi, servers: [{ url }] }),
+        onError,
+        hostPaths,
+      });
+      options.onAnswer?.(request, answer);
+      send(res, answer, head);
     } catch (error) {
       const requestId = randomUUID();
       onError(error, requestId);

@@ -1,6 +1,15 @@
 import { HOOK_PHASES, type HookPhase } from "../core/template.ts";
 import type { Executions } from "../ports/orchestration.ts";
-import type { HookRecord, ServerRecord, StackKey, StackRecord, StackRuns } from "../ports/store.ts";
+import type {
+  HookRecord,
+  HookStatus,
+  LockHolder,
+  ServerRecord,
+  ServerStatus,
+  StackKey,
+  StackRecord,
+  StackRuns,
+} from "../ports/store.ts";
 import { inTemplateOrder } from "./servers.ts";
 
 /** The status of a stack as `teamstack status --json` and the API show it. */
@@ -16,7 +25,7 @@ export interface StackStatusView {
   readonly run: number;
   readonly servers: ReadonlyArray<{
     readonly name: string;
-    readonly status: string;
+    readonly status: ServerStatus;
     readonly provider: string;
     readonly type: string;
     readonly dependsOn: readonly string[];
@@ -31,13 +40,14 @@ export interface StackStatusView {
     readonly phase: HookPhase;
     readonly index: number;
     readonly type: string;
-    readonly status: string;
+    readonly status: HookStatus;
     readonly output: string | null;
     readonly exitCode: number | null;
     readonly error: string | null;
   }>;
-  readonly artifacts: Readonly<Record<string, unknown>>;
-  readonly lock: StackRecord["lock"] | null;
+  /** The stack's own artifacts (a hook's), and each server's under its name. */
+  readonly artifacts: Readonly<Record<string, string | Readonly<Record<string, string>>>>;
+  readonly lock: LockHolder | null;
   readonly startedAt: string;
   readonly finishedAt: string | null;
   readonly error: string | null;
@@ -83,7 +93,7 @@ export async function withLiveness(view: StackStatusView, executions: Executions
 }
 
 /** What a server is doing, for people: a PENDING server holding a wait token is WAITING. */
-export function serverStatus(s: ServerRecord): string {
+export function serverStatus(s: ServerRecord): ServerStatus {
   if (s.status === "PENDING" && s.waitToken && s.pending.length > 0) return "WAITING";
   return s.status;
 }
@@ -108,7 +118,7 @@ export function statusView(
   hooks: readonly HookRecord[],
   stackArtifacts: Readonly<Record<string, string>>,
 ): StackStatusView {
-  const artifacts: Record<string, unknown> = { ...stackArtifacts };
+  const artifacts: Record<string, string | Readonly<Record<string, string>>> = { ...stackArtifacts };
   for (const s of servers) if (s.artifacts) artifacts[s.name] = s.artifacts;
   return {
     stackId: stack.stackId,

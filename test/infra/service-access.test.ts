@@ -27,6 +27,7 @@ import { ROUTES } from "../../src/api/routes.ts";
 import { createDynamoStore } from "../../src/store/dynamo-store.ts";
 import { createTable } from "../../src/store/table.ts";
 import { startDynalite, type TestDynalite } from "../integration/store/dynalite.ts";
+import { checkLambdaAnswer } from "../support/openapi-check.ts";
 
 // API_ACCESS and SIGNUP_ACCESS are read off the code by hand; this runs the real handlers, wired
 // by lambdas/shared as in AWS, against a real DynamoDB API (dynalite) with Step Functions mocked at
@@ -160,12 +161,14 @@ describe("the service functions' grants against their code", () => {
     const { serveHttpApi } = await import("../../lambdas/api/handler.ts");
     const covered = new Set<string>();
     const call = async (method: string, path: string, route: string, body?: unknown, headers = {}) => {
-      const res = await serveHttpApi({
+      const event = {
         rawPath: path,
         headers,
         ...(body === undefined ? {} : { body: typeof body === "string" ? body : JSON.stringify(body) }),
         requestContext: { http: { method }, authorizer: { jwt: { claims: ADMIN } } },
-      });
+      };
+      // Every answer checked against the /openapi.json the handler serves.
+      const res = checkLambdaAnswer(event, await serveHttpApi(event));
       expect(res.statusCode, `${method} ${path}: ${res.body}`).toBeLessThan(500);
       covered.add(`${method} ${route}`);
       return res;
@@ -556,14 +559,15 @@ describe("the service functions' grants against their code", () => {
       return { status: "RUNNING" };
     });
     const { serveHttpApi } = await import("../../lambdas/api/handler.ts");
-    const started = await serveHttpApi({
+    const rollout = {
       rawPath: `/teams/${team}/templates/web/rollout`,
       body: JSON.stringify({ version: 2, canary: 1, batch: 3, max_failed_percent: 100 }),
       requestContext: {
         http: { method: "POST" },
         authorizer: { jwt: { claims: { sub: "root", "teamstack:team": team, "teamstack:admin": "true" } } },
       },
-    });
+    };
+    const started = checkLambdaAnswer(rollout, await serveHttpApi(rollout));
     expect(started.statusCode, started.body).toBe(202);
     const { rolloutId } = JSON.parse(started.body) as { rolloutId: string };
 

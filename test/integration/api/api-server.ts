@@ -5,6 +5,7 @@ import { signingKey, signJwt } from "../../../src/api/jwt.ts";
 import { type LocalApiServer, signingKeyFile, startLocalApiServer } from "../../../src/local/api-server.ts";
 import { stopLocalStore } from "../../../src/local/dynamo.ts";
 import { type LocalEngine, openLocalEngine } from "../../../src/local/engine.ts";
+import { checkedFetch, checkRouterAnswer } from "../../support/openapi-check.ts";
 
 /** A real `teamstack serve` in this process on 127.0.0.1, with its own state directory. */
 export interface TestApi {
@@ -25,11 +26,21 @@ export async function startTestApi(
 ): Promise<TestApi> {
   const stateDir = mkdtempSync(join(tmpdir(), "teamstack-api-"));
   const engine = await openLocalEngine({ stateDir });
+  // Every answer the server gives, to this process or to a CLI it runs, is checked against the
+  // OpenAPI document; a mismatch fails the request's test (through `call`) or `close`.
+  const mismatches: string[] = [];
   const server = await startLocalApiServer({
     engine,
     port: 0,
     log: options.log ?? (() => undefined),
     allowLocal: options.allowLocal === true,
+    onAnswer: (request, answer) => {
+      try {
+        checkRouterAnswer(request, answer);
+      } catch (error) {
+        mismatches.push((error as Error).message);
+      }
+    },
   });
   const key = await signingKey(signingKeyFile(stateDir));
   return {
@@ -52,7 +63,8 @@ export async function startTestApi(
           : typeof options.body === "string"
             ? options.body
             : JSON.stringify(options.body);
-      const res = await fetch(`${server.url}${path}`, {
+      // Every answer is checked against the /openapi.json the server serves (throws if it does not fit).
+      const res = await checkedFetch(`${server.url}${path}`, {
         method,
         headers,
         ...(body !== undefined ? { body } : {}),
@@ -74,6 +86,9 @@ export async function startTestApi(
       await engine.close();
       await stopLocalStore(stateDir);
       rmSync(stateDir, { recursive: true, force: true });
+      if (mismatches.length > 0) {
+        throw new Error(`answers that /openapi.json does not describe:\n${mismatches.join("\n")}`);
+      }
     },
   };
 }

@@ -13,6 +13,7 @@ import { ensureLocalStore, stopLocalStore } from "../../../src/local/dynamo.ts";
 import type { Store } from "../../../src/ports/store.ts";
 import { createTable } from "../../../src/store/table.ts";
 import { BIN, ROOT, runCli } from "../../support/cli.ts";
+import { checkedFetch } from "../../support/openapi-check.ts";
 import { settled, startTestApi, type TestApi } from "./api-server.ts";
 
 // The API's edges, attacked from outside over real HTTP: tokens without a usable expiry, bodies
@@ -288,7 +289,7 @@ describe("answers", () => {
       log: (line) => serverLogs.push(line),
     });
     try {
-      const res = await fetch(`${server.url}/teams/acme/policy`, {
+      const res = await checkedFetch(`${server.url}/teams/acme/policy`, {
         headers: { authorization: `Bearer ${member}` },
       });
       const text = await res.text();
@@ -303,7 +304,7 @@ describe("answers", () => {
       expect(text).not.toContain(`process ${process.pid}`);
       expect(serverLogs.join("\n")).toContain(`request ${body.requestId}: TypeError: ${detail}`);
       // Failures that are not bugs never say "internal error".
-      const other = await fetch(`${server.url}/teams/acme/stacks/st-nope`, {
+      const other = await checkedFetch(`${server.url}/teams/acme/stacks/st-nope`, {
         headers: { authorization: `Bearer ${member}` },
       });
       expect(other.status).toBe(404);
@@ -354,7 +355,7 @@ describe("teamstack serve", () => {
       });
       expect(banner).toContain("offered to members and team admins (--allow-local)");
       const token = await runCli(["token", "--team", "t", "--member", "m", "--state-dir", first]);
-      const policy = await fetch(`${url}/teams/t/policy`, {
+      const policy = await checkedFetch(`${url}/teams/t/policy`, {
         headers: { authorization: `Bearer ${token.stdout.trim()}` },
       });
       expect(((await policy.json()) as { usable: { members: string[] } }).usable.members).toEqual([

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { stopLocalStore } from "../../../src/local/dynamo.ts";
 import { BIN, finalJson, ROOT, runCli } from "../../support/cli.ts";
+import { checkedFetch } from "../../support/openapi-check.ts";
 
 // The done-when of the three doors: `teamstack serve` on 127.0.0.1, a template published and made
 // the default, the same signup event delivered twice, exactly one stack, finished, with artifacts.
@@ -23,7 +24,7 @@ const TEMPLATE = [
 ].join("\n");
 
 async function call(method: string, path: string, body?: string | object, token = admin) {
-  const res = await fetch(`${url}${path}`, {
+  const res = await checkedFetch(`${url}${path}`, {
     method,
     headers: { authorization: `Bearer ${token}` },
     ...(body !== undefined ? { body: typeof body === "string" ? body : JSON.stringify(body) } : {}),

@@ -19,6 +19,7 @@ import { createSfnTaskTokens } from "../../../src/adapters/sfn-task-tokens.ts";
 import { loadMachine } from "../../../src/local/asl-runner.ts";
 import { createDynamoStore } from "../../../src/store/dynamo-store.ts";
 import { createTable } from "../../../src/store/table.ts";
+import { checkLambdaAnswer } from "../../support/openapi-check.ts";
 import { startDynalite, type TestDynalite } from "../store/dynalite.ts";
 
 // The Lambda handlers against a real DynamoDB API (dynalite) and Step Functions mocked at the
@@ -178,7 +179,10 @@ describe("the API and signup Lambdas", () => {
 
   it("serves API Gateway requests with the claims of its JWT authorizer and starts named executions", async () => {
     sfn.on(StartExecutionCommand).resolves({ executionArn: "arn:x" });
-    const { handler } = await import("../../../lambdas/api/handler.ts");
+    const api = (await import("../../../lambdas/api/handler.ts")).handler;
+    // Every answer checked against the /openapi.json the handler serves.
+    const handler = async (event: Parameters<typeof api>[0], context: never) =>
+      checkLambdaAnswer(event, await api(event, context));
     const yaml = "servers:\n  - { name: a, provider: sim, type: t3.micro }\n";
     const put = await handler(httpEvent("PUT", "/teams/lam/templates/web", yaml, admin), {} as never);
     expect(put.statusCode).toBe(201);
@@ -211,7 +215,8 @@ describe("the API and signup Lambdas", () => {
   it("provisions the default template under one execution name per signup event id, however often it arrives", async () => {
     sfn.on(StartExecutionCommand).resolves({ executionArn: "arn:x" });
     const api = (await import("../../../lambdas/api/handler.ts")).handler;
-    await api(httpEvent("POST", "/teams/lam/templates/web/default", undefined, admin), {} as never);
+    const setDefault = httpEvent("POST", "/teams/lam/templates/web/default", undefined, admin);
+    checkLambdaAnswer(setDefault, await api(setDefault, {} as never));
     const { handler } = await import("../../../lambdas/signup/handler.ts");
     const event = {
       id: "evt-1",

@@ -8,6 +8,7 @@ import { stopLocalStore } from "../../../src/local/dynamo.ts";
 import { type LocalEngine, openLocalEngine } from "../../../src/local/engine.ts";
 import type { StackEvent, StackKey } from "../../../src/ports/store.ts";
 import { PROVIDERS } from "../../../src/providers/registry.ts";
+import { checkedFetch } from "../../support/openapi-check.ts";
 import { type FakeGithub, startFakeGithub } from "./github-server.ts";
 
 // Offboarding end to end: a real `serve` (the API and the engine running the real ASL on dynalite)
@@ -36,7 +37,7 @@ let github: FakeGithub;
 let admin: string;
 
 async function call(method: string, path: string, body?: unknown) {
-  const res = await fetch(`${api.url}${path}`, {
+  const res = await checkedFetch(`${api.url}${path}`, {
     method,
     headers: { authorization: `Bearer ${admin}`, "content-type": "application/json" },
     ...(body !== undefined ? { body: typeof body === "string" ? body : JSON.stringify(body) } : {}),

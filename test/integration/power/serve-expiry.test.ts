@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { stopLocalStore } from "../../../src/local/dynamo.ts";
 import { BIN, ROOT, runCli } from "../../support/cli.ts";
+import { checkedFetch } from "../../support/openapi-check.ts";
 
 // ttl and auto_stop under a real `teamstack serve` (its own process, sim servers): serve's
 // scheduler destroys and stops them within 30 s of their due time, once, and records it.
@@ -16,7 +17,7 @@ let url: string;
 let admin: string;
 
 async function call(method: string, path: string, body?: object) {
-  const res = await fetch(`${url}${path}`, {
+  const res = await checkedFetch(`${url}${path}`, {
     method,
     headers: { authorization: `Bearer ${admin}` },
     ...(body !== undefined ? { body: JSON.stringify(body) } : {}),

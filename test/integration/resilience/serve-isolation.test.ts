@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { isRunning, readDaemonInfo, storePaths } from "../../../src/local/dynamo/files.ts";
 import { stopLocalStore } from "../../../src/local/dynamo.ts";
 import { BIN, ROOT, runCli } from "../../support/cli.ts";
+import { checkedFetch } from "../../support/openapi-check.ts";
 
 // One member's failing and hung stacks through `teamstack serve` (a member token, sim servers):
 // serve keeps answering every other team, and a killed store daemon does not stop it either.
@@ -24,7 +25,7 @@ async function tokenFor(team: string, member: string): Promise<string> {
 }
 
 async function call(token: string, method: string, path: string, body?: object) {
-  const res = await fetch(`${url}${path}`, {
+  const res = await checkedFetch(`${url}${path}`, {
     method,
     headers: { authorization: `Bearer ${token}` },
     ...(body !== undefined ? { body: JSON.stringify(body) } : {}),

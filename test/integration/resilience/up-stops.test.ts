@@ -5,6 +5,7 @@ import { signingKey, signJwt } from "../../../src/api/jwt.ts";
 import { signingKeyFile, startLocalApiServer } from "../../../src/local/api-server.ts";
 import { isRunning, readDaemonInfo, storePaths } from "../../../src/local/dynamo/files.ts";
 import { openLocalEngine } from "../../../src/local/engine.ts";
+import { checkedFetch } from "../../support/openapi-check.ts";
 import {
   type ListRow,
   listStacks,
@@ -77,7 +78,7 @@ async function apiStatusOf(stackId: string, member: string): Promise<{ one: unkn
       await signingKey(signingKeyFile(stateDir)),
     );
     const get = async (path: string) =>
-      (await fetch(`${server.url}${path}`, { headers: { authorization: `Bearer ${token}` } })).json();
+      (await checkedFetch(`${server.url}${path}`, { headers: { authorization: `Bearer ${token}` } })).json();
     const one = ((await get(`/teams/local/stacks/${stackId}`)) as { status: string }).status;
     const rows = (await get("/teams/local/stacks")) as { stackId: string; status: string }[];
     return { one, row: rows.find((r) => r.stackId === stackId)?.status };

@@ -12,6 +12,7 @@ import { ensureLocalStore, stopLocalStore } from "../../../src/local/dynamo.ts";
 import { type LocalEngine, openLocalEngine } from "../../../src/local/engine.ts";
 import { stackStatus } from "../../../src/pipeline/status.ts";
 import { BIN, ROOT, runCli } from "../../support/cli.ts";
+import { checkedFetch } from "../../support/openapi-check.ts";
 
 // Two canary secrets, used as $koding.userdata.CANARY and $koding.userdata.CANARY_LINES, printed
 // by user_data (of a server that works and of one that fails) and by a run_script hook: raw, in
@@ -257,7 +258,9 @@ describe("a secret used by a stack", () => {
         `/teams/acme/stacks/${failing.stackId}/events`,
         "/teams/acme/stacks",
       ]) {
-        const res = await fetch(`${server.url}${path}`, { headers: { authorization: `Bearer ${token}` } });
+        const res = await checkedFetch(`${server.url}${path}`, {
+          headers: { authorization: `Bearer ${token}` },
+        });
         expect(res.status, path).toBe(200);
         api.push(await res.text());
       }

@@ -18,6 +18,7 @@ import { stopLocalStore } from "../../../src/local/dynamo.ts";
 import { createLocalProvider, detectLocalSupport } from "../../../src/providers/local/index.ts";
 import { readUserDataOutput } from "../../../src/providers/local/sandbox.ts";
 import { BIN, ROOT, runCli } from "../../support/cli.ts";
+import { checkedFetch } from "../../support/openapi-check.ts";
 
 // The escape corpus (test/fixtures/escape/): each script is the user_data of one `local` server,
 // sent by a member (not an admin) through `teamstack serve`, and tries one way out of its
@@ -76,7 +77,7 @@ interface Ran {
 const ran: Ran[] = [];
 
 async function call(method: string, path: string, token: string, body?: unknown) {
-  const res = await fetch(`${url}${path}`, {
+  const res = await checkedFetch(`${url}${path}`, {
     method,
     headers: { authorization: `Bearer ${token}` },
     ...(body === undefined ? {} : { body: typeof body === "string" ? body : JSON.stringify(body) }),

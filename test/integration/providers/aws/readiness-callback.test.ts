@@ -16,6 +16,7 @@ import { PROVIDERS } from "../../../../src/providers/registry.ts";
 import { createDynamoBootstrapLeases } from "../../../../src/store/dynamo/bootstrap-leases.ts";
 import { createDynamoStore, type DynamoStore } from "../../../../src/store/dynamo-store.ts";
 import { createTable } from "../../../../src/store/table.ts";
+import { checkRouterAnswer } from "../../../support/openapi-check.ts";
 import {
   CALLBACK_BASE,
   ec2,
@@ -183,7 +184,7 @@ function post(url: URL, body: unknown, headers: Record<string, string> = {}): Ap
 }
 
 async function call(svc: StackService, req: ApiRequest) {
-  const res = await handleRequest(req, { service: svc, openapi: () => ({}) });
+  const res = checkRouterAnswer(req, await handleRequest(req, { service: svc, openapi: () => ({}) }));
   return { status: res.status, body: JSON.parse(res.body || "null") as Record<string, unknown> };
 }
 
