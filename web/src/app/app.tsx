@@ -10,6 +10,7 @@ import {
   loadConfig,
   sessionFromToken,
   storedToken,
+  storeToken,
   whoami,
 } from "./session.ts";
 import { SignInPage } from "./signin.tsx";
@@ -26,6 +27,18 @@ export function App() {
   useEffect(() => {
     void (async () => {
       const c = await loadConfig();
+      // Back from the deployment's OpenID Connect provider: trade its answer for the ID token,
+      // the API's bearer (the sign-in code loads only then).
+      const params = new URLSearchParams(location.search);
+      if (params.has("state") && (params.has("code") || params.has("error"))) {
+        try {
+          const { finishOidcSignIn } = await import("../auth/browser.ts");
+          const signedIn = await finishOidcSignIn();
+          if (signedIn) storeToken(signedIn.token);
+        } catch (e) {
+          setError(e);
+        }
+      }
       setConfig(c);
       const token = storedToken();
       if (!token) return setSignedIn(null);

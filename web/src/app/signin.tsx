@@ -50,32 +50,65 @@ export function SignInPage(props: {
       {props.notice && <p class="notice">{props.notice}</p>}
       {error !== undefined && <ErrorBanner error={error} />}
       {busy && props.code && <p aria-busy="true">Signing in with the one-time link…</p>}
-      <form
-        onSubmit={(e) => {
-          e.preventDefault();
-          const value = token.trim();
-          if (value === "") setError(new Error("paste a token first"));
-          else void signIn(value);
-        }}
-      >
-        <label for="token">Token</label>
-        <textarea
-          id="token"
-          rows={4}
-          spellcheck={false}
-          autocomplete="off"
-          placeholder="eyJ..."
-          value={token}
-          onInput={(e) => setToken((e.target as HTMLTextAreaElement).value)}
-        />
-        <p class="hint">
-          Print one with <code>teamstack token --team TEAM --member NAME</code>, or open the one-time link{" "}
-          <code>teamstack serve</code> prints.
+      {props.config.signIn.oidc && (
+        <p>
+          <button
+            type="button"
+            class="primary"
+            disabled={busy}
+            onClick={() => {
+              const oidc = props.config.signIn.oidc;
+              if (!oidc) return;
+              setBusy(true);
+              import("../auth/browser.ts")
+                .then(({ startOidcSignIn }) => startOidcSignIn(oidc))
+                .catch((e: unknown) => {
+                  setError(e);
+                  setBusy(false);
+                });
+            }}
+          >
+            Sign in with {hostOf(props.config.signIn.oidc.issuer)}
+          </button>
         </p>
-        <button type="submit" class="primary" disabled={busy}>
-          Sign in
-        </button>
-      </form>
+      )}
+      {props.config.signIn.token && (
+        <form
+          onSubmit={(e) => {
+            e.preventDefault();
+            const value = token.trim();
+            if (value === "") setError(new Error("paste a token first"));
+            else void signIn(value);
+          }}
+        >
+          <label for="token">Token</label>
+          <textarea
+            id="token"
+            rows={4}
+            spellcheck={false}
+            autocomplete="off"
+            placeholder="eyJ..."
+            value={token}
+            onInput={(e) => setToken((e.target as HTMLTextAreaElement).value)}
+          />
+          <p class="hint">
+            Print one with <code>teamstack token --team TEAM --member NAME</code>, or open the one-time link{" "}
+            <code>teamstack serve</code> prints.
+          </p>
+          <button type="submit" class="primary" disabled={busy}>
+            Sign in
+          </button>
+        </form>
+      )}
     </main>
   );
+}
+
+/** The issuer's host, to name it on the button (the whole URL when it does not parse). */
+function hostOf(issuer: string): string {
+  try {
+    return new URL(issuer).host;
+  } catch {
+    return issuer;
+  }
 }
