@@ -12,8 +12,8 @@ import { rolloutCommand } from "./rollout-command.ts";
 import { secretsCommand } from "./secrets-command.ts";
 import { execCommand, logsCommand, shellCommand } from "./server-commands.ts";
 import { listCommand, rerunCommand, statusCommand, upCommand, updateCommand } from "./stack-commands.ts";
-import { createdLine, findProcessStateDir, stateDirExists } from "./state-dir.ts";
-import { suggestion } from "./suggest.ts";
+import { withStateDir } from "./state-dir.ts";
+import { suggestion, unknownOptionMessage } from "./suggest.ts";
 import { membersCommand, policyCommand, templatesCommand } from "./team-commands.ts";
 import { planCommand, renderCommand, validateCommand } from "./template-commands.ts";
 
@@ -73,50 +73,6 @@ function commandHelp(c: Command): string {
     `  ${"-h, --help".padEnd(width)}  Show this help.`,
     "",
   ].join("\n");
-}
-
-/** parseArgs' message, with "did you mean" for an unknown option. */
-function unknownFlag(command: Command, error: unknown): string {
-  const message = (error as Error).message;
-  const unknown = /^Unknown option '(-[^']*)'/.exec(message)?.[1];
-  if ((error as { code?: string }).code !== "ERR_PARSE_ARGS_UNKNOWN_OPTION" || unknown === undefined)
-    return message;
-  const flags = Object.entries({ ...command.options, help: { short: "h" } }).flatMap(([long, o]) => [
-    `--${long}`,
-    ...(o.short ? [`-${o.short}`] : []),
-  ]);
-  return `unknown option \`${unknown}\`${suggestion(unknown, flags) || `; ${command.name} takes ${flags.filter((f) => f.startsWith("--")).join(", ")}`}`;
-}
-
-/**
- * The state directory found (src/cli/state-dir.ts) in place of --state-dir, and an Io that names
- * it on stderr once the command has created it: before the command's first line after that, or
- * when it ends (a command that never needs it, such as `plan` without --stack, creates nothing).
- */
-function withStateDir(values: Values, io: Io): { values: Values; io: Io; announce: () => void } {
-  const found = findProcessStateDir(values["state-dir"] as string | undefined);
-  let pending = !stateDirExists(found.dir);
-  const announce = (): void => {
-    if (pending && stateDirExists(found.dir)) {
-      pending = false;
-      io.err(createdLine(found));
-    }
-  };
-  return {
-    values: { ...values, "state-dir": found.dir },
-    io: {
-      out: (text) => {
-        announce();
-        io.out(text);
-      },
-      err: (text) => {
-        announce();
-        io.err(text);
-      },
-      ...(io.terminal ? { terminal: io.terminal } : {}),
-    },
-    announce,
-  };
 }
 
 const REPORT_HINT = "this is a bug in teamstack; please report it with the command you ran and this message";
@@ -180,7 +136,7 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
       strict: true,
     }) as { values: Values; positionals: string[] });
   } catch (error) {
-    io.err(`teamstack ${command.name}: ${unknownFlag(command, error)}\nUsage: ${command.usage}\n`);
+    io.err(`teamstack ${command.name}: ${unknownOptionMessage(command, error)}\nUsage: ${command.usage}\n`);
     return 2;
   }
   if (values.help) {
@@ -194,19 +150,20 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
     const code = await command.run(found?.values ?? values, positionals, commandIo);
     return guard.count() > 0 ? Math.max(code, 1) : code;
   } catch (error) {
+    found?.announce();
     if (error instanceof FileError || error instanceof StateDirError) {
-      commandIo.err(`teamstack ${command.name}: ${error.message}\n`);
+      io.err(`teamstack ${command.name}: ${error.message}\n`);
       return 2;
     }
     if (error instanceof UsageError) {
-      commandIo.err(`teamstack ${command.name}: ${error.message}\nUsage: ${command.usage}\n`);
+      io.err(`teamstack ${command.name}: ${error.message}\nUsage: ${command.usage}\n`);
       return 2;
     }
     if (error instanceof TeamstackError) {
-      commandIo.err(`teamstack ${command.name}: ${error.message}\n`);
+      io.err(`teamstack ${command.name}: ${error.message}\n`);
       return 1;
     }
-    commandIo.err(internalError(command.name, error));
+    io.err(internalError(command.name, error));
     return 1;
   } finally {
     found?.announce();

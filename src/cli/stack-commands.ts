@@ -168,6 +168,7 @@ export async function runGuarded(
       ? 128 + SIGNAL_NUMBERS[error.signal as (typeof STOP_SIGNALS)[number]]
       : 1;
   } finally {
+    runOutputOf(engine)?.stop();
     for (const signal of STOP_SIGNALS) process.off(signal, onSignal);
   }
 }
@@ -706,6 +707,7 @@ export async function throughServer(
     const now = await engine.store.getStack(stack);
     if (!now || (now.run > stack.run && !now.lock)) break;
     if (now.run === stack.run && !now.lock && Date.now() - since > START_WAIT_MS) {
+      output?.stop();
       io.err(
         `teamstack: the run did not start within ${START_WAIT_MS / 1000} s; see \`teamstack status ${stack.stackId}\`\n`,
       );

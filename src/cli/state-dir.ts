@@ -1,6 +1,7 @@
 import { statSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, isAbsolute, join, resolve } from "node:path";
+import type { Io, Values } from "./command.ts";
 
 /**
  * Which state directory a command uses, found the way git finds its repository: `--state-dir`
@@ -107,4 +108,35 @@ export function createdLine(found: FoundStateDir): string {
 export function stateDirFlag(dir: unknown): string {
   if (typeof dir !== "string" || dir === "") return "";
   return findProcessStateDir(undefined).dir === resolve(dir) ? "" : ` --state-dir ${dir}`;
+}
+
+/**
+ * The state directory found (src/cli/state-dir.ts) in place of --state-dir, and an Io that names
+ * it on stderr once the command has created it: before the command's first line after that, or
+ * when it ends (a command that never needs it, such as `plan` without --stack, creates nothing).
+ */
+export function withStateDir(values: Values, io: Io): { values: Values; io: Io; announce: () => void } {
+  const found = findProcessStateDir(values["state-dir"] as string | undefined);
+  let pending = !stateDirExists(found.dir);
+  const announce = (): void => {
+    if (pending && stateDirExists(found.dir)) {
+      pending = false;
+      io.err(createdLine(found));
+    }
+  };
+  return {
+    values: { ...values, "state-dir": found.dir },
+    io: {
+      out: (text) => {
+        announce();
+        io.out(text);
+      },
+      err: (text) => {
+        announce();
+        io.err(text);
+      },
+      ...(io.terminal ? { terminal: io.terminal } : {}),
+    },
+    announce,
+  };
 }

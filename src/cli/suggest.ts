@@ -1,3 +1,5 @@
+import type { Command } from "./command.ts";
+
 /**
  * "Did you mean": the known word nearest to a mistyped one, by edit distance (insertions,
  * deletions, substitutions, and swaps of two neighbouring characters, each costing 1).
@@ -48,4 +50,17 @@ export function didYouMean(word: string, candidates: readonly string[]): string 
 export function suggestion(word: string, candidates: readonly string[]): string {
   const best = didYouMean(word, candidates);
   return best === undefined ? "" : `; did you mean \`${best}\`?`;
+}
+
+/** parseArgs' message for a mistaken option, with "did you mean" (or the options there are) for an unknown one. */
+export function unknownOptionMessage(command: Pick<Command, "name" | "options">, error: unknown): string {
+  const message = (error as Error).message;
+  const unknown = /^Unknown option '(-[^']*)'/.exec(message)?.[1];
+  if ((error as { code?: string }).code !== "ERR_PARSE_ARGS_UNKNOWN_OPTION" || unknown === undefined)
+    return message;
+  const flags = Object.entries({ ...command.options, help: { short: "h" } }).flatMap(([long, o]) => [
+    `--${long}`,
+    ...(o.short ? [`-${o.short}`] : []),
+  ]);
+  return `unknown option \`${unknown}\`${suggestion(unknown, flags) || `; ${command.name} takes ${flags.filter((f) => f.startsWith("--")).join(", ")}`}`;
 }
