@@ -216,7 +216,7 @@ export const execCommand: Command = {
 
 export const shellCommand: Command = {
   name: "shell",
-  summary: "Open an interactive shell on a server (local: inside its sandbox).",
+  summary: "Open an interactive shell on a server (local: inside its sandbox; aws: ssh with a one-time key).",
   usage: "teamstack shell ID SERVER [--state-dir DIR]",
   options: { "state-dir": { type: "string" } },
   help: [STATE_DIR_HELP],
@@ -241,7 +241,7 @@ export const shellCommand: Command = {
       return provider.shell(refOf(rec), process.env.TERM);
     });
     if (!shell) return 1;
-    return new Promise<number>((resolve, reject) => {
+    const exited = new Promise<number>((resolve, reject) => {
       const child = spawn(shell.file, [...shell.args], shell.options);
       // The shell handles Ctrl-C itself; this process must not end on it.
       const ignore = (): void => undefined;
@@ -260,5 +260,11 @@ export const shellCommand: Command = {
         resolve(code ?? (signal ? 128 + 9 : 1));
       });
     });
+    // What the shell needed (aws: its one-time key) goes once it has ended, or failed to start.
+    try {
+      return await exited;
+    } finally {
+      await shell.cleanup?.();
+    }
   },
 };
