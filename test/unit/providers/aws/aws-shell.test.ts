@@ -141,6 +141,23 @@ describe("aws provider: shell", () => {
       expect(statSync(dir).mode & 0o777).toBe(0o700);
       expect(statSync(key).mode & 0o777).toBe(0o600);
       expect(readFileSync(key, "utf8")).toMatch(/^-----BEGIN OPENSSH PRIVATE KEY-----/);
+      // The machine's ssh reads them as meant (-G prints its configuration and connects to nothing).
+      const config = execFileSync(command.file, ["-G", "-F", "/dev/null", ...command.args], {
+        encoding: "utf8",
+      });
+      const setting = (name: string) =>
+        config
+          .split("\n")
+          .find((l) => l.startsWith(`${name} `))
+          ?.slice(name.length + 1);
+      expect(setting("user")).toBe("ubuntu");
+      expect(setting("hostname")).toBe("203.0.113.10");
+      expect(setting("identityfile")).toBe(key);
+      expect(setting("identitiesonly")).toBe("yes");
+      expect(setting("stricthostkeychecking")).toBe("accept-new");
+      expect(setting("userknownhostsfile")).toBe(join(dir, "known_hosts"));
+      expect(setting("hostkeyalias")).toBe(ID);
+      expect(setting("connecttimeout")).toBe("20");
       expect(command.options.stdio).toBe("inherit");
       expect(command.options.env?.TERM).toBe("xterm-256color");
     } finally {
