@@ -11,6 +11,7 @@ import {
 } from "../api/server-access.ts";
 import type { LocalEngine } from "../local/engine.ts";
 import { refOf } from "../pipeline/servers.ts";
+import type { ShellCommand } from "../ports/provider.ts";
 import type { LogPage } from "../ports/server-logs.ts";
 import type { StackRecord } from "../ports/store.ts";
 import { type Command, type Io, UsageError, type Values } from "./command.ts";
@@ -216,7 +217,7 @@ export const execCommand: Command = {
 
 export const shellCommand: Command = {
   name: "shell",
-  summary: "Open an interactive shell on a server (local: inside its sandbox).",
+  summary: "Open an interactive shell on a server (local: inside its sandbox; aws: ssh with a one-time key).",
   usage: "teamstack shell ID SERVER [--state-dir DIR]",
   options: { "state-dir": { type: "string" } },
   help: [STATE_DIR_HELP],
@@ -241,24 +242,38 @@ export const shellCommand: Command = {
       return provider.shell(refOf(rec), process.env.TERM);
     });
     if (!shell) return 1;
-    return new Promise<number>((resolve, reject) => {
-      const child = spawn(shell.file, [...shell.args], shell.options);
-      // The shell handles Ctrl-C itself; this process must not end on it.
-      const ignore = (): void => undefined;
-      process.on("SIGINT", ignore);
-      process.on("SIGQUIT", ignore);
-      const done = (): void => {
-        process.off("SIGINT", ignore);
-        process.off("SIGQUIT", ignore);
-      };
-      child.once("error", (err) => {
-        done();
-        reject(err);
-      });
-      child.once("exit", (code, signal) => {
-        done();
-        resolve(code ?? (signal ? 128 + 9 : 1));
-      });
-    });
+    return runShellCommand(shell);
   },
 };
+
+/**
+ * Runs a shell command with this process's terminal and answers its exit code; Ctrl-C goes to the
+ * shell, not to this process. Its cleanup (aws: the one-time key) runs once it has ended, or failed
+ * to start.
+ */
+export async function runShellCommand(shell: ShellCommand): Promise<number> {
+  const exited = new Promise<number>((resolve, reject) => {
+    const child = spawn(shell.file, [...shell.args], shell.options);
+    // The shell handles Ctrl-C itself; this process must not end on it.
+    const ignore = (): void => undefined;
+    process.on("SIGINT", ignore);
+    process.on("SIGQUIT", ignore);
+    const done = (): void => {
+      process.off("SIGINT", ignore);
+      process.off("SIGQUIT", ignore);
+    };
+    child.once("error", (err) => {
+      done();
+      reject(err);
+    });
+    child.once("exit", (code, signal) => {
+      done();
+      resolve(code ?? (signal ? 128 + 9 : 1));
+    });
+  });
+  try {
+    return await exited;
+  } finally {
+    await shell.cleanup?.();
+  }
+}

@@ -113,6 +113,8 @@ export interface ShellCommand {
   readonly file: string;
   readonly args: readonly string[];
   readonly options: SpawnOptions;
+  /** Run by the caller once the process has ended (or could not start): removes what it needed (aws: its one-time key). */
+  readonly cleanup?: () => Promise<void>;
 }
 
 /**

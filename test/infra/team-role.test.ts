@@ -28,6 +28,8 @@ const list = <T>(v: T | T[]): T[] => (Array.isArray(v) ? v : [v]);
 
 /** SSM's commands among those the aws provider sends; the rest of src/providers/aws's are EC2's. */
 const SSM = new Set(["SendCommand", "GetCommandInvocation", "CancelCommand", "GetParameter", "PutParameter"]);
+/** EC2 Instance Connect's (teamstack shell's one-time key). */
+const INSTANCE_CONNECT = new Set(["SendSSHPublicKey"]);
 /** Called in teamstack's own account, not the team's. */
 const TEAMSTACK_SIDE = new Set(["AssumeRole", "GetSecretValue"]);
 /** Actions that accept no resource-level permission: Resource "*" without a condition. */
@@ -58,10 +60,11 @@ describe("infra/team-role.yaml", () => {
       }
     }
     expect(commands.has("RunInstances")).toBe(true);
+    expect(commands.has("SendSSHPublicKey")).toBe(true);
     const allowed = new Set(statements.flatMap((s) => list(s.Action)));
     const missing = [...commands]
       .filter((c) => !TEAMSTACK_SIDE.has(c))
-      .map((c) => `${SSM.has(c) ? "ssm" : "ec2"}:${c}`)
+      .map((c) => `${SSM.has(c) ? "ssm" : INSTANCE_CONNECT.has(c) ? "ec2-instance-connect" : "ec2"}:${c}`)
       .filter((a) => !allowed.has(a));
     expect(missing).toEqual([]);
   });
@@ -84,6 +87,7 @@ describe("infra/team-role.yaml", () => {
       "LaunchIntoBootstrap",
       "Terminate",
       "StopStart",
+      "ShellKey",
       "RunScriptOnOwnInstances",
     ]) {
       const s = statements.find((x) => x.Sid === sid);

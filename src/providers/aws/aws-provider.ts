@@ -6,6 +6,7 @@ import type {
   RunInstancesCommandInput,
   Tag,
 } from "@aws-sdk/client-ec2";
+import type { EC2InstanceConnectClient } from "@aws-sdk/client-ec2-instance-connect";
 import type { GetCommandInvocationCommandOutput } from "@aws-sdk/client-ssm";
 import { attemptOfToken, callbackSignature, callbackUrl } from "../../adapters/callback-signing.ts";
 import type {
@@ -16,6 +17,7 @@ import type {
   ScriptResult,
   ServerArtifacts,
   ServerRef,
+  ShellCommand,
 } from "../../ports/provider.ts";
 import type { RateBudget } from "../../ports/rate-budget.ts";
 import type { CredentialRecord } from "../../ports/store.ts";
@@ -30,7 +32,7 @@ import {
   type FirewallRule,
   firewallPermissions,
 } from "./bootstrap.ts";
-import { type AwsClientFactory, type AwsClients, sdkClientFactory } from "./clients.ts";
+import { type AwsClientFactory, type AwsClients, type ClientTarget, sdkClientFactory } from "./clients.ts";
 import { accountKeyOf, type CredentialSource, sessionNameFor } from "./credentials.ts";
 import {
   AwsApiError,
@@ -41,7 +43,14 @@ import {
   translateAwsError,
 } from "./errors.ts";
 import type { BootstrapLeases, BootstrapResources } from "./leases.ts";
-import { loadEc2, loadSsm } from "./sdk.ts";
+import { loadEc2, loadInstanceConnect, loadSsm } from "./sdk.ts";
+import {
+  awsShellCommand,
+  DEFAULT_IMAGE_USER,
+  findSshTools,
+  loginUserOfImage,
+  requireSshIngress,
+} from "./shell.ts";
 import { resolveInstanceType } from "./sizes.ts";
 import { launchBudgetKey, RUN_INSTANCES_RATE } from "./token-bucket.ts";
 import { encodeUserData, STATE_DIR, shellQuote } from "./user-data.ts";
@@ -54,7 +63,7 @@ import { encodeUserData, STATE_DIR, shellQuote } from "./user-data.ts";
  * (region, credential) come with its ServerRef: the provider reads neither the stack nor the template.
  *
  * Template options: `region`, `ami`, `credential` (default `default`), `disk_gb`, `firewall`,
- * `public_keys`.
+ * `public_keys`, `ssh_user`. `teamstack shell` opens ssh with a one-time key (see shell.ts).
  */
 
 /** Finds a team's registered credential by name; undefined when the team has none of that name. */
@@ -89,6 +98,14 @@ export interface AwsProviderOptions {
   readonly pollMs?: number;
   /** How long stop and start wait for the instance to be stopped or running (default 480 s, within their tasks' 600 s). */
   readonly stateWaitMs?: number;
+  /** Makes the EC2 Instance Connect client `shell` pushes its key with (default: the SDK's). */
+  readonly instanceConnect?: (
+    target: ClientTarget,
+  ) => EC2InstanceConnectClient | Promise<EC2InstanceConnectClient>;
+  /** Where `shell` finds ssh and ssh-keygen (default: PATH). */
+  readonly sshSearchPath?: string;
+  /** Where `shell` remembers servers' host keys (the local runtime's state dir); a shell's own temporary folder without it. */
+  readonly knownHostsDir?: string;
 }
 
 /** SSM public parameters of the newest Ubuntu LTS image, per architecture. */
@@ -114,6 +131,7 @@ interface AwsOptions {
   readonly diskGb?: number;
   readonly firewall: readonly FirewallRule[];
   readonly publicKeys: readonly string[];
+  readonly sshUser?: string;
 }
 
 /**
@@ -145,6 +163,7 @@ export function parseAwsOptions(options: Readonly<Record<string, unknown>>): Aws
   }
   const region = str("region");
   const ami = str("ami");
+  const sshUser = str("ssh_user");
   return {
     credential: str("credential") ?? "default",
     ...(region !== undefined ? { region } : {}),
@@ -152,6 +171,7 @@ export function parseAwsOptions(options: Readonly<Record<string, unknown>>): Aws
     ...(typeof disk === "number" ? { diskGb: disk } : {}),
     firewall: firewall as FirewallRule[],
     publicKeys: keys as string[],
+    ...(sshUser !== undefined ? { sshUser } : {}),
   };
 }
 
@@ -179,6 +199,8 @@ interface Context {
   readonly region: string;
   readonly clients: AwsClients;
   readonly accountKey: string;
+  /** What the clients were made for: the region and the credentials of the team's role session. */
+  readonly target: ClientTarget;
 }
 
 interface ImageInfo {
@@ -206,6 +228,9 @@ class AwsProvider implements Provider {
   readonly #bootstrap: BootstrapDeps;
   readonly #images = new Map<string, { value: Promise<ImageInfo>; until: number }>();
   readonly #firewalls = new Map<string, Promise<string>>();
+  readonly #instanceConnect: NonNullable<AwsProviderOptions["instanceConnect"]>;
+  readonly #sshSearchPath: string | undefined;
+  readonly #knownHostsDir: string | undefined;
 
   constructor(options: AwsProviderOptions) {
     this.#findCredential = options.findCredential;
@@ -220,6 +245,14 @@ class AwsProvider implements Provider {
     this.#launches =
       options.launches ?? createMemoryRateBudget({ now: this.#now, sleep: (ms) => this.#sleep(ms) });
     this.#launchWaitMs = options.launchWaitMs ?? 180_000;
+    this.#instanceConnect =
+      options.instanceConnect ??
+      (async (target) => {
+        const { EC2InstanceConnectClient } = await loadInstanceConnect();
+        return new EC2InstanceConnectClient({ region: target.region, credentials: target.credentials });
+      });
+    this.#sshSearchPath = options.sshSearchPath ?? process.env.PATH;
+    this.#knownHostsDir = options.knownHostsDir;
     this.#bootstrap = {
       leases: options.leases,
       owner: randomUUID(),
@@ -451,6 +484,57 @@ class AwsProvider implements Provider {
     return this.#artifacts(ctx, await this.#withAddress(ctx, running));
   }
 
+  /**
+   * An ssh command into the server with a one-time key pushed through EC2 Instance Connect, as the
+   * server's `ssh_user` or its image's usual user (see shell.ts for why this way).
+   * @throws ProviderRequestError when ssh or ssh-keygen is missing, SSH is not let in, the instance
+   * is stopped, or its user is unknown; ServerNotFoundError when it is gone.
+   */
+  async shell(ref: ServerRef, term: string | undefined): Promise<ShellCommand> {
+    const options = parseAwsOptions(ref.options ?? {});
+    // Checked before any AWS call: nothing is pushed for a shell that cannot start.
+    const tools = await findSshTools(this.#sshSearchPath);
+    requireSshIngress(ref.server, options);
+    const ctx = await this.#refContext(ref);
+    const instance = await this.#liveInstance(ctx, ref, "open a shell on");
+    const user =
+      options.sshUser ?? (options.ami ? await this.#imageUser(ctx, ref, instance) : DEFAULT_IMAGE_USER);
+    return awsShellCommand(
+      {
+        stackId: ref.stackId,
+        server: ref.server,
+        region: ctx.region,
+        instance,
+        user,
+        instanceConnect: async () => this.#instanceConnect(ctx.target),
+        ...(this.#knownHostsDir ? { knownHostsDir: this.#knownHostsDir } : {}),
+      },
+      tools,
+      term,
+    );
+  }
+
+  /** The usual login user of the image an instance runs, from the image's name. */
+  async #imageUser(ctx: Context, ref: ServerRef, instance: Instance): Promise<string> {
+    const imageId = instance.ImageId ?? parseAwsOptions(ref.options ?? {}).ami ?? "";
+    const { DescribeImagesCommand } = await loadEc2();
+    let image: Image | undefined;
+    try {
+      image = (await ctx.clients.ec2.send(new DescribeImagesCommand({ ImageIds: [imageId] }))).Images?.[0];
+    } catch (err) {
+      if (!isNotFound(err) && !/^InvalidAMIID\./.test(awsErrorCode(err).code)) {
+        throw translateAwsError(err, `EC2 DescribeImages ${imageId} in ${ctx.region}`);
+      }
+    }
+    const user = image ? loginUserOfImage(image) : undefined;
+    if (!user) {
+      throw new ProviderRequestError(
+        `server \`${ref.server}\` runs image ${imageId}${image?.Name ? ` (${image.Name})` : ""}, whose login user teamstack does not know: set its ssh_user option (ec2-user for Amazon Linux, ubuntu for Ubuntu, admin for Debian)`,
+      );
+    }
+    return user;
+  }
+
   /** The server's instance, unless it is terminated or was never made. */
   async #liveInstance(ctx: Context, ref: ServerRef, verb: string): Promise<Instance> {
     const instance = await this.#instanceOf(ctx, ref);
@@ -502,12 +586,13 @@ class AwsProvider implements Provider {
     const session = sessionNameFor(stackId);
     // Fetched now so that a refused role fails here, with its own message, before any EC2 call.
     await this.#credentials.get(credential, session);
-    const clients = await this.#clients({
+    const target: ClientTarget = {
       region,
       key: this.#credentials.cacheKey(credential, session),
       credentials: () => this.#credentials.get(credential, session),
-    });
-    return { team, credential, region, clients, accountKey: accountKeyOf(credential) };
+    };
+    const clients = await this.#clients(target);
+    return { team, credential, region, clients, accountKey: accountKeyOf(credential), target };
   }
 
   /** The context of an existing server: its options come with its ref. */

@@ -102,12 +102,21 @@ export const awsDeclaration: ProviderDeclaration = {
         value: { kind: "stringList", pattern: /^(ssh-|ecdsa-)\S+ \S+/, describe: "an OpenSSH public key" },
         doc: "Extra SSH public keys.",
       },
+      ssh_user: {
+        value: {
+          kind: "string",
+          interpolated: false,
+          pattern: /^[a-z_][a-z0-9_-]{0,31}$/,
+          describe: "a Linux user name such as ec2-user",
+        },
+        doc: "The user `teamstack shell` logs in as (default: the image's usual one, ubuntu for the default image).",
+      },
     },
     userDataLimit: {
       bytes: EC2_USER_DATA_LIMIT - WRAPPER_MAX_OVERHEAD,
       why: "EC2 takes 16 KB, of which teamstack's wrapper needs 2 KB",
     },
-    verbs: ["stop", "start"],
+    verbs: ["stop", "start", "shell"],
     readiness: "callback",
   },
   credentials: {

@@ -1,3 +1,4 @@
+import { join } from "node:path";
 import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import type { PreflightRequest, Provider, ProviderHost } from "../../ports/provider.ts";
 import type { TeamDirectory } from "../../ports/store.ts";
@@ -33,6 +34,7 @@ export function create(host: ProviderHost): Provider {
     findCredential: (team, name) => store.getCredential(team, name),
     credentials: new CredentialSource({ secretsManager: new SecretsManagerClient({}) }),
     ...(host.callback ? { callback: host.callback } : {}),
+    ...(host.stateDir ? { knownHostsDir: join(host.stateDir, "aws-ssh") } : {}),
   });
 }
 

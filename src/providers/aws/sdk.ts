@@ -7,3 +7,4 @@
 export const loadEc2 = () => import("@aws-sdk/client-ec2");
 export const loadSsm = () => import("@aws-sdk/client-ssm");
 export const loadSts = () => import("@aws-sdk/client-sts");
+export const loadInstanceConnect = () => import("@aws-sdk/client-ec2-instance-connect");

@@ -130,6 +130,48 @@ describe("providerSet", () => {
     );
   });
 
+  it("passes the optional verbs a provider declares on to its implementation, shell with the caller's TERM", async () => {
+    const calls: string[] = [];
+    const ref = { stackId: "s", server: "a", id: "x-1" };
+    const set = providerSet({
+      modules: [
+        countedModule(
+          declaration("three", {
+            capabilities: { ...declaration("three").capabilities, verbs: ["stop", "start", "shell"] },
+          }),
+          {
+            create: () =>
+              fakeProvider("three", {
+                stop: async (r) => {
+                  calls.push(`stop ${r.id}`);
+                },
+                start: async (r) => {
+                  calls.push(`start ${r.id}`);
+                  return { Id: r.id, IP: "127.0.0.1" };
+                },
+                shell: async (r, term) => {
+                  calls.push(`shell ${r.id} ${term}`);
+                  return { file: "sh", args: [], options: {} };
+                },
+              }),
+          },
+        ).module,
+        countedModule(declaration("four"), { create: () => fakeProvider("four") }).module,
+      ],
+      runtime: "local-runtime",
+      host: {},
+      unavailable: (n) => new Error(n),
+    });
+    const three = set.provider("three");
+    await three.stop?.(ref);
+    await three.start?.(ref);
+    expect(await three.shell?.(ref, "xterm")).toEqual({ file: "sh", args: [], options: {} });
+    expect(calls).toEqual(["stop x-1", "start x-1", "shell x-1 xterm"]);
+    // A provider that declares none has none.
+    const four = set.provider("four");
+    expect([four.stop, four.start, four.shell]).toEqual([undefined, undefined, undefined]);
+  });
+
   it("runs the preflight of each provider a stack uses, and not of simulated ones", async () => {
     const asked: string[] = [];
     const module = (name: string) =>
