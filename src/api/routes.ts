@@ -52,6 +52,11 @@ export interface Route {
   /** Error statuses this route can answer, for the OpenAPI document. */
   readonly errors: readonly number[];
   readonly response: Schema;
+  /**
+   * The answer is a `text/event-stream` (its `response` describes it), served by `teamstack serve`
+   * only, before the router: the router does not serve this route (404), the document declares it.
+   */
+  readonly eventStream?: true;
   /** Query parameters it reads (all optional), for the OpenAPI document. */
   readonly query?: readonly { readonly name: string; readonly schema: Schema }[];
   run(service: StackService, ctx: RouteContext): Promise<unknown>;

@@ -13,8 +13,10 @@ import { openApiDocument } from "../../src/api/openapi.ts";
  *
  * Some answers need no declared route, each with the Error body (the document's info says so): a
  * path the API does not have answers 404, a method a path does not take 405, and any path 401 for
- * an Authorization header that is not a valid bearer token and 413 for a body too large. The
- * console's files (`/`, `/assets/*`) are not part of the API and are not checked.
+ * an Authorization header that is not a valid bearer token and 413 for a body too large; OPTIONS
+ * on a path of the API answers 204 without a body. The console's files (`/`, `/assets/*`) are not
+ * part of the API and are not checked. A `text/event-stream` answer is checked for its route,
+ * status and content type; its body is not read.
  */
 
 interface OpenApiDoc {
@@ -104,6 +106,11 @@ export class OpenApiChecker {
     if (templates.length === 0) {
       if (x.status !== 404) throw new OpenApiMismatch(x, `no route of /openapi.json matches ${path}`);
       this.#checkBody(x, "#/components/schemas/Error");
+      return;
+    }
+    // A CORS preflight on a path of the API: 204, no body (the document's info says so).
+    if (method === "options" && x.status === 204) {
+      if (x.body) throw new OpenApiMismatch(x, "an answer to OPTIONS has a body");
       return;
     }
     const template = templates.find((t) => this.#doc.paths[t]?.[method] !== undefined);
