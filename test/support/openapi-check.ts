@@ -15,7 +15,7 @@ import { openApiDocument } from "../../src/api/openapi.ts";
  * path the API does not have answers 404, a method a path does not take 405, and any path 401 for
  * an Authorization header that is not a valid bearer token and 413 for a body too large; OPTIONS
  * on a path of the API answers 204 without a body. The console's files (`/`, `/assets/*`) are not
- * part of the API and are not checked. A `text/event-stream` answer is checked for its route,
+ * part of the API and are not checked (a JSON refusal there must be an Error body). A `text/event-stream` answer is checked for its route,
  * status and content type; its body is not read.
  */
 
@@ -97,7 +97,12 @@ export class OpenApiChecker {
     const path = rawPath.length > 1 ? rawPath.replace(/\/+$/, "") : rawPath;
     const method = x.method.toUpperCase() === "HEAD" ? "get" : x.method.toLowerCase();
     const templates = this.#paths.filter((t) => matches(t, path));
-    if (templates.length === 0 && (path === "/" || path.startsWith("/assets/"))) return;
+    if (templates.length === 0 && (path === "/" || path.startsWith("/assets/"))) {
+      // The console's files are not the API's; a refusal there (404, 405) is the API's Error body.
+      if ((x.contentType ?? "").startsWith("application/json"))
+        this.#checkBody(x, "#/components/schemas/Error");
+      return;
+    }
     // Answered at the door, before a route is looked for (the document's info says so).
     if (FRONT_DOOR.includes(x.status) && !this.#declares(templates, method, x.status)) {
       this.#checkBody(x, "#/components/schemas/Error");
