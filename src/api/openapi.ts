@@ -162,7 +162,7 @@ function responsesOf(r: Route): Record<string, unknown> {
   for (const [status, description] of Object.entries(ALSO_SUCCEEDS[routeKey(r)] ?? {})) {
     responses[status] = { description, content: jsonContent(body) };
   }
-  if (r.method === "GET" && r.path !== "/openapi.json" && !r.eventStream) {
+  if (r.method === "GET" && !r.eventStream) {
     responses[304] = { description: STATUS_TEXT[304] };
   }
   // What the router itself may answer on any route: a bad path parameter or body (400), no token
