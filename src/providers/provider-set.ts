@@ -120,6 +120,12 @@ function lazyProvider(
       return (p.start as NonNullable<Provider["start"]>).call(p, ref);
     };
   }
+  if (verbs.includes("shell")) {
+    provider.shell = async (ref, term) => {
+      const p = await get();
+      return (p.shell as NonNullable<Provider["shell"]>).call(p, ref, term);
+    };
+  }
   return provider;
 }
 
