@@ -130,6 +130,35 @@ describe("providerSet", () => {
     );
   });
 
+  it("offers each verb its declaration lists (stop, start, shell) and no other", async () => {
+    const withShell = declaration("three", {
+      capabilities: { ...declaration("three").capabilities, verbs: ["shell"] },
+    });
+    const set = providerSet({
+      modules: [
+        countedModule(withShell, {
+          create: () =>
+            fakeProvider("three", {
+              shell: async (ref, term) =>
+                ({ command: ["sh"], env: { TERM: term ?? "" }, id: ref.id }) as never,
+            }),
+        }).module,
+      ],
+      runtime: "local-runtime",
+      host: {},
+      unavailable: (n) => new Error(n),
+    });
+    const three = set.provider("three");
+    expect(three.stop).toBeUndefined();
+    expect(three.start).toBeUndefined();
+    const ref = { team: "t", stackId: "s", server: "a", id: "three-1" };
+    expect(await three.shell?.(ref, "xterm")).toEqual({
+      command: ["sh"],
+      env: { TERM: "xterm" },
+      id: "three-1",
+    });
+  });
+
   it("runs the preflight of each provider a stack uses, and not of simulated ones", async () => {
     const asked: string[] = [];
     const module = (name: string) =>
