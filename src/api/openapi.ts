@@ -22,7 +22,7 @@ const STATUS_TEXT: Record<number, string> = {
   405: "Method not allowed",
   409: "Conflict: the stack is running, or an idempotency key was reused for another request",
   413: "Body too large",
-  429: "Throttled by API Gateway (the deployed API only): try again later",
+  429: "Too many requests: throttled by API Gateway (the deployed API), or too many live streams of one member (teamstack serve); try again later",
   422: "Invalid template or unusable request, with every problem",
   410: "Gone: reported already, or by an attempt that was replaced",
   501: "Not available in this deployment",
