@@ -123,6 +123,7 @@ const NAMED: ReadonlyMap<Schema, string> = new Map<Schema, string>([
   [S.STACK_EVENTS, "StackEvents"],
   [S.TEMPLATE_LIST, "TemplateList"],
   [S.TEMPLATE_VERSIONS, "TemplateVersions"],
+  [S.TEMPLATE_TEXT, "TemplateText"],
   [S.POLICY, "Policy"],
   [S.ROLLOUT, "Rollout"],
   [S.ROLLOUT_SUMMARY, "RolloutSummary"],

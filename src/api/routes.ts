@@ -241,10 +241,7 @@ export const ROUTES: readonly Route[] = [
     auth: true,
     success: 200,
     errors: [400, 401, 403, 404],
-    response: {
-      oneOf: [S.TEMPLATE_VERSIONS, S.TEMPLATE_TEXT],
-      description: "Without `version`: the template's versions; with it: that version with its YAML.",
-    },
+    response: S.TEMPLATE,
     query: [{ name: "version", schema: { type: "string", pattern: "^[1-9][0-9]{0,9}$" } }],
     run: (s, c) =>
       s.getTemplate(

@@ -30,9 +30,7 @@ type Out<M extends (...args: never[]) => unknown> = Awaited<ReturnType<M>>;
 export type ViewsAgreeWithSchemas = [
   Agree<Same<Out<StackService["publishTemplate"]>["body"], Infer<typeof S.TEMPLATE_PUBLISHED>>>,
   Agree<Same<Out<StackService["listTemplates"]>, Infer<typeof S.TEMPLATE_LIST>>>,
-  Agree<
-    Same<Out<StackService["getTemplate"]>, Infer<typeof S.TEMPLATE_VERSIONS> | Infer<typeof S.TEMPLATE_TEXT>>
-  >,
+  Agree<Same<Out<StackService["getTemplate"]>, Infer<typeof S.TEMPLATE>>>,
   Agree<Same<Out<StackService["setDefault"]>, Infer<typeof S.DEFAULT_TEMPLATE>>>,
   Agree<Same<Out<StackService["putCredential"]>, Infer<typeof S.CREDENTIAL>>>,
   Agree<Same<Out<StackService["getPolicy"]>, Infer<typeof S.POLICY>>>,

@@ -115,8 +115,7 @@ export const TEMPLATE_LIST = {
   },
 } as const satisfies Schema;
 
-/** GET /teams/{team}/templates/{name}. */
-/** One version of a template with its YAML (the console's editor and diff read it). */
+/** GET /teams/{team}/templates/{name}?version=N: one version with its YAML (the console's editor and diff read it). */
 export const TEMPLATE_TEXT = {
   type: "object",
   properties: {
@@ -157,6 +156,12 @@ export const TEMPLATE_VERSIONS = {
   },
   required: ["name", "versions"],
   additionalProperties: false,
+} as const satisfies Schema;
+
+/** GET /teams/{team}/templates/{name}: its versions, or with `?version=N` that version's text. */
+export const TEMPLATE = {
+  oneOf: [TEMPLATE_VERSIONS, TEMPLATE_TEXT],
+  description: "Without `version`: the template's versions; with it: that version with its YAML.",
 } as const satisfies Schema;
 
 /** POST /teams/{team}/templates/{name}/default. */
@@ -866,6 +871,7 @@ export type StackEventsBody = Infer<typeof STACK_EVENTS>;
 export type ChangeSetBody = Infer<typeof CHANGE_SET>;
 export type TemplateListBody = Infer<typeof TEMPLATE_LIST>;
 export type TemplateVersionsBody = Infer<typeof TEMPLATE_VERSIONS>;
+export type TemplateTextBody = Infer<typeof TEMPLATE_TEXT>;
 export type PolicyBody = Infer<typeof POLICY>;
 export type RolloutBody = Infer<typeof ROLLOUT>;
 export type RolloutListBody = Infer<typeof ROLLOUT_LIST>;
