@@ -1,155 +1,15 @@
 import { MAX_TEAM_EVENTS } from "./console.ts";
-import type { Schema } from "./json-schema.ts";
+import { notFound } from "./errors.ts";
 // routes.ts lists these routes: nothing of it is read while this module loads.
 import type { Route } from "./routes.ts";
+import * as S from "./schemas.ts";
 
 /**
  * The routes the web console needs besides the stacks' and templates' (src/api/console.ts does
- * the work), listed in the route table by routes.ts. `GET /teams/{team}/stream` is not here: only
- * `teamstack serve` streams (src/local/stream.ts); the deployed console polls with If-None-Match.
+ * the work), listed in the route table by routes.ts. `GET /teams/{team}/stream` is declared here
+ * for the OpenAPI document only: `teamstack serve` answers it (src/local/stream.ts) before the
+ * router, which never serves it; the deployed console polls with If-None-Match.
  */
-
-const str: Schema = { type: "string" };
-
-const whoami: Schema = {
-  type: "object",
-  properties: {
-    team: str,
-    member: str,
-    admin: { type: "boolean", description: "Whether the token is a team admin's." },
-  },
-  required: ["team", "member", "admin"],
-  additionalProperties: false,
-};
-
-const members: Schema = {
-  type: "object",
-  properties: {
-    members: {
-      type: "array",
-      items: {
-        type: "object",
-        properties: {
-          member: str,
-          data: {
-            type: "object",
-            additionalProperties: str,
-            description: "The member's non-secret data ($koding.userdata.*); secrets are never here.",
-          },
-          updatedAt: str,
-          left: { type: "boolean", description: "A Team Member Left event came for them." },
-        },
-        required: ["member", "data", "updatedAt", "left"],
-        additionalProperties: false,
-      },
-    },
-  },
-  required: ["members"],
-  additionalProperties: false,
-};
-
-const credentials: Schema = {
-  type: "object",
-  properties: {
-    credentials: {
-      type: "array",
-      items: {
-        type: "object",
-        properties: {
-          name: str,
-          provider: { type: "string", description: "The provider that uses it (aws)." },
-          fields: {
-            type: "array",
-            items: str,
-            description: "The names of the fields set; their values are never answered.",
-          },
-          updatedAt: str,
-        },
-        required: ["name", "provider", "fields", "updatedAt"],
-        additionalProperties: false,
-      },
-    },
-  },
-  required: ["credentials"],
-  additionalProperties: false,
-};
-
-const events: Schema = {
-  type: "object",
-  properties: {
-    events: {
-      type: "array",
-      items: {
-        type: "object",
-        properties: {
-          id: str,
-          type: {
-            type: "string",
-            description: "The event's detail-type: Stack Provisioned, Stack Failed, ...",
-          },
-          at: { type: "string", description: "ISO 8601." },
-          detail: {
-            type: "object",
-            additionalProperties: { description: "Any JSON value." },
-            description: "The event's detail: team, stackId, member, ... (no secret is ever in it).",
-          },
-        },
-        required: ["id", "type", "at", "detail"],
-        additionalProperties: false,
-      },
-    },
-  },
-  required: ["events"],
-  additionalProperties: false,
-};
-
-const session: Schema = {
-  type: "object",
-  properties: {
-    token: { type: "string", description: "A bearer token for the API." },
-    team: str,
-    member: str,
-    admin: { type: "boolean" },
-    expiresAt: { type: "string", description: "When the token expires (ISO 8601)." },
-  },
-  required: ["token", "team", "member", "admin", "expiresAt"],
-  additionalProperties: false,
-};
-
-const consoleConfig: Schema = {
-  type: "object",
-  properties: {
-    apiBase: { type: "string", description: "The API's base URL; empty: the console's own origin." },
-    stream: {
-      type: "boolean",
-      description: "Whether GET /teams/{team}/stream answers; otherwise poll with If-None-Match.",
-    },
-    signIn: {
-      type: "object",
-      properties: {
-        token: { type: "boolean", description: "A pasted bearer token (`teamstack token`)." },
-        oneTime: { type: "boolean", description: "One-time links (POST /auth/one-time)." },
-        oidc: {
-          oneOf: [
-            {
-              type: "object",
-              properties: { issuer: str, clientId: str, scope: str },
-              required: ["issuer", "clientId", "scope"],
-              additionalProperties: false,
-            },
-            { description: "null: no OpenID Connect provider." },
-          ],
-          description:
-            "The OpenID Connect provider to sign in with (authorization code flow with PKCE), or null.",
-        },
-      },
-      required: ["token", "oneTime", "oidc"],
-      additionalProperties: false,
-    },
-  },
-  required: ["apiBase", "stream", "signIn"],
-  additionalProperties: false,
-};
 
 /**
  * Routes that `teamstack serve` answers without a token but the deployed API keeps behind its JWT
@@ -166,7 +26,7 @@ export const CONSOLE_ROUTES: readonly Route[] = [
     auth: true,
     success: 200,
     errors: [401],
-    response: whoami,
+    response: S.WHOAMI,
     run: async (s, c) => s.console.whoami(c.caller),
   },
   {
@@ -176,7 +36,7 @@ export const CONSOLE_ROUTES: readonly Route[] = [
     auth: true,
     success: 200,
     errors: [400, 401, 403, 501],
-    response: members,
+    response: S.MEMBER_LIST,
     run: (s, c) => s.console.members(c.caller, c.params.team as string),
   },
   {
@@ -187,7 +47,7 @@ export const CONSOLE_ROUTES: readonly Route[] = [
     auth: true,
     success: 200,
     errors: [400, 401, 403, 501],
-    response: credentials,
+    response: S.CREDENTIAL_LIST,
     run: (s, c) => s.console.credentials(c.caller, c.params.team as string),
   },
   {
@@ -198,7 +58,7 @@ export const CONSOLE_ROUTES: readonly Route[] = [
     auth: true,
     success: 200,
     errors: [400, 401, 403, 501],
-    response: events,
+    response: S.TEAM_EVENTS,
     query: [
       {
         name: "limit",
@@ -226,8 +86,22 @@ export const CONSOLE_ROUTES: readonly Route[] = [
     bodyRequired: true,
     success: 200,
     errors: [400, 401, 404],
-    response: session,
+    response: S.SESSION,
     run: (s, c) => s.console.redeem((c.body as { code: string }).code),
+  },
+  {
+    method: "GET",
+    path: "/teams/{team}/stream",
+    summary:
+      "Live updates of the team's stacks (and, for admins, rollouts) as server-sent events, authorised by the usual Authorization header. teamstack serve only (elsewhere 404: poll the GET routes with If-None-Match). 429 past 4 streams of one member.",
+    auth: true,
+    eventStream: true,
+    success: 200,
+    errors: [400, 401, 403, 404, 429],
+    response: S.EVENT_STREAM,
+    run: () => {
+      throw notFound("live updates are streamed by `teamstack serve` only; poll with If-None-Match");
+    },
   },
   {
     method: "GET",
@@ -237,7 +111,7 @@ export const CONSOLE_ROUTES: readonly Route[] = [
     auth: false,
     success: 200,
     errors: [],
-    response: consoleConfig,
+    response: S.CONSOLE_CONFIG,
     run: async (s) => s.console.config(),
   },
 ];

@@ -1,59 +1,13 @@
-import { LOG_LIMIT_BYTES, LOG_PAGE_BYTES } from "../ports/server-logs.ts";
 import { badRequest } from "./errors.ts";
 import type { Schema } from "./json-schema.ts";
 import type { Route, RouteContext } from "./routes.ts";
-import {
-  EXEC_MAX_OUTPUT_BYTES,
-  EXEC_MAX_TIMEOUT_SECONDS,
-  type ExecRequest,
-  type LogQuery,
-} from "./server-access.ts";
+import * as S from "./schemas.ts";
+import { EXEC_MAX_TIMEOUT_SECONDS, type ExecRequest, type LogQuery } from "./server-access.ts";
 
 /**
  * The routes of servers' logs and exec (src/api/server-access.ts does the work), listed in the
  * route table by routes.ts.
  */
-
-const pageProperties: Record<string, Schema> = {
-  attempt: {
-    type: "integer",
-    description: "The attempt this text is of (1 is the first; 0: the log has no attempt yet).",
-  },
-  attempts: { type: "integer", description: "How many attempts the log has." },
-  offset: {
-    type: "integer",
-    description: "The byte offset into the attempt's kept, masked text where `text` starts.",
-  },
-  next: { type: "integer", description: "The byte offset after `text`: ask again with `after=next`." },
-  text: { type: "string", description: `The text, at most ${LOG_PAGE_BYTES} bytes of it, masked.` },
-  complete: {
-    type: "boolean",
-    description: "The attempt has ended and `next` is the end of its text: no more will come.",
-  },
-  truncated: {
-    type: "boolean",
-    description: "Part of the attempt's output was cut to keep it within `limitBytes`.",
-  },
-  limitBytes: {
-    type: "integer",
-    description: `The most an attempt keeps (${LOG_LIMIT_BYTES}): its first bytes as they come, then, when it ends, a line saying how much was cut and its last 64 KiB.`,
-  },
-  kind: { type: "string", description: "What the attempt ran: user_data, on_start or hook." },
-  exitCode: { type: "integer", description: "The attempt's exit code, once it has ended (when known)." },
-};
-const pageRequired = ["attempt", "attempts", "offset", "next", "text", "complete", "truncated", "limitBytes"];
-
-const serverLogSchema: Schema = {
-  type: "object",
-  properties: { server: { type: "string" }, ...pageProperties },
-  required: ["server", ...pageRequired],
-};
-
-const hookLogSchema: Schema = {
-  type: "object",
-  properties: { hook: { type: "string", description: "PHASE:INDEX, such as post:1." }, ...pageProperties },
-  required: ["hook", ...pageRequired],
-};
 
 const logQuery = [
   {
@@ -114,7 +68,7 @@ export const LOGS_ROUTES: readonly Route[] = [
     success: 200,
     errors: [400, 401, 403, 404, 501],
     query: logQuery,
-    response: serverLogSchema,
+    response: S.SERVER_LOG,
     run: (s, c) =>
       s.logs(
         c.caller,
@@ -133,7 +87,7 @@ export const LOGS_ROUTES: readonly Route[] = [
     success: 200,
     errors: [400, 401, 403, 404, 501],
     query: logQuery,
-    response: hookLogSchema,
+    response: S.HOOK_LOG,
     run: (s, c) =>
       s.hookLogs(
         c.caller,
@@ -153,15 +107,7 @@ export const LOGS_ROUTES: readonly Route[] = [
     bodyRequired: true,
     success: 200,
     errors: [400, 401, 403, 404, 409, 501],
-    response: {
-      type: "object",
-      properties: {
-        exitCode: { type: "integer", description: "The command's exit code (124: killed at its timeout)." },
-        output: { type: "string", description: "stdout and stderr together, masked." },
-        truncated: { type: "boolean", description: `The output was cut at ${EXEC_MAX_OUTPUT_BYTES} bytes.` },
-      },
-      required: ["exitCode", "output", "truncated"],
-    },
+    response: S.EXEC_RESULT,
     run: (s, c) =>
       s.exec(
         c.caller,

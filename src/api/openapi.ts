@@ -22,7 +22,7 @@ const STATUS_TEXT: Record<number, string> = {
   405: "Method not allowed",
   409: "Conflict: the stack is running, or an idempotency key was reused for another request",
   413: "Body too large",
-  429: "Throttled by API Gateway (the deployed API only): try again later",
+  429: "Too many requests: throttled by API Gateway (the deployed API), or too many live streams of one member (teamstack serve); try again later",
   422: "Invalid template or unusable request, with every problem",
   410: "Gone: reported already, or by an attempt that was replaced",
   501: "Not available in this deployment",
@@ -123,10 +123,22 @@ const NAMED: ReadonlyMap<Schema, string> = new Map<Schema, string>([
   [S.STACK_EVENTS, "StackEvents"],
   [S.TEMPLATE_LIST, "TemplateList"],
   [S.TEMPLATE_VERSIONS, "TemplateVersions"],
+  [S.TEMPLATE_TEXT, "TemplateText"],
   [S.POLICY, "Policy"],
   [S.ROLLOUT, "Rollout"],
   [S.ROLLOUT_SUMMARY, "RolloutSummary"],
   [S.MEMBER_LEFT, "MemberLeft"],
+  [S.SERVER_LOG, "ServerLog"],
+  [S.HOOK_LOG, "HookLog"],
+  [S.EXEC_RESULT, "ExecResult"],
+  [S.WHOAMI, "Whoami"],
+  [S.MEMBER_LIST, "MemberList"],
+  [S.CREDENTIAL_LIST, "CredentialList"],
+  [S.TEAM_EVENTS, "TeamEvents"],
+  [S.SESSION, "Session"],
+  [S.CONSOLE_CONFIG, "ConsoleConfig"],
+  [S.STREAM_STACK, "StreamStack"],
+  [S.STREAM_ROLLOUT, "StreamRollout"],
 ]);
 
 /** Path parameters' schema: what the router accepts (a name). */
@@ -143,13 +155,15 @@ function responsesOf(r: Route): Record<string, unknown> {
   const responses: Record<string, unknown> = {
     [r.success]: {
       description: STATUS_TEXT[r.success] ?? "OK",
-      content: jsonContent(body, example?.response),
+      content: r.eventStream
+        ? { "text/event-stream": { schema: body, ...(example ? { example: example.response } : {}) } }
+        : jsonContent(body, example?.response),
     },
   };
   for (const [status, description] of Object.entries(ALSO_SUCCEEDS[routeKey(r)] ?? {})) {
     responses[status] = { description, content: jsonContent(body) };
   }
-  if (r.method === "GET" && r.path !== "/openapi.json") {
+  if (r.method === "GET" && !r.eventStream) {
     responses[304] = { description: STATUS_TEXT[304] };
   }
   // What the router itself may answer on any route: a bad path parameter or body (400), no token
@@ -168,10 +182,10 @@ function responsesOf(r: Route): Record<string, unknown> {
     responses[e] = {
       description: STATUS_TEXT[e] ?? "Error",
       // API Gateway's JWT authorizer answers 401 itself, with its own body.
-      content: jsonContent(e === 401 && r.auth ? { oneOf: [error, gateway] } : error),
+      content: jsonContent((e === 401 && r.auth) || e === 429 ? { oneOf: [error, gateway] } : error),
     };
   }
-  responses[429] = { description: STATUS_TEXT[429], content: jsonContent(gateway) };
+  responses[429] ??= { description: STATUS_TEXT[429], content: jsonContent(gateway) };
   return responses;
 }
 
@@ -228,7 +242,7 @@ export function openApiDocument(serverUrl?: string): Record<string, unknown> {
       title: "teamstack",
       version: "0.1.0",
       description:
-        "Give every member of a team their own copy of the team's environment. Every GET also answers HEAD, without the body. Keys `__proto__`, `constructor` and `prototype` are refused (400) anywhere in a JSON body. Answers outside the routes below, each with the Error body: 404 for a path that is none of them, 405 for a method a path does not take, and on any path 401 for an Authorization header that is not a valid bearer token and 413 for a body larger than 1.0625 MiB.",
+        "Give every member of a team their own copy of the team's environment. Every GET also answers HEAD, without the body. Keys `__proto__`, `constructor` and `prototype` are refused (400) anywhere in a JSON body. Answers outside the routes below, each with the Error body: 404 for a path that is none of them, 405 for a method a path does not take, and on any path 401 for an Authorization header that is not a valid bearer token and 413 for a body larger than 1.0625 MiB. OPTIONS on a path of the routes below (a CORS preflight) answers 204 with no body and an Allow header, except the event stream's (405). Every successful JSON GET carries a strong ETag; a request whose If-None-Match names it gets 304 with no body. `teamstack serve` also serves the web console's files at `/` and `/assets/*`, which are not part of this API.",
     },
     ...(serverUrl ? { servers: [{ url: serverUrl }] } : {}),
     security: [{ bearer: [] }],

@@ -53,6 +53,9 @@ const ANONYMOUS: Caller = { team: "", member: "", admin: false };
 
 const NAME = new RegExp(NAME_PATTERN);
 
+/** The routes the router serves: all but the event streams, which only `teamstack serve` answers. */
+const SERVED: readonly Route[] = ROUTES.filter((r) => r.eventStream !== true);
+
 function match(route: Route, path: string): Record<string, string> | undefined {
   const want = route.path.split("/");
   const got = path.split("/");
@@ -156,7 +159,7 @@ async function answer(req: ApiRequest, options: ApiOptions): Promise<ApiResponse
       ...(rawQuery !== undefined ? Object.fromEntries(new URLSearchParams(rawQuery)) : {}),
       ...req.query,
     };
-    const candidates = ROUTES.map((r) => ({ r, params: match(r, path) })).filter(
+    const candidates = SERVED.map((r) => ({ r, params: match(r, path) })).filter(
       (x) => x.params !== undefined,
     );
     if (candidates.length === 0) throw notFound(`no such resource: ${req.method} ${path.slice(0, 200)}`);

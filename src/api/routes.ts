@@ -52,6 +52,11 @@ export interface Route {
   /** Error statuses this route can answer, for the OpenAPI document. */
   readonly errors: readonly number[];
   readonly response: Schema;
+  /**
+   * The answer is a `text/event-stream` (its `response` describes it), served by `teamstack serve`
+   * only, before the router: the router does not serve this route (404), the document declares it.
+   */
+  readonly eventStream?: true;
   /** Query parameters it reads (all optional), for the OpenAPI document. */
   readonly query?: readonly { readonly name: string; readonly schema: Schema }[];
   run(service: StackService, ctx: RouteContext): Promise<unknown>;
@@ -236,10 +241,7 @@ export const ROUTES: readonly Route[] = [
     auth: true,
     success: 200,
     errors: [400, 401, 403, 404],
-    response: {
-      oneOf: [S.TEMPLATE_VERSIONS, S.TEMPLATE_TEXT],
-      description: "Without `version`: the template's versions; with it: that version with its YAML.",
-    },
+    response: S.TEMPLATE,
     query: [{ name: "version", schema: { type: "string", pattern: "^[1-9][0-9]{0,9}$" } }],
     run: (s, c) =>
       s.getTemplate(

@@ -1,5 +1,6 @@
 import type { ChangeSet } from "../core/change-set.ts";
 import type { StackEvent } from "../ports/store.ts";
+import type { ConsoleService } from "./console.ts";
 import type { Infer } from "./json-schema.ts";
 import type { MemberLeftResult } from "./offboard.ts";
 import type { RolloutService } from "./rollouts.ts";
@@ -10,6 +11,7 @@ import type { StackService } from "./service.ts";
  * Type-level only (nothing here runs): each view the service returns must be exactly the type its
  * schema in schemas.ts describes, property for property, optional where the schema does not
  * require it. When code and schema disagree, `npm run typecheck` fails here and names the view.
+ * (The event stream's messages are typed by their schemas where src/local/stream.ts writes them.)
  */
 
 /** Readonly-insensitive and deep, so that `readonly string[]` and `string[]` count as the same. */
@@ -28,9 +30,7 @@ type Out<M extends (...args: never[]) => unknown> = Awaited<ReturnType<M>>;
 export type ViewsAgreeWithSchemas = [
   Agree<Same<Out<StackService["publishTemplate"]>["body"], Infer<typeof S.TEMPLATE_PUBLISHED>>>,
   Agree<Same<Out<StackService["listTemplates"]>, Infer<typeof S.TEMPLATE_LIST>>>,
-  Agree<
-    Same<Out<StackService["getTemplate"]>, Infer<typeof S.TEMPLATE_VERSIONS> | Infer<typeof S.TEMPLATE_TEXT>>
-  >,
+  Agree<Same<Out<StackService["getTemplate"]>, Infer<typeof S.TEMPLATE>>>,
   Agree<Same<Out<StackService["setDefault"]>, Infer<typeof S.DEFAULT_TEMPLATE>>>,
   Agree<Same<Out<StackService["putCredential"]>, Infer<typeof S.CREDENTIAL>>>,
   Agree<Same<Out<StackService["getPolicy"]>, Infer<typeof S.POLICY>>>,
@@ -54,4 +54,13 @@ export type ViewsAgreeWithSchemas = [
   Agree<Same<MemberLeftResult, Infer<typeof S.MEMBER_LEFT>>>,
   Agree<Same<Out<StackService["deliver"]>, Infer<typeof S.EVENT_DELIVERED>>>,
   Agree<Same<Out<StackService["readyCallback"]>, Infer<typeof S.READY>>>,
+  Agree<Same<Out<StackService["logs"]>, Infer<typeof S.SERVER_LOG>>>,
+  Agree<Same<Out<StackService["hookLogs"]>, Infer<typeof S.HOOK_LOG>>>,
+  Agree<Same<Out<StackService["exec"]>, Infer<typeof S.EXEC_RESULT>>>,
+  Agree<Same<Out<ConsoleService["whoami"]>, Infer<typeof S.WHOAMI>>>,
+  Agree<Same<Out<ConsoleService["members"]>, Infer<typeof S.MEMBER_LIST>>>,
+  Agree<Same<Out<ConsoleService["credentials"]>, Infer<typeof S.CREDENTIAL_LIST>>>,
+  Agree<Same<Out<ConsoleService["events"]>, Infer<typeof S.TEAM_EVENTS>>>,
+  Agree<Same<Out<ConsoleService["redeem"]>, Infer<typeof S.SESSION>>>,
+  Agree<Same<Out<ConsoleService["config"]>, Infer<typeof S.CONSOLE_CONFIG>>>,
 ];

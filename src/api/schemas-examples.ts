@@ -302,4 +302,86 @@ export const ROUTE_EXAMPLES: Readonly<Record<string, RouteExample>> = {
     request: { exitCode: 0, output: "docker.io is already the newest version" },
     response: { server: "mysql", ready: true },
   },
+  "GET /teams/{team}/stacks/{id}/servers/{server}/logs": {
+    response: {
+      server: "mysql",
+      attempt: 1,
+      attempts: 1,
+      offset: 0,
+      next: 112,
+      text: "Reading package lists...\nSetting up mysql-server (8.0.36-2) ...\nmysql: listening on 0.0.0.0:3306\n",
+      complete: true,
+      truncated: false,
+      limitBytes: 1048576,
+      kind: "user_data",
+      exitCode: 0,
+    },
+  },
+  "GET /teams/{team}/stacks/{id}/hooks/{hook}/logs": {
+    response: {
+      hook: "post:1",
+      attempt: 1,
+      attempts: 1,
+      offset: 0,
+      next: 25,
+      text: "migrations: 14 applied\n",
+      complete: true,
+      truncated: false,
+      limitBytes: 1048576,
+      kind: "hook",
+      exitCode: 0,
+    },
+  },
+  "POST /teams/{team}/stacks/{id}/servers/{server}/exec": {
+    request: { command: ["cat", "/etc/mysql/conf.d/teamstack.cnf"], timeoutSeconds: 30 },
+    response: { exitCode: 0, output: "[mysqld]\nbind-address = 0.0.0.0\n", truncated: false },
+  },
+  "GET /whoami": { response: { team: "acme", member: "octocat", admin: false } },
+  "GET /teams/{team}/members": {
+    response: {
+      members: [
+        {
+          member: "octocat",
+          data: { github_username: "octocat" },
+          updatedAt: "2026-03-01T08:29:58.000Z",
+          left: false,
+        },
+      ],
+    },
+  },
+  "GET /teams/{team}/credentials": {
+    response: {
+      credentials: [
+        { name: "aws-dev", provider: "aws", fields: ["roleArn"], updatedAt: "2026-02-27T16:40:00.000Z" },
+      ],
+    },
+  },
+  "GET /teams/{team}/events": {
+    response: {
+      events: [
+        {
+          id: "b8e3a1f0-2c4d-4e6f-9a1b-3c5d7e9f0a2b",
+          type: "Stack Provisioned",
+          at: "2026-03-01T08:31:02.000Z",
+          detail: { team: "acme", stackId: STACK, member: "octocat", template: "team-stack", version: 1 },
+        },
+      ],
+    },
+  },
+  "GET /teams/{team}/stream": {
+    response: `: connected\n\nevent: stack\ndata: {"stackId":"${STACK}","member":"octocat","type":"ServerReady","seq":2,"at":"2026-03-01T08:30:41.870Z"}\n\n: keepalive\n\n`,
+  },
+  "POST /auth/one-time": {
+    request: { code: "Qm9vdHN0cmFwLWNvZGUtZXhhbXBsZQ" },
+    response: {
+      token: "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJvY3RvY2F0In0.c2lnbmF0dXJl",
+      team: "acme",
+      member: "octocat",
+      admin: false,
+      expiresAt: "2026-03-01T20:29:58.000Z",
+    },
+  },
+  "GET /console/config.json": {
+    response: { apiBase: "", stream: true, signIn: { token: true, oneTime: true, oidc: null } },
+  },
 };

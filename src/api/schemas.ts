@@ -1,8 +1,10 @@
 import { ROLLOUT_STACK_STATES, ROLLOUT_STATES } from "../core/rollout.ts";
 import { HOOK_PHASES } from "../core/template.ts";
+import { LOG_LIMIT_BYTES, LOG_PAGE_BYTES } from "../ports/server-logs.ts";
 import { ON_MEMBER_LEFT, SERVER_STATUSES, STACK_STATUSES } from "../ports/store.ts";
 import { PROVIDERS } from "../providers/registry.ts";
 import type { Infer, Schema } from "./json-schema.ts";
+import { EXEC_MAX_OUTPUT_BYTES } from "./server-access.ts";
 
 /**
  * The bodies the API answers with, as JSON Schemas: routes.ts names them in each route's
@@ -113,8 +115,7 @@ export const TEMPLATE_LIST = {
   },
 } as const satisfies Schema;
 
-/** GET /teams/{team}/templates/{name}. */
-/** One version of a template with its YAML (the console's editor and diff read it). */
+/** GET /teams/{team}/templates/{name}?version=N: one version with its YAML (the console's editor and diff read it). */
 export const TEMPLATE_TEXT = {
   type: "object",
   properties: {
@@ -155,6 +156,12 @@ export const TEMPLATE_VERSIONS = {
   },
   required: ["name", "versions"],
   additionalProperties: false,
+} as const satisfies Schema;
+
+/** GET /teams/{team}/templates/{name}: its versions, or with `?version=N` that version's text. */
+export const TEMPLATE = {
+  oneOf: [TEMPLATE_VERSIONS, TEMPLATE_TEXT],
+  description: "Without `version`: the template's versions; with it: that version with its YAML.",
 } as const satisfies Schema;
 
 /** POST /teams/{team}/templates/{name}/default. */
@@ -606,6 +613,256 @@ export const READY = {
   additionalProperties: false,
 } as const satisfies Schema;
 
+const logPageProperties = {
+  attempt: {
+    type: "integer",
+    minimum: 0,
+    description: "The attempt this text is of (1 is the first; 0: the log has no attempt yet).",
+  },
+  attempts: { type: "integer", minimum: 0, description: "How many attempts the log has." },
+  offset: {
+    type: "integer",
+    minimum: 0,
+    description: "The byte offset into the attempt's kept, masked text where `text` starts.",
+  },
+  next: {
+    type: "integer",
+    minimum: 0,
+    description: "The byte offset after `text`: ask again with `after=next`.",
+  },
+  text: { type: "string", description: `The text, at most ${LOG_PAGE_BYTES} bytes of it, masked.` },
+  complete: {
+    type: "boolean",
+    description: "The attempt has ended and `next` is the end of its text: no more will come.",
+  },
+  truncated: {
+    type: "boolean",
+    description: "Part of the attempt's output was cut to keep it within `limitBytes`.",
+  },
+  limitBytes: {
+    type: "integer",
+    description: `The most an attempt keeps (${LOG_LIMIT_BYTES}): its first bytes as they come, then, when it ends, a line saying how much was cut and its last 64 KiB.`,
+  },
+  kind: {
+    type: "string",
+    enum: ["user_data", "on_start", "hook"],
+    description: "What the attempt ran.",
+  },
+  exitCode: { type: "integer", description: "The attempt's exit code, once it has ended (when known)." },
+} as const satisfies Record<string, Schema>;
+const logPageRequired = [
+  "attempt",
+  "attempts",
+  "offset",
+  "next",
+  "text",
+  "complete",
+  "truncated",
+  "limitBytes",
+  "kind",
+] as const;
+
+/** GET /teams/{team}/stacks/{id}/servers/{server}/logs: one page of a server's log. */
+export const SERVER_LOG = {
+  type: "object",
+  properties: { server: text, ...logPageProperties },
+  required: ["server", ...logPageRequired],
+  additionalProperties: false,
+} as const satisfies Schema;
+
+/** GET /teams/{team}/stacks/{id}/hooks/{hook}/logs: one page of a hook's log. */
+export const HOOK_LOG = {
+  type: "object",
+  properties: { hook: { type: "string", description: "PHASE:INDEX, such as post:1." }, ...logPageProperties },
+  required: ["hook", ...logPageRequired],
+  additionalProperties: false,
+} as const satisfies Schema;
+
+/** POST /teams/{team}/stacks/{id}/servers/{server}/exec. */
+export const EXEC_RESULT = {
+  type: "object",
+  properties: {
+    exitCode: { type: "integer", description: "The command's exit code (124: killed at its timeout)." },
+    output: { type: "string", description: "stdout and stderr together, masked." },
+    truncated: { type: "boolean", description: `The output was cut at ${EXEC_MAX_OUTPUT_BYTES} bytes.` },
+  },
+  required: ["exitCode", "output", "truncated"],
+  additionalProperties: false,
+} as const satisfies Schema;
+
+/** GET /whoami. */
+export const WHOAMI = {
+  type: "object",
+  properties: {
+    team: text,
+    member: text,
+    admin: { type: "boolean", description: "Whether the token is a team admin's." },
+  },
+  required: ["team", "member", "admin"],
+  additionalProperties: false,
+} as const satisfies Schema;
+
+/** GET /teams/{team}/members. */
+export const MEMBER_LIST = {
+  type: "object",
+  properties: {
+    members: {
+      type: "array",
+      items: {
+        type: "object",
+        properties: {
+          member: text,
+          data: {
+            ...stringValues,
+            description: "The member's non-secret data ($koding.userdata.*); secrets are never here.",
+          },
+          updatedAt: time,
+          left: { type: "boolean", description: "A Team Member Left event came for them." },
+        },
+        required: ["member", "data", "updatedAt", "left"],
+        additionalProperties: false,
+      },
+    },
+  },
+  required: ["members"],
+  additionalProperties: false,
+} as const satisfies Schema;
+
+/** GET /teams/{team}/credentials: names, never values. */
+export const CREDENTIAL_LIST = {
+  type: "object",
+  properties: {
+    credentials: {
+      type: "array",
+      items: {
+        type: "object",
+        properties: {
+          name: text,
+          provider: { ...PROVIDER, description: "The provider that uses it (aws)." },
+          fields: {
+            type: "array",
+            items: text,
+            description: "The names of the fields set; their values are never answered.",
+          },
+          updatedAt: time,
+        },
+        required: ["name", "provider", "fields", "updatedAt"],
+        additionalProperties: false,
+      },
+    },
+  },
+  required: ["credentials"],
+  additionalProperties: false,
+} as const satisfies Schema;
+
+/** GET /teams/{team}/events: the team's outbound events, newest first. */
+export const TEAM_EVENTS = {
+  type: "object",
+  properties: {
+    events: {
+      type: "array",
+      items: {
+        type: "object",
+        properties: {
+          id: text,
+          type: {
+            type: "string",
+            description: "The event's detail-type: Stack Provisioned, Stack Failed, ...",
+          },
+          at: time,
+          detail: {
+            type: "object",
+            additionalProperties: { description: "Any JSON value." },
+            description: "The event's detail: team, stackId, member, ... (no secret is ever in it).",
+          },
+        },
+        required: ["id", "type", "at", "detail"],
+        additionalProperties: false,
+      },
+    },
+  },
+  required: ["events"],
+  additionalProperties: false,
+} as const satisfies Schema;
+
+/** POST /auth/one-time: a signed-in session. */
+export const SESSION = {
+  type: "object",
+  properties: {
+    token: { type: "string", description: "A bearer token for the API." },
+    team: text,
+    member: text,
+    admin: { type: "boolean" },
+    expiresAt: { ...time, description: "When the token expires." },
+  },
+  required: ["token", "team", "member", "admin", "expiresAt"],
+  additionalProperties: false,
+} as const satisfies Schema;
+
+/** GET /console/config.json: where the console finds the API and how it signs in. */
+export const CONSOLE_CONFIG = {
+  type: "object",
+  properties: {
+    apiBase: { type: "string", description: "The API's base URL; empty: the console's own origin." },
+    stream: {
+      type: "boolean",
+      description: "Whether GET /teams/{team}/stream answers; otherwise poll with If-None-Match.",
+    },
+    signIn: {
+      type: "object",
+      properties: {
+        token: { type: "boolean", description: "A pasted bearer token (`teamstack token`)." },
+        oneTime: { type: "boolean", description: "One-time links (POST /auth/one-time)." },
+        oidc: nullable(
+          {
+            type: "object",
+            properties: { issuer: text, clientId: text, scope: text },
+            required: ["issuer", "clientId", "scope"],
+            additionalProperties: false,
+          },
+          "The OpenID Connect provider to sign in with (authorization code flow with PKCE), or null.",
+        ),
+      },
+      required: ["token", "oneTime", "oidc"],
+      additionalProperties: false,
+    },
+  },
+  required: ["apiBase", "stream", "signIn"],
+  additionalProperties: false,
+} as const satisfies Schema;
+
+/** GET /teams/{team}/stream, `event: stack`: a stack event of a stack the caller may see. */
+export const STREAM_STACK = {
+  type: "object",
+  properties: {
+    stackId: text,
+    member: { type: "string", description: "The stack's member (empty when the stack is gone)." },
+    type: { type: "string", description: "The StackEvent's type, as GET .../events lists it." },
+    seq: { type: "integer", minimum: 0, description: "The event's number in its stack." },
+    at: time,
+  },
+  required: ["stackId", "member", "type", "seq", "at"],
+  additionalProperties: false,
+} as const satisfies Schema;
+
+/** GET /teams/{team}/stream, `event: rollout` (admins only): a rollout of the team changed. */
+export const STREAM_ROLLOUT = {
+  type: "object",
+  properties: { rolloutId: text },
+  required: ["rolloutId"],
+  additionalProperties: false,
+} as const satisfies Schema;
+
+/**
+ * GET /teams/{team}/stream: a `text/event-stream` (teamstack serve only). Its messages' `data`
+ * are {@link STREAM_STACK} (`event: stack`) and {@link STREAM_ROLLOUT} (`event: rollout`).
+ */
+export const EVENT_STREAM = {
+  type: "string",
+  description:
+    "Server-sent events: `event: stack` with `data` a StreamStack for every event of a stack the caller may see, `event: rollout` with `data` a StreamRollout (admins), and a comment line `: keepalive` every 15 s. Read it with fetch and a stream reader (EventSource sends no Authorization header).",
+} as const satisfies Schema;
+
 /** The bodies' TypeScript types, for clients written in TypeScript (the console, the CLI). */
 export type ErrorBody = Infer<typeof ERROR>;
 export type StackStatusBody = Infer<typeof STACK_STATUS>;
@@ -614,6 +871,18 @@ export type StackEventsBody = Infer<typeof STACK_EVENTS>;
 export type ChangeSetBody = Infer<typeof CHANGE_SET>;
 export type TemplateListBody = Infer<typeof TEMPLATE_LIST>;
 export type TemplateVersionsBody = Infer<typeof TEMPLATE_VERSIONS>;
+export type TemplateTextBody = Infer<typeof TEMPLATE_TEXT>;
 export type PolicyBody = Infer<typeof POLICY>;
 export type RolloutBody = Infer<typeof ROLLOUT>;
 export type RolloutListBody = Infer<typeof ROLLOUT_LIST>;
+export type ServerLogBody = Infer<typeof SERVER_LOG>;
+export type HookLogBody = Infer<typeof HOOK_LOG>;
+export type ExecResultBody = Infer<typeof EXEC_RESULT>;
+export type WhoamiBody = Infer<typeof WHOAMI>;
+export type MemberListBody = Infer<typeof MEMBER_LIST>;
+export type CredentialListBody = Infer<typeof CREDENTIAL_LIST>;
+export type TeamEventsBody = Infer<typeof TEAM_EVENTS>;
+export type SessionBody = Infer<typeof SESSION>;
+export type ConsoleConfigBody = Infer<typeof CONSOLE_CONFIG>;
+export type StreamStackData = Infer<typeof STREAM_STACK>;
+export type StreamRolloutData = Infer<typeof STREAM_ROLLOUT>;

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { type ClaimNames, DEFAULT_CLAIMS } from "../api/router.ts";
 import { NAME_PATTERN } from "../api/routes.ts";
+import type { StreamRolloutData, StreamStackData } from "../api/schemas.ts";
 import type { Caller } from "../api/service.ts";
 import type { RolloutKey, Rollouts } from "../ports/rollouts.ts";
 import type { StackEvent, StackKey, StackRuns } from "../ports/store.ts";
@@ -100,7 +101,7 @@ export function createStreamHub(options: StreamHubOptions): StreamHub {
     publishStack(key, event) {
       if (inTeam(key.team).length === 0) return;
       void memberOf(key).then((member) => {
-        const data = {
+        const data: StreamStackData = {
           stackId: key.stackId,
           member: member ?? "",
           type: event.type,
@@ -115,7 +116,8 @@ export function createStreamHub(options: StreamHubOptions): StreamHub {
     },
 
     publishRollout(key) {
-      for (const s of inTeam(key.team)) if (s.caller.admin) s.send("rollout", { rolloutId: key.rolloutId });
+      for (const s of inTeam(key.team))
+        if (s.caller.admin) s.send("rollout", { rolloutId: key.rolloutId } satisfies StreamRolloutData);
     },
 
     handle(req, res, claims) {

@@ -1,5 +1,6 @@
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { checkedFetch } from "../support/openapi-check.ts";
 import {
   launchBrowser,
   type Serve,
@@ -44,7 +45,7 @@ interface StackRow {
 }
 
 async function api<T>(method: string, path: string, body?: string | object): Promise<T> {
-  const res = await fetch(`${serve.url}${path}`, {
+  const res = await checkedFetch(`${serve.url}${path}`, {
     method,
     headers: {
       authorization: `Bearer ${token}`,

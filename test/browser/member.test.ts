@@ -5,6 +5,7 @@ import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { checkLocalSupport } from "../../src/providers/local/support.ts";
 import { BIN, ROOT } from "../support/cli.ts";
+import { checkedFetch } from "../support/openapi-check.ts";
 import { launchBrowser, type Serve, screenshot, startServe, watchPageErrors } from "./support.ts";
 
 // The member's half of the console's done-when: through a real `teamstack serve` and Debian's
@@ -52,7 +53,7 @@ beforeAll(async () => {
     simulate.push("local");
   }
   const token = await serve.token(TEAM, MEMBER);
-  const res = await fetch(`${serve.url}/teams/${TEAM}/stacks`, {
+  const res = await checkedFetch(`${serve.url}/teams/${TEAM}/stacks`, {
     method: "POST",
     headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
     body: JSON.stringify({

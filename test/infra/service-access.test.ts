@@ -355,6 +355,8 @@ describe("the service functions' grants against their code", () => {
       (await call("POST", "/auth/one-time", "/auth/one-time", { code: "x".repeat(43) })).statusCode,
     ).toBe(404);
     await call("GET", "/console/config.json", "/console/config.json");
+    // Only `teamstack serve` streams: the deployed API answers 404 (the console polls), calling nothing.
+    expect((await call("GET", "/teams/acme/stream", "/teams/{team}/stream")).statusCode).toBe(404);
     // A rollout with no stack behind ends at once: it releases its template's claim (DeleteItem).
     const rollout = await call(
       "POST",

@@ -13,8 +13,10 @@ import { openApiDocument } from "../../src/api/openapi.ts";
  *
  * Some answers need no declared route, each with the Error body (the document's info says so): a
  * path the API does not have answers 404, a method a path does not take 405, and any path 401 for
- * an Authorization header that is not a valid bearer token and 413 for a body too large. The
- * console's files (`/`, `/assets/*`) are not part of the API and are not checked.
+ * an Authorization header that is not a valid bearer token and 413 for a body too large; OPTIONS
+ * on a path of the API answers 204 without a body. The console's files (`/`, `/assets/*`) are not
+ * part of the API and are not checked (a JSON refusal there must be an Error body). A `text/event-stream` answer is checked for its route,
+ * status and content type; its body is not read.
  */
 
 interface OpenApiDoc {
@@ -95,7 +97,12 @@ export class OpenApiChecker {
     const path = rawPath.length > 1 ? rawPath.replace(/\/+$/, "") : rawPath;
     const method = x.method.toUpperCase() === "HEAD" ? "get" : x.method.toLowerCase();
     const templates = this.#paths.filter((t) => matches(t, path));
-    if (templates.length === 0 && (path === "/" || path.startsWith("/assets/"))) return;
+    if (templates.length === 0 && (path === "/" || path.startsWith("/assets/"))) {
+      // The console's files are not the API's; a refusal there (404, 405) is the API's Error body.
+      if ((x.contentType ?? "").startsWith("application/json"))
+        this.#checkBody(x, "#/components/schemas/Error");
+      return;
+    }
     // Answered at the door, before a route is looked for (the document's info says so).
     if (FRONT_DOOR.includes(x.status) && !this.#declares(templates, method, x.status)) {
       this.#checkBody(x, "#/components/schemas/Error");
@@ -104,6 +111,11 @@ export class OpenApiChecker {
     if (templates.length === 0) {
       if (x.status !== 404) throw new OpenApiMismatch(x, `no route of /openapi.json matches ${path}`);
       this.#checkBody(x, "#/components/schemas/Error");
+      return;
+    }
+    // A CORS preflight on a path of the API: 204, no body (the document's info says so).
+    if (method === "options" && x.status === 204) {
+      if (x.body) throw new OpenApiMismatch(x, "an answer to OPTIONS has a body");
       return;
     }
     const template = templates.find((t) => this.#doc.paths[t]?.[method] !== undefined);

@@ -3,6 +3,7 @@ import { gunzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CONSOLE_CSP } from "../../../src/local/console-assets.ts";
 import { buildConsole } from "../../../web/build.ts";
+import { checkedFetch } from "../../support/openapi-check.ts";
 import { startTestApi, type TestApi } from "./api-server.ts";
 
 // `teamstack serve` serves the web console: index.html at / (never cached), content-hashed assets
@@ -31,7 +32,7 @@ describe("the console served by teamstack serve", () => {
   });
 
   it("answers / with index.html, uncached, behind the CSP", async () => {
-    const res = await fetch(`${api.url}/`);
+    const res = await checkedFetch(`${api.url}/`);
     expect(res.status).toBe(200);
     expect(res.headers.get("content-type")).toBe("text/html; charset=utf-8");
     expect(res.headers.get("cache-control")).toBe("no-store");
@@ -43,11 +44,11 @@ describe("the console served by teamstack serve", () => {
   });
 
   it("answers each asset cached for ever, gzip-compressed when the client takes it", async () => {
-    const html = await (await fetch(`${api.url}/`)).text();
+    const html = await (await checkedFetch(`${api.url}/`)).text();
     const assets = [...html.matchAll(/(?:src|href)="(assets\/[^"]+)"/g)].map((m) => m[1] as string);
     expect(assets.length).toBe(2);
     for (const asset of assets) {
-      const plain = await fetch(`${api.url}/${asset}`, { headers: { "accept-encoding": "identity" } });
+      const plain = await checkedFetch(`${api.url}/${asset}`, { headers: { "accept-encoding": "identity" } });
       expect(plain.status).toBe(200);
       expect(plain.headers.get("cache-control")).toBe("public, max-age=31536000, immutable");
       expect(plain.headers.get("content-encoding")).toBeNull();
@@ -69,14 +70,14 @@ describe("the console served by teamstack serve", () => {
   });
 
   it("answers an unknown asset and other methods as the API does (JSON 404 and 405)", async () => {
-    const missing = await fetch(`${api.url}/assets/app-NOPE.js`);
+    const missing = await checkedFetch(`${api.url}/assets/app-NOPE.js`);
     expect(missing.status).toBe(404);
     expect(await missing.json()).toMatchObject({ error: "NotFound" });
-    const post = await fetch(`${api.url}/`, { method: "POST", body: "{}" });
+    const post = await checkedFetch(`${api.url}/`, { method: "POST", body: "{}" });
     expect(post.status).toBeGreaterThanOrEqual(400);
     expect(post.status).toBeLessThan(500);
     expect(await post.json()).toMatchObject({ error: expect.any(String) });
-    const head = await fetch(`${api.url}/`, { method: "HEAD" });
+    const head = await checkedFetch(`${api.url}/`, { method: "HEAD" });
     expect(head.status).toBe(200);
   });
 });

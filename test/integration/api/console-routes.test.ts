@@ -264,3 +264,26 @@ describe("one-time sign-in", () => {
     ).toEqual({ team: "acme", member: "bob", admin: false });
   });
 });
+
+describe("OPTIONS", () => {
+  it("answers a CORS preflight on a path of the API with 204, no body and the methods it takes", async () => {
+    const stacks = await api.call("OPTIONS", "/teams/acme/stacks");
+    expect(stacks.status).toBe(204);
+    expect(stacks.text).toBe("");
+    expect(stacks.headers.get("allow")).toBe("POST, GET, HEAD, OPTIONS");
+    const one = await api.call("OPTIONS", "/teams/acme/stacks/st-1");
+    expect(one.status).toBe(204);
+    expect(one.headers.get("allow")?.split(", ").sort()).toEqual(["DELETE", "GET", "HEAD", "OPTIONS"]);
+    // The API's 404 elsewhere; the stream takes GET only.
+    expect((await api.call("OPTIONS", "/nowhere")).status).toBe(404);
+    expect((await api.call("OPTIONS", "/teams/acme/stream")).status).toBe(405);
+  });
+
+  it("answers a matching If-None-Match on /openapi.json with 304, as the document declares", async () => {
+    const first = await api.call("GET", "/openapi.json");
+    const again = await api.call("GET", "/openapi.json", {
+      headers: { "if-none-match": first.headers.get("etag") as string },
+    });
+    expect(again.status).toBe(304);
+  });
+});

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { stopLocalStore } from "../../../src/local/dynamo.ts";
 import { oneTimeDir } from "../../../src/local/one-time.ts";
 import { BIN, ROOT, runCli } from "../../support/cli.ts";
+import { checkedFetch } from "../../support/openapi-check.ts";
 
 // The one-time sign-in links of a real `teamstack serve` process: the one it prints at start, and
 // those `teamstack token --link` mints through it, each traded once for a token.
@@ -43,7 +44,7 @@ afterAll(async () => {
 });
 
 const redeem = async (code: string) => {
-  const res = await fetch(`${url}/auth/one-time`, { method: "POST", body: JSON.stringify({ code }) });
+  const res = await checkedFetch(`${url}/auth/one-time`, { method: "POST", body: JSON.stringify({ code }) });
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
 };
 
@@ -66,7 +67,9 @@ describe("one-time sign-in links", () => {
       ? userInfo().username
       : "admin";
     expect(first.body).toMatchObject({ team: "local", member: user, admin: true });
-    const who = await fetch(`${url}/whoami`, { headers: { authorization: `Bearer ${first.body.token}` } });
+    const who = await checkedFetch(`${url}/whoami`, {
+      headers: { authorization: `Bearer ${first.body.token}` },
+    });
     expect(await who.json()).toEqual({ team: "local", member: user, admin: true });
     expect((await redeem(code)).status).toBe(401);
     // Only hashes are kept: no file of the state directory's one-time folder names the code.

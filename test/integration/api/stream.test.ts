@@ -1,7 +1,9 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { openApiDocument } from "../../../src/api/openapi.ts";
 import { createStreamHub } from "../../../src/local/stream.ts";
+import { checkedFetch } from "../../support/openapi-check.ts";
 import { settled, startTestApi, type TestApi } from "./api-server.ts";
 
 // GET /teams/{team}/stream on a real `teamstack serve` over HTTP on 127.0.0.1: what a stack run
@@ -26,7 +28,8 @@ interface Stream {
 
 async function openStream(url: string, token?: string): Promise<Stream> {
   const abort = new AbortController();
-  const res = await fetch(url, {
+  // Checked against /openapi.json: its route, status and content type (the stream is not read).
+  const res = await checkedFetch(url, {
     headers: token ? { authorization: `Bearer ${token}` } : {},
     signal: abort.signal,
   });
@@ -205,7 +208,8 @@ describe("GET /teams/{team}/stream", () => {
     expect((await openStream(streamUrl())).status).toBe(401);
     expect((await openStream(streamUrl(), eve)).status).toBe(403);
     expect(
-      (await fetch(streamUrl(), { method: "POST", headers: { authorization: `Bearer ${alice}` } })).status,
+      (await checkedFetch(streamUrl(), { method: "POST", headers: { authorization: `Bearer ${alice}` } }))
+        .status,
     ).toBe(405);
     const open = [];
     for (let i = 0; i < 4; i++) {
@@ -237,6 +241,11 @@ describe("the stream hub", () => {
   it("sends a keepalive comment on a quiet stream and forgets a stream whose client went away", async () => {
     const hub = createStreamHub({ store: { getStack: async () => undefined }, keepaliveMs: 25 });
     server = createServer((req, res) => {
+      // The document the stream's answers are checked against (openStream's checkedFetch).
+      if (req.url === "/openapi.json") {
+        res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(openApiDocument()));
+        return;
+      }
       if (!hub.handle(req, res, { sub: "alice", "teamstack:team": "acme" })) res.end();
     });
     await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));

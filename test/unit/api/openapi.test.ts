@@ -34,7 +34,10 @@ describe("the OpenAPI document", () => {
       if (!example) continue;
       expect(checkSchema(example.response, r.response, key)).toBeUndefined();
       const path = r.path.replace(/\{\w+\}/g, "x1");
-      expect(() => checker.check(json(r.method, path, r.success, example.response))).not.toThrow();
+      const answer = r.eventStream
+        ? { ...json(r.method, path, r.success, undefined), contentType: "text/event-stream", body: undefined }
+        : json(r.method, path, r.success, example.response);
+      expect(() => checker.check(answer)).not.toThrow();
       if (r.body === "yaml") {
         expect(loadTemplate(example.request as string, "example.yaml", PROVIDERS).problems).toEqual([]);
       } else if (r.body !== undefined) {
@@ -156,6 +159,39 @@ describe("the answer checker", () => {
       checker.check(json("PATCH", "/teams/acme/stacks", 405, { error: "MethodNotAllowed", message: "m" })),
     ).not.toThrow();
     expect(() => checker.check(json("GET", "/nope", 404, { oops: true }))).toThrow(
+      /required property 'error'/,
+    );
+  });
+
+  it("passes a CORS preflight's 204 without a body on a path of the API, and nothing else there", () => {
+    const preflight = { method: "OPTIONS", path: "/teams/acme/stacks", status: 204, contentType: undefined };
+    expect(() => checker.check({ ...preflight, body: "" })).not.toThrow();
+    expect(() => checker.check({ ...preflight, body: "{}" })).toThrow(/OPTIONS has a body/);
+    expect(() => checker.check({ ...preflight, path: "/nowhere", body: "" })).toThrow(/no route/);
+  });
+
+  it("passes the event stream only as text/event-stream, which serve alone answers", () => {
+    const stream = doc.paths["/teams/{team}/stream"]?.get?.responses as Record<
+      string,
+      { content?: Record<string, unknown> }
+    >;
+    expect(Object.keys(stream["200"]?.content ?? {})).toEqual(["text/event-stream"]);
+    expect(stream["304"]).toBeUndefined();
+    const answer = { method: "GET", path: "/teams/acme/stream", status: 200, body: undefined };
+    expect(() => checker.check({ ...answer, contentType: "text/event-stream; charset=utf-8" })).not.toThrow();
+    expect(() => checker.check({ ...answer, contentType: "application/json", body: "{}" })).toThrow(
+      /content type `application\/json` is not declared/,
+    );
+    // A refused stream is the Error body; too many streams of one member too.
+    expect(() =>
+      checker.check(json("GET", "/teams/acme/stream", 429, { error: "TooManyStreams", message: "m" })),
+    ).not.toThrow();
+  });
+
+  it("passes the console's files unchecked, but a JSON refusal there must be the Error body", () => {
+    const file = { method: "GET", path: "/assets/app-X.js", status: 200, contentType: "text/javascript" };
+    expect(() => checker.check({ ...file, body: "x()" })).not.toThrow();
+    expect(() => checker.check(json("GET", "/assets/app-NOPE.js", 404, { oops: 1 }))).toThrow(
       /required property 'error'/,
     );
   });
