@@ -187,11 +187,42 @@ export function sandboxLimits(mode: LocalSupport["mode"]): string {
 }
 
 /**
+ * How any process enters the sandbox whose init is `init`: nsenter joins its user, mount, PID, UTS
+ * and IPC namespaces and its root, keeping the caller's uid (the sandbox's host uid, uid 0
+ * inside), then setpriv empties the capability bounding, inheritable and ambient sets and sets
+ * no_new_privs, so what runs is the sandbox's root with no capability at all, as everything else
+ * in the sandbox is; bash applies the sandbox's limits, then runs `body` (`$0` is bash). Returns
+ * nsenter's arguments up to `body`; the caller appends bash's positional parameters.
+ */
+export function enterArgs(support: LocalSupport, init: Pick<ProcessIdentity, "pid">, body: string): string[] {
+  return [
+    "--target",
+    String(init.pid),
+    "--user",
+    "--preserve-credentials",
+    "--mount",
+    "--pid",
+    "--uts",
+    "--ipc",
+    "--root",
+    "--wd",
+    "--",
+    support.setpriv,
+    "--no-new-privs",
+    "--inh-caps=-all",
+    "--ambient-caps=-all",
+    "--bounding-set=-all",
+    "--",
+    support.bash,
+    "-c",
+    `${sandboxLimits(support.mode)} || { echo "teamstack: cannot apply the sandbox's limits" >&2; exit 125; }\n${body}`,
+    support.bash,
+  ];
+}
+
+/**
  * The command that runs `script` (a path inside, or `-` for stdin) in the sandbox whose init is
- * `init`: nsenter joins its user, mount, PID, UTS and IPC namespaces and its root, keeping the
- * caller's uid (the sandbox's host uid, uid 0 inside), then setpriv empties the capability
- * bounding, inheritable and ambient sets and sets no_new_privs, so the script runs as the
- * sandbox's root with no capability at all, as everything else in the sandbox does.
+ * `init`, entered as {@link enterArgs} says.
  */
 export function enterCommand(
   support: LocalSupport,
@@ -203,27 +234,7 @@ export function enterCommand(
   return [
     support.nsenter,
     [
-      "--target",
-      String(init.pid),
-      "--user",
-      "--preserve-credentials",
-      "--mount",
-      "--pid",
-      "--uts",
-      "--ipc",
-      "--root",
-      "--wd",
-      "--",
-      support.setpriv,
-      "--no-new-privs",
-      "--inh-caps=-all",
-      "--ambient-caps=-all",
-      "--bounding-set=-all",
-      "--",
-      support.bash,
-      "-c",
-      `${sandboxLimits(support.mode)} || { echo "teamstack: cannot apply the sandbox's limits"; exit 125; }\n${RUNNER}`,
-      support.bash,
+      ...enterArgs(support, init, RUNNER),
       script,
       direct ? "direct" : "bash",
       ...(mark === undefined ? [] : [mark]),

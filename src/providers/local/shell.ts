@@ -3,7 +3,7 @@ import { readJsonFile } from "../../shared/state-files.ts";
 import { ServerNotFoundError } from "../errors.ts";
 import { SandboxNotRunningError } from "./errors.ts";
 import { isAlive } from "./proc.ts";
-import { asSandbox, type SandboxRecord, sandboxEnv, sandboxLayout, sandboxLimits } from "./sandbox.ts";
+import { asSandbox, enterArgs, type SandboxRecord, sandboxEnv, sandboxLayout } from "./sandbox.ts";
 import { detectLocalSupport } from "./support.ts";
 
 /**
@@ -36,31 +36,7 @@ export async function localShellCommand(
     throw new SandboxNotRunningError(`the sandbox of server \`${ref.server}\` is not running`);
   }
   const support = await detectLocalSupport();
-  const args = [
-    "--target",
-    String(record.holder.init.pid),
-    "--user",
-    "--preserve-credentials",
-    "--mount",
-    "--pid",
-    "--uts",
-    "--ipc",
-    "--root",
-    "--wd",
-    "--",
-    support.setpriv,
-    "--no-new-privs",
-    "--inh-caps=-all",
-    "--ambient-caps=-all",
-    "--bounding-set=-all",
-    "--",
-    support.bash,
-    "-c",
-    `${sandboxLimits(support.mode)} || { echo "teamstack: cannot apply the sandbox's limits" >&2; exit 125; }
-cd -- "$HOME" 2>/dev/null || cd /
-exec "$0" -i`,
-    support.bash,
-  ];
+  const args = enterArgs(support, record.holder.init, 'cd -- "$HOME" 2>/dev/null || cd /\nexec "$0" -i');
   return {
     file: support.nsenter,
     args,

@@ -290,6 +290,13 @@ describe.concurrent("Killing `teamstack up` with SIGKILL mid-run, then `teamstac
       await killed(up);
 
       const rerun = startCli(["rerun", id, "--json", "--state-dir", stateDir], RUN_MS);
+      // The rerun has taken the dead run's lock (the killed `up` may have made all three sim
+      // servers already, so their count alone does not say the rerun is under way).
+      await until(
+        "the rerun to take the lock",
+        async () => ((await view(id)).lock?.run === 2 ? true : undefined),
+        RUN_MS,
+      );
       await simStarted(id, 3);
       await killed(rerun);
       expect((await view(id)).lock).toMatchObject({
