@@ -54,7 +54,7 @@ describe("one-time links in the browser", () => {
     // The same link again, in a fresh tab: used up.
     const second = await context.newPage();
     await second.goto(link);
-    await second.waitForFunction(() => /unknown, used or expired/.test(document.body.innerText));
+    await second.waitForFunction(() => /unknown, used or expired/.test(document.body.textContent ?? ""));
     expect(await second.evaluate(() => sessionStorage.getItem("teamstack.token"))).toBeNull();
     await screenshot(second, "signin-one-time-link-used");
     expect(errors.filter((e) => !e.includes("401"))).toEqual([]);
