@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { checkedFetch } from "../support/openapi-check.ts";
 import {
   launchBrowser,
+  NO_CHROMIUM,
   type Serve,
   screenshot,
   signInWithToken,
@@ -95,7 +96,7 @@ async function open(path: string): Promise<{ page: Page; errors: string[] }> {
   return { page, errors };
 }
 
-describe("the admin's console", () => {
+describe.skipIf(NO_CHROMIUM)("the admin's console", () => {
   it("edits a template with validation as it is typed, publishes it, sets the default and watches its rollout finish", async () => {
     const { page, errors } = await open("/templates");
     await page.getByRole("link", { name: "web" }).waitFor();

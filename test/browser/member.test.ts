@@ -6,7 +6,14 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { checkLocalSupport } from "../../src/providers/local/support.ts";
 import { BIN, ROOT } from "../support/cli.ts";
 import { checkedFetch } from "../support/openapi-check.ts";
-import { launchBrowser, type Serve, screenshot, startServe, watchPageErrors } from "./support.ts";
+import {
+  launchBrowser,
+  NO_CHROMIUM,
+  type Serve,
+  screenshot,
+  startServe,
+  watchPageErrors,
+} from "./support.ts";
 
 // The member's half of the console's done-when: through a real `teamstack serve` and Debian's
 // Chromium, octocat signs in, sees the example stack (examples/team-stack.yaml, as `npm start`
@@ -76,7 +83,7 @@ afterAll(async () => {
   await serve?.close();
 }, TIMEOUT);
 
-describe("the console, for a member", () => {
+describe.skipIf(NO_CHROMIUM)("the console, for a member", () => {
   it(
     "signs in with a token and lists the member's stacks",
     async () => {

@@ -1,6 +1,13 @@
 import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { launchBrowser, type Serve, screenshot, startServe, watchPageErrors } from "./support.ts";
+import {
+  launchBrowser,
+  NO_CHROMIUM,
+  type Serve,
+  screenshot,
+  startServe,
+  watchPageErrors,
+} from "./support.ts";
 
 // The one-time sign-in links in a real Chromium against a real `teamstack serve`: the link serve
 // prints at start and one from `teamstack token --link` each sign a tab in, once.
@@ -39,7 +46,7 @@ const whoami = (page: import("playwright-core").Page) =>
     return { status: res.status, body: (await res.json()) as unknown };
   });
 
-describe("one-time links in the browser", () => {
+describe.skipIf(NO_CHROMIUM)("one-time links in the browser", () => {
   it("signs in with the link serve prints, takes the code off the address bar, and refuses it in a second tab", async () => {
     const link = await printedLink();
     const context = await browser.newContext();

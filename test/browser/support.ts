@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type Browser, chromium, type Page } from "playwright-core";
@@ -13,6 +13,12 @@ import { BIN, ROOT, runCli } from "../support/cli.ts";
  */
 
 export const CHROMIUM = "/usr/bin/chromium";
+
+/** Why the browser tests cannot run here (undefined: they can); under CI they must. */
+export const NO_CHROMIUM = existsSync(CHROMIUM)
+  ? undefined
+  : `no Chromium at ${CHROMIUM} (Debian: apt-get install chromium; .ci/run installs it)`;
+if (NO_CHROMIUM && process.env.CI) throw new Error(`the browser tests cannot run in CI: ${NO_CHROMIUM}`);
 export const SCREENSHOTS = join(ROOT, "test-results", "screenshots");
 
 export function launchBrowser(): Promise<Browser> {

@@ -26,8 +26,8 @@ const DEFAULT_CONFIG: ConsoleConfig = {
 const TOKEN_KEY = "teamstack.token";
 
 /**
- * Reads the configuration from both places at once (one round trip) and takes the first that
- * answers JSON; none: this page's origin serves the API.
+ * Reads the configuration where serve and the CDK's bucket keep it, else beside the page; none:
+ * this page's origin serves the API.
  */
 export async function loadConfig(): Promise<ConsoleConfig> {
   const read = async (url: string): Promise<Partial<ConsoleConfig> | undefined> => {
@@ -39,8 +39,9 @@ export async function loadConfig(): Promise<ConsoleConfig> {
       return undefined;
     }
   };
-  const [served, beside] = await Promise.all([read("/console/config.json"), read("config.json")]);
-  const body = served ?? beside;
+  // serve answers /console/config.json, and the CDK's bucket holds it there too; config.json
+  // beside the page is for a console copied to any other static host.
+  const body = (await read("/console/config.json")) ?? (await read("config.json"));
   if (!body) return DEFAULT_CONFIG;
   return {
     ...DEFAULT_CONFIG,
