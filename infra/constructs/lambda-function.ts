@@ -37,6 +37,12 @@ export const PROVIDERS_LEFT_OUT: readonly string[] = PROVIDERS.declarations
   .filter((d) => !d.runsIn.includes("lambda"))
   .map((d) => `./${d.name}/factory.ts`);
 
+/**
+ * Modules only a terminal uses (the aws provider's `teamstack shell`: ssh-keygen, ssh), imported
+ * with `import()` by the one method no task calls, left out of every bundle.
+ */
+export const SHELL_ONLY_MODULES: readonly string[] = ["./ssh-shell.ts"];
+
 /** The Node.js version the functions run on: the one package.json pins. */
 export const LAMBDA_RUNTIME = Runtime.NODEJS_24_X;
 const ESBUILD_TARGET = "node24";
@@ -50,7 +56,7 @@ export function lambdaBundling(): BundlingOptions {
     target: ESBUILD_TARGET,
     minify: true,
     sourceMap: false,
-    externalModules: [...RUNTIME_PROVIDED_MODULES, ...PROVIDERS_LEFT_OUT],
+    externalModules: [...RUNTIME_PROVIDED_MODULES, ...PROVIDERS_LEFT_OUT, ...SHELL_ONLY_MODULES],
     banner: ESM_REQUIRE_BANNER,
     forceDockerBundling: false,
     logLevel: LogLevel.WARNING,

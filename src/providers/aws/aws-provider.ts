@@ -44,13 +44,6 @@ import {
 } from "./errors.ts";
 import type { BootstrapLeases, BootstrapResources } from "./leases.ts";
 import { loadEc2, loadInstanceConnect, loadSsm } from "./sdk.ts";
-import {
-  awsShellCommand,
-  DEFAULT_IMAGE_USER,
-  findSshTools,
-  loginUserOfImage,
-  requireSshIngress,
-} from "./shell.ts";
 import { resolveInstanceType } from "./sizes.ts";
 import { launchBudgetKey, RUN_INSTANCES_RATE } from "./token-bucket.ts";
 import { encodeUserData, STATE_DIR, shellQuote } from "./user-data.ts";
@@ -63,7 +56,7 @@ import { encodeUserData, STATE_DIR, shellQuote } from "./user-data.ts";
  * (region, credential) come with its ServerRef: the provider reads neither the stack nor the template.
  *
  * Template options: `region`, `ami`, `credential` (default `default`), `disk_gb`, `firewall`,
- * `public_keys`, `ssh_user`. `teamstack shell` opens ssh with a one-time key (see shell.ts).
+ * `public_keys`, `ssh_user`. `teamstack shell` opens ssh with a one-time key (see ssh-shell.ts).
  */
 
 /** Finds a team's registered credential by name; undefined when the team has none of that name. */
@@ -486,11 +479,15 @@ class AwsProvider implements Provider {
 
   /**
    * An ssh command into the server with a one-time key pushed through EC2 Instance Connect, as the
-   * server's `ssh_user` or its image's usual user (see shell.ts for why this way).
+   * server's `ssh_user` or its image's usual user (see ssh-shell.ts for why this way).
    * @throws ProviderRequestError when ssh or ssh-keygen is missing, SSH is not let in, the instance
    * is stopped, or its user is unknown; ServerNotFoundError when it is gone.
    */
   async shell(ref: ServerRef, term: string | undefined): Promise<ShellCommand> {
+    // Loaded here only: a terminal's code, left out of the Lambda bundles (SHELL_ONLY_MODULES).
+    const { awsShellCommand, DEFAULT_IMAGE_USER, findSshTools, requireSshIngress } = await import(
+      "./ssh-shell.ts"
+    );
     const options = parseAwsOptions(ref.options ?? {});
     // Checked before any AWS call: nothing is pushed for a shell that cannot start.
     const tools = await findSshTools(this.#sshSearchPath);
@@ -526,6 +523,7 @@ class AwsProvider implements Provider {
         throw translateAwsError(err, `EC2 DescribeImages ${imageId} in ${ctx.region}`);
       }
     }
+    const { loginUserOfImage } = await import("./ssh-shell.ts");
     const user = image ? loginUserOfImage(image) : undefined;
     if (!user) {
       throw new ProviderRequestError(

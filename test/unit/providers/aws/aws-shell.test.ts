@@ -9,7 +9,7 @@ import { mockClient } from "aws-sdk-client-mock";
 import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { ShellCommand } from "../../../../src/ports/provider.ts";
 import { AwsApiError } from "../../../../src/providers/aws/errors.ts";
-import { loginUserOfImage } from "../../../../src/providers/aws/shell.ts";
+import { loginUserOfImage } from "../../../../src/providers/aws/ssh-shell.ts";
 import { ProviderRequestError, ServerNotFoundError } from "../../../../src/providers/errors.ts";
 import { EXTERNAL_ID, ec2, instance, ROLE_ARN, resetMocks, SESSION, sts, testProvider } from "./support.ts";
 
