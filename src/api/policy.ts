@@ -1,4 +1,4 @@
-import type { ProviderCatalog } from "../core/providers.ts";
+import { type ProviderCatalog, serverSharesHost } from "../core/providers.ts";
 import type { ProviderName, ServerSpec } from "../core/template.ts";
 import type { TeamPolicyRecord } from "../ports/store.ts";
 
@@ -35,8 +35,12 @@ export function effectivePolicy(offer: ProviderOffer, record: TeamPolicyRecord |
   };
 }
 
-function sharesHost(offer: ProviderOffer, name: ProviderName): boolean {
-  return offer.catalog.lookup(name)?.sharesHost === true;
+function sharesHost(
+  offer: ProviderOffer,
+  name: ProviderName,
+  options?: Readonly<Record<string, unknown>>,
+): boolean {
+  return serverSharesHost(offer.catalog.lookup(name), options);
 }
 
 /** The providers a caller may use now: allowed by the team, offered here, and offered to their role. */
@@ -45,8 +49,12 @@ export function usableProviders(
   policy: EffectivePolicy,
   admin: boolean,
 ): ProviderName[] {
+  // A provider that shares the host only for some servers (docker without a team's Docker host) is
+  // usable: each server is checked on its own when a stack is created.
   return policy.providers.filter(
-    (p) => offer.providers.includes(p) && (!sharesHost(offer, p) || admin || offer.localForMembers),
+    (p) =>
+      offer.providers.includes(p) &&
+      (offer.catalog.lookup(p)?.sharesHost !== true || admin || offer.localForMembers),
   );
 }
 
@@ -111,7 +119,11 @@ export function providerRefusals(
       );
     } else if (!offer.providers.includes(runsOn)) {
       unavailable.push(s);
-    } else if (sharesHost(offer, runsOn) && !who.admin && !offer.localForMembers) {
+    } else if (
+      sharesHost(offer, runsOn, simulated ? undefined : s.options) &&
+      !who.admin &&
+      !offer.localForMembers
+    ) {
       forbidden.push(
         `${label}: ${runsOn} servers run on the machine that serves this API, so this server offers them to team admins only (its operator can allow members with \`teamstack serve --allow-local\` on a single-user machine); or pass "simulate": ["${runsOn}"]`,
       );

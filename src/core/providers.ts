@@ -92,9 +92,11 @@ export interface ProviderDeclaration {
   readonly runsIn: readonly Runtime[];
   /**
    * Its servers run on the machine that runs teamstack: the API offers it to a team's admins, and
-   * to members only when the operator allows it (`teamstack serve --allow-local`).
+   * to members only when the operator allows it (`teamstack serve --allow-local`). A function says
+   * so per server, from its options (docker: a server with no `credential` runs on this machine's
+   * own engine; one with a team's Docker host does not).
    */
-  readonly sharesHost?: boolean;
+  readonly sharesHost?: boolean | ((options: Readonly<Record<string, unknown>>) => boolean);
   /**
    * The provider simulated servers run on (`simulate`, `--simulate`): servers that exist only as
    * records. A catalog has at most one.
@@ -180,4 +182,17 @@ export function providerCatalog(declarations: readonly ProviderDeclaration[]): P
 /** The names of a catalog's providers that run in `runtime`. */
 export function providersIn(catalog: ProviderCatalog, runtime: Runtime): string[] {
   return catalog.declarations.filter((d) => d.runsIn.includes(runtime)).map((d) => d.name);
+}
+
+/**
+ * Whether a server with these options runs on the machine that runs teamstack (see
+ * `ProviderDeclaration.sharesHost`). Without options: whether any of its servers may.
+ */
+export function serverSharesHost(
+  declaration: ProviderDeclaration | undefined,
+  options?: Readonly<Record<string, unknown>>,
+): boolean {
+  const shares = declaration?.sharesHost;
+  if (typeof shares === "function") return options === undefined ? true : shares(options);
+  return shares === true;
 }

@@ -147,8 +147,32 @@ export interface ProviderHost {
    * (its sandbox's holder appends as user_data prints), under `stateDir`. Absent: not kept.
    */
   readonly logs?: ServerLogs;
+  /**
+   * A team's registered credential for a provider, by name, with its secret fields read from the
+   * Secrets port (only a provider's own process sees them; nothing it stores or answers may hold
+   * them). Undefined when the team has none of that name for that provider. Absent where no store
+   * is open.
+   */
+  readonly credentials?: (
+    team: string,
+    name: string,
+    provider: string,
+  ) => Promise<ProviderCredential | undefined>;
   /** Where servers report readiness and the secret their URLs are signed with, asked for on first use. */
   readonly callback?: () => Promise<{ readonly baseUrl: string; readonly secret: Uint8Array }>;
+}
+
+/**
+ * A credential a team registered for a provider (`PUT /teams/{team}/credentials/{name}` with
+ * `"provider"`), its fields as the provider's credential schema declares them: the secret ones
+ * (a private key, a TLS key) read at the last moment.
+ */
+export interface ProviderCredential {
+  readonly team: string;
+  readonly name: string;
+  readonly provider: string;
+  /** Every field given, by its name in the provider's credential schema, secret ones included. */
+  readonly fields: Readonly<Record<string, string>>;
 }
 
 /** A check before anything is created: the servers of a template that will run on this provider. */
