@@ -148,16 +148,11 @@ export interface ProviderHost {
    */
   readonly logs?: ServerLogs;
   /**
-   * A team's registered credential for a provider, by name, with its secret fields read from the
-   * Secrets port (only a provider's own process sees them; nothing it stores or answers may hold
-   * them). Undefined when the team has none of that name for that provider. Absent where no store
-   * is open.
+   * Teams' registered credentials for providers, with their secret fields read from the Secrets
+   * port (only a provider's own process sees them; nothing it stores or answers may hold them).
+   * Absent where no store is open.
    */
-  readonly credentials?: (
-    team: string,
-    name: string,
-    provider: string,
-  ) => Promise<ProviderCredential | undefined>;
+  readonly credentials?: ProviderCredentials;
   /** Where servers report readiness and the secret their URLs are signed with, asked for on first use. */
   readonly callback?: () => Promise<{ readonly baseUrl: string; readonly secret: Uint8Array }>;
 }
@@ -173,6 +168,14 @@ export interface ProviderCredential {
   readonly provider: string;
   /** Every field given, by its name in the provider's credential schema, secret ones included. */
   readonly fields: Readonly<Record<string, string>>;
+}
+
+/** Where a provider finds the credentials teams registered for it. */
+export interface ProviderCredentials {
+  /** The team's credential of that name for that provider; undefined when it has none. */
+  get(team: string, name: string, provider: string): Promise<ProviderCredential | undefined>;
+  /** The names of the team's credentials for that provider, sorted (ssh: the team's pool of hosts). */
+  list(team: string, provider: string): Promise<string[]>;
 }
 
 /** A check before anything is created: the servers of a template that will run on this provider. */
