@@ -1,13 +1,17 @@
+import { providerCatalog } from "../../src/core/providers.ts";
 import type { ProviderName } from "../../src/core/template.ts";
+import { providerCredentials } from "../../src/credentials/team-credentials.ts";
 import { ProviderUnavailableError } from "../../src/pipeline/errors.ts";
 import type { Provider, ProviderHost, ProviderModule } from "../../src/ports/provider.ts";
 import type { TaskStore } from "../../src/ports/store.ts";
 import { type ProviderSet, providerSet } from "../../src/providers/provider-set.ts";
 import { PROVIDER_MODULES } from "../../src/providers/registry.ts";
+import { createTableClient } from "../../src/store/dynamo/table-client.ts";
+import { createDynamoTeamListing } from "../../src/store/dynamo/team-directory.ts";
 import { createDynamoRateBudget } from "../../src/store/rate-budget.ts";
 import { callbackSecretLoader } from "./callback-secret.ts";
 import { requireEnv } from "./env.ts";
-import { secretsManagerClient } from "./secrets.ts";
+import { buildAwsSecrets, secretsManagerClient } from "./secrets.ts";
 import { awsTable } from "./store.ts";
 
 /**
@@ -23,6 +27,14 @@ export function buildAwsProviderSet(
   const secret = callbackSecretLoader(secretsManagerClient(), env);
   const host: ProviderHost = {
     store,
+    credentials: providerCredentials({
+      store: {
+        getCredential: (team, name) => store.getCredential(team, name),
+        listCredentials: createDynamoTeamListing(createTableClient(awsTable(env))).listCredentials,
+      },
+      secrets: buildAwsSecrets(),
+      catalog: providerCatalog(modules.map((m) => m.declaration)),
+    }),
     table: awsTable(env),
     rateBudget: createDynamoRateBudget(awsTable(env)),
     callback: async () => ({ baseUrl: requireEnv("CALLBACK_BASE_URL", env), secret: await secret() }),

@@ -1,4 +1,5 @@
-import type { CredentialRecord, OutboundEventLog, TeamListing } from "../ports/store.ts";
+import { listCredentialViews } from "../credentials/team-credentials.ts";
+import type { OutboundEventLog, TeamListing } from "../ports/store.ts";
 import { PROVIDERS } from "../providers/registry.ts";
 import { ApiError, badRequest, forbidden, notFound } from "./errors.ts";
 import type { Caller } from "./service.ts";
@@ -66,17 +67,6 @@ export const DEFAULT_CONSOLE_CONFIG: ConsoleConfig = {
   signIn: { token: true, oneTime: false, oidc: null },
 };
 
-/** The field names a credential reference has set (the names only: values may be secret). */
-/** The provider whose credentials teams register (today one declares a credential schema). */
-const CREDENTIAL_PROVIDER = PROVIDERS.declarations.find((d) => d.credentials !== undefined)?.name ?? "";
-
-export function credentialFields(c: CredentialRecord): string[] {
-  const fields = c.kind === "role" ? ["roleArn", "externalId"] : ["secretArn"];
-  fields.push("region");
-  if (c.instanceProfile !== undefined) fields.push("instanceProfile");
-  return fields;
-}
-
 /** The console's routes' work; authorisation as in StackService (same team; admins for the team's data). */
 export class ConsoleService {
   readonly #d: ConsoleDeps;
@@ -114,16 +104,11 @@ export class ConsoleService {
 
   async credentials(caller: Caller, team: string) {
     this.#admin(caller, team, "listing the team's credentials");
-    const credentials = await this.#directory.listCredentials(team);
     return {
-      credentials: credentials.map((c) => ({
-        name: c.name,
-        // Credential records are the shape of the one provider that declares a credential schema
-        // (aws: a role to assume, or keys in a secret).
-        provider: CREDENTIAL_PROVIDER,
-        fields: credentialFields(c),
-        updatedAt: c.updatedAt,
-      })),
+      // Names only, as the console shows them: not even a non-secret value (an account's id).
+      credentials: (await listCredentialViews({ store: this.#directory, catalog: PROVIDERS }, team)).map(
+        ({ values: _, ...listed }) => listed,
+      ),
     };
   }
 

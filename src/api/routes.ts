@@ -1,4 +1,5 @@
 import { CALLBACK_SIGNATURE_HEADER } from "../adapters/callback-signing.ts";
+import { MAX_CREDENTIAL_VALUE } from "../core/credentials.ts";
 import { checkStackFilter, type StackFilter } from "../pipeline/stack-filter.ts";
 import { PROVIDERS } from "../providers/registry.ts";
 import { MAX_TEMPLATE_VERSION } from "../store/keys.ts";
@@ -27,6 +28,44 @@ const stringMap: Schema = {
   propertyNames: { maxLength: 128 },
   description: "Names to string values.",
 };
+
+/**
+ * The body of PUT /teams/{team}/credentials/{name}, from the registry: `provider` (a name or alias
+ * of a provider that takes credentials) and every field of their credential schemas. Each field is
+ * checked against its own provider's schema by the service (core/credentials.ts), whose messages
+ * name the field and never repeat a secret value; so the patterns are in the descriptions here.
+ */
+function credentialBody(): Schema {
+  const takers = PROVIDERS.declarations.filter((d) => d.credentials !== undefined);
+  const fallback = takers.find((d) => d.credentials?.roleReference === true);
+  const docs = new Map<string, { strings: boolean; lines: string[] }>();
+  for (const d of takers) {
+    for (const [field, spec] of Object.entries(d.credentials?.fields ?? {})) {
+      const entry = docs.get(field) ?? { strings: true, lines: [] };
+      const expected =
+        "describe" in spec.value && spec.value.describe ? ` Expected: ${spec.value.describe}.` : "";
+      entry.lines.push(
+        `${d.name}: ${spec.doc}${expected}${spec.required ? " Required." : ""}${spec.secret ? " Secret: kept, never answered." : ""}`,
+      );
+      if (spec.value.kind !== "string") entry.strings = false;
+      docs.set(field, entry);
+    }
+  }
+  const properties: Record<string, Schema> = {
+    provider: {
+      type: "string",
+      enum: takers.flatMap((d) => [d.name, ...d.aliases]),
+      description: `The provider the credential is for: ${takers.map((d) => d.name).join(", ")}${fallback ? ` (default ${fallback.name})` : ""}.`,
+    },
+  };
+  for (const [field, { strings, lines }] of docs) {
+    const description = lines.join(" ");
+    properties[field] = strings
+      ? { type: "string", maxLength: MAX_CREDENTIAL_VALUE, description }
+      : { description };
+  }
+  return { type: "object", properties, additionalProperties: false };
+}
 
 /** What a route runs with: the request, parsed and checked, and who calls. */
 export interface RouteContext {
@@ -277,46 +316,30 @@ export const ROUTES: readonly Route[] = [
     method: "PUT",
     path: "/teams/{team}/credentials/{name}",
     summary:
-      "Registers the IAM role in the team's account that the aws provider assumes (with its ExternalId). Admins only.",
+      "Registers (or replaces) a team's credential for a provider: `provider` and that provider's credential fields (without `provider`: the aws role, as before). Secret fields are kept, never answered. Admins only.",
     auth: true,
-    body: {
-      type: "object",
-      properties: {
-        roleArn: {
-          type: "string",
-          pattern: "^arn:aws[a-z-]*:iam::\\d{12}:role/(?:[\\w+=,.@-]+/)*teamstack-[\\w+=,.@-]+$",
-          description: "The role's ARN; teamstack may assume only roles named teamstack-*.",
-        },
-        externalId: {
-          type: "string",
-          pattern: "^[\\w+=,.@:/-]{16,1224}$",
-          description: "The ExternalId its trust policy requires.",
-        },
-        region: {
-          type: "string",
-          pattern: "^[a-z]{2}(-[a-z]+)+-\\d$",
-          description: "Where servers go by default.",
-        },
-        instanceProfile: {
-          type: "string",
-          maxLength: 2048,
-          description: "Instance profile for SSM (run_script).",
-        },
-      },
-      required: ["roleArn", "externalId", "region"],
-      additionalProperties: false,
-    },
+    body: credentialBody(),
     bodyRequired: true,
     success: 200,
-    errors: [400, 401, 403],
+    errors: [400, 401, 403, 501],
     response: S.CREDENTIAL,
     run: (s, c) =>
       s.putCredential(
         c.caller,
         c.params.team as string,
         c.params.name as string,
-        c.body as { roleArn: string; externalId: string; region: string; instanceProfile?: string },
+        c.body as Readonly<Record<string, unknown>>,
       ),
+  },
+  {
+    method: "DELETE",
+    path: "/teams/{team}/credentials/{name}",
+    summary: "Removes a team's credential and its secret fields. Admins only.",
+    auth: true,
+    success: 200,
+    errors: [400, 401, 403, 404],
+    response: S.CREDENTIAL_REMOVED,
+    run: (s, c) => s.removeCredential(c.caller, c.params.team as string, c.params.name as string),
   },
   {
     method: "GET",

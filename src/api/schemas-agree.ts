@@ -33,6 +33,7 @@ export type ViewsAgreeWithSchemas = [
   Agree<Same<Out<StackService["getTemplate"]>, Infer<typeof S.TEMPLATE>>>,
   Agree<Same<Out<StackService["setDefault"]>, Infer<typeof S.DEFAULT_TEMPLATE>>>,
   Agree<Same<Out<StackService["putCredential"]>, Infer<typeof S.CREDENTIAL>>>,
+  Agree<Same<Out<StackService["removeCredential"]>, Infer<typeof S.CREDENTIAL_REMOVED>>>,
   Agree<Same<Out<StackService["getPolicy"]>, Infer<typeof S.POLICY>>>,
   Agree<Same<Out<StackService["putPolicy"]>, Infer<typeof S.POLICY>>>,
   Agree<Same<Out<StackService["putMember"]>, Infer<typeof S.MEMBER>>>,

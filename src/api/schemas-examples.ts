@@ -134,10 +134,18 @@ export const ROUTE_EXAMPLES: Readonly<Record<string, RouteExample>> = {
     },
     response: {
       name: "default",
+      provider: "aws",
+      fields: ["roleArn", "externalId", "region"],
+      values: { roleArn: "arn:aws:iam::123456789012:role/teamstack-acme", region: "eu-west-1" },
+      secretFields: ["externalId"],
+      updatedAt: "2026-02-27T16:40:00.000Z",
       kind: "role",
       roleArn: "arn:aws:iam::123456789012:role/teamstack-acme",
       region: "eu-west-1",
     },
+  },
+  "DELETE /teams/{team}/credentials/{name}": {
+    response: { name: "default", removed: true },
   },
   "GET /teams/{team}/policy": { response: POLICY },
   "PUT /teams/{team}/policy": {
@@ -352,7 +360,13 @@ export const ROUTE_EXAMPLES: Readonly<Record<string, RouteExample>> = {
   "GET /teams/{team}/credentials": {
     response: {
       credentials: [
-        { name: "aws-dev", provider: "aws", fields: ["roleArn"], updatedAt: "2026-02-27T16:40:00.000Z" },
+        {
+          name: "aws-dev",
+          provider: "aws",
+          fields: ["roleArn", "externalId", "region"],
+          secretFields: ["externalId"],
+          updatedAt: "2026-02-27T16:40:00.000Z",
+        },
       ],
     },
   },

@@ -172,16 +172,46 @@ export const DEFAULT_TEMPLATE = {
   additionalProperties: false,
 } as const satisfies Schema;
 
-/** PUT /teams/{team}/credentials/{name}: the ExternalId is kept, never shown. */
+/** A credential as listed: its provider and the names of the fields set, never a value. */
+const credentialProperties = {
+  name: text,
+  provider: { ...PROVIDER, description: "The provider that uses it." },
+  fields: {
+    type: "array",
+    items: text,
+    description: "The names of the fields set, secret ones included.",
+  },
+  secretFields: {
+    type: "array",
+    items: text,
+    description: "The names of the secret fields set; their values are never answered.",
+  },
+  updatedAt: time,
+} as const;
+
+/** PUT /teams/{team}/credentials/{name}: secret fields are kept, never shown. */
 export const CREDENTIAL = {
   type: "object",
   properties: {
-    name: text,
-    kind: { type: "string", enum: ["role"] },
+    ...credentialProperties,
+    values: { ...stringValues, description: "The values of its non-secret fields." },
+    kind: {
+      type: "string",
+      enum: ["role"],
+      description: "For the role reference (aws): as answered before credentials were for any provider.",
+    },
     roleArn: text,
     region: text,
   },
-  required: ["name", "kind", "roleArn", "region"],
+  required: ["name", "provider", "fields", "values", "secretFields", "updatedAt"],
+  additionalProperties: false,
+} as const satisfies Schema;
+
+/** DELETE /teams/{team}/credentials/{name}. */
+export const CREDENTIAL_REMOVED = {
+  type: "object",
+  properties: { name: text, removed: { type: "boolean" } },
+  required: ["name", "removed"],
   additionalProperties: false,
 } as const satisfies Schema;
 
@@ -736,17 +766,8 @@ export const CREDENTIAL_LIST = {
       type: "array",
       items: {
         type: "object",
-        properties: {
-          name: text,
-          provider: { ...PROVIDER, description: "The provider that uses it (aws)." },
-          fields: {
-            type: "array",
-            items: text,
-            description: "The names of the fields set; their values are never answered.",
-          },
-          updatedAt: time,
-        },
-        required: ["name", "provider", "fields", "updatedAt"],
+        properties: credentialProperties,
+        required: ["name", "provider", "fields", "secretFields", "updatedAt"],
         additionalProperties: false,
       },
     },

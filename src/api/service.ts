@@ -1,10 +1,16 @@
 import { createHash, randomBytes } from "node:crypto";
 import { type CallbackTarget, verifyCallbackSignature } from "../adapters/callback-signing.ts";
 import type { ChangeSet } from "../core/change-set.ts";
+import { checkCredential } from "../core/credentials.ts";
 import { TeamstackError } from "../core/errors.ts";
 import type { ProviderName, ServerSpec, Template } from "../core/template.ts";
 import { parseExpiry } from "../core/validate/structure.ts";
 import { loadTemplate } from "../core/validate.ts";
+import {
+  type CredentialView,
+  registerCredential,
+  removeCredential,
+} from "../credentials/team-credentials.ts";
 import { changeSetOf, versionOf } from "../pipeline/changes.ts";
 import { TemplateInvalidError, UserDataFailedError } from "../pipeline/errors.ts";
 import { extendExpiry } from "../pipeline/expiry.ts";
@@ -306,32 +312,43 @@ export class StackService {
   }
 
   /**
-   * Registers the IAM role (in the team's own account) that the aws provider assumes with the
-   * ExternalId. The ExternalId is kept, never echoed back.
+   * Registers (or replaces) a team's credential for a provider, checked against the provider's
+   * credential schema (`provider` absent: the provider keeping the role reference, as before).
+   * Secret fields go to the Secrets port, never into the record or the answer.
    */
-  async putCredential(
-    caller: Caller,
-    team: string,
-    name: string,
-    body: {
-      readonly roleArn: string;
-      readonly externalId: string;
-      readonly region: string;
-      readonly instanceProfile?: string;
-    },
-  ) {
-    this.#admin(caller, team, "registering a cloud credential");
-    await this.#d.store.putCredential({
+  async putCredential(caller: Caller, team: string, name: string, body: Readonly<Record<string, unknown>>) {
+    this.#admin(caller, team, "registering a credential");
+    const checked = checkCredential(PROVIDERS, body);
+    if (!checked.ok) {
+      throw badRequest(`credential \`${name}\`: ${checked.problems.join("; ")}`);
+    }
+    const secrets = this.#d.secrets;
+    if (!secrets && checked.credential.provider.credentials.roleReference !== true) {
+      throw new ApiError(
+        501,
+        "NotImplemented",
+        "credentials with secret fields need a secrets store, which this deployment lacks",
+      );
+    }
+    const view = await registerCredential(
+      { store: this.#d.store, ...(secrets ? { secrets } : {}), catalog: PROVIDERS, now: this.#d.now },
       team,
       name,
-      kind: "role",
-      roleArn: body.roleArn,
-      externalId: body.externalId,
-      region: body.region,
-      ...(body.instanceProfile ? { instanceProfile: body.instanceProfile } : {}),
-      updatedAt: this.#d.now().toISOString(),
-    });
-    return { name, kind: "role" as const, roleArn: body.roleArn, region: body.region };
+      checked.credential,
+    );
+    return credentialAnswer(view, checked.credential.provider.credentials.roleReference === true);
+  }
+
+  /** Removes a team's credential and its secret fields. */
+  async removeCredential(caller: Caller, team: string, name: string) {
+    this.#admin(caller, team, "removing a credential");
+    const removed = await removeCredential(
+      { store: this.#d.store, ...(this.#d.secrets ? { secrets: this.#d.secrets } : {}), catalog: PROVIDERS },
+      team,
+      name,
+    );
+    if (!removed) throw notFound(`team \`${team}\` has no credential \`${name}\``);
+    return { name, removed: true };
   }
 
   get #offer(): ProviderOffer {
@@ -907,4 +924,18 @@ function checkTemplateSize(template: Template): void {
   const hooks = template.preHooks.length + template.postHooks.length + (template.destroyHooks?.length ?? 0);
   if (hooks > MAX_STACK_HOOKS) problems.push(`${hooks} hooks; a stack may have at most ${MAX_STACK_HOOKS}`);
   if (problems.length > 0) throw unprocessable(`the template has ${problems.join(", and ")}`);
+}
+
+/**
+ * The answer to a credential's registration: what may be shown, and for a role reference its
+ * `kind`, `roleArn` and `region` where clients read them before credentials were for any provider.
+ */
+function credentialAnswer(view: CredentialView, roleReference: boolean) {
+  const { roleArn, region } = view.values;
+  return {
+    ...view,
+    ...(roleReference && roleArn !== undefined && region !== undefined
+      ? { kind: "role" as const, roleArn, region }
+      : {}),
+  };
 }

@@ -4,6 +4,7 @@ import { StateDirError } from "../local/state-dir.ts";
 import { eventsCommand, serveCommand, tokenCommand } from "./api-commands.ts";
 import { type Command, type Io, UsageError, type Values } from "./command.ts";
 import { completionCommand } from "./completion.ts";
+import { credentialsCommand } from "./credentials-command.ts";
 import { FileError } from "./files.ts";
 import { processIo } from "./live-table.ts";
 import { downCommand, forgetCommand } from "./offboard-commands.ts";
@@ -37,6 +38,7 @@ export const COMMANDS: readonly Command[] = [
   tokenCommand,
   eventsCommand,
   secretsCommand,
+  credentialsCommand,
   logsCommand,
   execCommand,
   shellCommand,

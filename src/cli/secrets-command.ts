@@ -122,7 +122,9 @@ export const secretsCommand: Command = {
       if (values.json) io.out(`${JSON.stringify(entries, null, 2)}\n`);
       else
         for (const e of entries)
-          io.out(`${e.team}  ${(e.member ?? "(team)").padEnd(12)} ${e.name}  ${e.updatedAt}\n`);
+          io.out(
+            `${e.team}  ${(e.member ?? (e.credential !== undefined ? `(credential ${e.credential})` : "(team)")).padEnd(12)} ${e.name}  ${e.updatedAt}\n`,
+          );
       return 0;
     }
     throw new UsageError(verb === undefined ? "give set, list or rm" : `unknown secrets command \`${verb}\``);

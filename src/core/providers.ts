@@ -66,6 +66,14 @@ export interface CredentialSchema {
   /** What the credential is, in a sentence. */
   readonly describe: string;
   readonly fields: Readonly<Record<string, CredentialField>>;
+  /**
+   * Kept as the store's role reference (every field in the record, as credentials were kept
+   * before they were for any provider) rather than with its secret fields through the Secrets
+   * port; and the provider a credential registered without `provider` is for. At most one
+   * provider says so (aws: its ExternalId is an identifier its trust policy checks, not key
+   * material; answers still leave it out).
+   */
+  readonly roleReference?: true;
 }
 
 /**
@@ -158,6 +166,12 @@ export function providerCatalog(declarations: readonly ProviderDeclaration[]): P
       if (name === d.name) byName.set(name, d);
       else aliases.set(name, d.name);
     }
+  }
+  const roleReferences = declarations.filter((d) => d.credentials?.roleReference === true);
+  if (roleReferences.length > 1) {
+    throw new ProviderCatalogError(
+      `providers ${roleReferences.map((d) => `\`${d.name}\``).join(" and ")} both keep their credentials as the role reference; at most one may`,
+    );
   }
   const simulators = declarations.filter((d) => d.simulator === true);
   if (simulators.length > 1) {

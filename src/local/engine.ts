@@ -1,5 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
+import { providerCatalog } from "../core/providers.ts";
+import { providerCredentials } from "../credentials/team-credentials.ts";
 import { createHookRunner } from "../hooks/runner.ts";
 import type { PipelineDeps } from "../pipeline/context.ts";
 import * as destroySteps from "../pipeline/destroy.ts";
@@ -205,10 +207,17 @@ export async function openLocalEngine(options: {
     },
   };
   const logs = createFileServerLogs(stateDir);
+  const secrets = createLocalSecrets({ stateDir, ...(config.secretsKey ? { key: config.secretsKey } : {}) });
+  const modules = options.providers ?? PROVIDER_MODULES;
+  const credentials = providerCredentials({
+    store,
+    secrets,
+    catalog: providerCatalog(modules.map((m) => m.declaration)),
+  });
   const providers = providerSet({
-    modules: options.providers ?? PROVIDER_MODULES,
+    modules,
     runtime: "local-runtime",
-    host: { stateDir, store, table: { client, tableName }, rateBudget: budget, logs },
+    host: { stateDir, store, table: { client, tableName }, rateBudget: budget, logs, credentials },
     unavailable: (name) =>
       new ProviderUnavailableError(
         `the ${name} provider does not run locally; run with --simulate-provider ${name} to put its servers on ${providers.catalog.simulator?.name ?? "a simulator"} (or --simulate for every server)`,
@@ -241,7 +250,6 @@ export async function openLocalEngine(options: {
     },
   };
   const running = new Set<string>();
-  const secrets = createLocalSecrets({ stateDir, ...(config.secretsKey ? { key: config.secretsKey } : {}) });
   const ticks = startTicks("self") ?? "0";
   deps = {
     store,

@@ -8,6 +8,11 @@ export interface SecretScope {
   readonly team: string;
   /** A member's secret; absent for a team secret. */
   readonly member?: string;
+  /**
+   * A secret field of the team's credential of this name (never with `member`): a scope of its
+   * own, which no template can name (hooks read team and member secrets only).
+   */
+  readonly credential?: string;
 }
 
 export interface SecretEntry extends SecretScope {

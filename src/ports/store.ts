@@ -281,6 +281,30 @@ export interface WaitUpdate extends ServerRecord {
 }
 
 /**
+ * A credential a team registered: the role reference below (the provider whose credential schema
+ * says `roleReference`), or a credential for any other provider (`kind: "fields"`).
+ */
+export type TeamCredentialRecord = CredentialRecord | FieldsCredentialRecord;
+
+/**
+ * A team's credential for a provider, as its credential schema declares it: the non-secret fields
+ * in the record, the secret ones through the Secrets port (scope `{ team, credential: name }`),
+ * of which the record keeps only the names.
+ */
+export interface FieldsCredentialRecord {
+  readonly kind: "fields";
+  readonly team: string;
+  readonly name: string;
+  /** The provider's canonical name. */
+  readonly provider: string;
+  /** The non-secret fields given, by name. */
+  readonly fields: Readonly<Record<string, string>>;
+  /** The names of the secret fields given, sorted (their values are in the Secrets port). */
+  readonly secretFields: readonly string[];
+  readonly updatedAt: string;
+}
+
+/**
  * How teamstack reaches a team's cloud account for the `aws` provider: a cross-account role it
  * assumes with an external id (preferred), or access keys kept in a Secrets Manager secret. Only
  * references are stored: never a key, never a session.
@@ -407,17 +431,19 @@ export interface TeamDirectory {
   /** The team's provider policy; undefined when no admin has set one. */
   getTeamPolicy(team: string): Promise<TeamPolicyRecord | undefined>;
 
-  /** Registers (or replaces) a team's credential reference. */
-  putCredential(credential: CredentialRecord): Promise<void>;
-  getCredential(team: string, name: string): Promise<CredentialRecord | undefined>;
+  /** Registers (or replaces) a team's credential. */
+  putCredential(credential: TeamCredentialRecord): Promise<void>;
+  getCredential(team: string, name: string): Promise<TeamCredentialRecord | undefined>;
+  /** Removes a team's credential; false when there was none. */
+  removeCredential(team: string, name: string): Promise<boolean>;
 }
 
 /** Everyone and everything registered in a team, for the console (one Query on the team's partition each). */
 export interface TeamListing {
   /** The team's members with their non-secret data, by name (those who left included). */
   listMembers(team: string): Promise<MemberRecord[]>;
-  /** The team's credential references, by name. */
-  listCredentials(team: string): Promise<CredentialRecord[]>;
+  /** The team's credentials, by name. */
+  listCredentials(team: string): Promise<TeamCredentialRecord[]>;
 }
 
 /**

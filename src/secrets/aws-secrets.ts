@@ -16,8 +16,16 @@ import { SecretsError } from "./local-secrets.ts";
  */
 const PREFIX = "teamstack";
 const TEAM_SLOT = "_team";
+/**
+ * A credential's secret fields: `teamstack/TEAM/_credential/NAME/FIELD`, one level deeper than a
+ * member's secret, so that no team or member secret is one of them.
+ */
+const CREDENTIAL_SLOT = "_credential";
 
 function secretName(scope: SecretScope, name: string): string {
+  if (scope.credential !== undefined) {
+    return `${PREFIX}/${scope.team}/${CREDENTIAL_SLOT}/${scope.credential}/${name}`;
+  }
   return `${PREFIX}/${scope.team}/${scope.member ?? TEAM_SLOT}/${name}`;
 }
 
@@ -141,11 +149,14 @@ export function createAwsSecrets(client: SecretsManagerClient, options: AwsSecre
           }),
         );
         for (const s of page.SecretList ?? []) {
-          const [, t, slot, name] = (s.Name ?? "").split("/");
+          const parts = (s.Name ?? "").split("/");
+          const [, t, slot] = parts;
+          const credential = parts.length === 5 && slot === CREDENTIAL_SLOT ? parts[3] : undefined;
+          const name = credential !== undefined ? parts[4] : parts.length === 4 ? parts[3] : undefined;
           if (!t || !slot || !name) continue;
           out.push({
             team: t,
-            ...(slot !== TEAM_SLOT ? { member: slot } : {}),
+            ...(credential !== undefined ? { credential } : slot !== TEAM_SLOT ? { member: slot } : {}),
             name,
             updatedAt: (s.LastChangedDate ?? s.CreatedDate ?? new Date(0)).toISOString(),
           });

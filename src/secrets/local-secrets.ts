@@ -34,7 +34,22 @@ interface SecretsFile {
 const NAME = /^[A-Za-z_][A-Za-z0-9_-]{0,127}$/;
 const SCOPE = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}$/;
 
+/**
+ * A credential's secrets sit in the member slot as `#credential:NAME`: no member name has `#` or
+ * `:` (SCOPE), so no member's or team's secret can be, or be named as, one of them.
+ */
+const CREDENTIAL_SLOT = "#credential:";
+
 function entryKey(scope: SecretScope, name: string): string {
+  if (scope.credential !== undefined) {
+    if (scope.member !== undefined || !SCOPE.test(scope.team) || !SCOPE.test(scope.credential)) {
+      throw new SecretsError(
+        `invalid team or credential name for a credential's secret: \`${scope.team}\`/\`${scope.credential}\``,
+      );
+    }
+    if (!NAME.test(name)) throw new SecretsError(`invalid credential field name \`${name}\``);
+    return `${scope.team}/${CREDENTIAL_SLOT}${scope.credential}/${name}`;
+  }
   if (!SCOPE.test(scope.team) || (scope.member !== undefined && !SCOPE.test(scope.member))) {
     throw new SecretsError(
       `invalid team or member name for a secret: \`${scope.team}\`/\`${scope.member ?? ""}\``,
@@ -135,7 +150,12 @@ export function createLocalSecrets(options: { readonly stateDir: string; readonl
       for (const [k, v] of Object.entries((await load()).entries)) {
         const [t, m, name] = k.split("/") as [string, string, string];
         if (team !== undefined && t !== team) continue;
-        out.push({ team: t, ...(m ? { member: m } : {}), name, updatedAt: v.updatedAt });
+        const slot = m.startsWith(CREDENTIAL_SLOT)
+          ? { credential: m.slice(CREDENTIAL_SLOT.length) }
+          : m
+            ? { member: m }
+            : {};
+        out.push({ team: t, ...slot, name, updatedAt: v.updatedAt });
       }
       return out.sort((a, b) =>
         `${a.team}/${a.member ?? ""}/${a.name}`.localeCompare(`${b.team}/${b.member ?? ""}/${b.name}`),

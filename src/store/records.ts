@@ -3,7 +3,6 @@ import { gunzip, gunzipSync, gzip, gzipSync } from "node:zlib";
 import type { CompiledHook, CompiledServer } from "../core/compiled.ts";
 import { HOOK_PHASES } from "../core/template.ts";
 import type {
-  CredentialRecord,
   HookRecord,
   LockHolder,
   MemberRecord,
@@ -16,6 +15,7 @@ import type {
   StackKey,
   StackRecord,
   StackStatus,
+  TeamCredentialRecord,
   TeamPolicyRecord,
   TemplateRef,
   TemplateVersion,
@@ -504,8 +504,26 @@ const CREDENTIAL_FIELDS = [
   "secretArn",
 ] as const;
 
-/** A credential item: the reference only (a role to assume or a secret's ARN), never key material. */
-export function credentialToItem(credential: CredentialRecord): Item {
+/**
+ * A credential item: a reference (a role to assume or a secret's ARN), or a provider's non-secret
+ * fields and the names of its secret ones; never key material.
+ */
+export function credentialToItem(credential: TeamCredentialRecord): Item {
+  if (credential.kind === "fields") {
+    const key = credentialKey(credential.team, credential.name);
+    return {
+      pk: { S: key.pk },
+      sk: { S: key.sk },
+      kind: { S: ITEM_KINDS.credential },
+      credentialKind: { S: credential.kind },
+      team: { S: credential.team },
+      name: { S: credential.name },
+      provider: { S: credential.provider },
+      fields: toAttr({ ...credential.fields }),
+      secretFields: toAttr([...credential.secretFields]),
+      updatedAt: { S: credential.updatedAt },
+    };
+  }
   const key = credentialKey(credential.team, credential.name);
   const fields = credential as unknown as Record<(typeof CREDENTIAL_FIELDS)[number], unknown>;
   return {
@@ -518,8 +536,19 @@ export function credentialToItem(credential: CredentialRecord): Item {
   };
 }
 
-export function itemToCredential(item: Item): CredentialRecord {
+export function itemToCredential(item: Item): TeamCredentialRecord {
   const f = new Fields(fromItem(item), "credential item");
+  if (f.str("credentialKind") === "fields") {
+    return {
+      kind: "fields",
+      team: f.str("team"),
+      name: f.str("name"),
+      provider: f.str("provider"),
+      fields: f.optStrMap("fields") ?? {},
+      secretFields: f.strings("secretFields"),
+      updatedAt: f.str("updatedAt"),
+    };
+  }
   const common = {
     team: f.str("team"),
     name: f.str("name"),

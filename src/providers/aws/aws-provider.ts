@@ -20,7 +20,7 @@ import type {
   ShellCommand,
 } from "../../ports/provider.ts";
 import type { RateBudget } from "../../ports/rate-budget.ts";
-import type { CredentialRecord } from "../../ports/store.ts";
+import type { CredentialRecord, TeamCredentialRecord } from "../../ports/store.ts";
 import { createMemoryRateBudget } from "../../shared/memory-rate-budget.ts";
 import { ProviderRequestError, ServerNotFoundError } from "../errors.ts";
 import { delay, truncateUtf8 } from "../timing.ts";
@@ -60,7 +60,7 @@ import { encodeUserData, STATE_DIR, shellQuote } from "./user-data.ts";
  */
 
 /** Finds a team's registered credential by name; undefined when the team has none of that name. */
-export type CredentialLookup = (team: string, name: string) => Promise<CredentialRecord | undefined>;
+export type CredentialLookup = (team: string, name: string) => Promise<TeamCredentialRecord | undefined>;
 
 export interface AwsProviderOptions {
   /** Where each credential's bootstrap (shared network per region) is recorded and claimed. */
@@ -574,7 +574,9 @@ class AwsProvider implements Provider {
 
   /** The credential, region and clients for a server with these options. */
   async #context(team: string, stackId: string, options: AwsOptions): Promise<Context> {
-    const credential = await this.#findCredential(team, options.credential);
+    const found = await this.#findCredential(team, options.credential);
+    // A credential of that name for another provider is not this provider's.
+    const credential = found?.kind === "fields" ? undefined : found;
     if (!credential) {
       throw new AwsCredentialError(
         `team \`${team}\` has no aws credential \`${options.credential}\`: register the team's role (or access keys) under that name first`,

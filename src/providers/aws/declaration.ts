@@ -120,6 +120,7 @@ export const awsDeclaration: ProviderDeclaration = {
     readiness: "callback",
   },
   credentials: {
+    roleReference: true,
     describe:
       "An IAM role in the team's account (named teamstack-*, see infra/team-role.yaml) that teamstack assumes with the team's ExternalId.",
     fields: {

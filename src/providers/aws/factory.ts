@@ -51,7 +51,8 @@ export async function preflight(request: PreflightRequest, host: ProviderHost): 
   }
   const missing: string[] = [];
   for (const [name, servers] of users) {
-    if (!(await store.getCredential(request.team, name))) {
+    const found = await store.getCredential(request.team, name);
+    if (!found || found.kind === "fields") {
       missing.push(`\`${name}\` (used by ${servers.join(", ")})`);
     }
   }

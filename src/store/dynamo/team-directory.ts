@@ -46,6 +46,13 @@ export function createDynamoTeamDirectory(table: TableClient): TeamDirectory {
       const item = await table.getItem(keyAttrs(credentialKey(team, name)), `credential \`${name}\``);
       return item && itemToCredential(item);
     },
+
+    async removeCredential(team, name) {
+      const key = keyAttrs(credentialKey(team, name));
+      if (!(await table.getItem(key, `credential \`${name}\``))) return false;
+      await table.deleteItem(key, `credential \`${name}\``);
+      return true;
+    },
   };
 }
 

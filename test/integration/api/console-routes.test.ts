@@ -86,6 +86,7 @@ describe("members, credentials and events", () => {
           name: "prod",
           provider: "aws",
           fields: ["roleArn", "externalId", "region"],
+          secretFields: ["externalId"],
           updatedAt: expect.any(String),
         },
       ],

@@ -284,7 +284,17 @@ describe("auth and errors", () => {
     };
     const res = await api.call("PUT", "/teams/acme/credentials/default", { token: admin, body });
     expect(res.status).toBe(200);
-    expect(res.body).toEqual({ name: "default", kind: "role", roleArn: body.roleArn, region: "eu-west-1" });
+    expect(res.body).toEqual({
+      name: "default",
+      kind: "role",
+      roleArn: body.roleArn,
+      region: "eu-west-1",
+      provider: "aws",
+      fields: ["roleArn", "externalId", "region"],
+      values: { roleArn: body.roleArn, region: "eu-west-1" },
+      secretFields: ["externalId"],
+      updatedAt: expect.any(String),
+    });
     expect(res.text).not.toContain(body.externalId);
     expect(await api.engine.store.getCredential("acme", "default")).toMatchObject({
       externalId: body.externalId,
