@@ -70,7 +70,18 @@ function check(ctx: ValidationContext) {
   // Servers first: hooks check their targets against the server names.
   let servers: ServerSpec[] = [];
   if (!top.servers) ctx.at(root.start, "missing `servers`: a template needs at least one server");
-  else servers = serversOf(ctx, top.servers);
+  else {
+    const autoStop =
+      top.settings?.kind === "map"
+        ? top.settings.entries.find((e) => e.key.value === "auto_stop")?.value
+        : undefined;
+    // auto_stop asks every server's provider to stop it: checked at each server.
+    servers = serversOf(
+      ctx,
+      top.servers,
+      settings.autoStopSeconds !== undefined && autoStop ? { autoStop } : {},
+    );
+  }
   const preHooks = top.pre_hooks ? hooksOf(ctx, top.pre_hooks, "pre") : [];
   const postHooks = top.post_hooks ? hooksOf(ctx, top.post_hooks, "post") : [];
   const destroyHooks = top.destroy_hooks ? hooksOf(ctx, top.destroy_hooks, "destroy") : [];
