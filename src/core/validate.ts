@@ -28,6 +28,11 @@ export interface LoadResult {
   readonly plan: TemplatePlan | undefined;
   /** Every problem, sorted by position. */
   readonly problems: readonly Problem[];
+  /**
+   * What is worth saying that is not a problem (a provider's alias used), once each, in document
+   * order; absent when there is nothing to say.
+   */
+  readonly notes?: readonly Problem[];
 }
 
 /**
@@ -48,8 +53,15 @@ export function loadTemplate(
   const ctx = new ValidationContext(decoded, file, providers);
   const checked = check(ctx);
   const problems = sortProblems(ctx.problems);
-  if (problems.length > 0 || !checked?.plan) return { template: undefined, plan: undefined, problems };
-  return { template: checked.template, plan: templatePlanOf(checked.template, checked.plan), problems };
+  const notes = ctx.notes.length > 0 ? { notes: [...ctx.notes] } : {};
+  if (problems.length > 0 || !checked?.plan)
+    return { template: undefined, plan: undefined, problems, ...notes };
+  return {
+    template: checked.template,
+    plan: templatePlanOf(checked.template, checked.plan),
+    problems,
+    ...notes,
+  };
 }
 
 function check(ctx: ValidationContext) {

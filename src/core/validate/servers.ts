@@ -150,8 +150,17 @@ function providerOf(
     return undefined;
   }
   const found = ctx.providers.lookup(v);
-  if (found) return found;
-  const aliasNotes = [...aliases].map(([alias, of]) => `\`${alias}\` is an alias of \`${of}\``);
+  if (found) {
+    if (found.name !== v) ctx.note(node.start, `\`${v}\` is another name for \`${found.name}\``);
+    return found;
+  }
+  const byProvider = new Map<string, string[]>();
+  for (const [alias, of] of aliases) byProvider.set(of, [...(byProvider.get(of) ?? []), `\`${alias}\``]);
+  const aliasNotes = [...byProvider].map(([of, list]) =>
+    list.length === 1
+      ? `${list[0]} is an alias of \`${of}\``
+      : `${list.slice(0, -1).join(", ")} and ${list.at(-1)} are aliases of \`${of}\``,
+  );
   ctx.at(
     node.start,
     `${where}: unknown provider \`${v}\`; ${expected}${aliasNotes.length > 0 ? ` (${aliasNotes.join("; ")})` : ""}${didYouMean(v, [...names, ...aliases.keys()])}`,
