@@ -9,6 +9,7 @@ import { FileError } from "./files.ts";
 import { processIo } from "./live-table.ts";
 import { downCommand, forgetCommand } from "./offboard-commands.ts";
 import { extendCommand, startCommand, stopCommand } from "./power-commands.ts";
+import { providersCommand } from "./providers-command.ts";
 import { rolloutCommand } from "./rollout-command.ts";
 import { secretsCommand } from "./secrets-command.ts";
 import { execCommand, logsCommand, shellCommand } from "./server-commands.ts";
@@ -39,6 +40,7 @@ export const COMMANDS: readonly Command[] = [
   eventsCommand,
   secretsCommand,
   credentialsCommand,
+  providersCommand,
   logsCommand,
   execCommand,
   shellCommand,

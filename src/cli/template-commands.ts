@@ -18,13 +18,17 @@ import { findStack, withEngine } from "./stack-commands.ts";
  * Reads and validates one template file against the registry's providers; problems are returned,
  * unreadable files throw FileError. A valid template comes with its plan.
  */
-export async function loadTemplateFile(
-  file: string,
-): Promise<{ template?: Template; plan?: TemplatePlan; problems: readonly Problem[] }> {
+export async function loadTemplateFile(file: string): Promise<{
+  template?: Template;
+  plan?: TemplatePlan;
+  problems: readonly Problem[];
+  notes?: readonly Problem[];
+}> {
   const read = await readTemplateBytes(file, MAX_TEMPLATE_BYTES);
   if (read.tooLarge) return { problems: [{ file, line: 1, column: 1, message: tooLarge(read.size) }] };
-  const { template, plan, problems } = loadTemplate(read.bytes, file, PROVIDERS);
-  return template && plan ? { template, plan, problems } : { problems };
+  const { template, plan, problems, notes } = loadTemplate(read.bytes, file, PROVIDERS);
+  const noted = notes ? { notes } : {};
+  return template && plan ? { template, plan, problems, ...noted } : { problems, ...noted };
 }
 
 function printProblems(problems: readonly Problem[], io: Io): void {
@@ -53,7 +57,7 @@ export const validateCommand: Command = {
   help: [
     [
       "--json",
-      'Print {"valid","problems":[{"file","line","column","message"}],"notes"?:[{"file","message"}]} on stdout.',
+      'Print {"valid","problems":[{"file","line","column","message"}],"notes"?:[{"file","line"?,"column"?,"message"}]} on stdout.',
     ],
   ],
   async run(values: Values, files: string[], io: Io): Promise<number> {
@@ -61,12 +65,15 @@ export const validateCommand: Command = {
     const problems: Problem[] = [];
     const unreadable: string[] = [];
     // Not problems: what a valid template's stacks cannot do (stop and start).
-    const notes: { file: string; message: string }[] = [];
+    const notes: { file: string; line?: number; column?: number; message: string }[] = [];
     for (const file of files) {
       try {
         const loaded = await loadTemplateFile(file);
         // One by one: a template can have more problems than a call can take arguments.
         for (const p of loaded.problems) problems.push(p);
+        // A provider's other name, once per template (as the seed writes `virtualbox/localhost`);
+        // a template with problems gets its problems only.
+        if (loaded.template) for (const n of loaded.notes ?? []) notes.push(n);
         const unstoppable = loaded.template ? unstoppableServers(loaded.template.servers, PROVIDERS) : [];
         if (unstoppable.length > 0) {
           notes.push({
@@ -85,7 +92,9 @@ export const validateCommand: Command = {
       io.out(`${JSON.stringify({ valid, problems, ...(notes.length > 0 ? { notes } : {}) }, null, 2)}\n`);
     else {
       if (problems.length > 0) printProblems(problems, io);
-      for (const n of notes) io.err(`${n.file}: note: ${n.message}\n`);
+      for (const n of notes) {
+        io.err(`${n.file}${n.line !== undefined ? `:${n.line}:${n.column}` : ""}: note: ${n.message}\n`);
+      }
     }
     for (const message of unreadable) io.err(`teamstack validate: ${message}\n`);
     if (unreadable.length > 0) return 2;

@@ -90,7 +90,10 @@ export interface DeploymentGrant {
 export interface ProviderDeclaration {
   /** The name templates use (`provider: NAME`); letters, digits and `-`. */
   readonly name: string;
-  /** Other names templates may use for it (`localhost` for `local`). */
+  /**
+   * Other names templates may use for it (`localhost` for `local`); an alias may hold one `/`
+   * (`virtualbox/localhost`, as the seed writes it).
+   */
   readonly aliases: readonly string[];
   /** What its servers are, in a sentence. */
   readonly summary: string;
@@ -142,6 +145,8 @@ export interface ProviderCatalog {
 }
 
 const PROVIDER_NAME = /^[a-z][a-z0-9-]{0,31}$/;
+/** An alias may hold one `/` between two such names: the seed's `virtualbox/localhost`. */
+const ALIAS_NAME = /^[a-z][a-z0-9-]{0,31}(?:\/[a-z][a-z0-9-]{0,31})?$/;
 
 /**
  * A catalog of declarations, checked: names and aliases well formed and unique, one simulator at most.
@@ -153,9 +158,11 @@ export function providerCatalog(declarations: readonly ProviderDeclaration[]): P
   const taken = (name: string) => byName.has(name) || aliases.has(name);
   for (const d of declarations) {
     for (const name of [d.name, ...d.aliases]) {
-      if (!PROVIDER_NAME.test(name)) {
+      if (!(name === d.name ? PROVIDER_NAME : ALIAS_NAME).test(name)) {
         throw new ProviderCatalogError(
-          `provider name \`${name}\`: expected a lowercase letter, then letters, digits or - (at most 32)`,
+          name === d.name
+            ? `provider name \`${name}\`: expected a lowercase letter, then letters, digits or - (at most 32)`
+            : `provider alias \`${name}\`: expected a lowercase letter, then letters, digits or - (at most 32), with at most one / between two such names`,
         );
       }
       if (taken(name)) {

@@ -28,6 +28,11 @@ export interface LoadResult {
   readonly plan: TemplatePlan | undefined;
   /** Every problem, sorted by position. */
   readonly problems: readonly Problem[];
+  /**
+   * What is worth saying that is not a problem (a provider's alias used), once each, in document
+   * order; absent when there is nothing to say.
+   */
+  readonly notes?: readonly Problem[];
 }
 
 /**
@@ -48,8 +53,15 @@ export function loadTemplate(
   const ctx = new ValidationContext(decoded, file, providers);
   const checked = check(ctx);
   const problems = sortProblems(ctx.problems);
-  if (problems.length > 0 || !checked?.plan) return { template: undefined, plan: undefined, problems };
-  return { template: checked.template, plan: templatePlanOf(checked.template, checked.plan), problems };
+  const notes = ctx.notes.length > 0 ? { notes: [...ctx.notes] } : {};
+  if (problems.length > 0 || !checked?.plan)
+    return { template: undefined, plan: undefined, problems, ...notes };
+  return {
+    template: checked.template,
+    plan: templatePlanOf(checked.template, checked.plan),
+    problems,
+    ...notes,
+  };
 }
 
 function check(ctx: ValidationContext) {
@@ -70,7 +82,18 @@ function check(ctx: ValidationContext) {
   // Servers first: hooks check their targets against the server names.
   let servers: ServerSpec[] = [];
   if (!top.servers) ctx.at(root.start, "missing `servers`: a template needs at least one server");
-  else servers = serversOf(ctx, top.servers);
+  else {
+    const autoStop =
+      top.settings?.kind === "map"
+        ? top.settings.entries.find((e) => e.key.value === "auto_stop")?.value
+        : undefined;
+    // auto_stop asks every server's provider to stop it: checked at each server.
+    servers = serversOf(
+      ctx,
+      top.servers,
+      settings.autoStopSeconds !== undefined && autoStop ? { autoStop } : {},
+    );
+  }
   const preHooks = top.pre_hooks ? hooksOf(ctx, top.pre_hooks, "pre") : [];
   const postHooks = top.post_hooks ? hooksOf(ctx, top.post_hooks, "post") : [];
   const destroyHooks = top.destroy_hooks ? hooksOf(ctx, top.destroy_hooks, "destroy") : [];

@@ -30,6 +30,9 @@ const RESERVED = new Set(["__proto__", "constructor", "prototype"]);
 
 export class ValidationContext {
   readonly problems: Problem[] = [];
+  /** What is worth saying about a template that is not a problem (an alias used), once each. */
+  readonly notes: Problem[] = [];
+  readonly #noted = new Set<string>();
   readonly text: string;
   readonly file: string;
   readonly lines: LineIndex;
@@ -49,6 +52,13 @@ export class ValidationContext {
     this.file = file;
     this.lines = new LineIndex(text);
     this.providers = providers;
+  }
+
+  /** Records a note at an offset of the text, once per message however often it is asked. */
+  note(offset: number, message: string): void {
+    if (this.#noted.has(message)) return;
+    this.#noted.add(message);
+    this.notes.push({ file: this.file, ...this.lines.position(offset), message });
   }
 
   /** Records a problem at an offset of the text. */

@@ -1,6 +1,6 @@
 import { looksPortable, parsePortableSize } from "../capabilities.ts";
 import { findReferences } from "../interpolate.ts";
-import type { ProviderDeclaration } from "../providers.ts";
+import type { OptionalVerb, ProviderDeclaration } from "../providers.ts";
 import type { ServerSpec } from "../template.ts";
 import type { YMap, YNode } from "../yaml-tree.ts";
 import { SERVER_NAME, type ValidationContext } from "./context.ts";
@@ -15,7 +15,16 @@ import { checkValue, scalarOf, toPlain } from "./values.ts";
 const SERVER_KEYS = ["name", "provider", "type", "user_data", "depends_on", "options", "on_start"] as const;
 type ServerFields = Partial<Record<(typeof SERVER_KEYS)[number], YNode>>;
 
-export function serversOf(ctx: ValidationContext, node: YNode): ServerSpec[] {
+/**
+ * What a template asks of a provider beyond the required verbs, and where: `auto_stop` (settings)
+ * stops every server, so it needs `stop` of each server's provider.
+ */
+export interface AskedOfEveryServer {
+  /** The `auto_stop` setting's node, when the template has one. */
+  readonly autoStop?: YNode;
+}
+
+export function serversOf(ctx: ValidationContext, node: YNode, asked: AskedOfEveryServer = {}): ServerSpec[] {
   if (node.kind !== "seq") {
     ctx.at(node.start, `servers: expected a list of servers (\`- name: ...\`), found ${describe(node)}`);
     return [];
@@ -62,6 +71,22 @@ export function serversOf(ctx: ValidationContext, node: YNode): ServerSpec[] {
     const userData = userDataOf(ctx, f.user_data, provider, name, where);
     const dependsOn = dependsOnOf(ctx, f.depends_on, name, where);
     const onStart = onStartOf(ctx, f.on_start, name, where);
+    if (provider) {
+      const server = `${where} (line ${ctx.lines.position(map.start).line})`;
+      if (onStart !== undefined && f.on_start) {
+        lacking(ctx, f.on_start.start, server, provider, "start", "on_start runs when a server starts");
+      }
+      if (asked.autoStop) {
+        lacking(
+          ctx,
+          (f.provider ?? map).start,
+          server,
+          provider,
+          "stop",
+          `settings.auto_stop (line ${ctx.lines.position(asked.autoStop.start).line}) stops every server of the stack`,
+        );
+      }
+    }
     if (name && provider && type !== undefined) {
       servers.push({
         name,
@@ -76,6 +101,35 @@ export function serversOf(ctx: ValidationContext, node: YNode): ServerSpec[] {
     }
   });
   return servers;
+}
+
+/** Whose servers a verb does something to, in a message: "start servers". */
+const VERB_DOES: Readonly<Record<OptionalVerb, string>> = {
+  stop: "stop servers",
+  start: "start servers",
+  shell: "open a shell on servers",
+};
+
+/**
+ * Reports, at `offset`, a server that asks its provider for an optional verb the provider lacks,
+ * naming the capability and the providers that have it.
+ */
+function lacking(
+  ctx: ValidationContext,
+  offset: number,
+  server: string,
+  provider: ProviderDeclaration,
+  verb: OptionalVerb,
+  why: string,
+): void {
+  if (provider.capabilities.verbs.includes(verb)) return;
+  const having = ctx.providers.declarations
+    .filter((d) => d.capabilities.verbs.includes(verb))
+    .map((d) => d.name);
+  ctx.at(
+    offset,
+    `${server}: ${why}, and provider \`${provider.name}\` cannot ${VERB_DOES[verb]} (it lacks the \`${verb}\` capability; ${having.length > 0 ? `providers with it: ${having.join(", ")}` : "no provider has it"})`,
+  );
 }
 
 function providerOf(
@@ -96,8 +150,17 @@ function providerOf(
     return undefined;
   }
   const found = ctx.providers.lookup(v);
-  if (found) return found;
-  const aliasNotes = [...aliases].map(([alias, of]) => `\`${alias}\` is an alias of \`${of}\``);
+  if (found) {
+    if (found.name !== v) ctx.note(node.start, `\`${v}\` is another name for \`${found.name}\``);
+    return found;
+  }
+  const byProvider = new Map<string, string[]>();
+  for (const [alias, of] of aliases) byProvider.set(of, [...(byProvider.get(of) ?? []), `\`${alias}\``]);
+  const aliasNotes = [...byProvider].map(([of, list]) =>
+    list.length === 1
+      ? `${list[0]} is an alias of \`${of}\``
+      : `${list.slice(0, -1).join(", ")} and ${list.at(-1)} are aliases of \`${of}\``,
+  );
   ctx.at(
     node.start,
     `${where}: unknown provider \`${v}\`; ${expected}${aliasNotes.length > 0 ? ` (${aliasNotes.join("; ")})` : ""}${didYouMean(v, [...names, ...aliases.keys()])}`,

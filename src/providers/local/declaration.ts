@@ -6,7 +6,8 @@ import type { ProviderDeclaration } from "../../core/providers.ts";
  */
 export const localDeclaration: ProviderDeclaration = {
   name: "local",
-  aliases: ["localhost"],
+  // `virtualbox/localhost`: the seed's own spelling (its example template's servers).
+  aliases: ["localhost", "virtualbox/localhost"],
   summary: "Sandboxes (bubblewrap) on the machine that runs teamstack, each with its own loopback address.",
   capabilities: {
     nativeType: /^sandbox$/,
