@@ -617,7 +617,7 @@ function artifactsOf(
     Hostname: server,
     Provider: DOCKER,
     Type: type,
-    Region: credential ?? "local",
+    Region: credential ?? "this-machine",
   };
 }
 

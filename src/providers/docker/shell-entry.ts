@@ -1,13 +1,13 @@
-// The shell helper: `node shell-entry.ts ENDPOINT|local CONTAINER` bridges this terminal to an
+// The shell helper: `node shell-entry.ts ENDPOINT|- CONTAINER` (`-`: this machine's engine, from the environment) bridges this terminal to an
 // interactive shell in the container through the Engine's exec (see shell.ts).
 import { readFileSync } from "node:fs";
 import { endpointFromEnv, parseEndpoint } from "./endpoint.ts";
 import { DockerEngine } from "./engine.ts";
 import { StreamDemuxer } from "./stream.ts";
 
-const [where = "local", container = ""] = process.argv.slice(2);
+const [where = "-", container = ""] = process.argv.slice(2);
 const endpoint =
-  where === "local"
+  where === "-"
     ? endpointFromEnv(process.env, (p) => {
         try {
           return readFileSync(p, "utf8");

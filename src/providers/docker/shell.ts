@@ -28,7 +28,7 @@ export function dockerShellCommand(
   }
   return {
     file: process.execPath,
-    args: [ENTRY, local ? "local" : describeEndpoint(endpoint), container],
+    args: [ENTRY, local ? "-" : describeEndpoint(endpoint), container],
     options: { stdio: "inherit", env: { ...env, ...(term ? { TERM: term } : {}) } },
   };
 }
