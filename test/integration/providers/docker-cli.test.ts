@@ -96,11 +96,17 @@ describe.skipIf(missing !== undefined)("docker stacks through the CLI", { timeou
     // run's attempt, if it opened one, ended with it; on_start's attempt comes last).
     const attempts: string[] = [];
     for (let n = 1; n <= 4; n++) {
-      const logs = await runCli(["logs", stackId, "b", "--attempt", String(n), "--state-dir", stateDir], 60_000);
+      const logs = await runCli(
+        ["logs", stackId, "b", "--attempt", String(n), "--state-dir", stateDir],
+        60_000,
+      );
       if (logs.code !== 0) break;
       attempts.push(logs.stdout);
     }
-    expect(attempts.some((text) => text.includes("b done")), attempts.join("\n---\n")).toBe(true);
+    expect(
+      attempts.some((text) => text.includes("b done")),
+      attempts.join("\n---\n"),
+    ).toBe(true);
 
     const stop = await runCli(["stop", stackId, "--state-dir", stateDir], 120_000);
     expect(stop.code, shown(stop)).toBe(0);
