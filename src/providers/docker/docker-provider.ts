@@ -82,6 +82,9 @@ export function limitsOf(type: string): { NanoCpus?: number; Memory?: number } {
   let ramMb: number | undefined;
   if (native) {
     cpu = native[1] !== undefined ? Number(native[1]) : undefined;
+    if (cpu !== undefined && !(cpu > 0)) {
+      throw new ProviderRequestError(`type \`${type}\`: \`${native[1]}\` is not a number of CPUs`);
+    }
     ramMb = native[2] !== undefined ? Number(native[2]) : undefined;
   } else {
     const size = parsePortableSize(type);

@@ -178,9 +178,7 @@ describe("docker labels, names and sizes", () => {
     expect(limitsOf("container-0.5cpu")).toEqual({ NanoCpus: 500_000_000 });
     expect(limitsOf("container")).toEqual({});
     expect(() => limitsOf("t3.micro")).toThrow(/neither a container type nor a portable size/);
-    const huge = parsePortableSize("512cpu");
-    if (typeof huge === "string") throw new Error(huge);
-    expect(dockerDeclaration.capabilities.sizes.map(huge, "512cpu")).toEqual({ problem: "at most 256 CPUs" });
+    expect(() => limitsOf("container-1.2.3cpu")).toThrow(/`1.2.3` is not a number of CPUs/);
   });
 
   it("shares the host only for servers on this machine's own engine", () => {
