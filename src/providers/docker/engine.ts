@@ -255,7 +255,8 @@ export class DockerEngine {
     const base: http.RequestOptions = {
       method,
       path: fullPath,
-      headers: { host: "docker", ...headers },
+      // Over TCP the Host header stays the engine's own: https checks the certificate against it.
+      headers: e.kind === "tcp" ? headers : { host: "docker", ...headers },
       // A hijacked connection is never given back to a pool.
       agent: hijacking ? false : this.#agent,
     };

@@ -1,8 +1,10 @@
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
+import { connect, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { createServer, type Server } from "node:tls";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createFileServerLogs } from "../../../src/local/server-logs.ts";
 import type {
@@ -300,6 +302,119 @@ describe.skipIf(missing !== undefined)(
       await expect(remote.preflight("team", { credential: "other" })).rejects.toThrow(
         /team `team` has no Docker credential `other`/,
       );
+    });
+
+    it("reaches a team's Docker host over TLS with the credential's CA, certificate and key, and refuses an engine the CA did not sign", async () => {
+      // A TLS front for the Podman socket on 127.0.0.1 that asks for a client certificate: the
+      // certificates are made in memory by openssl (printed, never written to a file).
+      const selfSigned = (): { key: string; cert: string } => {
+        const pem = execFileSync(
+          "openssl",
+          [
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "-",
+            "-out",
+            "-",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-days",
+            "1",
+          ],
+          { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] },
+        );
+        const key = /-----BEGIN PRIVATE KEY-----[\s\S]+?-----END PRIVATE KEY-----\n/.exec(pem)?.[0] ?? "";
+        const cert = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n/.exec(pem)?.[0] ?? "";
+        return { key, cert };
+      };
+      const server = selfSigned();
+      const client = selfSigned();
+      const stranger = selfSigned();
+      const sockets = new Set<Socket>();
+      const front: Server = createServer(
+        {
+          key: server.key,
+          cert: server.cert,
+          ca: client.cert,
+          requestCert: true,
+          rejectUnauthorized: true,
+          allowHalfOpen: true,
+        },
+        (tls) => {
+          const unix = connect({ path: podman.dockerHost.slice("unix://".length), allowHalfOpen: true });
+          sockets.add(unix);
+          sockets.add(tls);
+          tls.pipe(unix);
+          unix.pipe(tls);
+          tls.on("error", () => unix.destroy());
+          unix.on("error", () => tls.destroy());
+        },
+      );
+      // Every connection, a failed handshake's too, so that close() below does not wait for one.
+      front.on("connection", (raw: Socket) => sockets.add(raw));
+      await new Promise<void>((resolve) => front.listen(0, "127.0.0.1", resolve));
+      const port = (front.address() as { port: number }).port;
+      const fields = {
+        endpoint: `tcp://127.0.0.1:${port}`,
+        ca: server.cert,
+        cert: client.cert,
+        key: client.key,
+      };
+      const credentials: ProviderCredentials = {
+        async get(team, name, p) {
+          if (name === "tls") return { team, name, provider: p, fields };
+          if (name === "wrong-ca")
+            return { team, name, provider: p, fields: { ...fields, ca: stranger.cert } };
+          return undefined;
+        },
+        async list() {
+          return ["tls", "wrong-ca"];
+        },
+      };
+      const remote = createDockerProvider({
+        localEndpoint: { kind: "unix", path: "/nonexistent/local.sock" },
+        defaultImage: podman.image,
+        credentials,
+        labels: Object.fromEntries([podman.label.split("=") as [string, string]]),
+      });
+      try {
+        const stack = `dk-t-${run}`;
+        const options = { credential: "tls" };
+        const artifacts = await remote.create(request(stack, "t", "echo over tls\n", { options }));
+        const ref = { team: "team", stackId: stack, server: "t", id: artifacts.Id, options };
+        expect(await remote.waitUntilReady(ref)).toEqual({ ready: true });
+        const r = await remote.runScript(ref, "cat /var/lib/teamstack/output", {
+          timeoutMs: 30_000,
+          maxOutputBytes: 1024,
+        });
+        expect(r).toMatchObject({ exitCode: 0, output: "over tls\n" });
+        await remote.destroy(ref);
+        expect(await labelled(podman.engine, [`${LABELS.stack}=${stack}`])).toEqual({
+          containers: 0,
+          networks: 0,
+          volumes: 0,
+        });
+        const refused = await remote.preflight("team", { credential: "wrong-ca" }).then(
+          () => undefined,
+          (err: unknown) => err as Error,
+        );
+        expect(refused?.message).toMatch(
+          new RegExp(`cannot reach the Docker Engine at tcp://127.0.0.1:${port} \\(TLS\\)`),
+        );
+        expect(refused?.message).not.toContain("PRIVATE KEY");
+      } finally {
+        // The provider keeps idle connections open (keep-alive): closed here, or close() waits for them.
+        for (const s of sockets) s.destroy();
+        await new Promise<void>((resolve) => front.close(() => resolve()));
+      }
     });
   },
 );
