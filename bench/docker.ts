@@ -1,7 +1,7 @@
 // Benchmark: a 20-server DAG of containers on a Docker-compatible engine, through the real
-// provision state machine, locally. The engine is this machine's own (DOCKER_HOST or the default
-// socket, with TEAMSTACK_DOCKER_IMAGE) when it answers, else a Podman service started as the
-// tests start it; with neither, the section says so and is skipped.
+// provision state machine, locally. The engine is a Podman service started as the tests start it
+// (test/support/podman.ts, with its cached busybox image); without podman, runc and
+// busybox-static the section says so and is skipped.
 import { createHash } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
