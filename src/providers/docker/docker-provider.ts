@@ -407,7 +407,7 @@ class DockerProvider implements Provider {
       engine = new DockerEngine(endpoint);
       this.#remote.set(key, engine);
     }
-    return { engine, image: named ?? found.fields.image ?? this.#opts.defaultImage, credential };
+    return { engine, image: named ?? this.#opts.defaultImage, credential };
   }
 
   async #containersOf(engine: DockerEngine, labels: Record<string, string>): Promise<ContainerSummary[]> {

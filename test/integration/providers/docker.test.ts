@@ -257,8 +257,7 @@ describe.skipIf(missing !== undefined)(
       const credentials: ProviderCredentials = {
         async get(team, name, p) {
           if (team !== "team" || p !== "docker") return undefined;
-          if (name === "mine")
-            return { team, name, provider: p, fields: { endpoint: podman.dockerHost, image: podman.image } };
+          if (name === "mine") return { team, name, provider: p, fields: { endpoint: podman.dockerHost } };
           if (name === "nowhere")
             return { team, name, provider: p, fields: { endpoint: "unix:///nonexistent/docker.sock" } };
           return undefined;
@@ -275,7 +274,7 @@ describe.skipIf(missing !== undefined)(
       });
       const { artifacts } = await (async () => {
         const a = await remote.create(
-          request(stack, "r", "echo remote\n", { options: { credential: "mine" } }),
+          request(stack, "r", "echo remote\n", { options: { credential: "mine", image: podman.image } }),
         );
         return { artifacts: a };
       })();
@@ -284,7 +283,7 @@ describe.skipIf(missing !== undefined)(
         stackId: stack,
         server: "r",
         id: artifacts.Id,
-        options: { credential: "mine" },
+        options: { credential: "mine", image: podman.image },
       };
       expect(await remote.waitUntilReady(ref)).toEqual({ ready: true });
       await remote.destroy(ref);
