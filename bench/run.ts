@@ -2,6 +2,7 @@
 import { cpus } from "node:os";
 import { benchBundles } from "./bundles.ts";
 import { benchConsole } from "./console.ts";
+import { benchDocker } from "./docker.ts";
 import { benchPipeline } from "./pipeline.ts";
 import { benchCreateRate } from "./rate.ts";
 import { benchTemplate } from "./template.ts";
@@ -9,6 +10,10 @@ import { benchTemplate } from "./template.ts";
 const sections: Array<[string, () => Record<string, string> | Promise<Record<string, string>>]> = [
   ["Template language", benchTemplate],
   ["Provisioning: generated DAGs of sim servers through the real state machine, locally", benchPipeline],
+  [
+    "Provisioning on docker: a 20-server DAG of containers through the real state machine, locally",
+    benchDocker,
+  ],
   ["Account-wide create limit: stacks at once against one shared rate budget, locally", benchCreateRate],
   ["Lambda bundles: built as the deployment builds them, imported by a fresh Node process", benchBundles],
   ["Web console: the first page with 100 stacks on a local serve, in Chromium", benchConsole],

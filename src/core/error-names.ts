@@ -61,6 +61,11 @@ export const ERROR_NAMES = names(
   "SandboxSetupError",
   "SandboxNotRunningError",
   "SandboxBusyError",
+  // src/providers/docker: the Docker Engine API.
+  "DockerError",
+  "DockerUnreachableError",
+  "DockerImageMissingError",
+  "DockerApiError",
   "AddressExhaustedError",
   // src/hooks.
   "HookError",

@@ -1,6 +1,7 @@
 import { type ProviderCatalog, providerCatalog } from "../core/providers.ts";
 import type { ProviderModule } from "../ports/provider.ts";
 import { awsDeclaration } from "./aws/declaration.ts";
+import { dockerDeclaration } from "./docker/declaration.ts";
 import { localDeclaration } from "./local/declaration.ts";
 import { simDeclaration } from "./sim/declaration.ts";
 
@@ -15,6 +16,7 @@ export const PROVIDER_MODULES: readonly ProviderModule[] = [
   { declaration: awsDeclaration, load: () => import("./aws/factory.ts") },
   { declaration: localDeclaration, load: () => import("./local/factory.ts") },
   { declaration: simDeclaration, load: () => import("./sim/factory.ts") },
+  { declaration: dockerDeclaration, load: () => import("./docker/factory.ts") },
 ];
 
 /** The registry's declarations, looked up by name or alias: what templates are validated against. */
