@@ -56,8 +56,10 @@ export const dockerDeclaration: ProviderDeclaration = {
         value: {
           kind: "string",
           interpolated: false,
-          pattern: /^((tcp|unix|ssh):\/\/|\/)\S+$/,
-          describe: "tcp://HOST:PORT, unix:///PATH, ssh://HOST",
+          // A team's host is reached over TCP: a unix socket or ssh:// would use this machine's own
+          // access (its engine, its SSH identity), which only the operator gives (DOCKER_HOST).
+          pattern: /^tcp:\/\/\S+$/,
+          describe: "tcp://HOST:PORT (unix sockets and ssh:// are the operator's, through DOCKER_HOST)",
         },
         required: true,
         secret: false,

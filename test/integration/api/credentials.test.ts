@@ -1,6 +1,7 @@
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { PROVIDERS } from "../../../src/providers/registry.ts";
 import { HOSTBOX } from "../../support/fixture-provider.ts";
 import { startTestApi, type TestApi } from "./api-server.ts";
 
@@ -120,6 +121,12 @@ describe("team credentials for any provider", () => {
   });
 
   it("answers 400 naming the field and what was expected, never repeating a secret, and changes nothing", async () => {
+    // The providers that take credentials, as the registry (with the fixture) lists them.
+    const withCredentials = PROVIDERS.declarations
+      .filter((d) => d.credentials !== undefined)
+      .map((d) => d.name)
+      .join(", ");
+    expect(withCredentials).toContain(HOSTBOX);
     const before = await api.engine.store.getCredential("acme", "box");
     const cases: [object, string][] = [
       [{ ...body, user: undefined }, "field `user` is missing: a user name"],
@@ -132,8 +139,8 @@ describe("team credentials for any provider", () => {
         { ...body, privateKey: "not-a-key-canary" },
         "field `privateKey`: expected a private key (PEM or OpenSSH) (a secret field: its value is not shown)",
       ],
-      [{ ...body, provider: "nosuch" }, `\`nosuch\` is not one of aws, ${HOSTBOX}`],
-      [{ ...body, provider: "sim" }, `\`sim\` is not one of aws, ${HOSTBOX}`],
+      [{ ...body, provider: "nosuch" }, `\`nosuch\` is not one of ${withCredentials}`],
+      [{ ...body, provider: "sim" }, `\`sim\` is not one of ${withCredentials}`],
     ];
     for (const [given, message] of cases) {
       const res = await api.call("PUT", "/teams/acme/credentials/box", { token: admin, body: given });
@@ -154,6 +161,24 @@ describe("team credentials for any provider", () => {
     expect(messageOf(unknown.body)).toContain("unknown field `nope`");
     expect(await api.engine.store.getCredential("acme", "box")).toEqual(before);
     expect(await api.engine.secrets.get({ team: "acme", credential: "box" }, "privateKey")).toBe(KEY);
+  });
+
+  it("takes a team's Docker host only over tcp://: a unix socket or ssh:// would be this machine's own access", async () => {
+    for (const endpoint of ["unix:///var/run/docker.sock", "/var/run/docker.sock", "ssh://root@localhost"]) {
+      const res = await api.call("PUT", "/teams/acme/credentials/engine", {
+        token: admin,
+        body: { provider: "docker", endpoint },
+      });
+      expect(res.status, endpoint).toBe(400);
+      expect(messageOf(res.body)).toContain("field `endpoint`");
+      expect(messageOf(res.body)).toContain("tcp://HOST:PORT");
+    }
+    expect(await api.engine.store.getCredential("acme", "engine")).toBeUndefined();
+    const ok = await api.call("PUT", "/teams/acme/credentials/engine", {
+      token: admin,
+      body: { provider: "docker", endpoint: "tcp://docker.example.test:2376" },
+    });
+    expect(ok.status).toBe(200);
   });
 
   it("replaces a credential's secrets, removing the secret field it no longer has", async () => {
