@@ -1,13 +1,10 @@
-import { providerCatalog } from "../../src/core/providers.ts";
 import type { ProviderName } from "../../src/core/template.ts";
-import { providerCredentials } from "../../src/credentials/team-credentials.ts";
+import { providerCredentials } from "../../src/credentials/provider-credentials.ts";
 import { ProviderUnavailableError } from "../../src/pipeline/errors.ts";
 import type { Provider, ProviderHost, ProviderModule } from "../../src/ports/provider.ts";
 import type { TaskStore } from "../../src/ports/store.ts";
 import { type ProviderSet, providerSet } from "../../src/providers/provider-set.ts";
 import { PROVIDER_MODULES } from "../../src/providers/registry.ts";
-import { createTableClient } from "../../src/store/dynamo/table-client.ts";
-import { createDynamoTeamListing } from "../../src/store/dynamo/team-directory.ts";
 import { createDynamoRateBudget } from "../../src/store/rate-budget.ts";
 import { callbackSecretLoader } from "./callback-secret.ts";
 import { requireEnv } from "./env.ts";
@@ -25,27 +22,22 @@ export function buildAwsProviderSet(
   modules: readonly ProviderModule[] = PROVIDER_MODULES,
 ): ProviderSet {
   const secret = callbackSecretLoader(secretsManagerClient(), env);
-  const host: ProviderHost = {
+  const host: { -readonly [K in keyof ProviderHost]: ProviderHost[K] } = {
     store,
-    credentials: providerCredentials({
-      store: {
-        getCredential: (team, name) => store.getCredential(team, name),
-        listCredentials: createDynamoTeamListing(createTableClient(awsTable(env))).listCredentials,
-      },
-      secrets: buildAwsSecrets(),
-      catalog: providerCatalog(modules.map((m) => m.declaration)),
-    }),
     table: awsTable(env),
     rateBudget: createDynamoRateBudget(awsTable(env)),
     callback: async () => ({ baseUrl: requireEnv("CALLBACK_BASE_URL", env), secret: await secret() }),
   };
-  return providerSet({
+  const set = providerSet({
     modules,
     runtime: "lambda",
     host,
     unavailable: (name) =>
       new ProviderUnavailableError(`the ${name} provider is not available in this deployment`),
   });
+  // Providers are made on first use, after this: they find the set's catalog here.
+  host.credentials = providerCredentials({ store, secrets: buildAwsSecrets(), catalog: set.catalog });
+  return set;
 }
 
 /** The provider for a provider name, as a task takes it. */

@@ -342,8 +342,17 @@ export class StackService {
   /** Removes a team's credential and its secret fields. */
   async removeCredential(caller: Caller, team: string, name: string) {
     this.#admin(caller, team, "removing a credential");
+    const directory = this.#d.directory;
+    if (!directory) throw new ApiError(501, "NotImplemented", "removing credentials is not available here");
     const removed = await removeCredential(
-      { store: this.#d.store, ...(this.#d.secrets ? { secrets: this.#d.secrets } : {}), catalog: PROVIDERS },
+      {
+        store: {
+          getCredential: (t, n) => this.#d.store.getCredential(t, n),
+          removeCredential: (t, n) => directory.removeCredential(t, n),
+        },
+        ...(this.#d.secrets ? { secrets: this.#d.secrets } : {}),
+        catalog: PROVIDERS,
+      },
       team,
       name,
     );

@@ -69,9 +69,9 @@ export interface CredentialSchema {
   /**
    * Kept as the store's role reference (every field in the record, as credentials were kept
    * before they were for any provider) rather than with its secret fields through the Secrets
-   * port; and the provider a credential registered without `provider` is for. At most one
-   * provider says so (aws: its ExternalId is an identifier its trust policy checks, not key
-   * material; answers still leave it out).
+   * port; and the provider a credential registered without `provider` is for (the first that
+   * says so: aws, whose ExternalId is an identifier its trust policy checks, not key material;
+   * answers still leave it out).
    */
   readonly roleReference?: true;
 }
@@ -160,9 +160,7 @@ export function providerCatalog(declarations: readonly ProviderDeclaration[]): P
     for (const name of [d.name, ...d.aliases]) {
       if (!(name === d.name ? PROVIDER_NAME : ALIAS_NAME).test(name)) {
         throw new ProviderCatalogError(
-          name === d.name
-            ? `provider name \`${name}\`: expected a lowercase letter, then letters, digits or - (at most 32)`
-            : `provider alias \`${name}\`: expected a lowercase letter, then letters, digits or - (at most 32), with at most one / between two such names`,
+          `provider name \`${name}\`: expected a lowercase letter, then letters, digits or - (at most 32)`,
         );
       }
       if (taken(name)) {
@@ -173,12 +171,6 @@ export function providerCatalog(declarations: readonly ProviderDeclaration[]): P
       if (name === d.name) byName.set(name, d);
       else aliases.set(name, d.name);
     }
-  }
-  const roleReferences = declarations.filter((d) => d.credentials?.roleReference === true);
-  if (roleReferences.length > 1) {
-    throw new ProviderCatalogError(
-      `providers ${roleReferences.map((d) => `\`${d.name}\``).join(" and ")} both keep their credentials as the role reference; at most one may`,
-    );
   }
   const simulators = declarations.filter((d) => d.simulator === true);
   if (simulators.length > 1) {

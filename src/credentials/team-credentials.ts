@@ -1,10 +1,9 @@
 import type { CheckedCredential } from "../core/credentials.ts";
-import { defaultCredentialProvider } from "../core/credentials.ts";
 import type { ProviderCatalog } from "../core/providers.ts";
-import type { ProviderCredential, ProviderCredentials } from "../ports/provider.ts";
-import type { SecretScope, Secrets } from "../ports/secrets.ts";
+import type { Secrets } from "../ports/secrets.ts";
 import type { TeamCredentialRecord, TeamDirectory, TeamListing } from "../ports/store.ts";
 import { ProviderRequestError } from "../providers/errors.ts";
+import { recordProvider, referenceFields, scopeOf } from "./provider-credentials.ts";
 
 /**
  * Teams' credentials for any provider: registered (secret fields through the Secrets port first,
@@ -13,7 +12,7 @@ import { ProviderRequestError } from "../providers/errors.ts";
  */
 
 export interface CredentialDeps {
-  readonly store: Pick<TeamDirectory, "putCredential" | "getCredential" | "removeCredential">;
+  readonly store: Pick<TeamDirectory, "putCredential" | "getCredential">;
   /** Absent where no secrets are kept: then only role references can be registered. */
   readonly secrets?: Secrets;
   readonly catalog: ProviderCatalog;
@@ -42,27 +41,9 @@ export interface CredentialView {
   readonly updatedAt: string;
 }
 
-const scopeOf = (team: string, name: string): SecretScope => ({ team, credential: name });
-
-/** The canonical name of the provider a stored credential is for. */
-export function recordProvider(catalog: ProviderCatalog, record: TeamCredentialRecord): string {
-  return record.kind === "fields" ? record.provider : (defaultCredentialProvider(catalog)?.name ?? "");
-}
-
-/** A role reference's fields as its provider's credential schema names them (secret ones included). */
-function referenceFields(record: Exclude<TeamCredentialRecord, { kind: "fields" }>): Record<string, string> {
-  return {
-    ...(record.kind === "role"
-      ? { roleArn: record.roleArn, externalId: record.externalId }
-      : { secretArn: record.secretArn }),
-    region: record.region,
-    ...(record.instanceProfile !== undefined ? { instanceProfile: record.instanceProfile } : {}),
-  };
-}
-
 /** What may be shown of a stored credential. */
 export function credentialView(catalog: ProviderCatalog, record: TeamCredentialRecord): CredentialView {
-  const provider = recordProvider(catalog, record);
+  const provider = recordProvider(catalog, record) ?? "";
   let values: Record<string, string>;
   let secretFields: string[];
   if (record.kind === "fields") {
@@ -81,11 +62,13 @@ export function credentialView(catalog: ProviderCatalog, record: TeamCredentialR
   }
   const set = new Set([...Object.keys(values), ...secretFields]);
   const order = Object.keys(catalog.lookup(provider)?.credentials?.fields ?? {});
+  // In the order of the provider's schema, whatever order the record keeps them in.
+  const fields = [...order.filter((f) => set.has(f)), ...[...set].filter((f) => !order.includes(f)).sort()];
   return {
     name: record.name,
     provider,
-    fields: [...order.filter((f) => set.has(f)), ...[...set].filter((f) => !order.includes(f)).sort()],
-    values,
+    fields,
+    values: Object.fromEntries(fields.flatMap((f) => (values[f] !== undefined ? [[f, values[f]]] : []))),
     secretFields,
     updatedAt: record.updatedAt,
   };
@@ -149,7 +132,13 @@ export async function registerCredential(
 }
 
 /** Removes a team's credential and its secrets; false when the team has none of that name. */
-export async function removeCredential(deps: CredentialDeps, team: string, name: string): Promise<boolean> {
+export async function removeCredential(
+  deps: Omit<CredentialDeps, "store"> & {
+    readonly store: Pick<TeamDirectory, "getCredential"> & Pick<TeamListing, "removeCredential">;
+  },
+  team: string,
+  name: string,
+): Promise<boolean> {
   const previous = await deps.store.getCredential(team, name);
   if (!previous) return false;
   // The record first: a secret left behind by a crash is unreachable, a record without its secret is not.
@@ -167,44 +156,4 @@ export async function listCredentialViews(
 ): Promise<CredentialView[]> {
   const records = await deps.store.listCredentials(team);
   return records.map((r) => credentialView(deps.catalog, r));
-}
-
-/**
- * ProviderHost.credentials over a store and the Secrets port: a team's credential for a provider
- * with its secret fields read now, or the names of the team's credentials for a provider.
- */
-export function providerCredentials(
-  deps: { readonly secrets: Secrets; readonly catalog: ProviderCatalog } & {
-    readonly store: Pick<TeamDirectory, "getCredential"> & Pick<TeamListing, "listCredentials">;
-  },
-): ProviderCredentials {
-  return {
-    async get(team, name, provider): Promise<ProviderCredential | undefined> {
-      const canonical = deps.catalog.canonical(provider) ?? provider;
-      const record = await deps.store.getCredential(team, name);
-      if (!record || recordProvider(deps.catalog, record) !== canonical) return undefined;
-      if (record.kind !== "fields") {
-        return { team, name, provider: canonical, fields: referenceFields(record) };
-      }
-      const fields: Record<string, string> = { ...record.fields };
-      for (const field of record.secretFields) {
-        const value = await deps.secrets.get(scopeOf(team, name), field);
-        if (value === undefined) {
-          throw new ProviderRequestError(
-            `team \`${team}\`'s ${canonical} credential \`${name}\` has no value for its secret field \`${field}\`; register the credential again`,
-          );
-        }
-        fields[field] = value;
-      }
-      return { team, name, provider: canonical, fields };
-    },
-    async list(team, provider) {
-      const canonical = deps.catalog.canonical(provider) ?? provider;
-      const records = await deps.store.listCredentials(team);
-      return records
-        .filter((r) => recordProvider(deps.catalog, r) === canonical)
-        .map((r) => r.name)
-        .sort();
-    },
-  };
 }

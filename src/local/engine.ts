@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { providerCatalog } from "../core/providers.ts";
-import { providerCredentials } from "../credentials/team-credentials.ts";
+import { providerCredentials } from "../credentials/provider-credentials.ts";
 import { createHookRunner } from "../hooks/runner.ts";
 import type { PipelineDeps } from "../pipeline/context.ts";
 import * as destroySteps from "../pipeline/destroy.ts";

@@ -434,8 +434,6 @@ export interface TeamDirectory {
   /** Registers (or replaces) a team's credential. */
   putCredential(credential: TeamCredentialRecord): Promise<void>;
   getCredential(team: string, name: string): Promise<TeamCredentialRecord | undefined>;
-  /** Removes a team's credential; false when there was none. */
-  removeCredential(team: string, name: string): Promise<boolean>;
 }
 
 /** Everyone and everything registered in a team, for the console (one Query on the team's partition each). */
@@ -444,6 +442,8 @@ export interface TeamListing {
   listMembers(team: string): Promise<MemberRecord[]>;
   /** The team's credentials, by name. */
   listCredentials(team: string): Promise<TeamCredentialRecord[]>;
+  /** Removes a team's credential (an admin's act, as listing is); false when there was none. */
+  removeCredential(team: string, name: string): Promise<boolean>;
 }
 
 /**
@@ -464,4 +464,4 @@ export interface OutboundEventLog {
 export type Store = StackRuns & TemplateCatalog & TeamDirectory & TeamListing & OutboundEventLog;
 
 /** What the task functions use of the store: everything but the template catalog. */
-export type TaskStore = StackRuns & TeamDirectory & OutboundEventLog;
+export type TaskStore = StackRuns & TeamDirectory & Pick<TeamListing, "listCredentials"> & OutboundEventLog;

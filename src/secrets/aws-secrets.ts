@@ -23,10 +23,9 @@ const TEAM_SLOT = "_team";
 const CREDENTIAL_SLOT = "_credential";
 
 function secretName(scope: SecretScope, name: string): string {
-  if (scope.credential !== undefined) {
-    return `${PREFIX}/${scope.team}/${CREDENTIAL_SLOT}/${scope.credential}/${name}`;
-  }
-  return `${PREFIX}/${scope.team}/${scope.member ?? TEAM_SLOT}/${name}`;
+  const slot =
+    scope.credential !== undefined ? `${CREDENTIAL_SLOT}/${scope.credential}` : (scope.member ?? TEAM_SLOT);
+  return `${PREFIX}/${scope.team}/${slot}/${name}`;
 }
 
 const errorName = (e: unknown) => (e as { name?: string })?.name;
@@ -149,15 +148,14 @@ export function createAwsSecrets(client: SecretsManagerClient, options: AwsSecre
           }),
         );
         for (const s of page.SecretList ?? []) {
-          const parts = (s.Name ?? "").split("/");
-          const [, t, slot] = parts;
-          const credential = parts.length === 5 && slot === CREDENTIAL_SLOT ? parts[3] : undefined;
-          const name = credential !== undefined ? parts[4] : parts.length === 4 ? parts[3] : undefined;
+          // teamstack/TEAM/SLOT/NAME, or teamstack/TEAM/_credential/CREDENTIAL/FIELD.
+          const [, t, slot, name, field] = (s.Name ?? "").split("/");
           if (!t || !slot || !name) continue;
           out.push({
             team: t,
-            ...(credential !== undefined ? { credential } : slot !== TEAM_SLOT ? { member: slot } : {}),
-            name,
+            // Only a credential's secrets are five parts deep.
+            ...(field ? { credential: name } : slot !== TEAM_SLOT ? { member: slot } : {}),
+            name: field ?? name,
             updatedAt: (s.LastChangedDate ?? s.CreatedDate ?? new Date(0)).toISOString(),
           });
         }

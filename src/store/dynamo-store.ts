@@ -3,7 +3,11 @@ import type { Store, TaskStore } from "../ports/store.ts";
 import { createDynamoOutboundEventLog } from "./dynamo/outbound-events.ts";
 import { createDynamoStackRuns } from "./dynamo/stack-runs.ts";
 import { createTableClient } from "./dynamo/table-client.ts";
-import { createDynamoTeamDirectory, createDynamoTeamListing } from "./dynamo/team-directory.ts";
+import {
+  createDynamoCredentialListing,
+  createDynamoTeamDirectory,
+  createDynamoTeamListing,
+} from "./dynamo/team-directory.ts";
 import { createDynamoTemplateCatalog } from "./dynamo/templates.ts";
 
 export interface DynamoStoreOptions {
@@ -45,6 +49,8 @@ export function createDynamoTaskStore(options: DynamoStoreOptions): TaskStore {
   return {
     ...createDynamoStackRuns(table, { now: options.now ?? (() => new Date()) }),
     ...createDynamoTeamDirectory(table),
+    // A provider's pool of hosts (ProviderHost.credentials.list).
+    ...createDynamoCredentialListing(table),
     ...createDynamoOutboundEventLog(table),
   };
 }

@@ -496,6 +496,10 @@ export function itemToTeamPolicy(item: Item): TeamPolicyRecord {
 const CREDENTIAL_FIELDS = [
   "team",
   "name",
+  // A role reference's (aws), or a provider's fields (`credentialKind` fields).
+  "provider",
+  "fields",
+  "secretFields",
   "region",
   "instanceProfile",
   "updatedAt",
@@ -509,21 +513,6 @@ const CREDENTIAL_FIELDS = [
  * fields and the names of its secret ones; never key material.
  */
 export function credentialToItem(credential: TeamCredentialRecord): Item {
-  if (credential.kind === "fields") {
-    const key = credentialKey(credential.team, credential.name);
-    return {
-      pk: { S: key.pk },
-      sk: { S: key.sk },
-      kind: { S: ITEM_KINDS.credential },
-      credentialKind: { S: credential.kind },
-      team: { S: credential.team },
-      name: { S: credential.name },
-      provider: { S: credential.provider },
-      fields: toAttr({ ...credential.fields }),
-      secretFields: toAttr([...credential.secretFields]),
-      updatedAt: { S: credential.updatedAt },
-    };
-  }
   const key = credentialKey(credential.team, credential.name);
   const fields = credential as unknown as Record<(typeof CREDENTIAL_FIELDS)[number], unknown>;
   return {
@@ -538,25 +527,29 @@ export function credentialToItem(credential: TeamCredentialRecord): Item {
 
 export function itemToCredential(item: Item): TeamCredentialRecord {
   const f = new Fields(fromItem(item), "credential item");
-  if (f.str("credentialKind") === "fields") {
+  const team = f.str("team");
+  const name = f.str("name");
+  const updatedAt = f.str("updatedAt");
+  const kind = oneOf(f.str("credentialKind"), ["role", "keys", "fields"] as const, "credential kind");
+  if (kind === "fields") {
+    const fields = f.optStrMap("fields") ?? {};
     return {
-      kind: "fields",
-      team: f.str("team"),
-      name: f.str("name"),
+      kind,
+      team,
+      name,
       provider: f.str("provider"),
-      fields: f.optStrMap("fields") ?? {},
+      fields,
       secretFields: f.strings("secretFields"),
-      updatedAt: f.str("updatedAt"),
+      updatedAt,
     };
   }
   const common = {
-    team: f.str("team"),
-    name: f.str("name"),
+    team,
+    name,
     region: f.str("region"),
     ...opt("instanceProfile", f.optStr("instanceProfile")),
-    updatedAt: f.str("updatedAt"),
+    updatedAt,
   };
-  const kind = oneOf(f.str("credentialKind"), ["role", "keys"] as const, "credential kind");
   return kind === "role"
     ? { ...common, kind, roleArn: f.str("roleArn"), externalId: f.str("externalId") }
     : { ...common, kind, secretArn: f.str("secretArn") };

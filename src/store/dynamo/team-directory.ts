@@ -46,13 +46,6 @@ export function createDynamoTeamDirectory(table: TableClient): TeamDirectory {
       const item = await table.getItem(keyAttrs(credentialKey(team, name)), `credential \`${name}\``);
       return item && itemToCredential(item);
     },
-
-    async removeCredential(team, name) {
-      const key = keyAttrs(credentialKey(team, name));
-      if (!(await table.getItem(key, `credential \`${name}\``))) return false;
-      await table.deleteItem(key, `credential \`${name}\``);
-      return true;
-    },
   };
 }
 
@@ -64,6 +57,20 @@ export function createDynamoTeamListing(table: TableClient): TeamListing {
       return items.map(itemToMember).sort((a, b) => (a.member < b.member ? -1 : a.member > b.member ? 1 : 0));
     },
 
+    ...createDynamoCredentialListing(table),
+
+    async removeCredential(team, name) {
+      const key = keyAttrs(credentialKey(team, name));
+      const found = await table.getItem(key, `credential \`${name}\``);
+      if (found) await table.deleteItem(key, `credential \`${name}\``);
+      return found !== undefined;
+    },
+  };
+}
+
+/** The team's credentials by name: what the task functions need of the listing (a pool of hosts). */
+export function createDynamoCredentialListing(table: TableClient): Pick<TeamListing, "listCredentials"> {
+  return {
     async listCredentials(team) {
       const items = await table.queryPrefix(teamPk(team), CREDENTIAL_PREFIX);
       return items.map(itemToCredential).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));

@@ -66,7 +66,7 @@ describe("provider names in a catalog", () => {
       "provider name `vendor/box`: expected a lowercase letter, then letters, digits or - (at most 32)",
     );
     for (const bad of ["a/b/c", "/box", "box/", "Box/x"]) {
-      expect(() => providerCatalog([withAlias("box", [bad])]), bad).toThrow(`provider alias \`${bad}\``);
+      expect(() => providerCatalog([withAlias("box", [bad])]), bad).toThrow(`provider name \`${bad}\``);
     }
   });
 });
