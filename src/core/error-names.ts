@@ -62,6 +62,10 @@ export const ERROR_NAMES = names(
   "SandboxNotRunningError",
   "SandboxBusyError",
   "AddressExhaustedError",
+  "SshError",
+  "SshHostError",
+  "SshHostKeyError",
+  "SshConnectionError",
   // src/hooks.
   "HookError",
   "MissingSecretError",
