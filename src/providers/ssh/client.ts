@@ -1,5 +1,5 @@
 import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { constants, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { constants, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { access } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
@@ -112,7 +112,7 @@ export class SshClient {
   /** The private directory of this client's agent sockets and known_hosts files, made on first use. */
   #privateDir(): string {
     if (!this.#dir) {
-      this.#dir = mkdtempSync(join(tmpdir(), "teamstack-ssh-"));
+      this.#dir = privateDir();
       process.once("exit", this.#onExit);
     }
     return this.#dir;
@@ -378,7 +378,7 @@ export class SshClient {
    * command run with the caller's terminal; `stop` ends the agent and removes the directory.
    */
   async dedicated(host: SshHost): Promise<{ args: (tty: boolean) => Promise<string[]>; stop: () => void }> {
-    const dir = mkdtempSync(join(tmpdir(), "teamstack-ssh-"));
+    const dir = privateDir();
     let agent: Agent | undefined;
     const stop = (): void => {
       if (agent) stopAgent(agent);
@@ -403,6 +403,36 @@ export class SshClient {
     this.#agents.clear();
     if (this.#dir) rmSync(this.#dir, { recursive: true, force: true });
     this.#dir = undefined;
+  }
+}
+
+const PRIVATE_DIR = /^teamstack-ssh-(\d+)-/;
+
+/**
+ * A new private (0700) directory for agent sockets and known_hosts files, named with this
+ * process's pid; those of processes that are gone (killed before their exit handler ran: their
+ * agents have ended and removed their sockets) are removed first.
+ */
+function privateDir(): string {
+  const base = tmpdir();
+  try {
+    for (const name of readdirSync(base)) {
+      const pid = Number(PRIVATE_DIR.exec(name)?.[1]);
+      if (!pid || pid === process.pid || isRunning(pid)) continue;
+      rmSync(join(base, name), { recursive: true, force: true });
+    }
+  } catch {
+    // best effort: a leftover holds no secret
+  }
+  return mkdtempSync(join(base, `teamstack-ssh-${process.pid}-`));
+}
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
   }
 }
 
