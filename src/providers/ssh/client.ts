@@ -80,6 +80,11 @@ export interface SshRunOptions {
 
 /** How long ssh waits for the TCP connection and the handshake. */
 const CONNECT_TIMEOUT_S = 20;
+/**
+ * How long a master connection stays after its last session: short, as it outlives this process
+ * by that much (its socket is removed with the private directory, so nothing else can use it).
+ */
+const CONTROL_PERSIST_S = 10;
 /** The most of stderr kept (ssh's own messages and the scripts' markers). */
 const STDERR_KEEP = 64 * 1024;
 
@@ -128,6 +133,7 @@ export class SshClient {
     knownHosts: string,
     alias: string,
     tty: boolean,
+    control?: string,
   ): Promise<string[]> {
     return [
       "-F",
@@ -159,10 +165,16 @@ export class SshClient {
       "ServerAliveInterval=15",
       "-o",
       "ServerAliveCountMax=4",
-      "-o",
-      "ControlMaster=no",
-      "-o",
-      "ControlPath=none",
+      ...(control
+        ? [
+            "-o",
+            "ControlMaster=auto",
+            "-o",
+            `ControlPath=${control}`,
+            "-o",
+            `ControlPersist=${CONTROL_PERSIST_S}`,
+          ]
+        : ["-o", "ControlMaster=no", "-o", "ControlPath=none"]),
       "-o",
       "ForwardAgent=no",
       "-o",
@@ -178,6 +190,19 @@ export class SshClient {
       "--",
       host.address,
     ];
+  }
+
+  /**
+   * The socket of the master connection to `host` that this process's sessions share (OpenSSH's
+   * ControlMaster): one TCP connection and handshake per host, key and user instead of one per
+   * command. Named by everything that makes the connection, so two registrations of one address
+   * never share one.
+   */
+  #controlPath(host: SshHost): string {
+    const id = fingerprintOfSecret(
+      [host.name, host.address, host.port, host.user, host.hostKey.blob, host.privateKey].join("\0"),
+    );
+    return join(this.#privateDir(), `cm-${id.slice(7, 23).replace(/[^A-Za-z0-9]/g, "x")}`);
   }
 
   /** The known_hosts file holding only `host`'s pinned key, under the alias ssh checks it as. */
@@ -305,7 +330,14 @@ export class SshClient {
     const socket = await this.agentFor(host);
     const known = this.knownHosts(host);
     const sshArgs = [
-      ...(await this.args(host, socket, known.file, known.alias, options.tty === true)),
+      ...(await this.args(
+        host,
+        socket,
+        known.file,
+        known.alias,
+        options.tty === true,
+        this.#controlPath(host),
+      )),
       command,
     ];
     const result = await spawnSsh(tools.ssh, sshArgs, options);
