@@ -25,6 +25,7 @@ import {
   type SshHost,
   serverId,
   serverPrefix,
+  shellWord,
 } from "./hosts.ts";
 import { CREATE, DEFAULT_INTERPRETER, DESTROY, FOLLOW, RUN, SHELL } from "./remote.ts";
 
@@ -350,7 +351,7 @@ class SshProvider implements Provider {
       ...(term ? [`TERM=${term}`] : []),
     ];
     const command = ["/bin/sh", "-c", SHELL, "teamstack-shell", place.host.root, place.dir, ...env]
-      .map((w) => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(w) ? w : `'${w.replaceAll("'", `'"'"'`)}'`))
+      .map(shellWord)
       .join(" ");
     return {
       file: tools.ssh,
@@ -429,7 +430,7 @@ class SshProvider implements Provider {
 
 /** How a team registers a host, for messages. */
 export function HOW_TO_REGISTER(team: string, name = "NAME"): string {
-  return `register one with PUT /teams/${team}/credentials/${name} and {"provider":"${PROVIDER}","fields":{"address","user","privateKey","hostKey"}} (the host key: ssh-keyscan -t ed25519 ADDRESS)`;
+  return `register one: PUT /teams/${team}/credentials/${name} with "provider": "${PROVIDER}" and the fields address, user, privateKey and hostKey (the host key line is what \`ssh-keyscan -t ed25519 ADDRESS\` prints after the address)`;
 }
 
 /** The environment of a server's processes: its mark and what the local provider also sets. */

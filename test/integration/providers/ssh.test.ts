@@ -282,7 +282,7 @@ describe.skipIf(!RUNS)("ssh provider on a real sshd", () => {
       { name: "b", provider: "ssh", type: "host", options: {} },
     ] as never;
     await expect(preflight({ team: TEAM, servers }, { credentials })).rejects.toThrow(
-      /team `test` has no ssh host `nowhere` \(used by a\): register one with PUT \/teams\/test\/credentials\//,
+      /team `test` has no ssh host `nowhere` \(used by a\): register one: PUT \/teams\/test\/credentials\/NAME with "provider": "ssh"/,
     );
     await expect(preflight({ team: "empty", servers }, { credentials })).rejects.toThrow(
       /team `empty` has no ssh host `nowhere`/,
