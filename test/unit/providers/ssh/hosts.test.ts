@@ -65,7 +65,7 @@ describe("ssh hosts", () => {
         }),
       );
     expect(bad).toThrow(
-      /ssh host `box` of team `t` cannot be used: address: expected a hostname or an IP address, found `-oProxyCommand=x`; privateKey: expected an unencrypted private key in OpenSSH or PEM form; hostKey: expected a public host key line/,
+      /ssh host `box` of team `t` cannot be used: address: expected a hostname or an IP address, found `-oProxyCommand=x`; privateKey: expected an unencrypted private key; hostKey: expected a line `ssh-ed25519 AAAA...`/,
     );
     expect(bad).toThrow(/root: expected no `\.\.`/);
     expect(bad).toThrow(/port: expected a whole number from 1 to 65535, found `70000`/);
@@ -126,7 +126,7 @@ describe("ssh hosts", () => {
     const { problems } = loadTemplate(text, "stack.yaml", PROVIDERS);
     expect(problems.map((p) => `${p.line}: ${p.message}`)).toEqual([
       "11: server `bad`: provider `ssh` has no machine type `t3.micro`; expected a ssh type such as host or a portable size such as 4gb-ram/40gb-disk",
-      "12: server `bad`: options.host: expected the name of a registered ssh host, found `no/such`",
+      "12: server `bad`: options.host: expected an ssh host's name, found `no/such`",
       "12: server `bad`: provider `ssh` does not support option `region`; supported: host",
     ]);
     expect(PROVIDERS.lookup("ssh")?.capabilities.verbs).toEqual(["shell"]);
