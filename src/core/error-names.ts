@@ -67,6 +67,10 @@ export const ERROR_NAMES = names(
   "DockerImageMissingError",
   "DockerApiError",
   "AddressExhaustedError",
+  "SshError",
+  "SshHostError",
+  "SshHostKeyError",
+  "SshConnectionError",
   // src/hooks.
   "HookError",
   "MissingSecretError",

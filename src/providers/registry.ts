@@ -4,6 +4,7 @@ import { awsDeclaration } from "./aws/declaration.ts";
 import { dockerDeclaration } from "./docker/declaration.ts";
 import { localDeclaration } from "./local/declaration.ts";
 import { simDeclaration } from "./sim/declaration.ts";
+import { sshDeclaration } from "./ssh/declaration.ts";
 
 /**
  * The providers teamstack knows: the one place they are listed, one line each. A provider is a
@@ -17,6 +18,7 @@ export const PROVIDER_MODULES: readonly ProviderModule[] = [
   { declaration: localDeclaration, load: () => import("./local/factory.ts") },
   { declaration: simDeclaration, load: () => import("./sim/factory.ts") },
   { declaration: dockerDeclaration, load: () => import("./docker/factory.ts") },
+  { declaration: sshDeclaration, load: () => import("./ssh/factory.ts") },
 ];
 
 /** The registry's declarations, looked up by name or alias: what templates are validated against. */

@@ -38,16 +38,16 @@ describe("a team's provider policy", () => {
     expect(res.status).toBe(200);
     expect(res.body).toEqual({
       team: "acme",
-      providers: ["local", "sim"],
+      providers: ["local", "sim", "ssh"],
       default: true,
       onMemberLeft: "destroy",
-      offered: ["local", "sim"],
-      usable: { admins: ["local", "sim"], members: ["sim"] },
+      offered: ["local", "sim", "ssh"],
+      usable: { admins: ["local", "sim", "ssh"], members: ["sim", "ssh"] },
     });
     const wide = await open.call("GET", "/teams/acme/policy", { token: (await tokens(open, "acme")).member });
     expect((wide.body as { usable: unknown }).usable).toEqual({
-      admins: ["local", "sim"],
-      members: ["local", "sim"],
+      admins: ["local", "sim", "ssh"],
+      members: ["local", "sim", "ssh"],
     });
   });
 
@@ -82,7 +82,7 @@ describe("a team's provider policy", () => {
     });
     expect(res.status).toBe(400);
     const message = errorOf(res.body).message;
-    expect(message).toContain("providers[1]: unknown provider `virtualbox`; expected aws, local or sim");
+    expect(message).toContain("providers[1]: unknown provider `virtualbox`; expected aws, local, sim or ssh");
     expect(message).toContain("providers[2]: `localhost` is another name for `local`; give `local`");
     expect(message).toContain("providers[3]: `aws` is listed twice");
     for (const body of [

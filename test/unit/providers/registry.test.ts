@@ -16,6 +16,7 @@ const SCANNED = ["src", "lambdas", "infra", "scripts", "bin"];
 const NOT_A_PROVIDER: ReadonlyArray<{ file: string; literal: string; why: string }> = [
   { file: "src/local/dynamo.ts", literal: "local", why: "the region of dynalite's client" },
   { file: "src/cli/stack-commands.ts", literal: "local", why: "DEFAULT_TEAM: the team of `teamstack up`" },
+  { file: "src/providers/aws/ssh-shell.ts", literal: "ssh", why: "the OpenSSH client's program, on PATH" },
 ];
 
 /**

@@ -2,6 +2,7 @@ import { type ProviderCatalog, providerCatalog } from "../../../src/core/provide
 import { awsDeclaration } from "../../../src/providers/aws/declaration.ts";
 import { localDeclaration } from "../../../src/providers/local/declaration.ts";
 import { simDeclaration } from "../../../src/providers/sim/declaration.ts";
+import { sshDeclaration } from "../../../src/providers/ssh/declaration.ts";
 
 /**
  * The providers' declarations for the browser: the pure halves of the registry's modules
@@ -12,4 +13,5 @@ export const BROWSER_PROVIDERS: ProviderCatalog = providerCatalog([
   awsDeclaration,
   localDeclaration,
   simDeclaration,
+  sshDeclaration,
 ]);
