@@ -371,6 +371,15 @@ describe("the service functions' grants against their code", () => {
     await call("GET", "/teams/acme/rollouts", "/teams/{team}/rollouts");
     await call("GET", `/teams/acme/rollouts/${rolloutId}`, "/teams/{team}/rollouts/{id}");
     await call("GET", "/teams/acme/stacks?outdated=true", "/teams/{team}/stacks");
+    // A credential removed: its record (an aws role keeps no secret in Secrets Manager).
+    await call("PUT", "/teams/acme/credentials/spare", "/teams/{team}/credentials/{name}", {
+      roleArn: "arn:aws:iam::123456789012:role/teamstack-spare",
+      externalId: "0123456789abcdef0123",
+      region: "eu-west-1",
+    });
+    expect(
+      (await call("DELETE", "/teams/acme/credentials/spare", "/teams/{team}/credentials/{name}")).statusCode,
+    ).toBe(200);
 
     // An aws server reports readiness (signed, as its user_data does), then failure on a retry.
     const store = createDynamoStore({ client: db.client, tableName: TABLE });

@@ -8,7 +8,11 @@ import { providerCatalog } from "../../../src/core/providers.ts";
 import { PROVIDER_MODULES } from "../../../src/providers/registry.ts";
 import { HOSTBOX, hostboxDeclaration } from "../../support/fixture-provider.ts";
 
-const catalog = providerCatalog([...PROVIDER_MODULES.map((m) => m.declaration), hostboxDeclaration]);
+// The registry's aws (credentials by role) and sim (none), with the fixture: messages list exactly these.
+const catalog = providerCatalog([
+  ...PROVIDER_MODULES.map((m) => m.declaration).filter((d) => d.name === "aws" || d.name === "sim"),
+  hostboxDeclaration,
+]);
 const KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nsecret-canary\n-----END OPENSSH PRIVATE KEY-----\n";
 
 describe("checkCredential", () => {

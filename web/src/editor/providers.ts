@@ -1,5 +1,6 @@
 import { type ProviderCatalog, providerCatalog } from "../../../src/core/providers.ts";
 import { awsDeclaration } from "../../../src/providers/aws/declaration.ts";
+import { dockerDeclaration } from "../../../src/providers/docker/declaration.ts";
 import { localDeclaration } from "../../../src/providers/local/declaration.ts";
 import { simDeclaration } from "../../../src/providers/sim/declaration.ts";
 import { sshDeclaration } from "../../../src/providers/ssh/declaration.ts";
@@ -13,5 +14,6 @@ export const BROWSER_PROVIDERS: ProviderCatalog = providerCatalog([
   awsDeclaration,
   localDeclaration,
   simDeclaration,
+  dockerDeclaration,
   sshDeclaration,
 ]);
