@@ -1,16 +1,11 @@
-import { existsSync } from "node:fs";
-import { readFile, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { execFile } from "node:child_process";
+import { BIN, cliEnv, ROOT } from "./cli.ts";
 
 /**
- * How the end-to-end tests give a team its ssh hosts: the one place to change when teamstack
- * registers them itself (`teamstack credentials set ...`: then register each host that way and
- * answer the environment unchanged).
- *
- * Until then, the hosts are written to a file of the state directory (0600: the test user's key
- * is already in the test's own files) and every `teamstack` the test runs preloads
- * ssh-hosts-preload.ts, which hands them to the ssh provider as the runtime's ProviderCredentials
- * (the port the runtime gives providers, src/ports/provider.ts) where the runtime gives none.
+ * Registers an ssh host for a team the way a user does: `teamstack credentials set NAME --provider
+ * ssh` on the state directory, the private key on stdin (never on the command line), every other
+ * field with `--field`. Answers the environment the test's `teamstack` commands run with.
+ * @throws Error with the command's output when it fails.
  */
 export async function registerSshHost(
   stateDir: string,
@@ -18,16 +13,32 @@ export async function registerSshHost(
   name: string,
   fields: Readonly<Record<string, string>>,
 ): Promise<NodeJS.ProcessEnv> {
-  const file = join(stateDir, "test-ssh-hosts.json");
-  const table = existsSync(file)
-    ? (JSON.parse(await readFile(file, "utf8")) as Record<string, Record<string, Record<string, string>>>)
-    : {};
-  table[team] = { ...table[team], [name]: { ...fields } };
-  await writeFile(file, JSON.stringify(table), { mode: 0o600 });
-  const preload = new URL("./ssh-hosts-preload.ts", import.meta.url).href;
-  return {
-    ...process.env,
-    NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} --import ${preload}`.trim(),
-    TEAMSTACK_TEST_SSH_HOSTS: file,
-  };
+  const { privateKey, ...rest } = fields;
+  const args = [
+    BIN,
+    "credentials",
+    "set",
+    name,
+    "--team",
+    team,
+    "--provider",
+    "ssh",
+    "--state-dir",
+    stateDir,
+    ...Object.entries(rest).flatMap(([k, v]) => ["--field", `${k}=${v}`]),
+    ...(privateKey !== undefined ? ["--secret-file", "privateKey=-"] : []),
+  ];
+  await new Promise<void>((resolve, reject) => {
+    const child = execFile(
+      process.execPath,
+      args,
+      { cwd: ROOT, env: cliEnv(), encoding: "utf8", timeout: 30_000 },
+      (error, stdout, stderr) => {
+        if (error) reject(new Error(`teamstack credentials set ${name} failed: ${stderr || stdout}`));
+        else resolve();
+      },
+    );
+    child.stdin?.end(privateKey ?? "");
+  });
+  return { ...process.env };
 }

@@ -81,22 +81,8 @@ describe.skipIf(!RUNS)("a stack on the ssh provider, through teamstack", () => {
   }, 120_000);
 
   afterAll(async () => {
-    if (stateDir) {
-      // tearDown's `teamstack down` needs the hosts too.
-      const saved = { ...process.env };
-      Object.assign(process.env, {
-        NODE_OPTIONS: env.NODE_OPTIONS,
-        TEAMSTACK_TEST_SSH_HOSTS: env.TEAMSTACK_TEST_SSH_HOSTS,
-      });
-      try {
-        await tearDown(stateDir);
-      } finally {
-        for (const k of ["NODE_OPTIONS", "TEAMSTACK_TEST_SSH_HOSTS"]) {
-          if (saved[k] === undefined) delete process.env[k];
-          else process.env[k] = saved[k];
-        }
-      }
-    }
+    // The hosts are the state directory's own credentials: tearDown's `teamstack down` finds them.
+    if (stateDir) await tearDown(stateDir);
     await sshd?.stop();
   }, 240_000);
 
