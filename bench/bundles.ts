@@ -100,6 +100,6 @@ export async function benchBundles(): Promise<Record<string, string>> {
   }
   const met = over.length === 0 && slowest < IMPORT_GOAL_MS;
   rows["largest task bundle / slowest cold import"] =
-    `${largestTask.toFixed(1)} KB / ${slowest.toFixed(0)} ms (goal: each task < ${TASK_SIZE_GOAL_KB} KB, ${[...TEMPLATE_READERS].join(", ")} < ${READER_SIZE_GOAL_KB} KB, each import < ${IMPORT_GOAL_MS} ms: ${met ? "met" : `NOT met${over.length > 0 ? ` (${over.join(", ")} over)` : ""}`}); cold import is the median of ${RUNS} fresh processes; ${RUNTIME_PROVIDED_MODULES.join(", ")} left to the Lambda runtime`;
+    `${largestTask.toFixed(1)} KB / ${slowest.toFixed(0)} ms (goal: each task < ${TASK_SIZE_GOAL_KB} KB (run-hook < ${RUN_HOOK_SIZE_GOAL_KB} KB), ${[...TEMPLATE_READERS].join(", ")} < ${READER_SIZE_GOAL_KB} KB, each import < ${IMPORT_GOAL_MS} ms: ${met ? "met" : `NOT met${over.length > 0 ? ` (${over.join(", ")} over)` : ""}`}); cold import is the median of ${RUNS} fresh processes; ${RUNTIME_PROVIDED_MODULES.join(", ")} left to the Lambda runtime`;
   return rows;
 }
