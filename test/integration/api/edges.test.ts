@@ -361,6 +361,7 @@ describe("teamstack serve", () => {
       expect(((await policy.json()) as { usable: { members: string[] } }).usable.members).toEqual([
         "local",
         "sim",
+        "docker",
         "ssh",
       ]);
 

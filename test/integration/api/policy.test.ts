@@ -38,16 +38,16 @@ describe("a team's provider policy", () => {
     expect(res.status).toBe(200);
     expect(res.body).toEqual({
       team: "acme",
-      providers: ["local", "sim", "ssh"],
+      providers: ["local", "sim", "docker", "ssh"],
       default: true,
       onMemberLeft: "destroy",
-      offered: ["local", "sim", "ssh"],
-      usable: { admins: ["local", "sim", "ssh"], members: ["sim", "ssh"] },
+      offered: ["local", "sim", "docker", "ssh"],
+      usable: { admins: ["local", "sim", "docker", "ssh"], members: ["sim", "docker", "ssh"] },
     });
     const wide = await open.call("GET", "/teams/acme/policy", { token: (await tokens(open, "acme")).member });
     expect((wide.body as { usable: unknown }).usable).toEqual({
-      admins: ["local", "sim", "ssh"],
-      members: ["local", "sim", "ssh"],
+      admins: ["local", "sim", "docker", "ssh"],
+      members: ["local", "sim", "docker", "ssh"],
     });
   });
 
@@ -82,7 +82,9 @@ describe("a team's provider policy", () => {
     });
     expect(res.status).toBe(400);
     const message = errorOf(res.body).message;
-    expect(message).toContain("providers[1]: unknown provider `virtualbox`; expected aws, local, sim or ssh");
+    expect(message).toContain(
+      "providers[1]: unknown provider `virtualbox`; expected aws, local, sim, docker or ssh",
+    );
     expect(message).toContain("providers[2]: `localhost` is another name for `local`; give `local`");
     expect(message).toContain("providers[3]: `aws` is listed twice");
     for (const body of [
@@ -158,6 +160,20 @@ describe("a team's provider policy", () => {
     ]);
     expect(a.body).toMatchObject({ status: "SUCCEEDED" });
     expect(b.body).toMatchObject({ status: "SUCCEEDED" });
+  });
+
+  it("counts a docker server on this machine's engine as sharing the host, and one on a team's Docker host not", async () => {
+    const here = await tokens(api, "dock");
+    const onHost = "servers:\n  - { name: box, provider: docker, type: container }\n";
+    const refused = await post(api, "dock", here.member, { yaml: onHost, member: "alice" });
+    expect(refused.status).toBe(403);
+    expect(errorOf(refused.body).message).toContain("server `box` (docker)");
+    expect(errorOf(refused.body).message).toContain("teamstack serve --allow-local");
+    const onTeamHost =
+      "servers:\n  - { name: box, provider: docker, type: container, options: { credential: lab } }\n";
+    const answer = await post(api, "dock", here.member, { yaml: onTeamHost, member: "alice" });
+    // Not refused by the policy: what follows (the team has no such credential) is another answer.
+    expect(answer.status).not.toBe(403);
   });
 });
 

@@ -181,7 +181,7 @@ describe("policy", () => {
     const provider = await ts("policy", "set", "--providers", "simm");
     expect(provider.code).toBe(2);
     expect(provider.stderr).toContain(
-      "unknown provider `simm`; expected any of aws, local, sim, ssh; did you mean `sim`?",
+      "unknown provider `simm`; expected any of aws, local, sim, docker, ssh; did you mean `sim`?",
     );
     const left = await ts("policy", "set", "--on-member-left", "destory");
     expect(left.stderr).toContain("expected one of destroy, stop, keep; did you mean `destroy`?");

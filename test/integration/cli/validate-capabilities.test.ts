@@ -58,10 +58,10 @@ describe("teamstack validate: capabilities", () => {
     const res = await validate(file);
     expect(res.code).toBe(1);
     expect(res.err).toContain(
-      `${file}:5:15: error: server \`web\` (line 4): settings.auto_stop (line 2) stops every server of the stack, and provider \`${HOSTBOX}\` cannot stop servers (it lacks the \`stop\` capability; providers with it: aws, local, sim)`,
+      `${file}:5:15: error: server \`web\` (line 4): settings.auto_stop (line 2) stops every server of the stack, and provider \`${HOSTBOX}\` cannot stop servers (it lacks the \`stop\` capability; providers with it: aws, local, sim, docker)`,
     );
     expect(res.err).toContain(
-      `${file}:7:15: error: server \`web\` (line 4): on_start runs when a server starts, and provider \`${HOSTBOX}\` cannot start servers (it lacks the \`start\` capability; providers with it: aws, local, sim)`,
+      `${file}:7:15: error: server \`web\` (line 4): on_start runs when a server starts, and provider \`${HOSTBOX}\` cannot start servers (it lacks the \`start\` capability; providers with it: aws, local, sim, docker)`,
     );
     const json = await validate(file, "--json");
     expect(JSON.parse(json.out)).toMatchObject({

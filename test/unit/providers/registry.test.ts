@@ -17,6 +17,16 @@ const NOT_A_PROVIDER: ReadonlyArray<{ file: string; literal: string; why: string
   { file: "src/local/dynamo.ts", literal: "local", why: "the region of dynalite's client" },
   { file: "src/cli/stack-commands.ts", literal: "local", why: "DEFAULT_TEAM: the team of `teamstack up`" },
   { file: "src/providers/aws/ssh-shell.ts", literal: "ssh", why: "the OpenSSH client's program, on PATH" },
+  {
+    file: "src/providers/docker/endpoint.ts",
+    literal: "ssh",
+    why: "an ssh:// Docker endpoint (DOCKER_HOST), as the Docker CLI reads it",
+  },
+  {
+    file: "src/providers/docker/engine.ts",
+    literal: "ssh",
+    why: "an ssh:// endpoint's kind, and the OpenSSH client's program it dials through",
+  },
 ];
 
 /**
