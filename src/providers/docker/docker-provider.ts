@@ -13,6 +13,7 @@ import type {
 import type { LogWriter, ServerLogs } from "../../ports/server-logs.ts";
 import { hashOf, KeyedMutex } from "../../shared/state-files.ts";
 import { ProviderRequestError, ServerNotFoundError } from "../errors.ts";
+import { checkServerNames, isSafeName, serverGone } from "../server-names.ts";
 import { DOCKER_TYPE } from "./declaration.ts";
 import { type Endpoint, endpointFromCredential } from "./endpoint.ts";
 import { DockerEngine } from "./engine.ts";
@@ -59,7 +60,6 @@ export interface DockerProviderOptions {
 
 /** How many characters of user_data's output a failed ReadyResult carries. */
 const READY_OUTPUT_CHARS = 4096;
-const SAFE_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
 
 interface ContainerSummary {
   Id: string;
@@ -135,7 +135,7 @@ class DockerProvider implements Provider {
   }
 
   async create(request: CreateServerRequest): Promise<ServerArtifacts> {
-    checkNames(request.stackId, request.server);
+    checkServerNames("docker", request.stackId, request.server);
     const { engine, image, credential } = await this.#target(request.team, request.options);
     const limits = limitsOf(request.type);
     return this.#mutex.run(`${request.stackId}/${request.server}`, async () => {
@@ -196,10 +196,10 @@ class DockerProvider implements Provider {
 
   async waitUntilReady(ref: ServerRef, signal?: AbortSignal): Promise<ReadyResult> {
     signal?.throwIfAborted();
-    if (!isSafeName(ref.stackId) || !isSafeName(ref.server)) return gone(ref, "no such container");
+    if (!isSafeName(ref.stackId) || !isSafeName(ref.server)) return serverGone(ref, "no such container");
     const { engine } = await this.#target(ref.team, ref.options ?? {});
     const container = await this.#find(engine, ref);
-    if (!container) return gone(ref, "its container does not exist");
+    if (!container) return serverGone(ref, "its container does not exist");
     const secrets = this.#secrets.get(secretKey(ref.stackId, ref.server, container.Id));
     let writer: LogWriter | undefined;
     if (this.#opts.logs && ref.team !== undefined && secrets !== undefined) {
@@ -271,7 +271,7 @@ class DockerProvider implements Provider {
         if (line === "again") continue;
         // The follow ended without a word: the container stopped, or the connection broke.
         const now = await this.#inspect(engine, container.Id);
-        if (!now) return await end(gone(ref, "its container was removed"));
+        if (!now) return await end(serverGone(ref, "its container was removed"));
         if (!now.State.Running) {
           return await end({
             ready: false,
@@ -292,7 +292,7 @@ class DockerProvider implements Provider {
   }
 
   async runScript(ref: ServerRef, script: string, options: ScriptOptions): Promise<ScriptResult> {
-    checkNames(ref.stackId, ref.server);
+    checkServerNames("docker", ref.stackId, ref.server);
     const { engine } = await this.#target(ref.team, ref.options ?? {});
     const container = await this.#running(engine, ref);
     const chunks: Buffer[] = [];
@@ -347,7 +347,7 @@ class DockerProvider implements Provider {
   }
 
   async stop(ref: ServerRef): Promise<void> {
-    checkNames(ref.stackId, ref.server);
+    checkServerNames("docker", ref.stackId, ref.server);
     const { engine } = await this.#target(ref.team, ref.options ?? {});
     const container = await this.#mustFind(engine, ref);
     const answer = await engine.call("POST", `/containers/${container.Id}/stop`, { query: { t: 10 } });
@@ -356,7 +356,7 @@ class DockerProvider implements Provider {
   }
 
   async start(ref: ServerRef): Promise<ServerArtifacts> {
-    checkNames(ref.stackId, ref.server);
+    checkServerNames("docker", ref.stackId, ref.server);
     const { engine, credential } = await this.#target(ref.team, ref.options ?? {});
     const container = await this.#mustFind(engine, ref);
     const inspected = await this.#start(engine, container.Id);
@@ -365,7 +365,7 @@ class DockerProvider implements Provider {
   }
 
   async shell(ref: ServerRef, term: string | undefined): Promise<ShellCommand> {
-    checkNames(ref.stackId, ref.server);
+    checkServerNames("docker", ref.stackId, ref.server);
     const { engine } = await this.#target(ref.team, ref.options ?? {});
     const container = await this.#running(engine, ref);
     return dockerShellCommand(engine.endpoint, engine === this.#local, container.Id, term);
@@ -630,30 +630,6 @@ function short(id: string): string {
 
 function secretKey(stackId: string, server: string, id: string): string {
   return `${stackId}/${server}/${id}`;
-}
-
-function isSafeName(name: string): boolean {
-  return SAFE_NAME.test(name);
-}
-
-function checkNames(stackId: string, server: string): void {
-  for (const [what, value] of [
-    ["stack id", stackId],
-    ["server name", server],
-  ] as const) {
-    if (!isSafeName(value)) {
-      throw new ProviderRequestError(
-        `the docker provider cannot use the ${what} ${JSON.stringify(value)}: expected 1 to 128 letters, digits, \`_\`, \`.\` or \`-\`, not starting with \`.\` or \`-\``,
-      );
-    }
-  }
-}
-
-function gone(ref: ServerRef, detail: string): ReadyResult {
-  return {
-    ready: false,
-    reason: `server \`${ref.server}\` (${ref.id || "id not recorded"}) does not exist: ${detail}`,
-  };
 }
 
 /** The `docker` provider: each server a container on a Docker Engine (see README.md beside it). */

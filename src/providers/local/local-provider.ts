@@ -22,7 +22,8 @@ import {
   removeTree,
   writeFileAtomic,
 } from "../../shared/state-files.ts";
-import { ProviderRequestError, ServerNotFoundError } from "../errors.ts";
+import { ServerNotFoundError } from "../errors.ts";
+import { checkServerNames, isSafeName, serverGone } from "../server-names.ts";
 import { leaseAddress, leasedAddresses, releaseAddress } from "./addresses.ts";
 import { LocalSandboxError, SandboxNotRunningError, SandboxSetupError } from "./errors.ts";
 import { withLock } from "./lock.ts";
@@ -71,7 +72,6 @@ const LOCK_WAIT_MS = 120_000;
 const KILL_WAIT_MS = 10_000;
 
 /** Names become directory names: keep them to what a template allows (and no `.`/`..`). */
-const SAFE_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
 
 /** The provider's own id of a sandbox: one per (stack, server, attempt token). */
 export function localSandboxId(stackId: string, server: string, token: string): string {
@@ -97,7 +97,7 @@ class LocalProvider implements Provider {
   }
 
   async create(request: CreateServerRequest): Promise<ServerArtifacts> {
-    checkNames(request.stackId, request.server);
+    checkServerNames("local", request.stackId, request.server);
     const support = await detectLocalSupport();
     const layout = sandboxLayout(this.#stateDir, request.stackId, request.server);
     return this.#exclusive(layout, request.stackId, request.server, async () => {
@@ -114,7 +114,7 @@ class LocalProvider implements Provider {
 
   async waitUntilReady(ref: ServerRef, signal?: AbortSignal): Promise<ReadyResult> {
     signal?.throwIfAborted();
-    if (!isSafeName(ref.stackId) || !isSafeName(ref.server)) return gone(ref, "no such sandbox");
+    if (!isSafeName(ref.stackId) || !isSafeName(ref.server)) return serverGone(ref, "no such sandbox");
     const layout = sandboxLayout(this.#stateDir, ref.stackId, ref.server);
     return new Promise<ReadyResult>((resolve, reject) => {
       let settled = false;
@@ -174,7 +174,7 @@ class LocalProvider implements Provider {
   }
 
   async runScript(ref: ServerRef, script: string, options: ScriptOptions): Promise<ScriptResult> {
-    checkNames(ref.stackId, ref.server);
+    checkServerNames("local", ref.stackId, ref.server);
     const layout = sandboxLayout(this.#stateDir, ref.stackId, ref.server);
     const record = await readJsonFile<SandboxRecord>(layout.record);
     if (record?.id !== ref.id) {
@@ -229,7 +229,7 @@ class LocalProvider implements Provider {
 
   /** A shell inside the server's sandbox, entered as its scripts are (see shell.ts). */
   shell(ref: ServerRef, term: string | undefined): Promise<ShellCommand> {
-    checkNames(ref.stackId, ref.server);
+    checkServerNames("local", ref.stackId, ref.server);
     return localShellCommand(this.#stateDir, ref, term);
   }
 
@@ -240,7 +240,7 @@ class LocalProvider implements Provider {
    * @throws ServerNotFoundError when the server has no sandbox of that id.
    */
   async stop(ref: ServerRef): Promise<void> {
-    checkNames(ref.stackId, ref.server);
+    checkServerNames("local", ref.stackId, ref.server);
     const layout = sandboxLayout(this.#stateDir, ref.stackId, ref.server);
     await this.#exclusive(layout, ref.stackId, ref.server, async () => {
       const record = await this.#recordOf(layout, ref);
@@ -259,7 +259,7 @@ class LocalProvider implements Provider {
    * @throws ServerNotFoundError when the server has no sandbox of that id.
    */
   async start(ref: ServerRef): Promise<ServerArtifacts> {
-    checkNames(ref.stackId, ref.server);
+    checkServerNames("local", ref.stackId, ref.server);
     const support = await detectLocalSupport();
     const layout = sandboxLayout(this.#stateDir, ref.stackId, ref.server);
     return this.#exclusive(layout, ref.stackId, ref.server, async () => {
@@ -443,9 +443,9 @@ class LocalProvider implements Provider {
       const holder = await readJsonFile<HolderInfo>(layout.holder);
       // Still being created by someone: wait for it.
       if (request?.id === ref.id && holder && (await isAlive(holder))) return undefined;
-      return gone(ref, `no sandbox in ${layout.dir}`);
+      return serverGone(ref, `no sandbox in ${layout.dir}`);
     }
-    if (record.id !== ref.id) return gone(ref, `the server's sandbox is now ${record.id}`);
+    if (record.id !== ref.id) return serverGone(ref, `the server's sandbox is now ${record.id}`);
     const exitCode = await readExitCode(layout);
     const alive = await isAlive(record.holder);
     if (exitCode === undefined && alive) return undefined;
@@ -598,27 +598,6 @@ function bwrapArgs(
 const INIT = `trap '' TERM INT HUP QUIT USR1 USR2 PIPE ALRM
 echo started >&${HOLDER_FDS.started} && exec ${HOLDER_FDS.started}>&-
 while :; do sleep 3600 & wait $!; done`;
-
-function isSafeName(name: string): boolean {
-  return SAFE_NAME.test(name);
-}
-
-function checkNames(stackId: string, server: string): void {
-  for (const [what, value] of [
-    ["stack id", stackId],
-    ["server name", server],
-  ] as const) {
-    if (!isSafeName(value)) {
-      throw new ProviderRequestError(
-        `the local provider cannot use the ${what} ${JSON.stringify(value)}: expected 1 to 128 letters, digits, \`_\`, \`.\` or \`-\`, not starting with \`.\` or \`-\``,
-      );
-    }
-  }
-}
-
-function gone(ref: ServerRef, detail: string): ReadyResult {
-  return { ready: false, reason: `server \`${ref.server}\` (${ref.id}) does not exist: ${detail}` };
-}
 
 /**
  * Creates the `local` provider: each server is a bubblewrap sandbox on this machine with its own

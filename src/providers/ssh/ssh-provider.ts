@@ -13,6 +13,7 @@ import type {
 import type { LogKey, LogWriter, ServerLogs } from "../../ports/server-logs.ts";
 import { KeyedMutex } from "../../shared/state-files.ts";
 import { ProviderRequestError, ServerNotFoundError } from "../errors.ts";
+import { checkServerNames, isSafeName, serverGone } from "../server-names.ts";
 import { SshClient, type SshTools } from "./client.ts";
 import { sshDeclaration } from "./declaration.ts";
 import { SshConnectionError, SshError, SshHostError, SshHostKeyError } from "./errors.ts";
@@ -47,7 +48,6 @@ const FOLLOW_RETRIES = 3;
 const OUTPUT_GRACE_MS = 200;
 /** Exit code reported for a script killed at its timeout, as GNU `timeout` does. */
 const TIMEOUT_EXIT_CODE = 124;
-const SAFE = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
 
 /** Where a server is: its host (with its fields) and its directory there. */
 interface Place {
@@ -80,7 +80,7 @@ class SshProvider implements Provider {
   }
 
   async create(request: CreateServerRequest): Promise<ServerArtifacts> {
-    checkNames(request.stackId, request.server);
+    checkServerNames(PROVIDER, request.stackId, request.server);
     const hostName = await this.#placement(request.team, request.stackId, request.server, request.options);
     const host = await this.#host(request.team, hostName);
     const dir = attemptDir(request.team, request.stackId, request.server, request.idempotencyToken);
@@ -156,9 +156,9 @@ class SshProvider implements Provider {
 
   async #follow(ref: ServerRef, signal: AbortSignal | undefined): Promise<ReadyResult> {
     const where = parseServerId(ref.id);
-    if (!where || ref.team === undefined) return gone(ref, "it has no ssh server id");
+    if (!where || ref.team === undefined) return serverGone(ref, "it has no ssh server id");
     const place = await this.#placeOf(ref);
-    if (!place) return gone(ref, "no such server");
+    if (!place) return serverGone(ref, "no such server");
     const stream = this.#streams.get(ref.id);
     let writer = stream?.writer;
     if (stream && !writer && this.#logs) {
@@ -318,7 +318,7 @@ class SshProvider implements Provider {
   }
 
   async destroy(ref: ServerRef): Promise<void> {
-    if (!SAFE.test(ref.stackId) || !SAFE.test(ref.server)) return;
+    if (!isSafeName(ref.stackId) || !isSafeName(ref.server)) return;
     const place = await this.#placeOf(ref, true);
     if (!place) return;
     await this.#mutex.run(place.id, async () => {
@@ -456,26 +456,6 @@ function remoteSaid(stderr: string): string {
     .filter((l) => l !== "" && !l.startsWith("teamstack-"))
     .slice(-5)
     .join("; ");
-}
-
-function checkNames(stackId: string, server: string): void {
-  for (const [what, value] of [
-    ["stack id", stackId],
-    ["server name", server],
-  ] as const) {
-    if (!SAFE.test(value)) {
-      throw new ProviderRequestError(
-        `the ssh provider cannot use the ${what} ${JSON.stringify(value)}: expected 1 to 128 letters, digits, \`_\`, \`.\` or \`-\`, not starting with \`.\` or \`-\``,
-      );
-    }
-  }
-}
-
-function gone(ref: ServerRef, detail: string): ReadyResult {
-  return {
-    ready: false,
-    reason: `server \`${ref.server}\` (${ref.id || "no id"}) does not exist: ${detail}`,
-  };
 }
 
 function delay(ms: number, signal: AbortSignal | undefined): Promise<void> {
