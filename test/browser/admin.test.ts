@@ -236,6 +236,7 @@ describe.skipIf(NO_CHROMIUM)("the admin's console", () => {
       expect(await page.content()).not.toContain(externalId);
       if (path === "/policy") {
         expect(await page.getByRole("checkbox", { name: "sim" }).isChecked()).toBe(true);
+        expect(await page.getByRole("checkbox", { name: /^docker/ }).isChecked()).toBe(true);
         expect(await page.getByRole("checkbox", { name: /^ssh/ }).isChecked()).toBe(true);
         expect(await page.getByRole("checkbox", { name: /^aws/ }).isChecked()).toBe(false);
         await page.getByRole("checkbox", { name: /^local/ }).uncheck();
@@ -247,7 +248,7 @@ describe.skipIf(NO_CHROMIUM)("the admin's console", () => {
           "GET",
           `/teams/${TEAM}/policy`,
         );
-        expect([saved.providers, saved.onMemberLeft]).toEqual([["sim", "ssh"], "stop"]);
+        expect([saved.providers, saved.onMemberLeft]).toEqual([["sim", "docker", "ssh"], "stop"]);
       }
       if (path === "/rollouts") {
         await page.getByRole("table", { name: "Rollouts" }).getByText("SUCCEEDED").waitFor();
