@@ -1,11 +1,11 @@
 import { execFile } from "node:child_process";
-import { constants } from "node:fs";
-import { access, chmod, mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { delimiter, join } from "node:path";
+import { join } from "node:path";
 import type { Instance } from "@aws-sdk/client-ec2";
 import type { EC2InstanceConnectClient } from "@aws-sdk/client-ec2-instance-connect";
 import type { ShellCommand } from "../../ports/provider.ts";
+import { findExecutable } from "../../shared/find-executable.ts";
 import { ProviderRequestError, ServerNotFoundError } from "../errors.ts";
 import { firewallPermissions } from "./bootstrap.ts";
 import { AwsApiError, awsErrorCode, translateAwsError } from "./errors.ts";
@@ -100,19 +100,7 @@ export function requireSshIngress(
  * @throws ProviderRequestError naming what to install.
  */
 export async function findSshTools(searchPath: string | undefined = process.env.PATH): Promise<SshTools> {
-  const dirs = (searchPath ?? "").split(delimiter).filter((d) => d !== "");
-  const find = async (name: string): Promise<string | undefined> => {
-    for (const dir of dirs) {
-      const file = join(dir, name);
-      try {
-        await access(file, constants.X_OK);
-        return file;
-      } catch {
-        // not here
-      }
-    }
-    return undefined;
-  };
+  const find = (name: string) => findExecutable(name, searchPath);
   const [ssh, sshKeygen] = await Promise.all([find("ssh"), find("ssh-keygen")]);
   const missing = [...(ssh ? [] : ["ssh"]), ...(sshKeygen ? [] : ["ssh-keygen"])];
   if (!ssh || !sshKeygen) {

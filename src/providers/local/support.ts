@@ -1,7 +1,8 @@
 import { execFile } from "node:child_process";
 import { lstatSync, readlinkSync } from "node:fs";
-import { access, constants, readFile } from "node:fs/promises";
-import { delimiter, join } from "node:path";
+import { readFile } from "node:fs/promises";
+import { delimiter } from "node:path";
+import { findExecutable } from "../../shared/find-executable.ts";
 import { SandboxUnsupportedError } from "./errors.ts";
 
 /** How this machine makes sandboxes. */
@@ -46,18 +47,13 @@ export function sandboxUid(address: string): number {
 }
 
 /** Finds an executable on PATH or in the usual system directories. */
-export async function findTool(name: string): Promise<string | undefined> {
-  const dirs = [...(process.env.PATH ?? "").split(delimiter).filter((d) => d.startsWith("/")), ...TOOL_DIRS];
-  for (const dir of dirs) {
-    const candidate = join(dir, name);
-    try {
-      await access(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // not here; try the next directory
-    }
-  }
-  return undefined;
+export function findTool(name: string): Promise<string | undefined> {
+  // Absolute PATH entries only: a relative one would depend on the working directory.
+  const path = (process.env.PATH ?? "")
+    .split(delimiter)
+    .filter((d) => d.startsWith("/"))
+    .join(delimiter);
+  return findExecutable(name, path, TOOL_DIRS);
 }
 
 async function readSysctl(path: string): Promise<string | undefined> {

@@ -1,8 +1,8 @@
 import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { constants, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
-import { access } from "node:fs/promises";
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { delimiter, join } from "node:path";
+import { join } from "node:path";
+import { findExecutable } from "../../shared/find-executable.ts";
 import { SshConnectionError, SshHostError, SshHostKeyError } from "./errors.ts";
 import { fingerprint, hostKeyAlgorithms, type SshHost, shellWord } from "./hosts.ts";
 
@@ -31,19 +31,7 @@ const INSTALL =
  * @throws SshConnectionError naming what is missing and how to install it.
  */
 export async function findSshTools(searchPath: string | undefined = process.env.PATH): Promise<SshTools> {
-  const dirs = (searchPath ?? "").split(delimiter).filter((d) => d !== "");
-  const find = async (name: string): Promise<string | undefined> => {
-    for (const dir of dirs) {
-      const file = join(dir, name);
-      try {
-        await access(file, constants.X_OK);
-        return file;
-      } catch {
-        // not here
-      }
-    }
-    return undefined;
-  };
+  const find = (name: string) => findExecutable(name, searchPath);
   const names = ["ssh", "ssh-agent", "ssh-add", "ssh-keyscan"] as const;
   const found = await Promise.all(names.map(find));
   const missing = names.filter((_, i) => found[i] === undefined);
