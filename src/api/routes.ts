@@ -321,7 +321,7 @@ export const ROUTES: readonly Route[] = [
     body: credentialBody(),
     bodyRequired: true,
     success: 200,
-    errors: [400, 401, 403, 501],
+    errors: [400, 401, 403, 422, 501],
     response: S.CREDENTIAL,
     run: (s, c) =>
       s.putCredential(

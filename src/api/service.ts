@@ -322,6 +322,17 @@ export class StackService {
     if (!checked.ok) {
       throw badRequest(`credential \`${name}\`: ${checked.problems.join("; ")}`);
     }
+    const provider = checked.credential.provider;
+    if (provider.credentials.roleReference !== true && !this.#d.providers.includes(provider.name)) {
+      // Its servers cannot run here, so its credential would be kept for nothing (and in AWS the
+      // API may not write a credential's secrets for a provider no task function runs).
+      const where = provider.runsIn.includes("local-runtime")
+        ? "it runs where teamstack runs on one machine (`teamstack serve`, `teamstack up`)"
+        : `it runs in: ${provider.runsIn.join(", ")}`;
+      throw unprocessable(
+        `credential \`${name}\`: the ${provider.name} provider does not run on this deployment (${where}), so its credentials cannot be used here`,
+      );
+    }
     const secrets = this.#d.secrets;
     if (!secrets && checked.credential.provider.credentials.roleReference !== true) {
       throw new ApiError(

@@ -371,6 +371,14 @@ describe("the service functions' grants against their code", () => {
     await call("GET", "/teams/acme/rollouts", "/teams/{team}/rollouts");
     await call("GET", `/teams/acme/rollouts/${rolloutId}`, "/teams/{team}/rollouts/{id}");
     await call("GET", "/teams/acme/stacks?outdated=true", "/teams/{team}/stacks");
+    // A provider no task function runs (the deployed API offers aws and sim): its credential is
+    // refused with 422 before anything is written, so no secret is sent anywhere.
+    const elsewhere = await call("PUT", "/teams/acme/credentials/lab", "/teams/{team}/credentials/{name}", {
+      provider: "docker",
+      endpoint: "tcp://10.0.0.9:2376",
+    });
+    expect(elsewhere.statusCode).toBe(422);
+    expect(JSON.parse(elsewhere.body).message).toContain("does not run on this deployment");
     // A credential removed: its record (an aws role keeps no secret in Secrets Manager).
     await call("PUT", "/teams/acme/credentials/spare", "/teams/{team}/credentials/{name}", {
       roleArn: "arn:aws:iam::123456789012:role/teamstack-spare",
