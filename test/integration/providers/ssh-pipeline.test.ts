@@ -81,9 +81,13 @@ describe.skipIf(!RUNS)("a stack on the ssh provider, through teamstack", () => {
   }, 120_000);
 
   afterAll(async () => {
-    // The hosts are the state directory's own credentials: tearDown's `teamstack down` finds them.
-    if (stateDir) await tearDown(stateDir);
-    await sshd?.stop();
+    try {
+      // The hosts are the state directory's own credentials: tearDown's `teamstack down` finds them.
+      if (stateDir) await tearDown(stateDir);
+    } finally {
+      // Whatever tearDown found: the namespace, sshd and what its user left go.
+      await sshd?.stop();
+    }
   }, 240_000);
 
   it("converges when `teamstack up` is killed mid-run and `rerun`: nothing is created twice", async () => {
