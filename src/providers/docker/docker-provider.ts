@@ -501,6 +501,10 @@ class DockerProvider implements Provider {
             Init: true,
             NetworkMode: network,
             Tmpfs: { [RUN_DIR]: "rw,mode=0700" },
+            // A member's code: no setuid gain inside, and a fork bomb stops at the container's
+            // own process limit instead of filling the engine's machine.
+            SecurityOpt: ["no-new-privileges"],
+            PidsLimit: CONTAINER_PIDS_LIMIT,
             ...limits,
           },
           NetworkingConfig: { EndpointsConfig: { [network]: { Aliases: [request.server] } } },
@@ -631,6 +635,9 @@ function short(id: string): string {
 function secretKey(stackId: string, server: string, id: string): string {
   return `${stackId}/${server}/${id}`;
 }
+
+/** The most processes a server's container may have at once (HostConfig.PidsLimit). */
+export const CONTAINER_PIDS_LIMIT = 2048;
 
 /** The `docker` provider: each server a container on a Docker Engine (see README.md beside it). */
 export function createDockerProvider(opts: DockerProviderOptions): Provider & {

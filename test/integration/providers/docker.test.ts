@@ -14,7 +14,11 @@ import type {
   ServerRef,
 } from "../../../src/ports/provider.ts";
 import type { ServerLogs } from "../../../src/ports/server-logs.ts";
-import { createDockerProvider, LABELS } from "../../../src/providers/docker/docker-provider.ts";
+import {
+  CONTAINER_PIDS_LIMIT,
+  createDockerProvider,
+  LABELS,
+} from "../../../src/providers/docker/docker-provider.ts";
 import { labelled, type PodmanService, podmanMissing, startPodman } from "../../support/podman.ts";
 
 // A real engine: Podman's Docker-compatible service, started by the tests (test/support/podman.ts).
@@ -129,6 +133,12 @@ describe.skipIf(missing !== undefined)(
       );
       expect(limits.exitCode).toBe(0);
       expect(limits.output).toMatch(/^(200000\n268435456|200000 100000\n268435456)\n$/);
+      // A member's code gains no privileges (no_new_privs) and has a process limit of its own.
+      const guard = await script(
+        b.ref,
+        "grep NoNewPrivs /proc/self/status; cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max",
+      );
+      expect(guard.output).toBe(`NoNewPrivs:\t1\n${CONTAINER_PIDS_LIMIT}\n`);
     });
 
     it("reports a failing user_data with its exit code and output, and a missing image by name", async () => {
