@@ -2,7 +2,6 @@
 // provision state machine, locally. The engine is a Podman service started as the tests start it
 // (test/support/podman.ts, with its cached busybox image); without podman, runc and
 // busybox-static the section says so and is skipped.
-import { createHash } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -12,6 +11,7 @@ import { openLocalEngine } from "../src/local/engine.ts";
 import { stackStatus } from "../src/pipeline/status.ts";
 import { type PodmanService, podmanMissing, startPodman } from "../test/support/podman.ts";
 import { generateDag } from "./generate.ts";
+import { createBenchStack, makespanOf } from "./stacks.ts";
 
 const N = 20;
 
@@ -43,20 +43,7 @@ export async function benchDocker(): Promise<Record<string, string>> {
     const dag = generateDag(N, { seed: 20, maxDeps: 3, minBootMs: 500, maxBootMs: 2000 });
     const yaml = dockerDagTemplate(dag);
     const key = { team: "bench", stackId: "docker-dag-20" };
-    const now = new Date().toISOString();
-    await engine.store.createStack({
-      ...key,
-      member: "bench",
-      status: "RUNNING",
-      run: 0,
-      templateYaml: yaml,
-      templateFile: "docker-dag-20.yaml",
-      templateHash: createHash("sha256").update(yaml).digest("hex"),
-      userdata: {},
-      simulate: [],
-      createdAt: now,
-      startedAt: now,
-    });
+    await createBenchStack(engine.store, key, yaml, "docker-dag-20.yaml");
     const t0 = Date.now();
     const outcome = await engine.provision(key);
     const wall = Date.now() - t0;
@@ -66,9 +53,7 @@ export async function benchDocker(): Promise<Record<string, string>> {
     const took = new Map(
       servers.map((s) => [s.name, Date.parse(s.readyAt ?? "") - Date.parse(s.startedAt ?? "")]),
     );
-    const starts = servers.map((s) => Date.parse(s.startedAt ?? ""));
-    const ends = servers.map((s) => Date.parse(s.readyAt ?? ""));
-    const makespan = Math.max(...ends) - Math.min(...starts);
+    const makespan = makespanOf(view);
     const p = plan(
       dag.map((s) => ({ name: s.name, dependsOn: s.deps })),
       (name) => took.get(name) ?? 0,

@@ -1,5 +1,4 @@
 // Benchmark: generated DAGs of sim servers through the real provision state machine, locally.
-import { createHash } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -8,6 +7,7 @@ import { stopLocalStore } from "../src/local/dynamo.ts";
 import { openLocalEngine } from "../src/local/engine.ts";
 import { stackStatus } from "../src/pipeline/status.ts";
 import { dagTemplate, generateDag } from "./generate.ts";
+import { createBenchStack, makespanOf } from "./stacks.ts";
 
 /** Task-function invocations (Lambda invocations in AWS) per server, in all and by function. */
 export function taskCallsRow(calls: Readonly<Record<string, number>>, servers: number): string {
@@ -48,28 +48,13 @@ export async function benchPipeline(): Promise<Record<string, string>> {
       );
       const criticalMs = p.criticalPath.reduce((sum, name) => sum + (boot.get(name) ?? 0), 0);
       const key = { team: "bench", stackId: `dag-${n}-${maxDeps}` };
-      const now = new Date().toISOString();
-      await engine.store.createStack({
-        ...key,
-        member: "bench",
-        status: "RUNNING",
-        run: 0,
-        templateYaml: yaml,
-        templateFile: `dag-${n}.yaml`,
-        templateHash: createHash("sha256").update(yaml).digest("hex"),
-        userdata: {},
-        simulate: [],
-        createdAt: now,
-        startedAt: now,
-      });
+      await createBenchStack(engine.store, key, yaml, `dag-${n}.yaml`);
       const t0 = Date.now();
       const outcome = await engine.provision(key);
       const wall = Date.now() - t0;
       if (outcome.status !== "SUCCEEDED") throw new Error(`dag-${n} failed: ${outcome.cause}`);
       const view = await stackStatus(engine.store, key);
-      const starts = (view?.servers ?? []).map((s) => Date.parse(s.startedAt ?? ""));
-      const ends = (view?.servers ?? []).map((s) => Date.parse(s.readyAt ?? ""));
-      const makespan = Math.max(...ends) - Math.min(...starts);
+      const makespan = makespanOf(view);
       const perServer = outcome.transitions / n;
       rows[`${label}: makespan / critical path`] =
         `${(makespan / 1000).toFixed(2)} s / ${(criticalMs / 1000).toFixed(2)} s = ${(makespan / criticalMs).toFixed(3)}${maxDeps > 0 ? " (goal ≤ 1.05)" : ""}; whole run ${(wall / 1000).toFixed(2)} s, ${p.levels.length} level${p.levels.length === 1 ? "" : "s"}`;

@@ -1,5 +1,4 @@
 // Benchmark: stacks started at once against an account-wide create limit (the table's rate budget).
-import { createHash } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -9,6 +8,7 @@ import type { RateLimit } from "../src/ports/rate-budget.ts";
 import { listSimCreations } from "../src/providers/sim/sim-provider.ts";
 import { dagTemplate, generateDag } from "./generate.ts";
 import { taskCallsRow } from "./pipeline.ts";
+import { createBenchStack } from "./stacks.ts";
 
 /** EC2's RunInstances limit, modelled on sim with `create_rate` and `create_burst`. */
 const LIMIT: RateLimit = { burst: 5, perSecond: 2 };
@@ -49,20 +49,7 @@ export async function benchCreateRate(): Promise<Record<string, string>> {
         maxParallel: 40,
       });
       const key = { team: "bench", stackId: `rate-${i}` };
-      const now = new Date().toISOString();
-      await engine.store.createStack({
-        ...key,
-        member: `m${i}`,
-        status: "RUNNING",
-        run: 0,
-        templateYaml: yaml,
-        templateFile: `rate-${i}.yaml`,
-        templateHash: createHash("sha256").update(yaml).digest("hex"),
-        userdata: {},
-        simulate: [],
-        createdAt: now,
-        startedAt: now,
-      });
+      await createBenchStack(engine.store, key, yaml, `rate-${i}.yaml`, `m${i}`);
       keys.push(key);
     }
     const t0 = Date.now();
