@@ -21,16 +21,8 @@ export const TEMPLATE_READERS: ReadonlySet<string> = new Set(["api", "signup", "
 export const TASK_SIZE_GOAL_KB = 150;
 export const READER_SIZE_GOAL_KB = 300;
 
-/**
- * Run-hook's own goal, KB: the one task that carries every hook's client (HTTP with the egress
- * policy, GitHub, Slack, X, webhooks) besides a provider to run scripts with, and the registry's
- * declarations, which grew by two providers' (docker, ssh: 2.6 KB) in issue 13.
- */
-export const RUN_HOOK_SIZE_GOAL_KB = 160;
-
 /** The size goal of a function's bundle, KB. */
 export function sizeGoalKb(folder: string): number {
-  if (folder === "run-hook") return RUN_HOOK_SIZE_GOAL_KB;
   return TEMPLATE_READERS.has(folder) ? READER_SIZE_GOAL_KB : TASK_SIZE_GOAL_KB;
 }
 
@@ -46,8 +38,6 @@ export const DUMMY_ENV: Readonly<Record<string, string>> = {
   DESTROY_STATE_MACHINE_ARN: "arn:aws:states:us-east-1:123456789012:stateMachine:Teamstack-Destroy",
   CALLBACK_BASE_URL: "https://api.example.invalid",
   CALLBACK_SECRET_ARN: "arn:aws:secretsmanager:us-east-1:123456789012:secret:CallbackSecret-AbCdEf",
-  POWERTOOLS_SERVICE_NAME: "teamstack",
-  POWERTOOLS_LOG_LEVEL: "INFO",
 };
 
 /** Every handler folder under lambdas/ (the task functions, the API, the signup consumer). */
@@ -100,6 +90,6 @@ export async function benchBundles(): Promise<Record<string, string>> {
   }
   const met = over.length === 0 && slowest < IMPORT_GOAL_MS;
   rows["largest task bundle / slowest cold import"] =
-    `${largestTask.toFixed(1)} KB / ${slowest.toFixed(0)} ms (goal: each task < ${TASK_SIZE_GOAL_KB} KB (run-hook < ${RUN_HOOK_SIZE_GOAL_KB} KB), ${[...TEMPLATE_READERS].join(", ")} < ${READER_SIZE_GOAL_KB} KB, each import < ${IMPORT_GOAL_MS} ms: ${met ? "met" : `NOT met${over.length > 0 ? ` (${over.join(", ")} over)` : ""}`}); cold import is the median of ${RUNS} fresh processes; ${RUNTIME_PROVIDED_MODULES.join(", ")} left to the Lambda runtime`;
+    `${largestTask.toFixed(1)} KB / ${slowest.toFixed(0)} ms (goal: each task < ${TASK_SIZE_GOAL_KB} KB, ${[...TEMPLATE_READERS].join(", ")} < ${READER_SIZE_GOAL_KB} KB, each import < ${IMPORT_GOAL_MS} ms: ${met ? "met" : `NOT met${over.length > 0 ? ` (${over.join(", ")} over)` : ""}`}); cold import is the median of ${RUNS} fresh processes; ${RUNTIME_PROVIDED_MODULES.join(", ")} left to the Lambda runtime`;
   return rows;
 }

@@ -7,7 +7,7 @@ export const CONTEXT_KEYS = {
   jwtIssuer: "teamstack:jwtIssuer",
   /** The audience (or comma-separated audiences) the tokens must carry in `aud` (or `client_id`). */
   jwtAudience: "teamstack:jwtAudience",
-  /** The functions' Powertools log level: DEBUG, INFO (default), WARN or ERROR. */
+  /** The functions' application log level (Lambda drops their lines below it): DEBUG, INFO (default), WARN or ERROR. */
   logLevel: "teamstack:logLevel",
   /**
    * The web console's OpenID Connect client id (default: the first audience). Its ID tokens carry it

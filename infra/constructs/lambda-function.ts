@@ -2,7 +2,14 @@ import { createRequire } from "node:module";
 import { join } from "node:path";
 import { ArnFormat, type Duration, RemovalPolicy, Stack, Validations } from "aws-cdk-lib";
 import { type IGrantable, PolicyStatement, Role, ServicePrincipal } from "aws-cdk-lib/aws-iam";
-import { Architecture, type IDestination, Runtime } from "aws-cdk-lib/aws-lambda";
+import {
+  ApplicationLogLevel,
+  Architecture,
+  type IDestination,
+  LoggingFormat,
+  Runtime,
+  SystemLogLevel,
+} from "aws-cdk-lib/aws-lambda";
 import { type BundlingOptions, LogLevel, NodejsFunction, OutputFormat } from "aws-cdk-lib/aws-lambda-nodejs";
 import { LogGroup, RetentionDays } from "aws-cdk-lib/aws-logs";
 import { Construct, type IConstruct } from "constructs";
@@ -85,7 +92,7 @@ export function esbuildOptions(entry: string, outfile: string): BuildOptions {
   };
 }
 
-/** The log level handlers log at (Powertools' POWERTOOLS_LOG_LEVEL). */
+/** The level below which Lambda drops a function's own log lines (its application log level). */
 export type FunctionLogLevel = "DEBUG" | "INFO" | "WARN" | "ERROR";
 
 export interface TeamstackFunctionProps {
@@ -96,7 +103,7 @@ export interface TeamstackFunctionProps {
   readonly description: string;
   readonly timeout: Duration;
   readonly memorySize?: number;
-  /** Variables the handler reads, besides Powertools' own. */
+  /** Variables the handler reads. */
   readonly environment: Readonly<Record<string, string>>;
   readonly logLevel: FunctionLogLevel;
   /** Where a failed asynchronous invocation goes after its retries (EventBridge invokes so). */
@@ -107,7 +114,8 @@ export interface TeamstackFunctionProps {
 
 /**
  * One teamstack Lambda: lambdas/<folder>/handler.ts bundled by lambdaBundling() for Node 24 on
- * arm64, with Powertools' service name and log level, logging to a log group of its own through a
+ * arm64, logging JSON lines (Lambda's own format: timestamp, level, request id; the handler's lines
+ * below `logLevel` and the platform's below WARN dropped by Lambda) to a log group of its own through a
  * role of its own that may write there and nowhere else (no AWSLambdaBasicExecutionRole, whose
  * log permissions reach every log group). Callers add exactly what the handler calls.
  * @throws Error when esbuild is not installed (the CDK would silently bundle in Docker instead).
@@ -149,11 +157,10 @@ export class TeamstackFunction extends Construct {
       timeout: props.timeout,
       role: this.role,
       logGroup: this.logGroup,
-      environment: {
-        ...props.environment,
-        POWERTOOLS_SERVICE_NAME: "teamstack",
-        POWERTOOLS_LOG_LEVEL: props.logLevel,
-      },
+      loggingFormat: LoggingFormat.JSON,
+      applicationLogLevelV2: ApplicationLogLevel[props.logLevel],
+      systemLogLevelV2: SystemLogLevel.WARN,
+      environment: { ...props.environment },
       ...(props.onFailure ? { onFailure: props.onFailure } : {}),
       ...(props.retryAttempts !== undefined ? { retryAttempts: props.retryAttempts } : {}),
       projectRoot: props.projectRoot,

@@ -1,12 +1,23 @@
-import { Logger } from "@aws-lambda-powertools/logger";
-import { injectLambdaContext } from "@aws-lambda-powertools/logger/middleware";
 import type { MiddlewareObj } from "@middy/core";
 
 /**
- * The functions' one Powertools logger: service `teamstack` (POWERTOOLS_SERVICE_NAME says the same
- * in AWS), level from POWERTOOLS_LOG_LEVEL (default INFO), JSON lines with the Lambda context.
+ * The functions log through `console`, and Lambda does the rest: every function runs with Lambda's
+ * JSON log format (infra/constructs/lambda-function.ts), so each line becomes one JSON object with
+ * its timestamp, level and request id (an error's type, message and stack besides, when one is
+ * logged), and lines below the function's application log level are dropped by Lambda itself.
+ * No logging library is bundled (see README, "Design decisions").
  */
-export const logger = new Logger({ serviceName: "teamstack" });
+export interface FunctionLogger {
+  debug(message: string, detail?: unknown): void;
+  error(message: string, error: Error): void;
+}
+
+/** The one logger of every handler. */
+export const logger: FunctionLogger = {
+  debug: (message, detail) =>
+    detail === undefined ? console.debug(message) : console.debug(`${message} ${JSON.stringify(detail)}`),
+  error: (message, error) => console.error(message, error),
+};
 
 /**
  * What may be logged of an event: its top-level keys and, for an EventBridge event, the keys of
@@ -23,20 +34,18 @@ export function eventKeys(event: unknown): { eventKeys: string[]; detailKeys?: s
 }
 
 /**
- * The middlewares every handler uses (`.use(lambdaLogging())`): the Lambda context on every log
- * line, the event never logged whole (even when POWERTOOLS_LOGGER_LOG_EVENT is set), its keys at
- * DEBUG, and a failed invocation's error (name, message, stack) at ERROR before it is rethrown.
+ * The middleware every handler uses (`.use(lambdaLogging())`): the event is never logged whole,
+ * only its keys at DEBUG, and a failed invocation's error (type, message, stack) is logged at
+ * ERROR before it is rethrown.
  */
-export function lambdaLogging(): MiddlewareObj[] {
-  return [
-    injectLambdaContext(logger, { logEvent: false, resetKeys: true }),
-    {
-      before: (request) => {
-        logger.debug("invocation", eventKeys(request.event));
-      },
-      onError: (request) => {
-        logger.error("invocation failed", request.error as Error);
-      },
+export function lambdaLogging(log: FunctionLogger = logger): MiddlewareObj {
+  return {
+    before: (request) => {
+      log.debug("invocation", eventKeys(request.event));
     },
-  ];
+    onError: (request) => {
+      const e = request.error;
+      log.error("invocation failed", e instanceof Error ? e : new Error(String(e)));
+    },
+  };
 }

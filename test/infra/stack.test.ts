@@ -341,10 +341,9 @@ describe("the Lambda functions", () => {
       expect(resources[functionOfFolder(folder)]?.Type, folder).toBe("AWS::Lambda::Function");
   });
 
-  it("runs every function on Node 24, arm64, with the names it reads and Powertools' service and log level", () => {
+  it("runs every function on Node 24, arm64, with exactly the names it reads", () => {
     const [[tableId] = []] = ofType("AWS::DynamoDB::Table");
     const [[busId] = []] = ofType("AWS::Events::EventBus");
-    const powertools = { POWERTOOLS_SERVICE_NAME: "teamstack", POWERTOOLS_LOG_LEVEL: LOG_LEVEL };
     const machines = {
       PROVISION_STATE_MACHINE_ARN: { Ref: machineLogicalId("Provision") },
       DESTROY_STATE_MACHINE_ARN: { Ref: machineLogicalId("Destroy") },
@@ -380,23 +379,20 @@ describe("the Lambda functions", () => {
               ...scheduleGroup,
               ...callbackSecret,
               EVENT_BUS_NAME: { Ref: busId },
-              ...powertools,
             }
           : folder === "signup"
             ? {
                 TABLE_NAME: { Ref: tableId },
                 ...machines,
                 POWER_STATE_MACHINE_ARN: { Ref: machineLogicalId("Power") },
-                ...powertools,
               }
             : folder === "rollout"
-              ? { TABLE_NAME: { Ref: tableId }, ...machines, EVENT_BUS_NAME: { Ref: busId }, ...powertools }
+              ? { TABLE_NAME: { Ref: tableId }, ...machines, EVENT_BUS_NAME: { Ref: busId } }
               : {
                   TABLE_NAME: { Ref: tableId },
                   EVENT_BUS_NAME: { Ref: busId },
                   ...(signs ? callbackSecret : {}),
                   ...(access?.setsSchedules ? scheduleGroup : {}),
-                  ...powertools,
                 },
       );
       // Servers call back to the HTTP API's default endpoint.
@@ -420,23 +416,23 @@ describe("the Lambda functions", () => {
     expect(groups.size).toBe(handlerFolders().length);
   });
 
-  it("uses the Powertools logger in every handler, never logging an event whole", () => {
+  it("logs in Lambda's JSON format at the deployment's level, from every handler, never an event whole", () => {
     for (const folder of handlerFolders()) {
+      expect(props(functionOfFolder(folder)).LoggingConfig, folder).toMatchObject({
+        LogFormat: "JSON",
+        ApplicationLogLevel: LOG_LEVEL,
+        SystemLogLevel: "WARN",
+      });
       const source = readFileSync(join(PROJECT_ROOT, "lambdas", folder, "handler.ts"), "utf8");
       expect(source, folder).toMatch(/\.use\(lambdaLogging\(\)\)/);
     }
-    const logger = readFileSync(join(PROJECT_ROOT, "lambdas", "shared", "logger.ts"), "utf8");
-    expect(logger).toContain("logEvent: false");
+    // No logging library in the bundles: Lambda formats and filters the functions' console lines.
     const pkg = JSON.parse(readFileSync(join(PROJECT_ROOT, "package.json"), "utf8")) as {
       dependencies: Record<string, string>;
     };
-    const powertools = Object.entries(pkg.dependencies).filter(([name]) =>
-      name.startsWith("@aws-lambda-powertools/"),
-    );
-    expect(powertools.map(([name]) => name)).toContain("@aws-lambda-powertools/logger");
-    // One exact version for every Powertools package (they share @aws-lambda-powertools/commons).
-    expect(new Set(powertools.map(([, v]) => v)).size).toBe(1);
-    expect(powertools[0]?.[1]).toMatch(/^\d+\.\d+\.\d+$/);
+    expect(
+      Object.keys(pkg.dependencies).filter((name) => name.startsWith("@aws-lambda-powertools/")),
+    ).toEqual([]);
   });
 
   it("builds each task function from its own folder's handler.ts", () => {
@@ -487,7 +483,7 @@ describe("the Lambda functions", () => {
     // Importing runs each handler's cold start (clients are built, nothing is sent).
     const script = `for (const b of ${JSON.stringify(bundles)}) { const m = await import(b); if (typeof m.handler !== "function") throw new Error(b); }`;
     execFileSync(process.execPath, ["--input-type=module", "-e", script], {
-      env: { PATH: process.env.PATH ?? "", ...env, POWERTOOLS_LOG_LEVEL: "INFO" },
+      env: { PATH: process.env.PATH ?? "", ...env },
       stdio: "pipe",
     });
   });
