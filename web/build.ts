@@ -1,6 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { join, relative } from "node:path";
 import { build } from "esbuild";
+import { FACTORY_IMPORTS } from "../src/providers/registry.ts";
 import { validatorWorkerPlugin } from "./src/editor/worker-plugin.ts";
 
 /**
@@ -60,6 +61,8 @@ export async function buildConsole(options: { readonly minify?: boolean } = {}):
     legalComments: "none",
     charset: "utf8",
     logLevel: "silent",
+    // The policy page lists the registry's providers; their factories (provider code, SDKs) stay out.
+    external: [...FACTORY_IMPORTS],
     plugins: [validatorWorkerPlugin({ minify: options.minify !== false, emit: (p, b) => workers.set(p, b) })],
   });
   const files = new Map<string, ConsoleFile>();

@@ -23,3 +23,10 @@ export const PROVIDER_MODULES: readonly ProviderModule[] = [
 
 /** The registry's declarations, looked up by name or alias: what templates are validated against. */
 export const PROVIDERS: ProviderCatalog = providerCatalog(PROVIDER_MODULES.map((m) => m.declaration));
+
+/**
+ * The factories' modules as the registry imports them, `./NAME/factory.ts` (each provider's folder
+ * bears its name). A bundle that reads only the declarations (the console's validator) leaves them
+ * out, so that it carries no provider code, and its `import()`s are never reached.
+ */
+export const FACTORY_IMPORTS: readonly string[] = PROVIDERS.declarations.map((d) => `./${d.name}/factory.ts`);

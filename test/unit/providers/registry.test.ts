@@ -35,12 +35,13 @@ const NOT_A_PROVIDER: ReadonlyArray<{ file: string; literal: string; why: string
  */
 const EXAMPLE_FILES = new Set(["src/api/schemas-examples.ts"]);
 
-function sourceFiles(dir: string): string[] {
+function sourceFiles(dir: string, names = /\.(ts|js)$/): string[] {
   const out: string[] = [];
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
     const path = join(dir, entry.name);
-    if (entry.isDirectory()) out.push(...sourceFiles(path));
-    else if (/\.(ts|js)$/.test(entry.name) && !entry.name.endsWith(".d.ts")) out.push(path);
+    if (entry.isDirectory()) {
+      if (entry.name !== "node_modules" && entry.name !== "dist") out.push(...sourceFiles(path, names));
+    } else if (names.test(entry.name) && !entry.name.endsWith(".d.ts")) out.push(path);
   }
   return out;
 }
@@ -213,5 +214,25 @@ describe("the provider registry", () => {
     expect(stray, "read the name from the registry (src/providers/registry.ts) instead").toEqual([]);
     // Each excuse still stands for a literal that is there.
     expect([...excused].sort()).toEqual(NOT_A_PROVIDER.map((e) => `${e.file}|${e.literal}`).sort());
+  });
+
+  it("pairs each declaration with its factory only in the registry: no second list imports them", () => {
+    // A module outside a provider's folder that imports its declaration.ts or factory.ts keeps a
+    // list of providers of its own (the console once did), which the next provider would miss.
+    const halves = new RegExp(
+      `(?:import|from)\\s*\\(?\\s*["'][^"']*\\/(${PROVIDERS.names.join("|")})\\/(?:declaration|factory)\\.ts["']`,
+      "g",
+    );
+    const stray: string[] = [];
+    for (const top of [...SCANNED, "web/src", "bench"]) {
+      for (const path of sourceFiles(join(ROOT, top), /\.(ts|tsx|js)$/)) {
+        const file = relative(ROOT, path).split(sep).join("/");
+        if (file === "src/providers/registry.ts") continue;
+        for (const m of readFileSync(path, "utf8").matchAll(halves)) {
+          if (!file.startsWith(`src/providers/${m[1]}/`)) stray.push(`${file}: ${m[0]}`);
+        }
+      }
+    }
+    expect(stray, "read the providers from src/providers/registry.ts").toEqual([]);
   });
 });

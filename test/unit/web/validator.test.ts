@@ -3,7 +3,6 @@ import { describe, expect, it } from "vitest";
 import { PROVIDERS } from "../../../src/providers/registry.ts";
 import { lineCount, lineStarts, offsetIn, offsetOf } from "../../../web/src/editor/positions.ts";
 import type { ValidateResponse } from "../../../web/src/editor/protocol.ts";
-import { BROWSER_PROVIDERS } from "../../../web/src/editor/providers.ts";
 import { validateTemplateText } from "../../../web/src/editor/validate.ts";
 import { createValidator } from "../../../web/src/editor/validator-client.ts";
 import { bundleValidatorWorker } from "../../../web/src/editor/worker-plugin.ts";
@@ -20,13 +19,6 @@ const BAD = `servers:
 `;
 
 describe("the browser's validator", () => {
-  it("knows the registry's providers, in its order, from their declarations alone", () => {
-    expect(BROWSER_PROVIDERS.declarations).toEqual(PROVIDERS.declarations);
-    BROWSER_PROVIDERS.declarations.forEach((d, i) => {
-      expect(d).toBe(PROVIDERS.declarations[i]);
-    });
-  });
-
   it("reports a bad reference at its line and column, as publishing does", () => {
     const v = validateTemplateText(BAD, "web.yaml");
     expect(v.problems).toEqual([
@@ -60,10 +52,13 @@ describe("the browser's validator", () => {
     expect(inputs.filter((i) => i.startsWith("node:") || !/\.(ts|js|mjs|cjs)$/.test(i))).toEqual([]);
     expect(
       inputs.filter((i) =>
-        /@aws-sdk|factory\.ts|-provider\.ts|registry\.ts|src\/(ports|store|api)\//.test(i),
+        /@aws-sdk|factory\.ts|-provider\.ts|src\/(ports|store|api)\//.test(i),
       ),
     ).toEqual([]);
     expect(inputs.some((i) => i.includes("src/core/validate.ts"))).toBe(true);
+    // Every provider the registry lists, from its declaration alone (the registry is the one list).
+    for (const d of PROVIDERS.declarations)
+      expect(inputs, d.name).toContain(`src/providers/${d.name}/declaration.ts`);
     // About 145 KB minified (the yaml package is two thirds of it); a jump means something new came in.
     expect(body.byteLength).toBeLessThan(200_000);
 

@@ -3,7 +3,7 @@ import { useResource } from "../api/use-resource.ts";
 import { useConsole } from "../app/context.ts";
 import type { PageProps } from "../app/routes.ts";
 import { ErrorBanner } from "../app/ui.tsx";
-import { BROWSER_PROVIDERS } from "../editor/providers.ts";
+import { PROVIDERS } from "../../../src/providers/registry.ts";
 import { paths, setPolicy } from "./api.ts";
 import { formatTime } from "./format.ts";
 import { ON_MEMBER_LEFT, type PolicyView } from "./types.ts";
@@ -27,7 +27,7 @@ export default function PolicyPage(_props: PageProps) {
     setOnLeft(p.onMemberLeft ?? "destroy");
   }, [saved]);
   // Every provider teamstack knows may be allowed, those this deployment does not offer included.
-  const known = p ? [...new Set([...BROWSER_PROVIDERS.names, ...p.offered, ...p.providers])] : [];
+  const known = p ? [...new Set([...PROVIDERS.names, ...p.offered, ...p.providers])] : [];
   return (
     <>
       <h1>Policy</h1>

@@ -1,6 +1,6 @@
 import type { Problem } from "../../../src/core/errors.ts";
 import { loadTemplate } from "../../../src/core/validate.ts";
-import { BROWSER_PROVIDERS } from "./providers.ts";
+import { PROVIDERS } from "../../../src/providers/registry.ts";
 
 /** What validating a template's text found, and how long it took. */
 export interface Validation {
@@ -16,7 +16,7 @@ export interface Validation {
  */
 export function validateTemplateText(text: string, file: string): Validation {
   const started = performance.now();
-  const { template, problems } = loadTemplate(text, file, BROWSER_PROVIDERS);
+  const { template, problems } = loadTemplate(text, file, PROVIDERS);
   return {
     problems,
     servers: template ? template.servers.map((s) => s.name) : [],

@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import { build, type Plugin } from "esbuild";
+import { FACTORY_IMPORTS } from "../../../src/providers/registry.ts";
 
 /** The module the console imports for the validator worker's URL: `import url from "teamstack:validator-worker"`. */
 export const VALIDATOR_WORKER_MODULE = "teamstack:validator-worker";
@@ -8,7 +9,8 @@ const ENTRY = new URL("./validator-worker.ts", import.meta.url).pathname;
 
 /**
  * An esbuild plugin for the console's build: bundles the validator's Web Worker
- * (validator-worker.ts: the core's validator, the yaml package and the providers' declarations)
+ * (validator-worker.ts: the core's validator, the yaml package and the registry's declarations,
+ * its providers' factories left out)
  * as a file of its own, `assets/validator-<hash>.js`, hands it to `emit`, and makes
  * `teamstack:validator-worker` a module whose default export is that file's path. The app's own
  * bundle then carries none of the validator.
@@ -56,6 +58,8 @@ export async function bundleValidatorWorker(
     minify,
     legalComments: "none",
     logLevel: "silent",
+    // The registry's declarations come in; the factories they are paired with stay out.
+    external: [...FACTORY_IMPORTS],
     metafile: true,
   });
   const file = out.outputFiles[0];
