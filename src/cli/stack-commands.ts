@@ -25,8 +25,7 @@ import {
   type VersionTarget,
 } from "../pipeline/template.ts";
 import type { StackEvent, StackKey, StackRecord } from "../ports/store.ts";
-import { providerSet } from "../providers/provider-set.ts";
-import { PROVIDER_MODULES, PROVIDERS } from "../providers/registry.ts";
+import { PROVIDERS } from "../providers/registry.ts";
 import { createLocalSecrets } from "../secrets/local-secrets.ts";
 import { confirmChanges, formatChangeSet, nothingToDo } from "./change-set-output.ts";
 import { type Command, type Io, UsageError, type Values } from "./command.ts";
@@ -235,32 +234,23 @@ async function readUserdata(file: string | undefined): Promise<Record<string, st
 }
 
 /**
- * Refuses, before anything is created, a template whose servers cannot run on this machine: a
- * provider that does not run on the local runtime (unless simulated), or one whose preflight
- * fails (local: the machine cannot make sandboxes).
+ * Refuses, before the store is opened, a template whose servers use a provider that does not run
+ * on the local runtime (unless simulated). Each provider's own preflight (local: the machine can
+ * make sandboxes; ssh and docker: the team has registered the hosts the servers name) runs once
+ * the store is open, through the engine, before anything is written.
  */
-async function checkProvidersRunHere(
-  template: Template,
-  simulate: readonly string[],
-  file: string,
-  team: string,
-  stateDir: string,
-): Promise<void> {
-  const providers = providerSet({
-    modules: PROVIDER_MODULES,
-    runtime: "local-runtime",
-    host: { stateDir },
-    unavailable: (name) => new UsageError(`the ${name} provider does not run on this machine`),
-  });
+function checkProvidersRunHere(template: Template, simulate: readonly string[], file: string): void {
+  const available = PROVIDERS.declarations
+    .filter((d) => d.runsIn.includes("local-runtime"))
+    .map((d) => d.name);
   const used = template.servers.filter((s) => !simulate.includes(s.provider));
-  const elsewhere = used.find((s) => !providers.available.includes(s.provider))?.provider;
+  const elsewhere = used.find((s) => !available.includes(s.provider))?.provider;
   if (elsewhere !== undefined) {
     const names = used.filter((s) => s.provider === elsewhere).map((s) => s.name);
     throw new UsageError(
       `${file}: ${names.join(", ")} use${names.length === 1 ? "s" : ""} the ${elsewhere} provider, which does not run on this machine yet; add --simulate-provider ${elsewhere} to simulate ${names.length === 1 ? "it" : "them"}`,
     );
   }
-  await providers.preflight(team, used, simulate);
 }
 
 function simulatedProviders(values: Values): string[] {
@@ -343,11 +333,15 @@ export const upCommand: Command = {
         `${file} uses ${missing.map((k) => `$koding.userdata.${k}`).join(", ")}; give ${missing.length === 1 ? "it" : "them"} with --userdata FILE.json (${JSON.stringify(Object.fromEntries(missing.map((k) => [k, "..."])))}), or as member secrets (teamstack secrets set --team ${team} --member ${member} KEY, the value on stdin)`,
       );
     }
-    await checkProvidersRunHere(loaded.template, simulate, file, team, stateDirOf(values));
+    checkProvidersRunHere(loaded.template, simulate, file);
     const yaml = new TextDecoder().decode(read.tooLarge ? new Uint8Array() : read.bytes);
     const name = stackNameOf(values.name as string | undefined, file);
     const templateHash = createHash("sha256").update(yaml).digest("hex");
+    const servers = loaded.template.servers;
     return withEngine(values, io, async (engine, seen) => {
+      // What a server needs from this machine and from the team (sandboxes; a registered ssh or
+      // Docker host) is checked before a version or a stack is written.
+      await engine.providers.preflight(team, servers, simulate);
       // The file is published as a version of the template named after it (the same text is the
       // same version): the stack records which version it is on, as a team template's stacks do.
       const published = await engine.store.putTemplateVersion({
