@@ -62,4 +62,19 @@ export const setPolicy = (
   body: { providers: readonly string[]; on_member_left?: string },
 ) => api.put<PolicyView>(paths.policy(t), body);
 
+/**
+ * Registers (or replaces) a team's credential: `provider` and that provider's fields. The answer
+ * names the fields; it never carries a secret one's value.
+ */
+export const putCredential = (
+  api: ApiClient,
+  t: string,
+  name: string,
+  body: Readonly<Record<string, string>>,
+) =>
+  api.put<{ name: string; provider: string; fields: string[] }>(`${paths.credentials(t)}/${seg(name)}`, body);
+
+export const removeCredential = (api: ApiClient, t: string, name: string) =>
+  api.del<{ name: string; removed: boolean }>(`${paths.credentials(t)}/${seg(name)}`);
+
 export type { Credential, Member, TeamEvent };

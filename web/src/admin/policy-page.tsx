@@ -1,9 +1,9 @@
 import { useEffect, useState } from "preact/hooks";
+import { PROVIDERS } from "../../../src/providers/registry.ts";
 import { useResource } from "../api/use-resource.ts";
 import { useConsole } from "../app/context.ts";
 import type { PageProps } from "../app/routes.ts";
 import { ErrorBanner } from "../app/ui.tsx";
-import { PROVIDERS } from "../../../src/providers/registry.ts";
 import { paths, setPolicy } from "./api.ts";
 import { formatTime } from "./format.ts";
 import { ON_MEMBER_LEFT, type PolicyView } from "./types.ts";
