@@ -36,7 +36,9 @@ export function translateError(
   if (err instanceof StoreError) return err;
   const { name, message, code } = describe(err);
   if (name === "ResourceNotFoundException") return new TableNotFoundError(tableName, { cause: err });
-  if (THROTTLING.has(name)) return new StoreThrottledError(operation, { cause: err });
+  // EAGAIN on connect: the local daemon's socket has a full queue of connections waiting to be
+  // accepted; like throttling, it passes, and the caller's retry (the state machine's) waits it out.
+  if (THROTTLING.has(name) || code === "EAGAIN") return new StoreThrottledError(operation, { cause: err });
   if (name === "ValidationException" && /item size/i.test(message)) {
     return new ItemTooLargeError(what ?? "the item", { cause: err });
   }

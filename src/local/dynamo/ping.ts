@@ -46,8 +46,15 @@ export function ping(socket: string, timeoutMs: number): Promise<PingResult> {
       resolve("timeout");
     });
     req.on("error", (err: NodeJS.ErrnoException) =>
-      // A socket file with no daemon behind it refuses; no file at all is just as empty.
-      resolve(err.code === "ECONNREFUSED" || err.code === "ENOENT" ? "refused" : "error"),
+      // A socket file with no daemon behind it refuses; no file at all is just as empty. A full
+      // queue of connections (EAGAIN) is a daemon there but too busy to take one more: slow.
+      resolve(
+        err.code === "ECONNREFUSED" || err.code === "ENOENT"
+          ? "refused"
+          : err.code === "EAGAIN"
+            ? "timeout"
+            : "error",
+      ),
     );
     req.end(body);
   });
