@@ -51,9 +51,7 @@ describe("the browser's validator", () => {
     const { body, inputs } = await bundleValidatorWorker(true);
     expect(inputs.filter((i) => i.startsWith("node:") || !/\.(ts|js|mjs|cjs)$/.test(i))).toEqual([]);
     expect(
-      inputs.filter((i) =>
-        /@aws-sdk|factory\.ts|-provider\.ts|src\/(ports|store|api)\//.test(i),
-      ),
+      inputs.filter((i) => /@aws-sdk|factory\.ts|-provider\.ts|src\/(ports|store|api)\//.test(i)),
     ).toEqual([]);
     expect(inputs.some((i) => i.includes("src/core/validate.ts"))).toBe(true);
     // Every provider the registry lists, from its declaration alone (the registry is the one list).
