@@ -27,7 +27,7 @@ export function buildAwsService(env: NodeJS.ProcessEnv = process.env): StackServ
   const providers = buildAwsProviderSet(store, env);
   return new StackService({
     store,
-    // The console's member and credential lists (outbound events go to EventBridge: none are kept).
+    // The console's member and credential lists, and the team's outbound events.
     directory: store,
     rollouts: createDynamoRolloutStore(awsTable(env)),
     logs: createDynamoServerLogs(awsTable(env)),

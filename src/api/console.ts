@@ -112,12 +112,11 @@ export class ConsoleService {
     };
   }
 
-  /** The team's outbound events, newest first: those whose detail names the team. */
+  /** The team's outbound events, newest first. */
   async events(caller: Caller, team: string, limitText: string | undefined) {
     this.#admin(caller, team, "reading the team's events");
     const limit = limitOf(limitText);
-    const all = await this.#directory.listOutboundEvents();
-    const mine = all.filter((e) => e.detail.team === team).reverse();
+    const mine = (await this.#directory.listOutboundEvents(team)).reverse();
     return {
       events: mine.slice(0, limit).map((e) => ({
         id: e.id,

@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
+import { recordedPublisher } from "../adapters/recorded-publisher.ts";
 import type { ConsoleConfig, OneTimeRedeemer } from "../api/console.ts";
 import { signingKey, verifyJwt } from "../api/jwt.ts";
 import { openApiDocument } from "../api/openapi.ts";
@@ -82,7 +83,7 @@ export function localStackService(
     rollouts: options.rollouts ?? engine.rollouts,
     logs: engine.logs,
     provider: (name) => engine.providers.provider(name),
-    events: { publish: (event) => engine.store.putOutboundEvent(event) },
+    events: recordedPublisher(engine.store),
     directory: engine.store,
     ...(options.consoleConfig ? { consoleConfig: options.consoleConfig } : {}),
     ...(options.oneTime ? { oneTime: options.oneTime } : {}),

@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
+import { recordedPublisher } from "../adapters/recorded-publisher.ts";
 import { providerCatalog } from "../core/providers.ts";
 import { providerCredentials } from "../credentials/provider-credentials.ts";
 import { createHookRunner } from "../hooks/runner.ts";
@@ -264,7 +265,7 @@ export async function openLocalEngine(options: {
       endpoints: config.hookEndpoints,
       egressAllow: config.egressAllow,
     }),
-    events: { publish: (event) => store.putOutboundEvent(event) },
+    events: recordedPublisher(store),
     secrets,
     logs,
     now: () => new Date(),

@@ -447,14 +447,18 @@ export interface TeamListing {
 }
 
 /**
- * The record of outbound events, where the local runtime publishes them (`teamstack events list`
- * reads it). In AWS events go to EventBridge and nothing is recorded here.
+ * The record of outbound events, per team (the one each event's `detail.team` names), kept 30
+ * days: the local runtime publishes events here only, AWS here and onto EventBridge; the console's
+ * Events page and `teamstack events list` read it.
  */
 export interface OutboundEventLog {
   /** Records an outbound event (idempotent on its id). */
   putOutboundEvent(event: OutboundEvent): Promise<void>;
-  /** Outbound events, oldest first. */
-  listOutboundEvents(): Promise<OutboundEvent[]>;
+  /**
+   * A team's outbound events, oldest first; without a team, every team's (a scan of the whole
+   * table: for `teamstack events list` on one machine).
+   */
+  listOutboundEvents(team?: string): Promise<OutboundEvent[]>;
 }
 
 /**

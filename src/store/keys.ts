@@ -20,8 +20,9 @@ import { InvalidStoreKeyError } from "./errors.ts";
  *   `ROLLOUT#<id>#STACK#<stackId>`: one item per stack it updates (see src/store/dynamo/rollouts.ts);
  * - `ACTIVE_ROLLOUT#<template>`: the id of the template's running rollout (at most one).
  *
- * Outbound events live in their own partition `EVENTS`, one item `EVENT#<id>` each, so that
- * recording one is idempotent on its id whatever its time.
+ * - `EVENT#<id>`: an outbound event about the team's stacks (Stack Provisioned, Stack Failed,
+ *   ...), one item per event id, so that recording one is idempotent on its id whatever its time;
+ *   each has a `purgeAt` (the table's TTL) 30 days after it.
  */
 
 /** Width of zero-padded numbers in sort keys, so that string order is numeric order. */
@@ -53,8 +54,7 @@ export const ITEM_KINDS = {
   activeRollout: "ACTIVE_ROLLOUT",
 } as const;
 
-/** Partition of the outbound events (not a team's: they are listed across teams). */
-export const OUTBOUND_EVENTS_PK = "EVENTS";
+/** Sort key prefix of a team's outbound events, in the team's partition. */
 export const OUTBOUND_EVENT_PREFIX = "EVENT#";
 
 /** Name of the sparse index that holds stack items only (`gsi1pk` = team partition). */
@@ -174,8 +174,8 @@ export function bootstrapKey(team: string, credential: string, region: string): 
   };
 }
 
-export function outboundEventKey(id: string): ItemKey {
-  return { pk: OUTBOUND_EVENTS_PK, sk: `${OUTBOUND_EVENT_PREFIX}${checkName("event id", id)}` };
+export function outboundEventKey(team: string, id: string): ItemKey {
+  return { pk: teamPk(team), sk: `${OUTBOUND_EVENT_PREFIX}${checkName("event id", id)}` };
 }
 
 /** Prefix of every rollout item of a team (rollouts and their stacks). */

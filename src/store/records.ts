@@ -604,14 +604,34 @@ export function itemToBootstrap(item: Item): BootstrapRecord {
  * included), which DynamoDB maps would not round-trip exactly.
  */
 export function outboundEventToItem(event: OutboundEvent): Item {
-  const key = outboundEventKey(event.id);
+  const key = outboundEventKey(outboundEventTeam(event), event.id);
+  const at = Date.parse(event.time);
+  if (Number.isNaN(at))
+    throw new StoreError(`outbound event \`${event.id}\`: time \`${event.time}\` is not a date`);
   return {
     ...fieldsToItem(event, ["id", "source", "detailType", "time"]),
     detailJson: { S: JSON.stringify(event.detail) },
     pk: { S: key.pk },
     sk: { S: key.sk },
     kind: { S: ITEM_KINDS.outboundEvent },
+    purgeAt: { N: String(Math.floor(at / 1000) + OUTBOUND_EVENT_KEEP_DAYS * 86_400) },
   };
+}
+
+/** How long a team's outbound events are kept in the table (its TTL deletes them after). */
+export const OUTBOUND_EVENT_KEEP_DAYS = 30;
+
+/**
+ * The team an outbound event is about (`detail.team`, which every teamstack event carries): its
+ * record goes in that team's partition.
+ * @throws StoreError when the detail names no team.
+ */
+export function outboundEventTeam(event: OutboundEvent): string {
+  const team = event.detail.team;
+  if (typeof team !== "string" || team === "") {
+    throw new StoreError(`outbound event \`${event.id}\`: its detail names no team`);
+  }
+  return team;
 }
 
 export function itemToOutboundEvent(item: Item): OutboundEvent {

@@ -1,18 +1,27 @@
 import type { OutboundEvent, OutboundEventLog } from "../../ports/store.ts";
-import { OUTBOUND_EVENT_PREFIX, OUTBOUND_EVENTS_PK } from "../keys.ts";
-import { itemToOutboundEvent, outboundEventToItem } from "../records.ts";
+import { ITEM_KINDS, OUTBOUND_EVENT_PREFIX, teamPk } from "../keys.ts";
+import { itemToOutboundEvent, outboundEventTeam, outboundEventToItem } from "../records.ts";
 import type { TableClient } from "./table-client.ts";
 
-/** The outbound event log in the table: its own partition, one item per event id. */
+/** The outbound event log in the table: one item per event id, in the partition of its team. */
 export function createDynamoOutboundEventLog(table: TableClient): OutboundEventLog {
   return {
     async putOutboundEvent(event) {
       // A second put of the same id is a retry: the first one stands.
-      await table.putNew(outboundEventToItem(event), `outbound event \`${event.id}\``);
+      await table.putNew(
+        outboundEventToItem(event),
+        `outbound event \`${event.id}\` of team \`${outboundEventTeam(event)}\``,
+      );
     },
 
-    async listOutboundEvents() {
-      const items = await table.queryPrefix(OUTBOUND_EVENTS_PK, OUTBOUND_EVENT_PREFIX);
+    async listOutboundEvents(team) {
+      const items =
+        team === undefined
+          ? await table.scanAll({
+              FilterExpression: "kind = :kind",
+              ExpressionAttributeValues: { ":kind": { S: ITEM_KINDS.outboundEvent } },
+            })
+          : await table.queryPrefix(teamPk(team), OUTBOUND_EVENT_PREFIX);
       return items.map(itemToOutboundEvent).sort(compareEvents);
     },
   };

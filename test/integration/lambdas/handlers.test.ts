@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from "node:fs";
+import { EventBridgeClient, PutEventsCommand } from "@aws-sdk/client-eventbridge";
 import {
   DescribeSecretCommand,
   GetSecretValueCommand,
@@ -25,6 +26,7 @@ import { startDynalite, type TestDynalite } from "../store/dynalite.ts";
 // The Lambda handlers against a real DynamoDB API (dynalite) and Step Functions mocked at the
 // SDK boundary: the one AWS service that cannot run here.
 const sfn = mockClient(SFNClient);
+const eventBridge = mockClient(EventBridgeClient);
 // No secrets are set in these tests: Secrets Manager answers as an empty one does.
 const secretsManager = mockClient(SecretsManagerClient);
 let db: TestDynalite;
@@ -48,6 +50,7 @@ beforeAll(async () => {
 afterAll(async () => {
   secretsManager.restore();
   sfn.restore();
+  eventBridge.restore();
   await db.close();
 });
 
@@ -232,6 +235,63 @@ describe("the API and signup Lambdas", () => {
       first.executionName,
     ]);
     await expect(handler({ ...event, source: "elsewhere" } as never, {} as never)).rejects.toThrow(/source/);
+  });
+});
+
+describe("the functions' outbound events", () => {
+  it("records each event in its team's log before putting it on the bus, once per id, and the API lists it", async () => {
+    eventBridge.reset();
+    eventBridge.on(PutEventsCommand).resolves({ FailedEntryCount: 0, Entries: [{ EventId: "eb-1" }] });
+    const { buildAwsEvents } = await import("../../../lambdas/shared/events.ts");
+    const events = buildAwsEvents();
+    const event = {
+      id: "s-9:1:provisioned",
+      source: "teamstack.stacks",
+      detailType: "Stack Provisioned",
+      time: "2030-05-01T10:00:00.000Z",
+      detail: { team: "evt", stackId: "s-9", member: "ana", run: 1 },
+    };
+    await events.publish(event);
+    await events.publish({ ...event, time: "2030-05-01T10:00:05.000Z" }); // a task's retry
+    const store = createDynamoStore({ client: db.client, tableName: TABLE });
+    expect(await store.listOutboundEvents("evt")).toEqual([event]);
+    expect(await store.listOutboundEvents("elsewhere")).toEqual([]);
+    const puts = eventBridge.commandCalls(PutEventsCommand).map((c) => c.args[0].input.Entries?.[0]);
+    expect(puts).toHaveLength(2);
+    expect(JSON.parse(puts[0]?.Detail ?? "{}")).toEqual({ ...event.detail, eventId: event.id });
+
+    // The bus refusing it leaves the record, and the task fails (its retry publishes again).
+    eventBridge.on(PutEventsCommand).resolves({
+      FailedEntryCount: 1,
+      Entries: [{ ErrorCode: "InternalFailure", ErrorMessage: "try again" }],
+    });
+    const failed = {
+      ...event,
+      id: "s-9:2:failed",
+      detailType: "Stack Failed",
+      time: "2030-05-01T11:00:00.000Z",
+    };
+    await expect(events.publish(failed)).rejects.toThrow(
+      "EventBridge refused Stack Failed: InternalFailure try again",
+    );
+    expect((await store.listOutboundEvents("evt")).map((e) => e.id)).toEqual([event.id, failed.id]);
+
+    // The deployed console's Events page reads them, newest first, for the team's admins only.
+    const api = (await import("../../../lambdas/api/handler.ts")).handler;
+    const get = (claims: Record<string, string>) => ({
+      rawPath: "/teams/evt/events",
+      headers: {},
+      requestContext: { http: { method: "GET" }, authorizer: { jwt: { claims } } },
+    });
+    const adminClaims = { sub: "root", "teamstack:team": "evt", "teamstack:admin": "true" };
+    const listed = checkLambdaAnswer(get(adminClaims), await api(get(adminClaims), {} as never));
+    expect(listed.statusCode).toBe(200);
+    expect((JSON.parse(listed.body) as { events: { id: string }[] }).events.map((e) => e.id)).toEqual([
+      failed.id,
+      event.id,
+    ]);
+    const memberClaims = { sub: "ana", "teamstack:team": "evt" };
+    expect((await api(get(memberClaims), {} as never)).statusCode).toBe(403);
   });
 });
 

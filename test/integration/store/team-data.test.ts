@@ -207,9 +207,9 @@ describe("template versions", () => {
         store.putMember({ team, member: name, data: {}, updatedAt: "2030-01-01T00:00:00.000Z" }),
       ).rejects.toBeInstanceOf(InvalidStoreKeyError);
       await expect(store.getMember(team, name)).rejects.toBeInstanceOf(InvalidStoreKeyError);
-      await expect(store.putOutboundEvent(event(name, "2030-01-01T00:00:00.000Z"))).rejects.toBeInstanceOf(
-        InvalidStoreKeyError,
-      );
+      await expect(
+        store.putOutboundEvent(event(name, "2030-01-01T00:00:00.000Z", { team })),
+      ).rejects.toBeInstanceOf(InvalidStoreKeyError);
     }
     await expect(publish("a#b", "base", yaml(1))).rejects.toThrow("team `a#b` cannot be stored");
     expect(await store.listTemplates(team)).toEqual([]);
@@ -336,29 +336,62 @@ function event(id: string, time: string, detail: Record<string, unknown> = {}): 
 }
 
 describe("outbound events", () => {
-  // One partition for the whole table: these tests run in order and see each other's events.
-  it("records an outbound event once per id and lists events oldest first", async () => {
-    const before = await store.listOutboundEvents();
+  // Each test has teams of its own: a team's events are its partition's.
+  it("records an outbound event once per id in its team's partition and lists them oldest first", async () => {
+    const team = "events-a";
     const e1 = event("e1", "2030-01-01T00:00:01.000Z", {
+      team,
       stackId: "s1",
       nested: { list: [1, null, "x"] },
       none: null,
     });
-    const e2 = event("e2", "2030-01-01T00:00:02.000Z");
-    const e3 = event("e3", "2030-01-01T00:00:02.000Z");
-    const e0 = event("e0", "2030-01-01T00:00:00.000Z");
+    const e2 = event("e2", "2030-01-01T00:00:02.000Z", { team });
+    const e3 = event("e3", "2030-01-01T00:00:02.000Z", { team });
+    const e0 = event("e0", "2030-01-01T00:00:00.000Z", { team });
     for (const e of [e3, e1, e2, e0]) await store.putOutboundEvent(e);
-    await store.putOutboundEvent({ ...e1, time: "2030-01-01T00:00:09.000Z", detail: { retried: true } });
+    await store.putOutboundEvent({
+      ...e1,
+      time: "2030-01-01T00:00:09.000Z",
+      detail: { team, retried: true },
+    });
     await Promise.all(Array.from({ length: 5 }, () => store.putOutboundEvent(e2)));
-    const after = await store.listOutboundEvents();
-    expect(after.slice(before.length)).toEqual([e0, e1, e2, e3]);
+    expect(await store.listOutboundEvents(team)).toEqual([e0, e1, e2, e3]);
+
+    // Another team's event of the same id is its own, and neither team sees the other's.
+    const other = event("e1", "2030-01-01T00:00:05.000Z", { team: "events-b" });
+    await store.putOutboundEvent(other);
+    expect(await store.listOutboundEvents("events-b")).toEqual([other]);
+    expect(await store.listOutboundEvents(team)).toEqual([e0, e1, e2, e3]);
+    // Without a team: every team's, oldest first.
+    const all = (await store.listOutboundEvents()).filter((e) => String(e.detail.team).startsWith("events-"));
+    expect(all).toEqual([e0, e1, e2, e3, other]);
+  });
+
+  it("keeps an event 30 days (the table's TTL attribute), and refuses one that names no team", async () => {
+    await store.putOutboundEvent(event("ttl-1", "2030-01-01T00:00:00.000Z", { team: "events-c" }));
+    const out = await db.client.send(
+      new GetItemCommand({
+        TableName: TABLE,
+        Key: { pk: { S: "TEAM#events-c" }, sk: { S: "EVENT#ttl-1" } },
+      }),
+    );
+    expect(out.Item?.purgeAt).toEqual({ N: String(Date.UTC(2030, 0, 31) / 1000) });
+    for (const detail of [{}, { team: "" }, { team: 7 }]) {
+      await expect(
+        store.putOutboundEvent(event("no-team", "2030-01-01T00:00:00.000Z", detail)),
+      ).rejects.toThrow("outbound event `no-team`: its detail names no team");
+    }
+    await expect(
+      store.putOutboundEvent(event("bad-time", "yesterday", { team: "events-c" })),
+    ).rejects.toThrow("outbound event `bad-time`: time `yesterday` is not a date");
+    expect((await store.listOutboundEvents("events-c")).map((e) => e.id)).toEqual(["ttl-1"]);
   });
 
   it("lists more outbound events than one page of a query holds", async () => {
-    const before = (await store.listOutboundEvents()).length;
+    const team = "events-paged";
     const filler = "x".repeat(60_000); // 1.8 MB in all: more than one 1 MB page
     const events = Array.from({ length: 30 }, (_, i) =>
-      event(`page-${i}`, new Date(Date.UTC(2031, 0, 1, 0, 0, 30 - i)).toISOString(), { filler }),
+      event(`page-${i}`, new Date(Date.UTC(2031, 0, 1, 0, 0, 30 - i)).toISOString(), { team, filler }),
     );
     await Promise.all(events.map((e) => store.putOutboundEvent(e)));
     let queries = 0;
@@ -371,12 +404,12 @@ describe("outbound events", () => {
     );
     let listed: OutboundEvent[];
     try {
-      listed = (await store.listOutboundEvents()).slice(before);
+      listed = await store.listOutboundEvents(team);
     } finally {
       db.client.middlewareStack.remove("countQueries");
     }
     expect(queries).toBeGreaterThan(1);
     expect(listed.map((e) => e.id)).toEqual(events.map((e) => e.id).reverse());
-    expect(listed[0]?.detail).toEqual({ filler });
+    expect(listed[0]?.detail).toEqual({ team, filler });
   });
 });

@@ -48,7 +48,7 @@ describe("keys", () => {
     expect(templateKey("t", "base")).toEqual({ pk: "TEAM#t", sk: "TEMPLATE#base" });
     expect(templateVersionKey("t", "base", 3)).toEqual({ pk: "TEAM#t", sk: "TEMPLATE#base#V#0000000003" });
     expect(memberKey("t", "ada")).toEqual({ pk: "TEAM#t", sk: "MEMBER#ada" });
-    expect(outboundEventKey("e-1")).toEqual({ pk: "EVENTS", sk: "EVENT#e-1" });
+    expect(outboundEventKey("acme", "e-1")).toEqual({ pk: "TEAM#acme", sk: "EVENT#e-1" });
   });
 
   it("orders template versions numerically and keeps them apart from a template whose name extends it", () => {
@@ -63,7 +63,7 @@ describe("keys", () => {
     expect(() => templateKey("t", "a#b")).toThrow("template name `a#b` cannot be stored");
     expect(() => templateVersionKey("t", "", 1)).toThrow(InvalidStoreKeyError);
     expect(() => memberKey("t", "a#b")).toThrow("member `a#b` cannot be stored");
-    expect(() => outboundEventKey("")).toThrow("event id `` cannot be stored");
+    expect(() => outboundEventKey("acme", "")).toThrow("event id `` cannot be stored");
     expect(() => templateCatalogKey("a#b")).toThrow(InvalidStoreKeyError);
   });
 });
