@@ -193,10 +193,17 @@ export const eventsCommand: Command = {
   name: "events",
   summary:
     "Deliver a team event, signed up or left (`events put FILE.json`), or list the events teamstack sent (`events list`).",
-  usage: "teamstack events put FILE.json [--endpoint URL] | events list [--json] [--state-dir DIR]",
-  options: { json: { type: "boolean" }, "state-dir": { type: "string" }, endpoint: { type: "string" } },
+  usage:
+    "teamstack events put FILE.json [--endpoint URL] | events list [--team NAME] [--json] [--state-dir DIR]",
+  options: {
+    json: { type: "boolean" },
+    "state-dir": { type: "string" },
+    endpoint: { type: "string" },
+    team: { type: "string" },
+  },
   help: [
     ["--json", "Print the events as JSON."],
+    ["--team NAME", "list: that team's events only (default: every team's)."],
     STATE_DIR_HELP,
     [
       "--endpoint URL",
@@ -269,7 +276,7 @@ export const eventsCommand: Command = {
       if (args.length > 1) throw new UsageError("events list takes no arguments");
       const engine = await openLocalEngine({ stateDir: stateDirOf(values) });
       try {
-        const events = await engine.store.listOutboundEvents();
+        const events = await engine.store.listOutboundEvents(values.team as string | undefined);
         if (values.json) io.out(`${JSON.stringify(events, null, 2)}\n`);
         else
           for (const e of events)

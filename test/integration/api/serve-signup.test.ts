@@ -116,12 +116,18 @@ describe("teamstack serve and the signup door", () => {
     expect(stacks.filter((s) => s.member === "carol")).toHaveLength(1);
 
     const events = await runCli(["events", "list", "--json", "--state-dir", stateDir]);
-    expect(JSON.parse(events.stdout)).toEqual([
+    const provisioned = [
       expect.objectContaining({
         detailType: "Stack Provisioned",
-        detail: expect.objectContaining({ member: "carol" }),
+        detail: expect.objectContaining({ team: "acme", member: "carol" }),
       }),
-    ]);
+    ];
+    expect(JSON.parse(events.stdout)).toEqual(provisioned);
+    // One team's: its own partition's events.
+    const acme = await runCli(["events", "list", "--team", "acme", "--json", "--state-dir", stateDir]);
+    expect(JSON.parse(acme.stdout)).toEqual(provisioned);
+    const other = await runCli(["events", "list", "--team", "other", "--json", "--state-dir", stateDir]);
+    expect(JSON.parse(other.stdout)).toEqual([]);
   });
 
   it("runs CLI reruns through the running server, found on the state directory or named by --endpoint", async () => {
