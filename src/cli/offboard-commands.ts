@@ -1,4 +1,5 @@
 import type { LocalEngine } from "../local/engine.ts";
+import { removeStackLogs } from "../local/server-logs.ts";
 import type { StackKey, StackRecord } from "../ports/store.ts";
 import { type Command, type Io, UsageError, type Values } from "./command.ts";
 import { ndjsonLine } from "./ndjson.ts";
@@ -157,8 +158,9 @@ export const forgetCommand: Command = {
         return 1;
       }
       await engine.store.deleteStack(stack);
+      await removeStackLogs(engine.stateDir, stack);
       if (values.json) io.out(`${JSON.stringify({ stackId: stack.stackId, forgotten: true })}\n`);
-      else io.err(`stack ${stack.stackId} forgotten: its records are deleted\n`);
+      else io.err(`stack ${stack.stackId} forgotten: its records and logs are deleted\n`);
       return 0;
     });
   },

@@ -19,6 +19,7 @@ import type { EngineOutcome, LocalEngine } from "./engine.ts";
 import { oneTimeRedeemer } from "./one-time.ts";
 import { localRunOutcome } from "./rollouts.ts";
 import { startExpiryScheduler } from "./scheduler.ts";
+import { removeStackLogs } from "./server-logs.ts";
 import { createStreamHub, notifyingRollouts, type StreamHub } from "./stream.ts";
 
 /**
@@ -278,7 +279,9 @@ export async function startLocalApiServer(options: {
   });
   // The store has no TTL: destroyed stacks whose 30 days are over are purged hourly while serving.
   const purge = setInterval(() => {
-    purgeExpired(engine.store, new Date()).catch((error: unknown) => onError(error));
+    purgeExpired(engine.store, new Date())
+      .then((keys) => Promise.all(keys.map((key) => removeStackLogs(engine.stateDir, key))))
+      .catch((error: unknown) => onError(error));
   }, PURGE_INTERVAL_MS);
   purge.unref();
   const address = server.address() as AddressInfo;

@@ -37,7 +37,7 @@ import { type LocalConfig, localConfig } from "./config.ts";
 import { StoreLostError } from "./dynamo/errors.ts";
 import { isRunning, storePaths } from "./dynamo/files.ts";
 import { ensureLocalStore } from "./dynamo.ts";
-import { createFileServerLogs } from "./server-logs.ts";
+import { createFileServerLogs, removeStackLogs } from "./server-logs.ts";
 
 export { ProviderUnavailableError };
 
@@ -194,8 +194,11 @@ export async function openLocalEngine(options: {
       return typeof value === "function" ? value.bind(target) : value;
     },
   });
-  // The store has no TTL: destroyed stacks whose 30 days are over go now (src/pipeline/purge.ts).
-  await purgeExpired(base, options.now?.() ?? new Date());
+  // The store has no TTL: destroyed stacks whose 30 days are over go now (src/pipeline/purge.ts),
+  // their log files with them.
+  for (const key of await purgeExpired(base, options.now?.() ?? new Date())) {
+    await removeStackLogs(stateDir, key);
+  }
   // Sim's account-wide create limit (`create_rate`) is shared by every process on this state directory.
   const budget = createDynamoRateBudget({ client, tableName });
   const registry = new TokenRegistry();

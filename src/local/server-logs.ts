@@ -1,5 +1,5 @@
 import { closeSync, openSync, readFileSync, renameSync, writeFileSync, writeSync } from "node:fs";
-import { open, readdir, stat } from "node:fs/promises";
+import { open, readdir, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { ERROR_NAMES } from "../core/error-names.ts";
 import { TeamstackError } from "../core/errors.ts";
@@ -15,6 +15,7 @@ import {
   type ServerLogs,
   subjectSegment,
 } from "../ports/server-logs.ts";
+import type { StackKey } from "../ports/store.ts";
 import { isAlive, type ProcessIdentity } from "../providers/local/proc.ts";
 import { createFileExclusive, isErrno, mkdirPrivate, readJsonFile } from "../shared/state-files.ts";
 
@@ -67,6 +68,25 @@ export function logDir(stateDir: string, key: LogKey): string {
     }
   }
   return join(stateDir, "logs", key.team, key.stackId, subjectSegment(key.subject));
+}
+
+/**
+ * Removes every log of a stack whose records are gone (`teamstack forget`, or the 30-day purge of
+ * a destroyed stack), as DynamoDB's TTL removes a deployed stack's log items with its records.
+ * @throws LogKeyError for a team or stack id that is not a name.
+ */
+export async function removeStackLogs(stateDir: string, key: StackKey): Promise<void> {
+  for (const [what, value] of [
+    ["team", key.team],
+    ["stack id", key.stackId],
+  ] as const) {
+    if (!SAFE.test(value) || value.includes("..")) {
+      throw new LogKeyError(
+        `cannot remove the logs of the ${what} ${JSON.stringify(value)}: not a valid name`,
+      );
+    }
+  }
+  await rm(join(stateDir, "logs", key.team, key.stackId), { recursive: true, force: true });
 }
 
 function attemptFiles(dir: string, attempt: number): AttemptFiles {

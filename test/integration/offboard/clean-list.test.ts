@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -100,10 +100,14 @@ describe("keeping the list clean", () => {
     expect(again.stderr).toContain("member ann has no stack to destroy");
   }, 150_000);
 
-  it("forgets a destroyed stack at once", async () => {
+  it("forgets a destroyed stack at once, its log files with it", async () => {
+    const logs = join(stateDir, "logs", "local", ids.ann1 as string);
+    expect(existsSync(logs)).toBe(true);
     const r = await cli(["forget", ids.ann1 as string]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toContain(`stack ${ids.ann1} forgotten`);
+    expect(existsSync(logs)).toBe(false);
+    expect(existsSync(join(stateDir, "logs", "local", ids.bob as string))).toBe(true);
     expect((await listed()).map((s) => s.stackId)).not.toContain(ids.ann1);
     const status = await cli(["status", ids.ann1 as string]);
     expect(status.code).toBe(2);
@@ -117,12 +121,14 @@ describe("keeping the list clean", () => {
     });
     const key = { team: "other", stackId: ids.ann2 as string };
     expect((await early.store.getStack(key))?.status).toBe("DESTROYED");
+    expect(existsSync(join(stateDir, "logs", "other", ids.ann2 as string))).toBe(true);
     await early.close();
     const late = await openLocalEngine({
       stateDir,
       now: () => new Date(Date.now() + (DESTROYED_RETENTION_SECONDS + 60) * 1000),
     });
     try {
+      expect(existsSync(join(stateDir, "logs", "other", ids.ann2 as string))).toBe(false);
       expect(await late.store.getStack(key)).toBeUndefined();
       expect(await late.store.listServers(key)).toEqual([]);
       expect(await late.store.listEvents(key)).toEqual([]);
