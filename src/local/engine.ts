@@ -37,6 +37,7 @@ import { type LocalConfig, localConfig } from "./config.ts";
 import { StoreLostError } from "./dynamo/errors.ts";
 import { isRunning, storePaths } from "./dynamo/files.ts";
 import { ensureLocalStore } from "./dynamo.ts";
+import { eventOrder } from "./event-order.ts";
 import { createFileServerLogs, removeStackLogs } from "./server-logs.ts";
 
 export { ProviderUnavailableError };
@@ -181,12 +182,12 @@ export async function openLocalEngine(options: {
   const storeWatch = watchStore(stateDir, local.pid, options.onStoreLost ?? "restart", stopRuns, options.log);
   const base = createDynamoStore({ client, tableName });
   const listeners = new Set<(key: StackKey, event: StackEvent) => void>();
-  const appendEvent: Store["appendEvent"] = async (key, event) => {
-    const e = await base.appendEvent(key, event);
+  // Every stack's events reach the listeners (the CLI's output, serve's streams) in seq order.
+  const ordered = eventOrder((key, e) => {
     onEvent?.(key, e);
     for (const listener of listeners) listener(key, e);
-    return e;
-  };
+  });
+  const appendEvent: Store["appendEvent"] = (key, event) => ordered(key, () => base.appendEvent(key, event));
   const store: Store = new Proxy(base, {
     get(target, prop, receiver) {
       if (prop === "appendEvent") return appendEvent;
