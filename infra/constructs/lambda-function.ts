@@ -14,8 +14,8 @@ import { type BundlingOptions, LogLevel, NodejsFunction, OutputFormat } from "aw
 import { LogGroup, RetentionDays } from "aws-cdk-lib/aws-logs";
 import { Construct, type IConstruct } from "constructs";
 import type { BuildOptions } from "esbuild";
-import type { DeploymentGrant } from "../../src/core/providers.ts";
-import { PROVIDERS } from "../../src/providers/registry.ts";
+import { type DeploymentGrant, providersIn } from "../../src/core/providers.ts";
+import { factoryImport, PROVIDERS } from "../../src/providers/registry.ts";
 
 /**
  * Lets CommonJS dependencies bundled into an ESM file (`yaml` requires `process`) call `require`.
@@ -40,9 +40,9 @@ export const RUNTIME_PROVIDED_MODULES: readonly string[] = ["@aws-sdk/*"];
  * the import is never reached there. Each provider's folder bears its name (the registry test
  * checks it).
  */
-export const PROVIDERS_LEFT_OUT: readonly string[] = PROVIDERS.declarations
-  .filter((d) => !d.runsIn.includes("lambda"))
-  .map((d) => `./${d.name}/factory.ts`);
+export const PROVIDERS_LEFT_OUT: readonly string[] = PROVIDERS.names
+  .filter((name) => !providersIn(PROVIDERS, "lambda").includes(name))
+  .map(factoryImport);
 
 /**
  * Modules only a terminal uses (the aws provider's `teamstack shell`: ssh-keygen, ssh), imported

@@ -4,6 +4,7 @@ import { basename, resolve } from "node:path";
 import type { ChangeSet } from "../core/change-set.ts";
 import { ERROR_NAMES } from "../core/error-names.ts";
 import { formatProblem, TeamstackError } from "../core/errors.ts";
+import { providersIn } from "../core/providers.ts";
 import type { Template } from "../core/template.ts";
 import { loadTemplate, MAX_TEMPLATE_BYTES, tooLarge } from "../core/validate.ts";
 import { StoreLostError } from "../local/dynamo/errors.ts";
@@ -240,9 +241,7 @@ async function readUserdata(file: string | undefined): Promise<Record<string, st
  * the store is open, through the engine, before anything is written.
  */
 function checkProvidersRunHere(template: Template, simulate: readonly string[], file: string): void {
-  const available = PROVIDERS.declarations
-    .filter((d) => d.runsIn.includes("local-runtime"))
-    .map((d) => d.name);
+  const available = providersIn(PROVIDERS, "local-runtime");
   const used = template.servers.filter((s) => !simulate.includes(s.provider));
   const elsewhere = used.find((s) => !available.includes(s.provider))?.provider;
   if (elsewhere !== undefined) {

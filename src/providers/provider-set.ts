@@ -1,5 +1,5 @@
 import type { ProviderCatalog, ProviderDeclaration, Runtime } from "../core/providers.ts";
-import { providerCatalog } from "../core/providers.ts";
+import { providerCatalog, providersIn } from "../core/providers.ts";
 import type { ServerSpec } from "../core/template.ts";
 import type { Provider, ProviderHost, ProviderImplementation, ProviderModule } from "../ports/provider.ts";
 import { ProviderError } from "./errors.ts";
@@ -36,7 +36,7 @@ export function providerSet(options: ProviderSetOptions): ProviderSet {
   const { modules, runtime, host } = options;
   const catalog = providerCatalog(modules.map((m) => m.declaration));
   const byName = new Map(modules.map((m) => [m.declaration.name, m]));
-  const available = catalog.declarations.filter((d) => d.runsIn.includes(runtime)).map((d) => d.name);
+  const available = providersIn(catalog, runtime);
   const made = new Map<string, Provider>();
   const implementations = new Map<string, Promise<ProviderImplementation>>();
   const implementation = (module: ProviderModule): Promise<ProviderImplementation> => {

@@ -607,7 +607,9 @@ export function outboundEventToItem(event: OutboundEvent): Item {
   const key = outboundEventKey(outboundEventTeam(event), event.id);
   const at = Date.parse(event.time);
   if (Number.isNaN(at))
-    throw new StoreError(`outbound event \`${event.id}\`: time \`${event.time}\` is not a date`);
+    throw new StoreError(
+      `outbound event \`${event.id}\`: time \`${event.time}\` is not a date: expected an ISO 8601 time`,
+    );
   return {
     ...fieldsToItem(event, ["id", "source", "detailType", "time"]),
     detailJson: { S: JSON.stringify(event.detail) },
@@ -629,7 +631,9 @@ export const OUTBOUND_EVENT_KEEP_DAYS = 30;
 export function outboundEventTeam(event: OutboundEvent): string {
   const team = event.detail.team;
   if (typeof team !== "string" || team === "") {
-    throw new StoreError(`outbound event \`${event.id}\`: its detail names no team`);
+    throw new StoreError(
+      `outbound event \`${event.id}\`: its detail names no team: expected \`detail.team\`, the team it is about`,
+    );
   }
   return team;
 }

@@ -1,26 +1,11 @@
 import { readFile } from "node:fs/promises";
-import { get } from "node:http";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { StackStatusView } from "../../../src/pipeline/status.ts";
+import { fetchText } from "../../support/http.ts";
 import { finalJson, runCli, serverOf, shown, tearDown, tempStateDir } from "./stack-cli.ts";
 
 // Two real sandboxes talking over the loopback network, driven through `teamstack up` and `down`.
-
-/** GETs a URL: the body, or the error code (ECONNREFUSED, ...). */
-function fetchText(url: string): Promise<{ body: string } | { error: string }> {
-  return new Promise((resolve) => {
-    const req = get(url, { timeout: 3_000 }, (res) => {
-      let body = "";
-      res.setEncoding("utf8").on("data", (d: string) => {
-        body += d;
-      });
-      res.on("end", () => resolve({ body }));
-    });
-    req.on("timeout", () => req.destroy(Object.assign(new Error("timeout"), { code: "ETIMEDOUT" })));
-    req.on("error", (err: NodeJS.ErrnoException) => resolve({ error: err.code ?? err.message }));
-  });
-}
 
 describe("teamstack up examples/local-pair.yaml", () => {
   let stateDir: string;

@@ -78,7 +78,7 @@ describe("AWS's limits at 1,000 servers", () => {
       expect(events.filter((e) => e.type === "StackFailed")).toHaveLength(1);
       expect(events.filter((e) => e.type === "ServerFailed")).toHaveLength(200);
       expect(events.filter((e) => e.type === "ServerReady")).toHaveLength(800);
-      const sent = (await engine.store.listOutboundEvents()).filter(
+      const sent = (await engine.store.listOutboundEvents(big.team)).filter(
         (e) => e.detailType === "Stack Failed" && e.detail.stackId === big.stackId,
       );
       expect(sent).toHaveLength(1);
@@ -141,7 +141,7 @@ describe("AWS's limits at 1,000 servers", () => {
       expect(stack?.error).toMatch(
         /^the execution failed outside its OnFailure state: States\.DataLimitExceeded: /,
       );
-      const sent = (await before.store.listOutboundEvents()).filter(
+      const sent = (await before.store.listOutboundEvents(key.team)).filter(
         (e) => e.detailType === "Stack Failed" && e.detail.stackId === key.stackId,
       );
       expect(sent).toHaveLength(1);

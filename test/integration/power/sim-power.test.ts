@@ -107,7 +107,7 @@ describe("the power state machine on sim", () => {
     const second = all.filter((e) => e.type === "OnStartRan").slice(2);
     expect(second.map((e) => e.server)).toEqual(["db", "app"]);
     expect(second[1]?.message).toContain(`db at ${newIp}`);
-    const outbound = (await engine.store.listOutboundEvents()).filter(
+    const outbound = (await engine.store.listOutboundEvents(key.team)).filter(
       (e) => e.detail.stackId === key.stackId,
     );
     expect(outbound.map((e) => e.detailType)).toEqual([
@@ -194,7 +194,7 @@ describe("the power state machine on sim", () => {
     const again = await preparePower(deps, input);
     expect(again).toEqual(first);
     expect((await events(key)).filter((e) => e.type === "StackExpired")).toHaveLength(1);
-    const expired = (await engine.store.listOutboundEvents()).filter(
+    const expired = (await engine.store.listOutboundEvents(key.team)).filter(
       (e) => e.detailType === "Stack Expired" && e.detail.stackId === key.stackId,
     );
     expect(expired).toHaveLength(1);

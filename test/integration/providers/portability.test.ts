@@ -1,11 +1,11 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { readFile, writeFile } from "node:fs/promises";
-import { get } from "node:http";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { StackStatusView } from "../../../src/pipeline/status.ts";
 import { LABELS } from "../../../src/providers/docker/docker-provider.ts";
 import { checkLocalSupport } from "../../../src/providers/local/support.ts";
+import { fetchText } from "../../support/http.ts";
 import { labelled, type PodmanService, podmanMissing, startPodman } from "../../support/podman.ts";
 import { registerSshHost } from "../../support/ssh-hosts.ts";
 import { sshdTestsRun, startSshd, type TestSshd } from "../../support/sshd.ts";
@@ -46,21 +46,6 @@ function processesOf(stackId: string): number[] {
     }
   }
   return found;
-}
-
-/** GETs a URL: the body, or the error code. */
-function fetchText(url: string): Promise<{ body: string } | { error: string }> {
-  return new Promise((resolve) => {
-    const req = get(url, { timeout: 5_000 }, (res) => {
-      let body = "";
-      res.setEncoding("utf8").on("data", (d: string) => {
-        body += d;
-      });
-      res.on("end", () => resolve({ body }));
-    });
-    req.on("timeout", () => req.destroy(Object.assign(new Error("timeout"), { code: "ETIMEDOUT" })));
-    req.on("error", (err: NodeJS.ErrnoException) => resolve({ error: err.code ?? err.message }));
-  });
 }
 
 interface Case {
@@ -170,7 +155,7 @@ for (const c of CASES) {
         expect(view.hooks[0]?.output).toContain("hello from web");
         // web's server, started by its user_data, keeps running after `up` has exited.
         const url = `http://${serverOf(view, "web").artifacts.IP}:8080/`;
-        expect(await fetchText(url)).toEqual({ body: "hello from web\n" });
+        expect(await fetchText(url, 5_000)).toEqual({ body: "hello from web\n" });
         expect(processesOf(view.stackId).length).toBeGreaterThan(0);
         // The client kept web's address in a file of its own working directory.
         const logs = await runCli(

@@ -379,11 +379,13 @@ describe("outbound events", () => {
     for (const detail of [{}, { team: "" }, { team: 7 }]) {
       await expect(
         store.putOutboundEvent(event("no-team", "2030-01-01T00:00:00.000Z", detail)),
-      ).rejects.toThrow("outbound event `no-team`: its detail names no team");
+      ).rejects.toThrow(
+        "outbound event `no-team`: its detail names no team: expected `detail.team`, the team it is about",
+      );
     }
     await expect(
       store.putOutboundEvent(event("bad-time", "yesterday", { team: "events-c" })),
-    ).rejects.toThrow("outbound event `bad-time`: time `yesterday` is not a date");
+    ).rejects.toThrow("outbound event `bad-time`: time `yesterday` is not a date: expected an ISO 8601 time");
     expect((await store.listOutboundEvents("events-c")).map((e) => e.id)).toEqual(["ttl-1"]);
   });
 
