@@ -57,16 +57,26 @@ export class LogKeyError extends TeamstackError {
   }
 }
 
+/**
+ * Refuses a name that is not one path segment teamstack could have made.
+ * @throws LogKeyError naming what the value is, the value, and what was expected.
+ */
+function checkSegments(doing: string, names: ReadonlyArray<readonly [string, string]>): void {
+  for (const [what, value] of names) {
+    if (!SAFE.test(value) || value.includes("..")) {
+      throw new LogKeyError(
+        `cannot ${doing} for the ${what} ${JSON.stringify(value)}: expected 1 to 128 letters, digits, \`_\`, \`.\`, \`:\` or \`-\`, without \`..\``,
+      );
+    }
+  }
+}
+
 export function logDir(stateDir: string, key: LogKey): string {
-  for (const [what, value] of [
+  checkSegments("keep a log", [
     ["team", key.team],
     ["stack id", key.stackId],
     [key.subject.kind, key.subject.name],
-  ] as const) {
-    if (!SAFE.test(value) || value.includes("..")) {
-      throw new LogKeyError(`cannot keep a log for the ${what} ${JSON.stringify(value)}: not a valid name`);
-    }
-  }
+  ]);
   return join(stateDir, "logs", key.team, key.stackId, subjectSegment(key.subject));
 }
 
@@ -76,16 +86,10 @@ export function logDir(stateDir: string, key: LogKey): string {
  * @throws LogKeyError for a team or stack id that is not a name.
  */
 export async function removeStackLogs(stateDir: string, key: StackKey): Promise<void> {
-  for (const [what, value] of [
+  checkSegments("remove the logs", [
     ["team", key.team],
     ["stack id", key.stackId],
-  ] as const) {
-    if (!SAFE.test(value) || value.includes("..")) {
-      throw new LogKeyError(
-        `cannot remove the logs of the ${what} ${JSON.stringify(value)}: not a valid name`,
-      );
-    }
-  }
+  ]);
   await rm(join(stateDir, "logs", key.team, key.stackId), { recursive: true, force: true });
 }
 

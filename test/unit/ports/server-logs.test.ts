@@ -1,8 +1,8 @@
-import { mkdtemp, readdir, readFile, rm, stat } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { createFileServerLogs } from "../../../src/local/server-logs.ts";
+import { createFileServerLogs, removeStackLogs } from "../../../src/local/server-logs.ts";
 import {
   decodePage,
   LOG_LIMIT_BYTES,
@@ -161,6 +161,15 @@ describe("the file ServerLogs", () => {
     const logs = createFileServerLogs(dir);
     await expect(
       logs.open({ ...key, subject: { kind: "server", name: "../../etc" } }, "user_data", []),
-    ).rejects.toThrow(/not a valid name/);
+    ).rejects.toThrow('cannot keep a log for the server "../../etc": expected 1 to 128 letters');
+    // Removing a stack's logs checks its names the same way, and touches nothing outside.
+    await writeFile(join(dir, "outside"), "kept");
+    await expect(removeStackLogs(join(dir, "logs"), { team: "..", stackId: "outside" })).rejects.toThrow(
+      'cannot remove the logs for the team "..": expected 1 to 128 letters',
+    );
+    await expect(removeStackLogs(dir, { team: "t", stackId: "a/b" })).rejects.toThrow(
+      'cannot remove the logs for the stack id "a/b"',
+    );
+    expect(await readFile(join(dir, "outside"), "utf8")).toBe("kept");
   });
 });
